@@ -1,0 +1,120 @@
+// rthub-server: a standalone rthub node on an in-memory hub.
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include <pthread.h>
+
+#include "rthub/hub.hpp"
+
+namespace {
+
+const char kUsage[] =
+    "usage: rthub-server [options]\n"
+    "  --listen HOST:PORT          address to serve on (default 127.0.0.1:8080; port 0 picks one)\n"
+    "  --static DIR                serve files from DIR at / (the demo page: examples/web)\n"
+    "  --history N                 messages retained per channel (default 1000)\n"
+    "  --history-ttl SECONDS       and for at most this long (default 300)\n"
+    "  --heartbeat SECONDS         ping idle streams this often (default 25)\n"
+    "  --publish-key KEY           require 'Authorization: Bearer KEY' on POST /publish\n"
+    "                              (without it only loopback peers may publish)\n"
+    "  --max-message-bytes N       largest WebSocket message or publish body (default 65536)\n"
+    "  --max-queue-bytes N         outbound bytes queued per client before it is dropped (default 1048576)\n"
+    "  --max-connections N         total connections (default: no limit)\n"
+    "  --max-connections-per-ip N  connections per client address (default: no limit)\n"
+    "  --max-subscriptions N       channels per connection (default 1024)\n"
+    "  --help                      this text\n";
+
+[[noreturn]] void usage_error(const std::string& what) {
+  std::fprintf(stderr, "rthub-server: %s\n\n%s", what.c_str(), kUsage);
+  std::exit(2);
+}
+
+long long number(const char* flag, const char* text, long long min, long long max) {
+  char* end = nullptr;
+  errno = 0;
+  long long v = std::strtoll(text, &end, 10);
+  if (errno || !end || *end || end == text || v < min || v > max)
+    usage_error(std::string(flag) + " wants a number from " + std::to_string(min) + " to " + std::to_string(max));
+  return v;
+}
+
+rthub::HubOptions parse(int argc, char** argv) {
+  rthub::HubOptions o;
+  for (int i = 1; i < argc; ++i) {
+    std::string flag = argv[i];
+    if (flag == "--help" || flag == "-h") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    }
+    if (i + 1 >= argc) usage_error("unknown option or missing value: " + flag);
+    const char* value = argv[++i];
+    if (flag == "--listen") {
+      std::string hp = value;
+      size_t colon = hp.rfind(':');
+      if (colon == std::string::npos) usage_error("--listen wants HOST:PORT");
+      o.listen_host = hp.substr(0, colon);
+      if (o.listen_host.size() > 2 && o.listen_host.front() == '[' && o.listen_host.back() == ']')
+        o.listen_host = o.listen_host.substr(1, o.listen_host.size() - 2);
+      o.port = static_cast<int>(number("--listen port", hp.c_str() + colon + 1, 0, 65535));
+    } else if (flag == "--static") {
+      o.static_dir = value;
+    } else if (flag == "--history") {
+      o.history_size = static_cast<size_t>(number("--history", value, 0, 10000000));
+    } else if (flag == "--history-ttl") {
+      o.history_ttl_seconds = static_cast<int>(number("--history-ttl", value, 1, 365 * 86400));
+    } else if (flag == "--heartbeat") {
+      o.heartbeat_seconds = static_cast<int>(number("--heartbeat", value, 1, 3600));
+    } else if (flag == "--publish-key") {
+      o.publish_key = value;
+    } else if (flag == "--max-message-bytes") {
+      o.max_message_bytes = static_cast<size_t>(number("--max-message-bytes", value, 16, 64LL << 20));
+    } else if (flag == "--max-queue-bytes") {
+      o.max_queue_bytes = static_cast<size_t>(number("--max-queue-bytes", value, 1024, 1LL << 34));
+    } else if (flag == "--max-connections") {
+      o.max_connections = static_cast<size_t>(number("--max-connections", value, 0, 100000000));
+    } else if (flag == "--max-connections-per-ip") {
+      o.max_connections_per_ip = static_cast<size_t>(number("--max-connections-per-ip", value, 0, 100000000));
+    } else if (flag == "--max-subscriptions") {
+      o.max_subscriptions = static_cast<size_t>(number("--max-subscriptions", value, 0, 1000000));
+    } else {
+      usage_error("unknown option: " + flag);
+    }
+  }
+  return o;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  rthub::HubOptions options = parse(argc, argv);
+
+  // Signals are taken by this thread with sigwait; the hub's thread inherits the blocked mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  rthub::Hub hub(options);
+  try {
+    hub.start();
+  } catch (const rthub::Error& e) {
+    std::fprintf(stderr, "rthub-server: %s\n", e.what());
+    return 1;
+  }
+  std::string host = options.listen_host.find(':') != std::string::npos ? "[" + options.listen_host + "]" : options.listen_host;
+  std::fprintf(stderr, "rthub-server listening on http://%s:%d\n", host.c_str(), hub.port());
+  if (!options.static_dir.empty()) std::fprintf(stderr, "rthub-server serving %s at /\n", options.static_dir.c_str());
+  std::fflush(stderr);
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  std::fprintf(stderr, "rthub-server: %s, closing connections\n", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+  hub.stop();
+  std::fprintf(stderr, "rthub-server: stopped\n");
+  return 0;
+}

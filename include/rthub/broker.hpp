@@ -1,0 +1,65 @@
+// broker.hpp: the seam that assigns positions and carries messages between hub nodes.
+//
+// A broker assigns each published message its (epoch, seq), keeps the channel's history and
+// hands every message, in seq order per channel, to the hub's BrokerListener. The in-memory
+// broker serves one node; other brokers (Redis) make many nodes one hub.
+//
+// Threads: every method is called on the hub's service thread, and every callback (listener and
+// completions) runs on the service thread too. A broker must never block that thread.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "rthub/message.hpp"
+
+namespace rthub {
+
+enum class BrokerError { kOk = 0, kUnavailable, kInternal };
+
+// The hub side of a broker.
+class BrokerListener {
+ public:
+  virtual ~BrokerListener() = default;
+  // A message with its position, to deliver to local subscribers. Called in seq order per channel.
+  virtual void on_broker_message(const EnvelopePtr& message) = 0;
+  // Whether any local session still subscribes to `channel` (the broker may free idle channels).
+  virtual bool has_subscribers(const std::string& channel) const = 0;
+};
+
+struct PublishOutcome {
+  BrokerError error = BrokerError::kOk;
+  std::string detail;
+  Position position;
+};
+
+struct HistoryOutcome {
+  BrokerError error = BrokerError::kOk;
+  Position latest;                    // the channel's epoch and latest seq now
+  bool recovered = false;             // every message after `since` is in `messages`
+  std::vector<EnvelopePtr> messages;  // retained messages after `since`, in order
+};
+
+class Broker {
+ public:
+  virtual ~Broker() = default;
+  // Called once before use; the listener outlives the broker's use of it.
+  virtual void attach(BrokerListener& listener) = 0;
+  // Assigns the next position of message.channel and distributes the message. `done` runs
+  // after the listener saw the message on this node (or on failure).
+  virtual void publish(Message message, std::function<void(const PublishOutcome&)> done) = 0;
+  // The channel's current position and, with `since`, the retained messages after it.
+  virtual void history(const std::string& channel, const std::optional<Position>& since,
+                       std::function<void(HistoryOutcome&)> done) = 0;
+  // The last local subscriber of `channel` left.
+  virtual void release(const std::string& channel) = 0;
+  // Periodic housekeeping (history expiry); `now_ms` is wall clock.
+  virtual void tick(int64_t now_ms) = 0;
+  // Bytes held by retained history, for metrics.
+  virtual size_t history_bytes() const = 0;
+  virtual size_t channel_count() const = 0;
+};
+
+}  // namespace rthub

@@ -1,0 +1,109 @@
+// hub.hpp: the C++ API of an rthub node.
+//
+// A Hub serves WebSocket (/ws), Server-Sent Events (/events) and HTTP (/publish, /metrics,
+// /healthz, static files) on one port, and fans every published message out to the subscribers
+// of its channel, each message encoded once and shared.
+//
+// Thread safety: a Hub's public methods may be called from any thread. The hub runs one service
+// thread that owns every connection; callbacks into the host run on that thread with no library
+// lock held, and must not block it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "rthub/export.h"
+#include "rthub/message.hpp"
+
+namespace rthub {
+
+// Error codes, the same numbers as rthub_err in rthub.h.
+enum class Errc : int {
+  kOk = 0,
+  kInvalid = 1,      // bad argument (channel name, JSON, options)
+  kNoMemory = 2,
+  kState = 3,        // wrong state: not started, already started, stopped
+  kIo = 4,           // socket or file failure (could not listen, ...)
+  kUnavailable = 5,  // the broker cannot take the message now
+  kTooLarge = 6,
+  kTimeout = 7,
+  kInternal = 8,
+};
+
+class RTHUB_API Error : public std::runtime_error {
+ public:
+  Error(Errc code, const std::string& what) : std::runtime_error(what), code_(code) {}
+  Errc code() const noexcept { return code_; }
+
+ private:
+  Errc code_;
+};
+
+struct HubOptions {
+  std::string listen_host = "127.0.0.1";  // address to bind; "0.0.0.0" for every interface
+  int port = 8080;                         // 0 picks a free port (see Hub::port())
+  std::string static_dir;                  // serve files from here at "/", when not empty
+  size_t history_size = 1000;              // messages retained per channel
+  int history_ttl_seconds = 300;           // and for at most this long
+  int heartbeat_seconds = 25;              // a ping on any stream idle this long
+  std::string publish_key;                 // required as Bearer on POST /publish, when not empty
+  size_t max_message_bytes = 64 * 1024;    // WebSocket frames and POST /publish bodies
+  size_t max_queue_bytes = 1024 * 1024;    // a session's outbound bound; past it, it is dropped
+  size_t max_connections = 0;              // 0: no limit
+  size_t max_connections_per_ip = 0;       // 0: no limit
+  size_t max_subscriptions = 1024;         // per connection
+  int sse_retry_ms = 2000;                 // the "retry:" an SSE stream starts with
+};
+
+// Counters and gauges of a hub, the same numbers as /metrics.
+struct HubStats {
+  uint64_t connections_ws = 0, connections_sse = 0;                  // open now
+  uint64_t accepted_ws = 0, accepted_sse = 0;                        // since start
+  uint64_t subscriptions = 0, channels = 0;                          // now
+  uint64_t messages_published = 0, deliveries = 0, bytes_sent = 0;   // since start
+  uint64_t resumes_recovered = 0, resumes_lost = 0;                  // since start
+  uint64_t slow_consumers_dropped = 0;                               // since start
+  uint64_t errors = 0;                                               // error objects/statuses sent
+  uint64_t history_bytes = 0;                                        // retained now
+};
+
+class RTHUB_API Hub {
+ public:
+  explicit Hub(HubOptions options = {});
+  ~Hub();  // stops the hub if running
+  Hub(const Hub&) = delete;
+  Hub& operator=(const Hub&) = delete;
+
+  // Binds the port and starts the service thread. Throws Error (kIo when the port cannot be bound,
+  // kState when already started).
+  void start();
+  // Closes every connection (WebSocket close 1001) and joins the service thread. Idempotent.
+  void stop();
+  // The bound port, valid after start().
+  int port() const;
+
+  // Publishes `data` (JSON text, checked) as `type` on `channel` and waits until the message has
+  // its position. Any thread except the service thread's own callbacks, which must use the
+  // asynchronous form. Throws Error (kInvalid, kState, kUnavailable, kTooLarge).
+  Position publish(const std::string& channel, const std::string& type, const std::string& data);
+  // Asynchronous form: checks the arguments (throws Error), queues the message and returns.
+  // `done` (may be empty) runs later on the service thread with the outcome.
+  using PublishDone = std::function<void(Errc, const Position&)>;
+  void publish_async(const std::string& channel, const std::string& type, const std::string& data,
+                     PublishDone done);
+
+  HubStats stats() const;
+
+  class Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// The library version, "MAJOR.MINOR.PATCH".
+RTHUB_API const char* version() noexcept;
+
+}  // namespace rthub

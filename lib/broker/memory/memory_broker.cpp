@@ -1,0 +1,100 @@
+#include "broker/memory/memory_broker.hpp"
+
+#include <chrono>
+
+namespace rthub {
+
+MemoryBroker::MemoryBroker(size_t history_size, int history_ttl_seconds)
+    : history_size_(history_size),
+      ttl_ms_(static_cast<int64_t>(history_ttl_seconds) * 1000),
+      random_(std::random_device{}() ^ static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())) {}
+
+std::string MemoryBroker::new_epoch() {
+  static const char kAlphabet[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+  std::string epoch(8, '0');
+  uint64_t bits = random_();
+  for (char& c : epoch) {
+    c = kAlphabet[bits % 36];
+    bits /= 36;
+  }
+  return epoch;
+}
+
+// What a retained message holds: its text, plus the frames once encoded (about twice the JSON).
+size_t MemoryBroker::cost(const Envelope& e) {
+  const Message& m = e.message;
+  return sizeof(Envelope) + 3 * (m.channel.size() + m.type.size() + m.data.size() + 96);
+}
+
+MemoryBroker::Log& MemoryBroker::log_of(const std::string& channel) {
+  auto it = logs_.find(channel);
+  if (it == logs_.end()) {
+    it = logs_.emplace(channel, Log{}).first;
+    it->second.epoch = new_epoch();
+  }
+  return it->second;
+}
+
+void MemoryBroker::drop_oldest(Log& log) {
+  bytes_ -= cost(*log.retained.front());
+  log.retained.pop_front();
+}
+
+void MemoryBroker::publish(Message message, std::function<void(const PublishOutcome&)> done) {
+  Log& log = log_of(message.channel);
+  message.position = Position{log.epoch, ++log.seq};
+  auto envelope = std::make_shared<Envelope>();
+  envelope->published_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                               std::chrono::steady_clock::now().time_since_epoch()).count();
+  envelope->message = std::move(message);
+  if (history_size_ > 0) {
+    log.retained.push_back(envelope);
+    bytes_ += cost(*envelope);
+    if (log.retained.size() > history_size_) drop_oldest(log);
+  }
+  PublishOutcome outcome;
+  outcome.position = envelope->message.position;
+  const std::string channel = envelope->message.channel;
+  if (listener_) listener_->on_broker_message(envelope);
+  if (history_size_ == 0 && listener_ && !listener_->has_subscribers(channel)) {
+    // Nothing retained and nobody listening: the numbering can start afresh (new epoch).
+    logs_.erase(channel);
+  }
+  if (done) done(outcome);
+}
+
+void MemoryBroker::history(const std::string& channel, const std::optional<Position>& since,
+                           std::function<void(HistoryOutcome&)> done) {
+  Log& log = log_of(channel);
+  HistoryOutcome outcome;
+  outcome.latest = Position{log.epoch, log.seq};
+  if (since && since->epoch == log.epoch && since->seq <= log.seq) {
+    // Recoverable when every seq after `since` is still retained.
+    uint64_t oldest = log.retained.empty() ? log.seq + 1 : log.retained.front()->message.position.seq;
+    if (since->seq + 1 >= oldest) {
+      outcome.recovered = true;
+      for (const auto& e : log.retained)
+        if (e->message.position.seq > since->seq) outcome.messages.push_back(e);
+    }
+  }
+  done(outcome);
+}
+
+void MemoryBroker::release(const std::string& channel) {
+  auto it = logs_.find(channel);
+  if (it != logs_.end() && it->second.retained.empty()) logs_.erase(it);
+}
+
+void MemoryBroker::tick(int64_t now_ms) {
+  for (auto it = logs_.begin(); it != logs_.end();) {
+    Log& log = it->second;
+    while (!log.retained.empty() && now_ms - log.retained.front()->message.ts_ms > ttl_ms_) drop_oldest(log);
+    if (log.retained.empty() && listener_ && !listener_->has_subscribers(it->first)) {
+      it = logs_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+}  // namespace rthub

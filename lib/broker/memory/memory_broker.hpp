@@ -1,0 +1,49 @@
+// memory_broker.hpp: the single-node broker. Positions and history live in this process.
+//
+// Each channel keeps a ring of its latest messages, bounded by count and by age. A channel's epoch
+// is drawn at random when the channel is created, so a restarted hub (or a channel freed and
+// created again) never repeats an earlier (epoch, seq).
+#pragma once
+
+#include <deque>
+#include <random>
+#include <string>
+#include <unordered_map>
+
+#include "rthub/broker.hpp"
+
+namespace rthub {
+
+class MemoryBroker final : public Broker {
+ public:
+  MemoryBroker(size_t history_size, int history_ttl_seconds);
+
+  void attach(BrokerListener& listener) override { listener_ = &listener; }
+  void publish(Message message, std::function<void(const PublishOutcome&)> done) override;
+  void history(const std::string& channel, const std::optional<Position>& since,
+               std::function<void(HistoryOutcome&)> done) override;
+  void release(const std::string& channel) override;
+  void tick(int64_t now_ms) override;
+  size_t history_bytes() const override { return bytes_; }
+  size_t channel_count() const override { return logs_.size(); }
+
+ private:
+  struct Log {
+    std::string epoch;
+    uint64_t seq = 0;
+    std::deque<EnvelopePtr> retained;
+  };
+  Log& log_of(const std::string& channel);
+  void drop_oldest(Log& log);
+  std::string new_epoch();
+  static size_t cost(const Envelope& e);
+
+  size_t history_size_;
+  int64_t ttl_ms_;
+  BrokerListener* listener_ = nullptr;
+  std::unordered_map<std::string, Log> logs_;
+  size_t bytes_ = 0;
+  std::mt19937_64 random_;
+};
+
+}  // namespace rthub

@@ -1,0 +1,191 @@
+// rthub_capi.cpp: the C ABI over the C++ hub. Every entry point checks its handle and arguments,
+// and no exception crosses into C: each is turned into an rthub_err plus a per-thread detail.
+#include "rthub/rthub.h"
+
+#include <cstring>
+#include <new>
+#include <string>
+
+#include "rthub/hub.hpp"
+
+struct rthub_hub {
+  rthub::Hub hub;
+  explicit rthub_hub(rthub::HubOptions options) : hub(std::move(options)) {}
+};
+
+namespace {
+
+thread_local std::string last_error;
+
+rthub_err fail(rthub_err err, const std::string& detail) {
+  last_error = detail;
+  return err;
+}
+
+rthub_err from_errc(rthub::Errc code) {
+  int value = static_cast<int>(code);
+  return value >= 0 && value <= RTHUB_ERR_INTERNAL ? static_cast<rthub_err>(value) : RTHUB_ERR_INTERNAL;
+}
+
+// Runs `body`, turning every exception into an error code.
+template <typename Body>
+rthub_err guarded(Body&& body) {
+  try {
+    last_error.clear();
+    body();
+    return RTHUB_OK;
+  } catch (const rthub::Error& e) {
+    return fail(from_errc(e.code()), e.what());
+  } catch (const std::bad_alloc&) {
+    return fail(RTHUB_ERR_NOMEM, "out of memory");
+  } catch (const std::exception& e) {
+    return fail(RTHUB_ERR_INTERNAL, e.what());
+  } catch (...) {
+    return fail(RTHUB_ERR_INTERNAL, "unknown exception");
+  }
+}
+
+// Reads an options struct of any size up to ours: fields a shorter (older) struct lacks keep
+// their defaults.
+rthub::HubOptions to_options(const rthub_hub_options* in) {
+  rthub::HubOptions out;
+  if (!in) return out;
+  rthub_hub_options o;
+  rthub_hub_options_init(&o);
+  size_t n = in->struct_size < sizeof(o) ? in->struct_size : sizeof(o);
+  std::memcpy(&o, in, n);
+  if (o.listen_host) out.listen_host = o.listen_host;
+  out.port = o.port;
+  if (o.static_dir) out.static_dir = o.static_dir;
+  out.history_size = o.history_size;
+  out.history_ttl_seconds = o.history_ttl_seconds;
+  out.heartbeat_seconds = o.heartbeat_seconds;
+  if (o.publish_key) out.publish_key = o.publish_key;
+  out.max_message_bytes = o.max_message_bytes;
+  out.max_queue_bytes = o.max_queue_bytes;
+  out.max_connections = o.max_connections;
+  out.max_connections_per_ip = o.max_connections_per_ip;
+  out.max_subscriptions = o.max_subscriptions;
+  return out;
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* rthub_version(void) { return RTHUB_VERSION_STRING; }
+
+const char* rthub_strerror(rthub_err err) {
+  switch (err) {
+    case RTHUB_OK: return "ok";
+    case RTHUB_ERR_INVALID: return "invalid argument";
+    case RTHUB_ERR_NOMEM: return "out of memory";
+    case RTHUB_ERR_STATE: return "wrong state";
+    case RTHUB_ERR_IO: return "input/output error";
+    case RTHUB_ERR_UNAVAILABLE: return "unavailable";
+    case RTHUB_ERR_TOO_LARGE: return "too large";
+    case RTHUB_ERR_TIMEOUT: return "timed out";
+    case RTHUB_ERR_INTERNAL: return "internal error";
+  }
+  return "unknown error";
+}
+
+const char* rthub_last_error(void) { return last_error.c_str(); }
+
+void rthub_hub_options_init(rthub_hub_options* options) {
+  if (!options) return;
+  rthub::HubOptions d;
+  std::memset(options, 0, sizeof *options);
+  options->struct_size = sizeof *options;
+  options->port = d.port;
+  options->history_size = d.history_size;
+  options->history_ttl_seconds = d.history_ttl_seconds;
+  options->heartbeat_seconds = d.heartbeat_seconds;
+  options->max_message_bytes = d.max_message_bytes;
+  options->max_queue_bytes = d.max_queue_bytes;
+  options->max_connections = d.max_connections;
+  options->max_connections_per_ip = d.max_connections_per_ip;
+  options->max_subscriptions = d.max_subscriptions;
+}
+
+rthub_err rthub_hub_new(const rthub_hub_options* options, rthub_hub** out) {
+  if (!out) return fail(RTHUB_ERR_INVALID, "out is NULL");
+  *out = nullptr;
+  if (options && options->struct_size < offsetof(rthub_hub_options, listen_host))
+    return fail(RTHUB_ERR_INVALID, "options->struct_size not set: call rthub_hub_options_init");
+  return guarded([&] {
+    rthub::HubOptions o = to_options(options);
+    if (o.port < 0 || o.port > 65535) throw rthub::Error(rthub::Errc::kInvalid, "port out of range");
+    if (o.heartbeat_seconds <= 0) throw rthub::Error(rthub::Errc::kInvalid, "heartbeat_seconds must be positive");
+    if (o.max_message_bytes == 0) throw rthub::Error(rthub::Errc::kInvalid, "max_message_bytes must be positive");
+    rthub_hub* hub = new (std::nothrow) rthub_hub(std::move(o));
+    if (!hub) throw std::bad_alloc();
+    *out = hub;
+  });
+}
+
+rthub_err rthub_hub_start(rthub_hub* hub) {
+  if (!hub) return fail(RTHUB_ERR_INVALID, "hub is NULL");
+  return guarded([&] { hub->hub.start(); });
+}
+
+rthub_err rthub_hub_stop(rthub_hub* hub) {
+  if (!hub) return fail(RTHUB_ERR_INVALID, "hub is NULL");
+  return guarded([&] { hub->hub.stop(); });
+}
+
+void rthub_hub_free(rthub_hub* hub) {
+  if (!hub) return;
+  guarded([&] { hub->hub.stop(); });
+  delete hub;
+}
+
+int rthub_hub_port(const rthub_hub* hub) { return hub ? hub->hub.port() : 0; }
+
+rthub_err rthub_hub_publish(rthub_hub* hub, const char* channel, const char* type, const char* data, size_t data_len,
+                            rthub_position* out) {
+  if (!hub) return fail(RTHUB_ERR_INVALID, "hub is NULL");
+  if (!channel) return fail(RTHUB_ERR_INVALID, "channel is NULL");
+  if (!data) return fail(RTHUB_ERR_INVALID, "data is NULL");
+  return guarded([&] {
+    std::string payload(data, data_len);
+    std::string kind = type ? type : "message";
+    if (!out) {
+      hub->hub.publish_async(channel, kind, payload, nullptr);
+      return;
+    }
+    rthub::Position p = hub->hub.publish(channel, kind, payload);
+    std::memset(out->epoch, 0, sizeof out->epoch);
+    std::strncpy(out->epoch, p.epoch.c_str(), sizeof out->epoch - 1);
+    out->seq = p.seq;
+  });
+}
+
+rthub_err rthub_hub_stats(const rthub_hub* hub, rthub_stats* out) {
+  if (!hub || !out) return fail(RTHUB_ERR_INVALID, "hub or out is NULL");
+  if (out->struct_size < sizeof(uint32_t)) return fail(RTHUB_ERR_INVALID, "out->struct_size not set");
+  return guarded([&] {
+    rthub::HubStats s = hub->hub.stats();
+    rthub_stats full;
+    std::memset(&full, 0, sizeof full);
+    full.struct_size = out->struct_size;
+    full.connections_ws = s.connections_ws;
+    full.connections_sse = s.connections_sse;
+    full.accepted_ws = s.accepted_ws;
+    full.accepted_sse = s.accepted_sse;
+    full.subscriptions = s.subscriptions;
+    full.channels = s.channels;
+    full.messages_published = s.messages_published;
+    full.deliveries = s.deliveries;
+    full.bytes_sent = s.bytes_sent;
+    full.resumes_recovered = s.resumes_recovered;
+    full.resumes_lost = s.resumes_lost;
+    full.slow_consumers_dropped = s.slow_consumers_dropped;
+    full.errors = s.errors;
+    full.history_bytes = s.history_bytes;
+    size_t n = out->struct_size < sizeof full ? out->struct_size : sizeof full;
+    std::memcpy(out, &full, n);
+  });
+}
+
+}  // extern "C"

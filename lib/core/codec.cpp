@@ -1,0 +1,146 @@
+#include "core/codec.hpp"
+
+#include "core/json_scan.hpp"
+
+namespace rthub::codec {
+namespace {
+
+void append_ref(std::string& out, std::string_view ref) {
+  if (ref.empty()) return;
+  out += ",\"ref\":";
+  out += ref;
+}
+
+void append_position(std::string& out, const Position& p) {
+  out += ",\"epoch\":";
+  json::append_string(out, p.epoch);
+  out += ",\"seq\":";
+  out += std::to_string(p.seq);
+}
+
+}  // namespace
+
+const char* error_code_name(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kBadRequest: return "bad_request";
+    case ErrorCode::kUnauthorized: return "unauthorized";
+    case ErrorCode::kForbidden: return "forbidden";
+    case ErrorCode::kTooLarge: return "too_large";
+    case ErrorCode::kLimit: return "limit";
+    case ErrorCode::kNotFound: return "not_found";
+    case ErrorCode::kUnavailable: return "unavailable";
+    case ErrorCode::kInternal: return "internal";
+  }
+  return "internal";
+}
+
+std::string message(const Message& m) {
+  std::string out;
+  out.reserve(96 + m.channel.size() + m.type.size() + m.data.size());
+  out += "{\"op\":\"message\",\"channel\":";
+  json::append_string(out, m.channel);
+  append_position(out, m.position);
+  out += ",\"type\":";
+  json::append_string(out, m.type);
+  out += ",\"data\":";
+  out += m.data;
+  out += ",\"ts\":";
+  out += std::to_string(m.ts_ms);
+  out += '}';
+  return out;
+}
+
+std::string subscribed(std::string_view channel, const Position& latest, std::optional<bool> recovered,
+                       std::string_view ref) {
+  std::string out = "{\"op\":\"subscribed\",\"channel\":";
+  json::append_string(out, channel);
+  append_position(out, latest);
+  if (recovered) out += *recovered ? ",\"recovered\":true" : ",\"recovered\":false";
+  append_ref(out, ref);
+  out += '}';
+  return out;
+}
+
+std::string unsubscribed(std::string_view channel, std::string_view ref) {
+  std::string out = "{\"op\":\"unsubscribed\",\"channel\":";
+  json::append_string(out, channel);
+  append_ref(out, ref);
+  out += '}';
+  return out;
+}
+
+std::string published(std::string_view channel, const Position& position, std::string_view ref) {
+  std::string out = "{\"op\":\"published\",\"channel\":";
+  json::append_string(out, channel);
+  append_position(out, position);
+  append_ref(out, ref);
+  out += '}';
+  return out;
+}
+
+std::string error(ErrorCode code, std::string_view text, std::string_view ref) {
+  std::string out = "{\"op\":\"error\",\"code\":\"";
+  out += error_code_name(code);
+  out += "\",\"message\":";
+  json::append_string(out, text);
+  append_ref(out, ref);
+  out += '}';
+  return out;
+}
+
+std::string pong(std::string_view ref) {
+  std::string out = "{\"op\":\"pong\"";
+  append_ref(out, ref);
+  out += '}';
+  return out;
+}
+
+std::string ping(int64_t ts_ms) { return "{\"op\":\"ping\",\"ts\":" + std::to_string(ts_ms) + "}"; }
+
+std::string frame(WireFormat format, std::string_view json) {
+  std::string out;
+  if (format == WireFormat::kWebSocket) {
+    // RFC 6455 section 5.2: FIN + text opcode, then the 7, 16 or 64 bit length; server frames
+    // are not masked.
+    size_t n = json.size();
+    out.reserve(n + 10);
+    out.push_back(static_cast<char>(0x81));
+    if (n < 126) {
+      out.push_back(static_cast<char>(n));
+    } else if (n <= 0xffff) {
+      out.push_back(static_cast<char>(126));
+      out.push_back(static_cast<char>(n >> 8));
+      out.push_back(static_cast<char>(n & 0xff));
+    } else {
+      out.push_back(static_cast<char>(127));
+      for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((uint64_t(n) >> shift) & 0xff));
+    }
+    out.append(json);
+    return out;
+  }
+  out.reserve(json.size() + 10);
+  out += "data: ";
+  for (size_t i = 0; i < json.size(); ++i) {
+    char c = json[i];
+    if (c == '\r' || c == '\n') {
+      if (c == '\r' && i + 1 < json.size() && json[i + 1] == '\n') ++i;
+      out += "\ndata: ";
+    } else {
+      out.push_back(c);
+    }
+  }
+  out += "\n\n";
+  return out;
+}
+
+Frame make_frame(WireFormat format, std::string_view json) {
+  return std::make_shared<const std::string>(frame(format, json));
+}
+
+const Frame& envelope_frame(const Envelope& envelope, WireFormat format) {
+  Frame& slot = envelope.frames[static_cast<size_t>(format)];
+  if (!slot) slot = make_frame(format, message(envelope.message));
+  return slot;
+}
+
+}  // namespace rthub::codec

@@ -1,0 +1,37 @@
+// codec.hpp: the server->client objects of the protocol, and their wire frames.
+//
+// Objects are written straight into strings (no DOM); the publisher's `data` and the request's
+// `id` are copied in as the raw JSON they arrived as.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "rthub/message.hpp"
+
+namespace rthub::codec {
+
+// Error codes of the protocol.
+enum class ErrorCode { kBadRequest, kUnauthorized, kForbidden, kTooLarge, kLimit, kNotFound, kUnavailable, kInternal };
+const char* error_code_name(ErrorCode code);
+
+std::string message(const Message& m);
+// `recovered` is absent when no resume position was asked for; `ref` is raw JSON or empty.
+std::string subscribed(std::string_view channel, const Position& latest, std::optional<bool> recovered,
+                       std::string_view ref);
+std::string unsubscribed(std::string_view channel, std::string_view ref);
+std::string published(std::string_view channel, const Position& position, std::string_view ref);
+std::string error(ErrorCode code, std::string_view text, std::string_view ref);
+std::string pong(std::string_view ref);
+std::string ping(int64_t ts_ms);
+
+// Wraps a JSON object in the bytes `format` sends: a complete unmasked WebSocket text frame, or
+// SSE "data:" lines (one per line of the JSON, so raw newlines in passed-through data are safe).
+std::string frame(WireFormat format, std::string_view json);
+Frame make_frame(WireFormat format, std::string_view json);
+
+// The envelope's frame for `format`, encoded on first use and kept.
+const Frame& envelope_frame(const Envelope& envelope, WireFormat format);
+
+}  // namespace rthub::codec

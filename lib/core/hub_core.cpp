@@ -1,0 +1,350 @@
+#include "core/hub_core.hpp"
+
+#include <chrono>
+
+#include "core/sse_cursor.hpp"
+
+namespace rthub {
+
+int64_t monotonic_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// One session's interest in one channel. While `pending`, the broker is still answering the
+// history request and live messages wait in `held`, so that replay and live join without a gap
+// or a duplicate even when the broker answers asynchronously.
+struct HubCore::Subscription {
+  Session* session = nullptr;
+  std::string channel;
+  uint32_t slot = 0;
+  size_t index_in_channel = 0;
+  bool pending = true;
+  bool removed = false;
+  uint64_t last_seq = 0;  // the last seq queued to the session
+  std::vector<EnvelopePtr> held;
+};
+
+HubCore::HubCore(const HubOptions& options, Broker& broker, Metrics& metrics)
+    : options_(options), broker_(broker), metrics_(metrics) {
+  broker_.attach(*this);
+}
+
+HubCore::~HubCore() = default;
+
+void HubCore::attach(Session& session) {
+  session.host_index = sessions_.size();
+  session.last_queued_ms = monotonic_us() / 1000;
+  sessions_.push_back(SessionRecord{&session, {}, 0});
+  if (session.format() == WireFormat::kWebSocket) {
+    metrics_.open_ws.add();
+    metrics_.accepted_ws.add();
+  } else {
+    metrics_.open_sse.add();
+    metrics_.accepted_sse.add();
+  }
+}
+
+void HubCore::detach(Session& session) {
+  if (session.host_index >= sessions_.size() || sessions_[session.host_index].session != &session) return;
+  SessionRecord& record = record_of(session);
+  for (auto& sub : record.slots)
+    if (sub) remove_subscription(*sub);
+  size_t index = session.host_index;
+  if (index + 1 != sessions_.size()) {
+    sessions_[index] = std::move(sessions_.back());
+    sessions_[index].session->host_index = index;
+  }
+  sessions_.pop_back();
+  session.host_index = SIZE_MAX;
+  session.queue().clear();
+  if (session.format() == WireFormat::kWebSocket) metrics_.open_ws.sub();
+  else metrics_.open_sse.sub();
+}
+
+bool HubCore::has_subscribers(const std::string& channel) const { return channels_.count(channel) != 0; }
+
+void HubCore::on_request(Session& session, std::string_view text) {
+  json::Scan scan = json::scan_requests(text, false);
+  if (!scan.ok) {
+    send_error(session, codec::ErrorCode::kBadRequest, scan.error);
+    return;
+  }
+  const json::Fields& f = scan.items.front();
+  std::string ref(f.id.in(text));
+  if (!f.error.empty()) return send_error(session, codec::ErrorCode::kBadRequest, f.error, ref);
+  if (!f.has_op) return send_error(session, codec::ErrorCode::kBadRequest, "missing op", ref);
+
+  if (f.op == "ping") return send_control(session, codec::pong(ref));
+  if (f.op != "subscribe" && f.op != "unsubscribe" && f.op != "publish")
+    return send_error(session, codec::ErrorCode::kBadRequest, "unknown op: " + f.op.substr(0, 64), ref);
+  if (!f.has_channel) return send_error(session, codec::ErrorCode::kBadRequest, "missing channel", ref);
+  if (!is_valid_channel_name(f.channel))
+    return send_error(session, codec::ErrorCode::kBadRequest,
+                      "bad channel name: 1-255 bytes of [A-Za-z0-9_.:@/-]", ref);
+
+  if (f.op == "subscribe") {
+    std::optional<Position> since;
+    if (f.has_since) since = Position{f.since_epoch, f.since_seq};
+    subscribe(session, f.channel, since, ref);
+  } else if (f.op == "unsubscribe") {
+    unsubscribe(session, f.channel, ref);
+  } else {
+    handle_publish_request(session, f, text);
+  }
+}
+
+void HubCore::handle_publish_request(Session& session, const json::Fields& f, std::string_view text) {
+  std::string ref(f.id.in(text));
+  if (!f.data.present()) return send_error(session, codec::ErrorCode::kBadRequest, "missing data", ref);
+  Message m;
+  m.channel = f.channel;
+  if (f.has_type) m.type = f.type;
+  m.data.assign(f.data.in(text));
+  Session* target = &session;
+  size_t index = session.host_index;
+  publish(std::move(m), [this, target, index, ref, channel = f.channel](const PublishOutcome& outcome) {
+    // The session may have gone while an asynchronous broker worked.
+    if (index >= sessions_.size() || sessions_[index].session != target) return;
+    if (outcome.error != BrokerError::kOk) {
+      send_error(*target, codec::ErrorCode::kUnavailable, outcome.detail.empty() ? "broker unavailable" : outcome.detail, ref);
+      return;
+    }
+    send_control(*target, codec::published(channel, outcome.position, ref));
+  });
+}
+
+void HubCore::subscribe(Session& session, const std::string& channel, const std::optional<Position>& since,
+                        std::string ref) {
+  SessionRecord& record = record_of(session);
+  for (const auto& s : record.slots)
+    if (s && s->channel == channel)
+      return send_error(session, codec::ErrorCode::kBadRequest, "already subscribed to " + channel, ref);
+  if (options_.max_subscriptions && record.count >= options_.max_subscriptions)
+    return send_error(session, codec::ErrorCode::kLimit,
+                      "too many subscriptions (max " + std::to_string(options_.max_subscriptions) + ")", ref);
+
+  auto sub = std::make_shared<Subscription>();
+  sub->session = &session;
+  sub->channel = channel;
+  size_t slot = 0;
+  while (slot < record.slots.size() && record.slots[slot]) ++slot;
+  if (slot == record.slots.size()) record.slots.emplace_back();
+  record.slots[slot] = sub;
+  record.count++;
+  sub->slot = static_cast<uint32_t>(slot);
+  auto& cursors = session.cursors();
+  if (cursors.size() <= slot) cursors.resize(slot + 1);
+  cursors[slot] = Session::Cursor{channel, {}, 0};
+
+  auto& subscribers = channels_[channel];
+  sub->index_in_channel = subscribers.size();
+  subscribers.push_back(sub.get());
+  metrics_.subscriptions.add();
+
+  std::weak_ptr<Subscription> weak = sub;
+  broker_.history(channel, since, [this, weak, since, ref](HistoryOutcome& history) {
+    if (auto live = weak.lock())
+      if (!live->removed) finish_subscribe(live, history, since, ref);
+  });
+  metrics_.channels.set(broker_.channel_count());
+}
+
+void HubCore::finish_subscribe(const std::shared_ptr<Subscription>& sub, HistoryOutcome& history,
+                               const std::optional<Position>& since, const std::string& ref) {
+  Session& session = *sub->session;
+  if (history.error != BrokerError::kOk) {
+    send_error(session, codec::ErrorCode::kUnavailable, "history unavailable", ref);
+    remove_subscription(*sub);
+    return;
+  }
+  std::optional<bool> recovered;
+  if (since) {
+    recovered = history.recovered;
+    (history.recovered ? metrics_.resumes_recovered : metrics_.resumes_lost).add();
+  }
+  // The cursor starts where the client stands: at `since` when it is honoured, else at latest.
+  uint64_t start = history.recovered ? since->seq : history.latest.seq;
+  Session::Cursor& cursor = session.cursors()[sub->slot];
+  cursor.epoch = history.latest.epoch;
+  cursor.seq = start;
+  sub->last_seq = start;
+  sub->pending = false;
+
+  Outbound head;
+  head.frame = codec::make_frame(session.format(), codec::subscribed(sub->channel, history.latest, recovered, ref));
+  head.slot = sub->slot;
+  head.seq = start;
+  if (!enqueue(session, std::move(head))) return;
+
+  size_t replay_bytes = 0;
+  for (const auto& m : history.messages) replay_bytes += codec::envelope_frame(*m, session.format())->size();
+  session.add_replay_allowance(replay_bytes);
+  for (const auto& m : history.messages) {
+    deliver(*sub, m);
+    if (sub->removed || session.closing()) return;
+  }
+  std::vector<EnvelopePtr> held;
+  held.swap(sub->held);
+  for (const auto& m : held) {
+    deliver(*sub, m);
+    if (sub->removed || session.closing()) return;
+  }
+}
+
+void HubCore::unsubscribe(Session& session, const std::string& channel, std::string_view ref) {
+  SessionRecord& record = record_of(session);
+  for (auto& s : record.slots) {
+    if (s && s->channel == channel) {
+      remove_subscription(*s);
+      return send_control(session, codec::unsubscribed(channel, ref));
+    }
+  }
+  send_error(session, codec::ErrorCode::kNotFound, "not subscribed to " + channel, ref);
+}
+
+void HubCore::remove_subscription(Subscription& sub) {
+  if (sub.removed) return;
+  sub.removed = true;
+  auto it = channels_.find(sub.channel);
+  if (it != channels_.end()) {
+    auto& subscribers = it->second;
+    size_t i = sub.index_in_channel;
+    subscribers[i] = subscribers.back();
+    subscribers[i]->index_in_channel = i;
+    subscribers.pop_back();
+    if (subscribers.empty()) {
+      std::string name = it->first;
+      channels_.erase(it);
+      broker_.release(name);
+      metrics_.channels.set(broker_.channel_count());
+    }
+  }
+  metrics_.subscriptions.sub();
+  Session& session = *sub.session;
+  if (session.host_index < sessions_.size()) {
+    SessionRecord& record = record_of(session);
+    auto keep = record.slots[sub.slot];  // keeps `sub` alive until we return
+    record.slots[sub.slot].reset();
+    record.count--;
+    if (sub.slot < session.cursors().size()) session.cursors()[sub.slot] = Session::Cursor{};
+  }
+}
+
+void HubCore::on_broker_message(const EnvelopePtr& message) {
+  metrics_.published.add();
+  auto it = channels_.find(message->message.channel);
+  if (it == channels_.end()) return;
+  // Index loop: a slow consumer dropped here stays in the list until its transport detaches it.
+  auto& subscribers = it->second;
+  for (size_t i = 0; i < subscribers.size(); ++i) {
+    Subscription& sub = *subscribers[i];
+    if (sub.pending) sub.held.push_back(message);
+    else deliver(sub, message);
+  }
+}
+
+void HubCore::deliver(Subscription& sub, const EnvelopePtr& message) {
+  const Position& p = message->message.position;
+  if (p.seq <= sub.last_seq) return;  // already sent (replay and live overlap)
+  Session& session = *sub.session;
+  if (session.closing()) return;
+  Outbound item;
+  item.frame = codec::envelope_frame(*message, session.format());
+  item.published_us = message->published_us;
+  item.slot = sub.slot;
+  item.seq = p.seq;
+  sub.last_seq = p.seq;
+  enqueue(session, std::move(item));
+}
+
+bool HubCore::enqueue(Session& session, Outbound item) {
+  if (session.closing()) return false;
+  size_t n = item.frame->size();
+  if (session.queued_bytes() + n > options_.max_queue_bytes + session.replay_allowance()) {
+    metrics_.slow_consumers.add();
+    session.set_closing();
+    session.queue().clear();
+    session.close(CloseCode::kSlowConsumer, "slow consumer: resume to catch up");
+    return false;
+  }
+  bool was_empty = session.queue().empty();
+  session.add_queued_bytes(n);
+  session.queue().push(std::move(item));
+  session.last_queued_ms = monotonic_us() / 1000;
+  if (was_empty) session.want_write();
+  return true;
+}
+
+void HubCore::send_control(Session& session, std::string json) {
+  Outbound item;
+  item.frame = codec::make_frame(session.format(), json);
+  enqueue(session, std::move(item));
+}
+
+void HubCore::send_error(Session& session, codec::ErrorCode code, std::string_view text, std::string_view ref) {
+  metrics_.count_error(code);
+  send_control(session, codec::error(code, text, ref));
+}
+
+void HubCore::open_stream(Session& session, const std::vector<std::string>& channels, std::string_view cursor) {
+  bool resuming = !cursor.empty();
+  auto positions = sse_cursor::parse(cursor);
+  for (const auto& channel : channels) {
+    std::optional<Position> since;
+    if (resuming) {
+      auto it = positions.find(channel);
+      // A channel the cursor does not cover was asked to resume but cannot: recovered:false.
+      since = it != positions.end() ? it->second : Position{};
+    }
+    subscribe(session, channel, since, {});
+  }
+}
+
+void HubCore::on_written(Session& session, const Outbound& item, int64_t now_us) {
+  metrics_.bytes_sent.add(item.frame->size());
+  if (item.published_us > 0) {
+    metrics_.deliveries.add();
+    metrics_.latency.observe_us(now_us - item.published_us);
+  }
+  session.note_written(item);
+}
+
+void HubCore::publish(Message message, std::function<void(const PublishOutcome&)> done) {
+  message.ts_ms = wall_ms();
+  broker_.publish(std::move(message), std::move(done));
+}
+
+void HubCore::tick() {
+  int64_t now_ms = monotonic_us() / 1000;
+  int64_t idle_ms = static_cast<int64_t>(options_.heartbeat_seconds) * 1000;
+  std::array<Frame, kWireFormats> pings;
+  for (size_t i = 0; i < sessions_.size(); ++i) {
+    Session& session = *sessions_[i].session;
+    if (session.closing() || now_ms - session.last_queued_ms < idle_ms) continue;
+    Frame& ping = pings[static_cast<size_t>(session.format())];
+    if (!ping) ping = codec::make_frame(session.format(), codec::ping(wall_ms()));
+    Outbound item;
+    item.frame = ping;
+    if (enqueue(session, std::move(item))) metrics_.heartbeats_sent.add();
+  }
+  broker_.tick(wall_ms());
+  metrics_.history_bytes.set(broker_.history_bytes());
+  metrics_.channels.set(broker_.channel_count());
+}
+
+void HubCore::close_all(CloseCode code) {
+  for (auto& record : sessions_) {
+    Session& session = *record.session;
+    if (session.closing()) continue;
+    session.set_closing();
+    session.close(code, "server going away");
+  }
+}
+
+}  // namespace rthub

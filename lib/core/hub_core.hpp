@@ -1,0 +1,78 @@
+// hub_core.hpp: the hub's service-thread logic: sessions, the channel registry, requests,
+// fan-out, resume and heartbeats. It knows no transport library and no broker internals.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/codec.hpp"
+#include "core/json_scan.hpp"
+#include "core/metrics.hpp"
+#include "rthub/broker.hpp"
+#include "rthub/hub.hpp"
+#include "rthub/transport.hpp"
+
+namespace rthub {
+
+// Monotonic and wall clocks used by the core.
+int64_t monotonic_us();
+int64_t wall_ms();
+
+class HubCore final : public SessionHost, public BrokerListener {
+ public:
+  HubCore(const HubOptions& options, Broker& broker, Metrics& metrics);
+  ~HubCore() override;
+
+  // SessionHost
+  void attach(Session& session) override;
+  void detach(Session& session) override;
+  void on_request(Session& session, std::string_view text) override;
+  void open_stream(Session& session, const std::vector<std::string>& channels, std::string_view cursor) override;
+  void on_written(Session& session, const Outbound& item, int64_t now_us) override;
+
+  // BrokerListener
+  void on_broker_message(const EnvelopePtr& message) override;
+  bool has_subscribers(const std::string& channel) const override;
+
+  // Publishes a checked message (channel valid, data valid JSON); stamps its time.
+  void publish(Message message, std::function<void(const PublishOutcome&)> done);
+  // Queues an error object on a session.
+  void send_error(Session& session, codec::ErrorCode code, std::string_view text, std::string_view ref = {});
+  // Heartbeats and history expiry; call about once a second.
+  void tick();
+  // Closes every session with `code` (shutdown).
+  void close_all(CloseCode code);
+  size_t session_count() const { return sessions_.size(); }
+
+ private:
+  struct Subscription;
+  struct SessionRecord {
+    Session* session;
+    std::vector<std::shared_ptr<Subscription>> slots;  // by cursor slot; null when free
+    size_t count = 0;
+  };
+
+  SessionRecord& record_of(Session& session) { return sessions_[session.host_index]; }
+  void subscribe(Session& session, const std::string& channel, const std::optional<Position>& since,
+                 std::string ref);
+  void unsubscribe(Session& session, const std::string& channel, std::string_view ref);
+  void remove_subscription(Subscription& sub);
+  void finish_subscribe(const std::shared_ptr<Subscription>& sub, HistoryOutcome& history,
+                        const std::optional<Position>& since, const std::string& ref);
+  void deliver(Subscription& sub, const EnvelopePtr& message);
+  // Queues `item`; a session past its bound is dropped as a slow consumer. False when dropped.
+  bool enqueue(Session& session, Outbound item);
+  void send_control(Session& session, std::string json);
+  void handle_publish_request(Session& session, const json::Fields& f, std::string_view text);
+
+  const HubOptions& options_;
+  Broker& broker_;
+  Metrics& metrics_;
+  std::vector<SessionRecord> sessions_;
+  std::unordered_map<std::string, std::vector<Subscription*>> channels_;
+};
+
+}  // namespace rthub

@@ -1,0 +1,262 @@
+#include "core/json_scan.hpp"
+
+#include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/encodedstream.h>
+#include <rapidjson/reader.h>
+
+namespace rthub::json {
+namespace {
+
+constexpr unsigned kFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseNumbersAsStringsFlag |
+                            rapidjson::kParseValidateEncodingFlag;
+
+using Stream = rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream>;
+
+// Picks request fields out of the SAX events. `item_depth` is the nesting level of the request
+// objects: 1 for a lone object, 2 for the objects of an array.
+class FieldPicker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, FieldPicker> {
+ public:
+  FieldPicker(std::string_view text, const Stream& stream, bool allow_array)
+      : text_(text), stream_(stream), allow_array_(allow_array) {}
+
+  Scan scan;
+
+  bool StartObject() {
+    if (depth_ == 0) {
+      item_depth_ = 1;
+      scan.items.emplace_back();
+    } else if (depth_ == 1 && scan.array) {
+      scan.items.emplace_back();
+    } else {
+      begin_value();
+      if (depth_ == item_depth_ && key_ == Field::kSince) in_since_ = true;
+      else if (depth_ == item_depth_) mistyped();
+    }
+    ++depth_;
+    return true;
+  }
+  bool EndObject(rapidjson::SizeType) {
+    --depth_;
+    if (depth_ == item_depth_ && in_since_) {
+      in_since_ = false;
+      if (fields().error.empty() && (!since_epoch_seen_ || !since_seq_seen_))
+        fields().error = "since needs epoch (string) and seq (integer)";
+      fields().has_since = true;
+      since_epoch_seen_ = since_seq_seen_ = false;
+    }
+    end_container();
+    return true;
+  }
+  bool StartArray() {
+    if (depth_ == 0) {
+      if (!allow_array_) return reject("expected a JSON object");
+      scan.array = true;
+      item_depth_ = 2;
+    } else if (depth_ == 1 && scan.array) {
+      return reject("array items must be objects");
+    } else {
+      begin_value();
+      if (depth_ == item_depth_) mistyped();
+    }
+    ++depth_;
+    return true;
+  }
+  bool EndArray(rapidjson::SizeType) {
+    --depth_;
+    end_container();
+    return true;
+  }
+  bool Key(const char* s, rapidjson::SizeType n, bool) {
+    after_key_ = stream_.Tell();
+    std::string_view k(s, n);
+    if (depth_ == item_depth_) {
+      key_ = k == "op"        ? Field::kOp
+             : k == "channel" ? Field::kChannel
+             : k == "type"    ? Field::kType
+             : k == "data"    ? Field::kData
+             : k == "id"      ? Field::kId
+             : k == "since"   ? Field::kSince
+             : k == "token"   ? Field::kToken
+                              : Field::kOther;
+    } else if (in_since_ && depth_ == item_depth_ + 1) {
+      since_key_ = k == "epoch" ? SinceField::kEpoch : k == "seq" ? SinceField::kSeq : SinceField::kOther;
+    }
+    return true;
+  }
+  bool String(const char* s, rapidjson::SizeType n, bool) {
+    if (!scalar_guard()) return false;
+    begin_value();
+    if (depth_ == item_depth_) {
+      switch (key_) {
+        case Field::kOp: set(fields().op, fields().has_op, s, n); break;
+        case Field::kChannel: set(fields().channel, fields().has_channel, s, n); break;
+        case Field::kType: set(fields().type, fields().has_type, s, n); break;
+        case Field::kToken: set(fields().token, fields().has_token, s, n); break;
+        case Field::kSince: mistyped(); break;
+        default: break;
+      }
+    } else if (in_since_ && depth_ == item_depth_ + 1) {
+      if (since_key_ == SinceField::kEpoch) {
+        fields().since_epoch.assign(s, n);
+        since_epoch_seen_ = true;
+      } else if (since_key_ == SinceField::kSeq) {
+        since_type_error();
+      }
+    }
+    end_scalar();
+    return true;
+  }
+  bool RawNumber(const char* s, rapidjson::SizeType n, bool) {
+    if (!scalar_guard()) return false;
+    begin_value();
+    if (depth_ == item_depth_) {
+      if (key_ != Field::kData && key_ != Field::kId && key_ != Field::kOther) mistyped();
+    } else if (in_since_ && depth_ == item_depth_ + 1) {
+      if (since_key_ == SinceField::kSeq) {
+        if (parse_seq(std::string_view(s, n), fields().since_seq)) since_seq_seen_ = true;
+        else since_type_error();
+      } else if (since_key_ == SinceField::kEpoch) {
+        since_type_error();
+      }
+    }
+    end_scalar();
+    return true;
+  }
+  // null, true and false: only `data` (or unknown keys) may hold them at the top of a request.
+  bool Default() {
+    if (!scalar_guard()) return false;
+    begin_value();
+    if (depth_ == item_depth_ && key_ != Field::kData && key_ != Field::kOther) mistyped();
+    if (in_since_ && depth_ == item_depth_ + 1 && since_key_ != SinceField::kOther) since_type_error();
+    end_scalar();
+    return true;
+  }
+
+ private:
+  enum class Field { kNone, kOp, kChannel, kType, kData, kId, kSince, kToken, kOther };
+  enum class SinceField { kOther, kEpoch, kSeq };
+
+  Fields& fields() { return scan.items.back(); }
+
+  bool reject(const char* why) {
+    scan.error = why;
+    return false;
+  }
+  // A bare scalar at the top level, or as an array item, is not a request.
+  bool scalar_guard() {
+    if (depth_ == 0) return reject(allow_array_ ? "expected a JSON object or array" : "expected a JSON object");
+    if (depth_ == 1 && scan.array) return reject("array items must be objects");
+    return true;
+  }
+  void set(std::string& field, bool& has, const char* s, size_t n) {
+    field.assign(s, n);
+    has = true;
+  }
+  void mistyped() {
+    if (!fields().error.empty()) return;
+    static const char* const kWhy[] = {"", "op must be a string", "channel must be a string",
+                                       "type must be a string", "", "id must be a number or string",
+                                       "since must be an object", "token must be a string", ""};
+    const char* why = kWhy[static_cast<int>(key_)];
+    if (*why) fields().error = why;
+  }
+  void since_type_error() {
+    if (fields().error.empty()) fields().error = "since needs epoch (string) and seq (integer)";
+  }
+  static bool parse_seq(std::string_view s, uint64_t& out) {
+    if (s.empty() || s.size() > 19) return false;
+    uint64_t v = 0;
+    for (char c : s) {
+      if (c < '0' || c > '9') return false;
+      v = v * 10 + static_cast<uint64_t>(c - '0');
+    }
+    out = v;
+    return true;
+  }
+  // The value of a captured key starts after the key's closing quote, blanks and the colon.
+  void begin_value() {
+    if (depth_ != item_depth_ || (key_ != Field::kData && key_ != Field::kId) || capture_ != nullptr) return;
+    size_t p = after_key_;
+    while (p < text_.size() && (text_[p] == ' ' || text_[p] == '\t' || text_[p] == '\n' ||
+                                text_[p] == '\r' || text_[p] == ':'))
+      ++p;
+    capture_ = key_ == Field::kData ? &fields().data : &fields().id;
+    capture_->begin = p;
+    capture_depth_ = depth_;
+  }
+  void end_scalar() { finish_capture(); }
+  void end_container() { finish_capture(); }
+  void finish_capture() {
+    if (capture_ && depth_ == capture_depth_) {
+      capture_->end = stream_.Tell();
+      capture_ = nullptr;
+    }
+  }
+
+  std::string_view text_;
+  const Stream& stream_;
+  bool allow_array_;
+  int depth_ = 0;
+  int item_depth_ = 1;
+  Field key_ = Field::kNone;
+  SinceField since_key_ = SinceField::kOther;
+  bool in_since_ = false, since_epoch_seen_ = false, since_seq_seen_ = false;
+  size_t after_key_ = 0;
+  Range* capture_ = nullptr;
+  int capture_depth_ = 0;
+};
+
+}  // namespace
+
+Scan scan_requests(std::string_view text, bool allow_array) {
+  rapidjson::MemoryStream memory(text.data(), text.size());
+  Stream stream(memory);
+  FieldPicker picker(text, stream, allow_array);
+  rapidjson::Reader reader;
+  rapidjson::ParseResult result = reader.Parse<kFlags>(stream, picker);
+  Scan scan = std::move(picker.scan);
+  if (!result) {
+    if (scan.error.empty()) {
+      scan.error = std::string("invalid JSON: ") + rapidjson::GetParseError_En(result.Code()) +
+                   " at byte " + std::to_string(result.Offset());
+    }
+    scan.items.clear();
+    return scan;
+  }
+  scan.ok = true;
+  return scan;
+}
+
+bool is_valid_json(std::string_view text) {
+  rapidjson::MemoryStream memory(text.data(), text.size());
+  Stream stream(memory);
+  rapidjson::BaseReaderHandler<> ignore;
+  rapidjson::Reader reader;
+  return static_cast<bool>(reader.Parse<kFlags>(stream, ignore));
+}
+
+void append_string(std::string& out, std::string_view s) {
+  static const char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out.push_back(kHex[c >> 4]);
+          out.push_back(kHex[c & 15]);
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+}  // namespace rthub::json

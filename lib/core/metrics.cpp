@@ -1,0 +1,116 @@
+#include "core/metrics.hpp"
+
+namespace rthub {
+namespace {
+
+void line(std::string& out, const char* name, const char* labels, uint64_t v) {
+  out += name;
+  out += labels;
+  out.push_back(' ');
+  out += std::to_string(v);
+  out.push_back('\n');
+}
+
+void head(std::string& out, const char* name, const char* type, const char* help) {
+  out += "# HELP ";
+  out += name;
+  out.push_back(' ');
+  out += help;
+  out += "\n# TYPE ";
+  out += name;
+  out.push_back(' ');
+  out += type;
+  out.push_back('\n');
+}
+
+}  // namespace
+
+void LatencyHistogram::observe_us(int64_t us) {
+  if (us < 0) us = 0;
+  double ms = static_cast<double>(us) / 1000.0;
+  size_t i = 0;
+  while (i < kBoundsMs.size() && ms > kBoundsMs[i]) ++i;
+  buckets_[i].add();
+  count_.add();
+  sum_us_.add(static_cast<uint64_t>(us));
+}
+
+void LatencyHistogram::render(std::string& out, const char* name) const {
+  uint64_t cumulative = 0;
+  std::string bucket = std::string(name) + "_bucket";
+  for (size_t i = 0; i <= kBoundsMs.size(); ++i) {
+    cumulative += buckets_[i].get();
+    std::string le = i < kBoundsMs.size() ? std::to_string(kBoundsMs[i] / 1000.0) : "+Inf";
+    if (i < kBoundsMs.size()) {
+      while (le.size() > 1 && le.back() == '0') le.pop_back();
+      if (le.back() == '.') le.pop_back();
+    }
+    line(out, bucket.c_str(), ("{le=\"" + le + "\"}").c_str(), cumulative);
+  }
+  out += std::string(name) + "_sum " + std::to_string(static_cast<double>(sum_us_.get()) / 1e6) + "\n";
+  line(out, (std::string(name) + "_count").c_str(), "", count_.get());
+}
+
+HubStats Metrics::snapshot() const {
+  HubStats s;
+  s.connections_ws = open_ws.get();
+  s.connections_sse = open_sse.get();
+  s.accepted_ws = accepted_ws.get();
+  s.accepted_sse = accepted_sse.get();
+  s.subscriptions = subscriptions.get();
+  s.channels = channels.get();
+  s.messages_published = published.get();
+  s.deliveries = deliveries.get();
+  s.bytes_sent = bytes_sent.get();
+  s.resumes_recovered = resumes_recovered.get();
+  s.resumes_lost = resumes_lost.get();
+  s.slow_consumers_dropped = slow_consumers.get();
+  for (const auto& e : errors) s.errors += e.get();
+  s.history_bytes = history_bytes.get();
+  return s;
+}
+
+std::string Metrics::render() const {
+  std::string out;
+  out.reserve(4096);
+  head(out, "rthub_connections", "gauge", "Open connections by transport.");
+  line(out, "rthub_connections", "{transport=\"ws\"}", open_ws.get());
+  line(out, "rthub_connections", "{transport=\"sse\"}", open_sse.get());
+  head(out, "rthub_connections_accepted_total", "counter", "Connections accepted by transport.");
+  line(out, "rthub_connections_accepted_total", "{transport=\"ws\"}", accepted_ws.get());
+  line(out, "rthub_connections_accepted_total", "{transport=\"sse\"}", accepted_sse.get());
+  head(out, "rthub_connections_refused_total", "counter", "Connections refused before upgrade, by reason.");
+  line(out, "rthub_connections_refused_total", "{reason=\"max_connections\"}",
+       refused[static_cast<size_t>(Refusal::kMaxConnections)].get());
+  line(out, "rthub_connections_refused_total", "{reason=\"max_connections_per_ip\"}",
+       refused[static_cast<size_t>(Refusal::kMaxPerIp)].get());
+  head(out, "rthub_subscriptions", "gauge", "Channel subscriptions held by open connections.");
+  line(out, "rthub_subscriptions", "", subscriptions.get());
+  head(out, "rthub_channels", "gauge", "Channels with subscribers or retained history.");
+  line(out, "rthub_channels", "", channels.get());
+  head(out, "rthub_messages_published_total", "counter", "Messages published (positions assigned).");
+  line(out, "rthub_messages_published_total", "", published.get());
+  head(out, "rthub_deliveries_total", "counter", "Messages written to subscribers.");
+  line(out, "rthub_deliveries_total", "", deliveries.get());
+  head(out, "rthub_bytes_sent_total", "counter", "Bytes of frames written to clients.");
+  line(out, "rthub_bytes_sent_total", "", bytes_sent.get());
+  head(out, "rthub_resumes_total", "counter", "Subscriptions that asked to resume, by outcome.");
+  line(out, "rthub_resumes_total", "{recovered=\"true\"}", resumes_recovered.get());
+  line(out, "rthub_resumes_total", "{recovered=\"false\"}", resumes_lost.get());
+  head(out, "rthub_slow_consumers_dropped_total", "counter", "Sessions dropped because their queue passed its bound.");
+  line(out, "rthub_slow_consumers_dropped_total", "", slow_consumers.get());
+  head(out, "rthub_heartbeats_sent_total", "counter", "Ping objects sent on idle streams.");
+  line(out, "rthub_heartbeats_sent_total", "", heartbeats_sent.get());
+  head(out, "rthub_errors_total", "counter", "Error objects and error statuses sent, by code.");
+  for (size_t i = 0; i < errors.size(); ++i) {
+    std::string labels = std::string("{code=\"") + codec::error_code_name(static_cast<codec::ErrorCode>(i)) + "\"}";
+    line(out, "rthub_errors_total", labels.c_str(), errors[i].get());
+  }
+  head(out, "rthub_history_bytes", "gauge", "Bytes held by retained history.");
+  line(out, "rthub_history_bytes", "", history_bytes.get());
+  head(out, "rthub_delivery_latency_seconds", "histogram", "Time from publish to the write of a message to a subscriber's socket.");
+  latency.render(out, "rthub_delivery_latency_seconds");
+  return out;
+}
+
+}  // namespace rthub

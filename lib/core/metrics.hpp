@@ -1,0 +1,59 @@
+// metrics.hpp: the hub's counters, written by the service thread and read from any thread.
+//
+// Each value has one writer (the service thread), so an increment is a plain load and store of a
+// relaxed atomic: no locked instruction on the hot path, and readers never see torn values.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "core/codec.hpp"
+#include "rthub/hub.hpp"
+
+namespace rthub {
+
+class Counter {
+ public:
+  void add(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void sub(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed); }
+  void set(uint64_t n) { v_.store(n, std::memory_order_relaxed); }
+  uint64_t get() const { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> v_{0};
+};
+
+// Publish-to-write latency, in cumulative Prometheus buckets (milliseconds).
+class LatencyHistogram {
+ public:
+  static constexpr std::array<double, 12> kBoundsMs = {0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 5000};
+  void observe_us(int64_t us);
+  void render(std::string& out, const char* name) const;
+
+ private:
+  std::array<Counter, kBoundsMs.size() + 1> buckets_;
+  Counter count_, sum_us_;
+};
+
+enum class Refusal { kMaxConnections, kMaxPerIp, kCount };
+
+struct Metrics {
+  Counter open_ws, open_sse, accepted_ws, accepted_sse;
+  Counter subscriptions, channels;
+  Counter published, deliveries, bytes_sent;
+  Counter resumes_recovered, resumes_lost;
+  Counter slow_consumers, heartbeats_sent;
+  std::array<Counter, static_cast<size_t>(codec::ErrorCode::kInternal) + 1> errors;
+  std::array<Counter, static_cast<size_t>(Refusal::kCount)> refused;
+  Counter history_bytes;
+  LatencyHistogram latency;
+
+  void count_error(codec::ErrorCode code) { errors[static_cast<size_t>(code)].add(); }
+  HubStats snapshot() const;
+  // Prometheus text exposition format 0.0.4.
+  std::string render() const;
+};
+
+}  // namespace rthub

@@ -1,0 +1,163 @@
+// hub.cpp: the public Hub: assembles core, broker and server, owns the service thread and the
+// queue through which other threads hand work to it.
+#include "rthub/hub.hpp"
+
+#include "rthub/rthub.h"
+
+#include <atomic>
+#include <future>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "broker/memory/memory_broker.hpp"
+#include "core/hub_core.hpp"
+#include "core/json_scan.hpp"
+#include "transport/lws_server.hpp"
+
+namespace rthub {
+
+class Hub::Impl {
+ public:
+  explicit Impl(HubOptions options) : options_(std::move(options)) {}
+
+  void start() {
+    std::lock_guard<std::mutex> guard(lifecycle_);
+    if (thread_.joinable()) throw Error(Errc::kState, "hub already started");
+    std::promise<void> opened;
+    auto ready = opened.get_future();
+    thread_ = std::thread([this, &opened] { serve(opened); });
+    try {
+      ready.get();
+    } catch (...) {
+      thread_.join();
+      throw;
+    }
+  }
+
+  void stop() {
+    std::lock_guard<std::mutex> guard(lifecycle_);
+    if (!thread_.joinable()) return;
+    post([this] { server_->begin_stop(); });
+    thread_.join();
+  }
+
+  int port() const { return port_; }
+
+  void publish_async(const std::string& channel, const std::string& type, const std::string& data, PublishDone done) {
+    Message m = checked(channel, type, data);
+    bool queued = post([this, m = std::move(m), done = std::move(done)]() mutable {
+      core_->publish(std::move(m), [done = std::move(done)](const PublishOutcome& outcome) {
+        if (!done) return;
+        done(outcome.error == BrokerError::kOk ? Errc::kOk : Errc::kUnavailable, outcome.position);
+      });
+    });
+    if (!queued) throw Error(Errc::kState, "hub is not running");
+  }
+
+  Position publish(const std::string& channel, const std::string& type, const std::string& data) {
+    if (std::this_thread::get_id() == service_thread_id_)
+      throw Error(Errc::kState, "publish would wait on its own service thread; use publish_async");
+    auto result = std::make_shared<std::promise<std::pair<Errc, Position>>>();
+    auto future = result->get_future();
+    publish_async(channel, type, data, [result](Errc code, const Position& p) { result->set_value({code, p}); });
+    std::pair<Errc, Position> outcome;
+    try {
+      outcome = future.get();
+    } catch (const std::future_error&) {  // the hub stopped before the message was taken
+      throw Error(Errc::kState, "hub stopped");
+    }
+    if (outcome.first != Errc::kOk) throw Error(outcome.first, "broker unavailable");
+    return outcome.second;
+  }
+
+  HubStats stats() const { return metrics_.snapshot(); }
+
+ private:
+  Message checked(const std::string& channel, const std::string& type, const std::string& data) const {
+    if (!is_valid_channel_name(channel)) throw Error(Errc::kInvalid, "bad channel name: 1-255 bytes of [A-Za-z0-9_.:@/-]");
+    if (data.size() > options_.max_message_bytes) throw Error(Errc::kTooLarge, "data over max_message_bytes");
+    if (!json::is_valid_json(data)) throw Error(Errc::kInvalid, "data is not one valid JSON value");
+    Message m;
+    m.channel = channel;
+    m.type = type.empty() ? "message" : type;
+    m.data = data;
+    return m;
+  }
+
+  // Queues `task` for the service thread. False when the hub is not serving.
+  bool post(std::function<void()> task) {
+    std::lock_guard<std::mutex> lock(tasks_lock_);
+    if (!accepting_) return false;
+    tasks_.push_back(std::move(task));
+    if (tasks_.size() == 1) server_->wake();
+    return true;
+  }
+
+  void run_tasks() {
+    std::vector<std::function<void()>> batch;
+    {
+      std::lock_guard<std::mutex> lock(tasks_lock_);
+      batch.swap(tasks_);
+    }
+    for (auto& task : batch) task();  // no library lock held: tasks may call back into the host
+  }
+
+  void serve(std::promise<void>& opened) {
+    service_thread_id_ = std::this_thread::get_id();
+    MemoryBroker broker(options_.history_size, options_.history_ttl_seconds);
+    HubCore core(options_, broker, metrics_);
+    LwsServer server(options_, core, metrics_, LwsServer::Hooks{[this] { run_tasks(); }, nullptr});
+    try {
+      server.open();
+    } catch (...) {
+      opened.set_exception(std::current_exception());
+      return;
+    }
+    core_ = &core;
+    server_ = &server;
+    port_ = server.port();
+    {
+      std::lock_guard<std::mutex> lock(tasks_lock_);
+      accepting_ = true;
+    }
+    opened.set_value();
+    server.run();
+    {
+      std::lock_guard<std::mutex> lock(tasks_lock_);
+      accepting_ = false;
+      tasks_.clear();  // their promises break: waiting publishers see the hub stopped
+    }
+    core_ = nullptr;
+    server_ = nullptr;
+  }
+
+  HubOptions options_;
+  Metrics metrics_;
+  std::mutex lifecycle_;
+  std::thread thread_;
+  std::atomic<std::thread::id> service_thread_id_{};
+  std::mutex tasks_lock_;
+  std::vector<std::function<void()>> tasks_;
+  bool accepting_ = false;
+  HubCore* core_ = nullptr;
+  LwsServer* server_ = nullptr;
+  int port_ = 0;
+};
+
+Hub::Hub(HubOptions options) : impl_(new Impl(std::move(options))) {}
+Hub::~Hub() { impl_->stop(); }
+void Hub::start() { impl_->start(); }
+void Hub::stop() { impl_->stop(); }
+int Hub::port() const { return impl_->port(); }
+Position Hub::publish(const std::string& channel, const std::string& type, const std::string& data) {
+  return impl_->publish(channel, type, data);
+}
+void Hub::publish_async(const std::string& channel, const std::string& type, const std::string& data, PublishDone done) {
+  impl_->publish_async(channel, type, data, std::move(done));
+}
+HubStats Hub::stats() const { return impl_->stats(); }
+
+const char* version() noexcept { return RTHUB_VERSION_STRING; }
+
+}  // namespace rthub

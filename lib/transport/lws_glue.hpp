@@ -1,0 +1,53 @@
+// lws_glue.hpp: what the transports share on top of libwebsockets: the per-connection slot and
+// small helpers. Only files under lib/transport include this.
+#pragma once
+
+#include <libwebsockets.h>
+
+#include <functional>
+
+#include <string>
+#include <vector>
+
+namespace rthub {
+
+class WsSession;
+class SseSession;
+class HttpExchange;
+class HubCore;
+struct Metrics;
+struct HubOptions;
+
+// The per-connection data libwebsockets allocates for us: one pointer to what the connection is.
+struct ConnectionSlot {
+  WsSession* ws;
+  SseSession* sse;
+  HttpExchange* http;
+};
+
+// What transports need from the server, reachable from any wsi through the context user pointer.
+struct ServerContext {
+  const HubOptions& options;
+  HubCore& core;
+  Metrics& metrics;
+  std::vector<unsigned char>& scratch;  // LWS_PRE + batch bytes, reused by every write
+  std::function<bool()> broker_ready;
+  std::function<void()> on_wake;
+};
+
+constexpr size_t kWriteBatchBytes = 64 * 1024;
+
+inline ServerContext& server_of(struct lws* wsi) {
+  return *static_cast<ServerContext*>(lws_context_user(lws_get_context(wsi)));
+}
+
+// The peer's address as text ("127.0.0.1", "::1").
+std::string peer_address(struct lws* wsi);
+// A request header by token, or empty.
+std::string header(struct lws* wsi, enum lws_token_indexes token);
+// A header lws has no token for ("last-event-id:"), or empty.
+std::string custom_header(struct lws* wsi, const char* name_with_colon);
+// Every value of the query parameter `name` (URL-decoded), in order.
+std::vector<std::string> query_values(struct lws* wsi, const char* name);
+
+}  // namespace rthub

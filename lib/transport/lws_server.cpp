@@ -1,0 +1,264 @@
+#include "transport/lws_server.hpp"
+
+#include <uv.h>
+
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+
+#include "core/hub_core.hpp"
+#include "transport/http/http_exchange.hpp"
+#include "transport/lws_glue.hpp"
+#include "transport/sse/sse_session.hpp"
+#include "transport/ws/ws_session.hpp"
+
+namespace rthub {
+namespace {
+
+constexpr uint64_t kTimerMs = 250;          // housekeeping period
+constexpr int64_t kStopGraceMs = 2000;      // how long closing connections may take at stop
+
+int on_event(struct lws* wsi, enum lws_callback_reasons reason, void* user, void* in, size_t len);
+
+const struct lws_protocols kProtocols[] = {
+    // Browsers name no subprotocol, so index 0 takes every upgrade (and plain HTTP too).
+    {"rthub", on_event, sizeof(ConnectionSlot), 4096, 0, nullptr, kWriteBatchBytes},
+    {nullptr, nullptr, 0, 0, 0, nullptr, 0},
+};
+
+std::string request_path(struct lws* wsi, std::string& method) {
+  static const struct {
+    enum lws_token_indexes token;
+    const char* method;
+  } kMethods[] = {{WSI_TOKEN_GET_URI, "GET"},         {WSI_TOKEN_POST_URI, "POST"},
+                  {WSI_TOKEN_OPTIONS_URI, "OPTIONS"}, {WSI_TOKEN_PUT_URI, "PUT"},
+                  {WSI_TOKEN_PATCH_URI, "PATCH"},     {WSI_TOKEN_DELETE_URI, "DELETE"},
+                  {WSI_TOKEN_HEAD_URI, "HEAD"}};
+  for (const auto& m : kMethods) {
+    std::string path = header(wsi, m.token);
+    if (!path.empty()) {
+      method = m.method;
+      return path;
+    }
+  }
+  method.clear();
+  return {};
+}
+
+}  // namespace
+
+struct LwsServer::State {
+  State(const HubOptions& o, HubCore& c, Metrics& m, Hooks h) : options(o), core(c), metrics(m), hooks(std::move(h)) {}
+  const HubOptions& options;
+  HubCore& core;
+  Metrics& metrics;
+  Hooks hooks;
+  uv_loop_t loop{};
+  uv_timer_t timer{};
+  bool loop_ready = false;
+  struct lws_context* context = nullptr;  // guarded by wake_lock for wake()
+  std::mutex wake_lock;
+  std::vector<unsigned char> scratch;
+  std::unique_ptr<ServerContext> server;
+  std::vector<struct lws_http_mount> mounts;
+  std::string iface;
+  int port = 0;
+  bool stopping = false;
+  int64_t stop_deadline_ms = 0;
+  int ticks = 0;
+
+  void destroy_context() {
+    struct lws_context* ctx;
+    {
+      std::lock_guard<std::mutex> lock(wake_lock);
+      ctx = context;
+      context = nullptr;
+    }
+    if (ctx) lws_context_destroy(ctx);
+  }
+
+  static void on_timer(uv_timer_t* timer) {
+    auto* self = static_cast<State*>(timer->data);
+    if (self->stopping) {
+      if (self->core.session_count() == 0 || monotonic_us() / 1000 >= self->stop_deadline_ms) {
+        self->destroy_context();
+        uv_timer_stop(&self->timer);
+        uv_close(reinterpret_cast<uv_handle_t*>(&self->timer), nullptr);
+      }
+      return;
+    }
+    if (++self->ticks % (1000 / kTimerMs) == 0) self->core.tick();
+  }
+};
+
+namespace {
+
+int on_event(struct lws* wsi, enum lws_callback_reasons reason, void* user, void* in, size_t len) {
+  auto* slot = static_cast<ConnectionSlot*>(user);
+  struct lws_context* context = lws_get_context(wsi);
+  switch (reason) {
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED: {
+      auto* server = static_cast<ServerContext*>(lws_context_user(context));
+      if (server && server->on_wake) server->on_wake();
+      return 0;
+    }
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+      std::string method;
+      if (request_path(wsi, method) != "/ws") return -1;  // WebSocket lives at /ws only
+      return 0;
+    }
+    case LWS_CALLBACK_ESTABLISHED: {
+      auto* session = new WsSession(wsi, peer_address(wsi));
+      slot->ws = session;
+      server_of(wsi).core.attach(*session);
+      return 0;
+    }
+    case LWS_CALLBACK_RECEIVE:
+      return slot && slot->ws ? slot->ws->on_receive(in, len) : -1;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+      return slot && slot->ws ? slot->ws->on_writable() : 0;
+    case LWS_CALLBACK_CLOSED:
+      if (slot && slot->ws) {
+        server_of(wsi).core.detach(*slot->ws);
+        delete slot->ws;
+        slot->ws = nullptr;
+      }
+      return 0;
+
+    case LWS_CALLBACK_HTTP: {
+      std::string method;
+      std::string path = request_path(wsi, method);
+      if (path == "/events") {
+        if (method != "GET") return HttpExchange::reply_error(wsi, *slot, 405, codec::ErrorCode::kBadRequest, "use GET");
+        return SseSession::open(wsi, *slot);
+      }
+      return HttpExchange::on_request(wsi, *slot, method, path);
+    }
+    case LWS_CALLBACK_HTTP_BODY:
+      return slot->http ? slot->http->on_body(in, len) : 0;
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+      return slot->http ? slot->http->on_body_complete() : 0;
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+      if (slot && slot->sse) return slot->sse->on_writable();
+      if (slot && slot->http) return slot->http->on_writable();
+      return 0;
+    case LWS_CALLBACK_CLOSED_HTTP:
+      if (slot && slot->sse) {
+        server_of(wsi).core.detach(*slot->sse);
+        delete slot->sse;
+        slot->sse = nullptr;
+      }
+      if (slot && slot->http) {
+        slot->http->abandon();
+        delete slot->http;
+        slot->http = nullptr;
+      }
+      return 0;
+    default:
+      break;
+  }
+  return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+}  // namespace
+
+LwsServer::LwsServer(const HubOptions& options, HubCore& core, Metrics& metrics, Hooks hooks)
+    : state_(new State(options, core, metrics, std::move(hooks))) {}
+
+LwsServer::~LwsServer() {
+  if (state_->context) state_->destroy_context();
+  if (state_->loop_ready) {
+    uv_run(&state_->loop, UV_RUN_NOWAIT);
+    uv_loop_close(&state_->loop);
+  }
+}
+
+void LwsServer::open() {
+  State& s = *state_;
+  // Only lws's errors and warnings reach the host's stderr.
+  lws_set_log_level(LLL_ERR | LLL_WARN, [](int, const char* line) { std::fprintf(stderr, "rthub: lws: %s", line); });
+  if (uv_loop_init(&s.loop) != 0) throw Error(Errc::kIo, "cannot create the event loop");
+  s.loop_ready = true;
+  s.scratch.resize(LWS_PRE + kWriteBatchBytes);
+  s.server.reset(new ServerContext{s.options, s.core, s.metrics, s.scratch, s.hooks.broker_ready, s.hooks.on_wake});
+
+  // Dynamic endpoints are callback mounts so that a static "/" mount cannot shadow them.
+  for (const char* point : {"/events", "/publish", "/metrics", "/healthz"}) {
+    struct lws_http_mount m;
+    std::memset(&m, 0, sizeof m);
+    m.mountpoint = point;
+    m.mountpoint_len = static_cast<unsigned char>(std::strlen(point));
+    m.origin = "rthub";
+    m.origin_protocol = LWSMPRO_CALLBACK;
+    s.mounts.push_back(m);
+  }
+  if (!s.options.static_dir.empty()) {
+    struct lws_http_mount m;
+    std::memset(&m, 0, sizeof m);
+    m.mountpoint = "/";
+    m.mountpoint_len = 1;
+    m.origin = s.options.static_dir.c_str();
+    m.def = "index.html";
+    m.origin_protocol = LWSMPRO_FILE;
+    m.cache_max_age = 0;
+    s.mounts.push_back(m);
+  }
+  for (size_t i = 0; i + 1 < s.mounts.size(); ++i) s.mounts[i].mount_next = &s.mounts[i + 1];
+
+  struct lws_context_creation_info info;
+  std::memset(&info, 0, sizeof info);
+  void* loops[] = {&s.loop};
+  info.foreign_loops = loops;
+  info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_UV_NO_SIGSEGV_SIGFPE_SPIN;
+  info.port = s.options.port;
+  s.iface = s.options.listen_host;
+  if (s.iface == "0.0.0.0" || s.iface == "*" || s.iface.empty()) {
+    info.iface = nullptr;
+  } else {
+    info.iface = s.iface.c_str();
+  }
+  if (s.iface.find(':') == std::string::npos && s.iface != "localhost") info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+  info.protocols = kProtocols;
+  info.mounts = s.mounts.data();
+  info.user = s.server.get();
+  info.timeout_secs = 10;
+  info.max_http_header_data = 8192;
+  info.max_http_header_pool = 64;
+  info.ka_time = 60;  // TCP keepalive finds half-open peers that never answer heartbeats
+  info.ka_probes = 3;
+  info.ka_interval = 10;
+  s.context = lws_create_context(&info);
+  if (!s.context) throw Error(Errc::kIo, "cannot listen on " + s.options.listen_host + ":" + std::to_string(s.options.port));
+  s.port = lws_get_vhost_listen_port(lws_get_vhost_by_name(s.context, "default"));
+
+  uv_timer_init(&s.loop, &s.timer);
+  s.timer.data = &s;
+  uv_timer_start(&s.timer, State::on_timer, kTimerMs, kTimerMs);
+}
+
+void LwsServer::run() {
+  State& s = *state_;
+  uv_run(&s.loop, UV_RUN_DEFAULT);
+  // Anything lws still closes finishes here, then the loop can be closed.
+  while (uv_loop_close(&s.loop) == UV_EBUSY) uv_run(&s.loop, UV_RUN_NOWAIT);
+  s.loop_ready = false;
+}
+
+bool LwsServer::wake() {
+  std::lock_guard<std::mutex> lock(state_->wake_lock);
+  if (!state_->context) return false;
+  lws_cancel_service(state_->context);
+  return true;
+}
+
+void LwsServer::begin_stop() {
+  State& s = *state_;
+  if (s.stopping) return;
+  s.stopping = true;
+  s.stop_deadline_ms = monotonic_us() / 1000 + kStopGraceMs;
+  s.core.close_all(CloseCode::kGoingAway);
+}
+
+int LwsServer::port() const { return state_->port; }
+
+}  // namespace rthub

@@ -1,0 +1,35 @@
+// ws_session.hpp: a WebSocket connection at /ws.
+//
+// Frames arrive pre-encoded and shared (WireFormat::kWebSocket holds complete unmasked text
+// frames), so a writable callback copies as many queued frames as fit into one batch and hands
+// them to the socket in one write, raw: no per-subscriber framing or JSON work.
+#pragma once
+
+#include <string>
+
+#include "transport/lws_glue.hpp"
+#include "rthub/transport.hpp"
+
+namespace rthub {
+
+class WsSession final : public Session {
+ public:
+  WsSession(struct lws* wsi, std::string peer) : Session(WireFormat::kWebSocket, std::move(peer)), wsi_(wsi) {}
+
+  void want_write() override { lws_callback_on_writable(wsi_); }
+  void close(CloseCode code, std::string_view reason) override;
+
+  // libwebsockets events; each returns what the lws callback should return.
+  int on_receive(const void* data, size_t len);
+  int on_writable();
+
+ private:
+  struct lws* wsi_;
+  std::string rx_;  // a message arriving in fragments
+  size_t discarded_ = 0;  // bytes of an oversized message read and dropped before closing
+  uint16_t close_code_ = 0;
+  bool close_sent_ = false;
+  std::string close_reason_;
+};
+
+}  // namespace rthub
