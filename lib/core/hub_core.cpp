@@ -37,7 +37,22 @@ HubCore::HubCore(const HubOptions& options, Broker& broker, Metrics& metrics)
 
 HubCore::~HubCore() = default;
 
+bool HubCore::admit(const std::string& peer, Refusal* why) {
+  Refusal refusal = Refusal::kCount;
+  if (options_.max_connections && sessions_.size() >= options_.max_connections) {
+    refusal = Refusal::kMaxConnections;
+  } else if (options_.max_connections_per_ip) {
+    auto it = per_peer_.find(peer);
+    if (it != per_peer_.end() && it->second >= options_.max_connections_per_ip) refusal = Refusal::kMaxPerIp;
+  }
+  if (refusal == Refusal::kCount) return true;
+  metrics_.refused[static_cast<size_t>(refusal)].add();
+  if (why) *why = refusal;
+  return false;
+}
+
 void HubCore::attach(Session& session) {
+  per_peer_[session.peer()]++;
   session.host_index = sessions_.size();
   session.last_queued_ms = monotonic_us() / 1000;
   sessions_.push_back(SessionRecord{&session, {}, 0});
@@ -62,6 +77,8 @@ void HubCore::detach(Session& session) {
   }
   sessions_.pop_back();
   session.host_index = SIZE_MAX;
+  auto peer = per_peer_.find(session.peer());
+  if (peer != per_peer_.end() && --peer->second == 0) per_peer_.erase(peer);
   session.queue().clear();
   if (session.format() == WireFormat::kWebSocket) metrics_.open_ws.sub();
   else metrics_.open_sse.sub();

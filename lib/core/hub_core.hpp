@@ -46,6 +46,8 @@ class HubCore final : public SessionHost, public BrokerListener {
   // Closes every session with `code` (shutdown).
   void close_all(CloseCode code);
   size_t session_count() const { return sessions_.size(); }
+  // Whether a new connection from `peer` fits the connection limits; counts the refusal if not.
+  bool admit(const std::string& peer, Refusal* why);
 
  private:
   struct Subscription;
@@ -73,6 +75,7 @@ class HubCore final : public SessionHost, public BrokerListener {
   Metrics& metrics_;
   std::vector<SessionRecord> sessions_;
   std::unordered_map<std::string, std::vector<Subscription*>> channels_;
+  std::unordered_map<std::string, size_t> per_peer_;  // open sessions by client address
 };
 
 }  // namespace rthub

@@ -63,6 +63,7 @@ struct LwsServer::State {
   std::vector<struct lws_http_mount> mounts;
   std::string iface;
   int port = 0;
+  lws_retry_bo_t liveness{};
   bool stopping = false;
   int64_t stop_deadline_ms = 0;
   int ticks = 0;
@@ -104,7 +105,16 @@ int on_event(struct lws* wsi, enum lws_callback_reasons reason, void* user, void
     }
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
       std::string method;
-      if (request_path(wsi, method) != "/ws") return -1;  // WebSocket lives at /ws only
+      if (request_path(wsi, method) != "/ws") {  // WebSocket lives at /ws only
+        lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, "WebSocket endpoint is /ws");
+        return -1;
+      }
+      Refusal why;
+      if (!server_of(wsi).core.admit(peer_address(wsi), &why)) {
+        lws_return_http_status(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE,
+                               why == Refusal::kMaxPerIp ? "too many connections from this address" : "too many connections");
+        return -1;
+      }
       return 0;
     }
     case LWS_CALLBACK_ESTABLISHED: {
@@ -224,6 +234,12 @@ void LwsServer::open() {
   info.timeout_secs = 10;
   info.max_http_header_data = 8192;
   info.max_http_header_pool = 64;
+  // WebSocket protocol pings on links idle for a heartbeat; a peer that answers nothing for
+  // three heartbeats is dead and its connection is dropped.
+  int beat = s.options.heartbeat_seconds;
+  s.liveness.secs_since_valid_ping = static_cast<uint16_t>(beat);
+  s.liveness.secs_since_valid_hangup = static_cast<uint16_t>(beat * 3);
+  info.retry_and_idle_policy = &s.liveness;
   info.ka_time = 60;  // TCP keepalive finds half-open peers that never answer heartbeats
   info.ka_probes = 3;
   info.ka_interval = 10;

@@ -26,6 +26,11 @@ int SseSession::open(struct lws* wsi, ConnectionSlot& slot) {
                                        "bad channel name: 1-255 bytes of [A-Za-z0-9_.:@/-]");
   if (server.options.max_subscriptions && channels.size() > server.options.max_subscriptions)
     return HttpExchange::reply_error(wsi, slot, 400, codec::ErrorCode::kLimit, "too many channels");
+  Refusal why;
+  std::string peer = peer_address(wsi);
+  if (!server.core.admit(peer, &why))
+    return HttpExchange::reply_error(wsi, slot, 503, codec::ErrorCode::kLimit,
+                                     why == Refusal::kMaxPerIp ? "too many connections from this address" : "too many connections");
   // A browser reconnects with the URL it started with, so its Last-Event-ID header wins.
   std::string cursor = custom_header(wsi, "last-event-id:");
   if (cursor.empty()) {
@@ -46,7 +51,7 @@ int SseSession::open(struct lws* wsi, ConnectionSlot& slot) {
   // The stream has no length and no end: no idle timeout on it (heartbeats find dead links).
   lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
 
-  auto* session = new SseSession(wsi, peer_address(wsi), server.options.sse_retry_ms);
+  auto* session = new SseSession(wsi, peer, server.options.sse_retry_ms);
   slot.sse = session;
   server.core.attach(*session);
   server.core.open_stream(*session, channels, cursor);
