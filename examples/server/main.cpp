@@ -25,6 +25,12 @@ const char kUsage[] =
     "  --max-connections N         total connections (default: no limit)\n"
     "  --max-connections-per-ip N  connections per client address (default: no limit)\n"
     "  --max-subscriptions N       channels per connection (default 1024)\n"
+    "  --max-connect-rate R        new connections per second per client address (default: no limit)\n"
+    "  --jwt-secret SECRET         require an HS256 JWT (Authorization: Bearer or ?token=) on /ws and /events\n"
+    "  --allow-client-publish      let anonymous WebSocket clients publish (no --jwt-secret)\n"
+    "  --allow-origin ORIGIN       accept this browser Origin (repeatable; '*' for any; default: any)\n"
+    "  --tls-cert FILE             PEM certificate: serve https:// and wss://\n"
+    "  --tls-key FILE              PEM private key of --tls-cert\n"
     "  --help                      this text\n";
 
 [[noreturn]] void usage_error(const std::string& what) {
@@ -48,6 +54,10 @@ rthub::HubOptions parse(int argc, char** argv) {
     if (flag == "--help" || flag == "-h") {
       std::fputs(kUsage, stdout);
       std::exit(0);
+    }
+    if (flag == "--allow-client-publish") {
+      o.allow_client_publish = true;
+      continue;
     }
     if (i + 1 >= argc) usage_error("unknown option or missing value: " + flag);
     const char* value = argv[++i];
@@ -79,10 +89,23 @@ rthub::HubOptions parse(int argc, char** argv) {
       o.max_connections_per_ip = static_cast<size_t>(number("--max-connections-per-ip", value, 0, 100000000));
     } else if (flag == "--max-subscriptions") {
       o.max_subscriptions = static_cast<size_t>(number("--max-subscriptions", value, 0, 1000000));
+    } else if (flag == "--max-connect-rate") {
+      char* end = nullptr;
+      o.max_connect_rate = std::strtod(value, &end);
+      if (!end || *end || o.max_connect_rate < 0) usage_error("--max-connect-rate wants a number >= 0");
+    } else if (flag == "--jwt-secret") {
+      o.jwt_secret = value;
+    } else if (flag == "--allow-origin") {
+      o.allowed_origins.emplace_back(value);
+    } else if (flag == "--tls-cert") {
+      o.tls_cert = value;
+    } else if (flag == "--tls-key") {
+      o.tls_key = value;
     } else {
       usage_error("unknown option: " + flag);
     }
   }
+  if (o.tls_cert.empty() != o.tls_key.empty()) usage_error("--tls-cert and --tls-key go together");
   return o;
 }
 
@@ -107,7 +130,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::string host = options.listen_host.find(':') != std::string::npos ? "[" + options.listen_host + "]" : options.listen_host;
-  std::fprintf(stderr, "rthub-server listening on http://%s:%d\n", host.c_str(), hub.port());
+  std::fprintf(stderr, "rthub-server listening on %s://%s:%d\n", options.tls_cert.empty() ? "http" : "https", host.c_str(),
+               hub.port());
   if (!options.static_dir.empty()) std::fprintf(stderr, "rthub-server serving %s at /\n", options.static_dir.c_str());
   std::fflush(stderr);
 

@@ -15,6 +15,9 @@
 #include <stdexcept>
 #include <string>
 
+#include <vector>
+
+#include "rthub/auth.hpp"
 #include "rthub/export.h"
 #include "rthub/message.hpp"
 
@@ -56,6 +59,14 @@ struct HubOptions {
   size_t max_connections_per_ip = 0;       // 0: no limit
   size_t max_subscriptions = 1024;         // per connection
   int sse_retry_ms = 2000;                 // the "retry:" an SSE stream starts with
+
+  // Access (see auth.hpp and docs/SECURITY.md).
+  std::string jwt_secret;                  // when set, every connection needs a valid HS256 token
+  bool allow_client_publish = false;       // anonymous clients may publish (no secret configured)
+  std::vector<std::string> allowed_origins;  // WebSocket/CORS Origin allow list; empty: any; "*": any
+  double max_connect_rate = 0;             // new connections per second per client address; 0: no limit
+  AuthHooks auth_hooks;                    // host decisions, run on the service thread
+  std::string tls_cert, tls_key;           // PEM files: serve wss:// and https://
 };
 
 // Counters and gauges of a hub, the same numbers as /metrics.
@@ -68,6 +79,7 @@ struct HubStats {
   uint64_t slow_consumers_dropped = 0;                               // since start
   uint64_t errors = 0;                                               // error objects/statuses sent
   uint64_t history_bytes = 0;                                        // retained now
+  uint64_t auth_failures = 0;                                        // refused tokens, since start
 };
 
 class RTHUB_API Hub {

@@ -9,11 +9,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "rthub/auth.hpp"
 #include "rthub/message.hpp"
 
 namespace rthub {
@@ -124,8 +126,13 @@ class Session {
   bool closing() const { return closing_; }
   void set_closing() { closing_ = true; }
 
+  // What this connection may do; null means anonymous.
+  std::shared_ptr<const Rights> rights;
+
   // When the last byte was queued, for heartbeats (monotonic ms).
   int64_t last_queued_ms = 0;
+  // Unique per hub, set by attach(): asynchronous answers find their session by it.
+  uint64_t id = 0;
   // Free for the hub's use: index in its session table.
   size_t host_index = SIZE_MAX;
 

@@ -95,6 +95,13 @@ std::string pong(std::string_view ref) {
   return out;
 }
 
+std::string refreshed(int64_t expires_at, std::string_view ref) {
+  std::string out = "{\"op\":\"refreshed\",\"exp\":" + std::to_string(expires_at);
+  append_ref(out, ref);
+  out += '}';
+  return out;
+}
+
 std::string ping(int64_t ts_ms) { return "{\"op\":\"ping\",\"ts\":" + std::to_string(ts_ms) + "}"; }
 
 std::string frame(WireFormat format, std::string_view json) {

@@ -24,6 +24,8 @@ std::string unsubscribed(std::string_view channel, std::string_view ref);
 std::string published(std::string_view channel, const Position& position, std::string_view ref);
 std::string error(ErrorCode code, std::string_view text, std::string_view ref);
 std::string pong(std::string_view ref);
+// Answer to {"op":"refresh"}: the new token's expiry (0: none).
+std::string refreshed(int64_t expires_at, std::string_view ref);
 std::string ping(int64_t ts_ms);
 
 // Wraps a JSON object in the bytes `format` sends: a complete unmasked WebSocket text frame, or

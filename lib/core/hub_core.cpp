@@ -1,7 +1,9 @@
 #include "core/hub_core.hpp"
 
+#include <atomic>
 #include <chrono>
 
+#include "core/jwt.hpp"
 #include "core/sse_cursor.hpp"
 
 namespace rthub {
@@ -31,28 +33,73 @@ struct HubCore::Subscription {
 };
 
 HubCore::HubCore(const HubOptions& options, Broker& broker, Metrics& metrics)
-    : options_(options), broker_(broker), metrics_(metrics) {
+    : options_(options), broker_(broker), metrics_(metrics), gatekeeper_(options, metrics) {
   broker_.attach(*this);
 }
 
 HubCore::~HubCore() = default;
 
-bool HubCore::admit(const std::string& peer, Refusal* why) {
-  Refusal refusal = Refusal::kCount;
-  if (options_.max_connections && sessions_.size() >= options_.max_connections) {
-    refusal = Refusal::kMaxConnections;
-  } else if (options_.max_connections_per_ip) {
-    auto it = per_peer_.find(peer);
-    if (it != per_peer_.end() && it->second >= options_.max_connections_per_ip) refusal = Refusal::kMaxPerIp;
+Admission HubCore::admit(const ConnectRequest& request) {
+  auto peer = per_peer_.find(request.peer);
+  return gatekeeper_.admit(request, sessions_.size(), peer == per_peer_.end() ? 0 : peer->second, monotonic_us() / 1000);
+}
+
+Session* HubCore::find_session(uint64_t id) const {
+  auto it = by_id_.find(id);
+  return it == by_id_.end() ? nullptr : it->second;
+}
+
+void HubCore::check_channel(Session& session, ChannelRequest::Action action, const std::string& channel,
+                            std::function<void(Session&, bool)> then) {
+  const Rights* rights = session.rights.get();
+  bool allowed;
+  if (action == ChannelRequest::Action::kSubscribe) {
+    allowed = !rights || rights->anonymous || channel_allowed(rights->subscribe, channel);
+  } else {
+    allowed = (!rights || rights->anonymous) ? options_.allow_client_publish : channel_allowed(rights->publish, channel);
   }
-  if (refusal == Refusal::kCount) return true;
-  metrics_.refused[static_cast<size_t>(refusal)].add();
-  if (why) *why = refusal;
-  return false;
+  const auto& hook = options_.auth_hooks.on_channel;
+  if (!hook || !post_) return then(session, allowed);
+  ChannelRequest request{action, channel, rights ? *rights : Rights{}, allowed};
+  uint64_t id = session.id;
+  auto once = std::make_shared<std::atomic<bool>>(false);
+  ChannelCompletion completion = [this, id, then, once](bool allow) {
+    if (once->exchange(true)) return;  // a second answer is ignored
+    post_([this, id, then, allow] {
+      if (Session* s = find_session(id)) then(*s, allow);
+    });
+  };
+  try {
+    hook(request, completion);
+  } catch (...) {  // a host's exception must not unwind through the loop
+    completion(false);
+  }
+}
+
+void HubCore::authorize_stream(Session& session, const std::vector<std::string>& channels,
+                               std::function<void(bool, const std::string&)> done) {
+  struct Pending {
+    size_t remaining;
+    bool refused = false;
+    std::function<void(bool, const std::string&)> done;
+  };
+  auto pending = std::make_shared<Pending>(Pending{channels.size(), false, std::move(done)});
+  for (const auto& channel : channels) {
+    check_channel(session, ChannelRequest::Action::kSubscribe, channel, [pending, channel](Session&, bool allow) {
+      if (pending->refused) return;
+      if (!allow) {
+        pending->refused = true;
+        return pending->done(false, channel);
+      }
+      if (--pending->remaining == 0) pending->done(true, {});
+    });
+  }
 }
 
 void HubCore::attach(Session& session) {
   per_peer_[session.peer()]++;
+  session.id = next_id_++;
+  by_id_[session.id] = &session;
   session.host_index = sessions_.size();
   session.last_queued_ms = monotonic_us() / 1000;
   sessions_.push_back(SessionRecord{&session, {}, 0});
@@ -79,6 +126,7 @@ void HubCore::detach(Session& session) {
   session.host_index = SIZE_MAX;
   auto peer = per_peer_.find(session.peer());
   if (peer != per_peer_.end() && --peer->second == 0) per_peer_.erase(peer);
+  by_id_.erase(session.id);
   session.queue().clear();
   if (session.format() == WireFormat::kWebSocket) metrics_.open_ws.sub();
   else metrics_.open_sse.sub();
@@ -98,6 +146,7 @@ void HubCore::on_request(Session& session, std::string_view text) {
   if (!f.has_op) return send_error(session, codec::ErrorCode::kBadRequest, "missing op", ref);
 
   if (f.op == "ping") return send_control(session, codec::pong(ref));
+  if (f.op == "refresh") return refresh(session, f, ref);
   if (f.op != "subscribe" && f.op != "unsubscribe" && f.op != "publish")
     return send_error(session, codec::ErrorCode::kBadRequest, "unknown op: " + f.op.substr(0, 64), ref);
   if (!f.has_channel) return send_error(session, codec::ErrorCode::kBadRequest, "missing channel", ref);
@@ -105,33 +154,57 @@ void HubCore::on_request(Session& session, std::string_view text) {
     return send_error(session, codec::ErrorCode::kBadRequest,
                       "bad channel name: 1-255 bytes of [A-Za-z0-9_.:@/-]", ref);
 
+  if (f.op == "unsubscribe") return unsubscribe(session, f.channel, ref);
   if (f.op == "subscribe") {
     std::optional<Position> since;
     if (f.has_since) since = Position{f.since_epoch, f.since_seq};
-    subscribe(session, f.channel, since, ref);
-  } else if (f.op == "unsubscribe") {
-    unsubscribe(session, f.channel, ref);
-  } else {
-    handle_publish_request(session, f, text);
+    return check_channel(session, ChannelRequest::Action::kSubscribe, f.channel,
+                         [this, channel = f.channel, since, ref](Session& s, bool allow) {
+                           if (!allow) {
+                             metrics_.forbidden.add();
+                             return send_error(s, codec::ErrorCode::kForbidden, "may not subscribe to " + channel, ref);
+                           }
+                           subscribe(s, channel, since, ref);
+                         });
   }
+  if (!f.data.present()) return send_error(session, codec::ErrorCode::kBadRequest, "missing data", ref);
+  json::Fields fields = f;
+  std::string raw_data(f.data.in(text));
+  check_channel(session, ChannelRequest::Action::kPublish, f.channel,
+                [this, fields, raw_data, ref](Session& s, bool allow) {
+                  if (!allow) {
+                    metrics_.forbidden.add();
+                    return send_error(s, codec::ErrorCode::kForbidden, "may not publish to " + fields.channel, ref);
+                  }
+                  publish_request(s, fields, raw_data, ref);
+                });
 }
 
-void HubCore::handle_publish_request(Session& session, const json::Fields& f, std::string_view text) {
-  std::string ref(f.id.in(text));
-  if (!f.data.present()) return send_error(session, codec::ErrorCode::kBadRequest, "missing data", ref);
+void HubCore::refresh(Session& session, const json::Fields& f, std::string_view ref) {
+  if (options_.jwt_secret.empty())
+    return send_error(session, codec::ErrorCode::kBadRequest, "no tokens are configured", ref);
+  if (!f.has_token) return send_error(session, codec::ErrorCode::kBadRequest, "missing token", ref);
+  std::string why;
+  auto rights = gatekeeper_.verify_token(f.token, why);
+  if (!rights) return send_error(session, codec::ErrorCode::kUnauthorized, why, ref);
+  if (session.rights && !session.rights->identity.empty() && rights->identity != session.rights->identity)
+    return send_error(session, codec::ErrorCode::kForbidden, "token is for another subject", ref);
+  session.rights = rights;
+  send_control(session, codec::refreshed(rights->expires_at, ref));
+}
+
+void HubCore::publish_request(Session& session, const json::Fields& f, const std::string& data, const std::string& ref) {
   Message m;
   m.channel = f.channel;
   if (f.has_type) m.type = f.type;
-  m.data.assign(f.data.in(text));
-  Session* target = &session;
-  size_t index = session.host_index;
-  publish(std::move(m), [this, target, index, ref, channel = f.channel](const PublishOutcome& outcome) {
-    // The session may have gone while an asynchronous broker worked.
-    if (index >= sessions_.size() || sessions_[index].session != target) return;
-    if (outcome.error != BrokerError::kOk) {
-      send_error(*target, codec::ErrorCode::kUnavailable, outcome.detail.empty() ? "broker unavailable" : outcome.detail, ref);
-      return;
-    }
+  m.data = data;
+  uint64_t id = session.id;
+  publish(std::move(m), [this, id, ref, channel = f.channel](const PublishOutcome& outcome) {
+    Session* target = find_session(id);  // the session may have gone while the broker worked
+    if (!target) return;
+    if (outcome.error != BrokerError::kOk)
+      return send_error(*target, codec::ErrorCode::kUnavailable,
+                        outcome.detail.empty() ? "broker unavailable" : outcome.detail, ref);
     send_control(*target, codec::published(channel, outcome.position, ref));
   });
 }
@@ -350,6 +423,17 @@ void HubCore::tick() {
     item.frame = ping;
     if (enqueue(session, std::move(item))) metrics_.heartbeats_sent.add();
   }
+  // Connections whose token expired (and was not refreshed) end with 1008.
+  int64_t now_s = wall_ms() / 1000;
+  for (size_t i = 0; i < sessions_.size(); ++i) {
+    Session& session = *sessions_[i].session;
+    const Rights* r = session.rights.get();
+    if (r && r->expires_at && now_s > r->expires_at + jwt::kLeewaySeconds && !session.closing()) {
+      session.set_closing();
+      session.close(CloseCode::kPolicy, "token expired");
+    }
+  }
+  gatekeeper_.tick(now_ms);
   broker_.tick(wall_ms());
   metrics_.history_bytes.set(broker_.history_bytes());
   metrics_.channels.set(broker_.channel_count());

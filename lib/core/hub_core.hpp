@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/codec.hpp"
+#include "core/gatekeeper.hpp"
 #include "core/json_scan.hpp"
 #include "core/metrics.hpp"
 #include "rthub/broker.hpp"
@@ -46,8 +47,16 @@ class HubCore final : public SessionHost, public BrokerListener {
   // Closes every session with `code` (shutdown).
   void close_all(CloseCode code);
   size_t session_count() const { return sessions_.size(); }
-  // Whether a new connection from `peer` fits the connection limits; counts the refusal if not.
-  bool admit(const std::string& peer, Refusal* why);
+  // Whether a new connection may open (Origin, limits, rate, token, host hook).
+  Admission admit(const ConnectRequest& request);
+  // Checks that `session` may subscribe to every channel of a stream; `done(true)` when all may,
+  // `done(false, channel)` at the first refused one. `done` runs on the service thread, maybe later.
+  void authorize_stream(Session& session, const std::vector<std::string>& channels,
+                        std::function<void(bool, const std::string&)> done);
+  bool origin_allowed(const std::string& origin) const { return gatekeeper_.origin_allowed(origin); }
+  Session* find_session(uint64_t id) const;
+  // How host completions reach the service thread (any thread may call it).
+  void set_poster(std::function<void(std::function<void()>)> post) { post_ = std::move(post); }
 
  private:
   struct Subscription;
@@ -68,7 +77,12 @@ class HubCore final : public SessionHost, public BrokerListener {
   // Queues `item`; a session past its bound is dropped as a slow consumer. False when dropped.
   bool enqueue(Session& session, Outbound item);
   void send_control(Session& session, std::string json);
-  void handle_publish_request(Session& session, const json::Fields& f, std::string_view text);
+  void publish_request(Session& session, const json::Fields& f, const std::string& data, const std::string& ref);
+  void refresh(Session& session, const json::Fields& f, std::string_view ref);
+  // Decides a subscribe or publish by the session's rights and the host's hook; `then` runs on
+  // the service thread, only if the session still exists.
+  void check_channel(Session& session, ChannelRequest::Action action, const std::string& channel,
+                     std::function<void(Session&, bool)> then);
 
   const HubOptions& options_;
   Broker& broker_;
@@ -76,6 +90,10 @@ class HubCore final : public SessionHost, public BrokerListener {
   std::vector<SessionRecord> sessions_;
   std::unordered_map<std::string, std::vector<Subscription*>> channels_;
   std::unordered_map<std::string, size_t> per_peer_;  // open sessions by client address
+  std::unordered_map<uint64_t, Session*> by_id_;
+  uint64_t next_id_ = 1;
+  Gatekeeper gatekeeper_;
+  std::function<void(std::function<void()>)> post_;
 };
 
 }  // namespace rthub

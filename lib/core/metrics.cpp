@@ -67,6 +67,7 @@ HubStats Metrics::snapshot() const {
   s.slow_consumers_dropped = slow_consumers.get();
   for (const auto& e : errors) s.errors += e.get();
   s.history_bytes = history_bytes.get();
+  for (const auto& a : auth_failures) s.auth_failures += a.get();
   return s;
 }
 
@@ -84,6 +85,15 @@ std::string Metrics::render() const {
        refused[static_cast<size_t>(Refusal::kMaxConnections)].get());
   line(out, "rthub_connections_refused_total", "{reason=\"max_connections_per_ip\"}",
        refused[static_cast<size_t>(Refusal::kMaxPerIp)].get());
+  line(out, "rthub_connections_refused_total", "{reason=\"connect_rate\"}",
+       refused[static_cast<size_t>(Refusal::kConnectRate)].get());
+  line(out, "rthub_connections_refused_total", "{reason=\"origin\"}", refused[static_cast<size_t>(Refusal::kOrigin)].get());
+  head(out, "rthub_auth_failures_total", "counter", "Connections refused for their token or by the host's hook, by reason.");
+  static const char* const kAuth[] = {"missing", "malformed", "bad_algorithm", "bad_signature", "expired", "not_yet_valid", "hook"};
+  for (size_t i = 0; i < auth_failures.size(); ++i)
+    line(out, "rthub_auth_failures_total", (std::string("{reason=\"") + kAuth[i] + "\"}").c_str(), auth_failures[i].get());
+  head(out, "rthub_forbidden_total", "counter", "Subscribes and client publishes refused by the connection's rights.");
+  line(out, "rthub_forbidden_total", "", forbidden.get());
   head(out, "rthub_subscriptions", "gauge", "Channel subscriptions held by open connections.");
   line(out, "rthub_subscriptions", "", subscriptions.get());
   head(out, "rthub_channels", "gauge", "Channels with subscribers or retained history.");

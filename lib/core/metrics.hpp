@@ -37,7 +37,9 @@ class LatencyHistogram {
   Counter count_, sum_us_;
 };
 
-enum class Refusal { kMaxConnections, kMaxPerIp, kCount };
+enum class Refusal { kMaxConnections, kMaxPerIp, kConnectRate, kOrigin, kCount };
+// Why a token or a host hook refused a connection.
+enum class AuthFailure { kMissing, kMalformed, kBadAlgorithm, kBadSignature, kExpired, kNotYetValid, kHook, kCount };
 
 struct Metrics {
   Counter open_ws, open_sse, accepted_ws, accepted_sse;
@@ -47,6 +49,8 @@ struct Metrics {
   Counter slow_consumers, heartbeats_sent;
   std::array<Counter, static_cast<size_t>(codec::ErrorCode::kInternal) + 1> errors;
   std::array<Counter, static_cast<size_t>(Refusal::kCount)> refused;
+  std::array<Counter, static_cast<size_t>(AuthFailure::kCount)> auth_failures;
+  Counter forbidden;  // subscribes and publishes refused by rights
   Counter history_bytes;
   LatencyHistogram latency;
 

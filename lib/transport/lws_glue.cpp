@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "rthub/hub.hpp"
+
 namespace rthub {
 
 std::string peer_address(struct lws* wsi) {
@@ -43,6 +45,41 @@ std::vector<std::string> query_values(struct lws* wsi, const char* name) {
       out.emplace_back(arg.substr(name_len + 1));
   }
   return out;
+}
+
+}  // namespace rthub
+
+namespace rthub {
+
+ConnectRequest connect_request(struct lws* wsi, const char* transport, const std::string& path) {
+  ConnectRequest r;
+  r.transport = transport;
+  r.peer = peer_address(wsi);
+  r.origin = header(wsi, WSI_TOKEN_ORIGIN);
+  r.path = path;
+  std::string auth = header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+  if (auth.rfind("Bearer ", 0) == 0) {
+    r.token = auth.substr(7);
+  } else {
+    auto tokens = query_values(wsi, "token");
+    if (!tokens.empty()) r.token = tokens.front();
+  }
+  return r;
+}
+
+int add_cors_headers(struct lws* wsi, const HubOptions& options, unsigned char** p, unsigned char* end) {
+  std::string origin = header(wsi, WSI_TOKEN_ORIGIN);
+  if (origin.empty()) return 0;
+  bool allowed = options.allowed_origins.empty();
+  for (const auto& o : options.allowed_origins) allowed = allowed || o == "*" || o == origin;
+  if (!allowed) return 0;
+  auto add = [&](const char* name, const std::string& value) {
+    return lws_add_http_header_by_name(wsi, reinterpret_cast<const unsigned char*>(name),
+                                       reinterpret_cast<const unsigned char*>(value.data()), static_cast<int>(value.size()), p, end);
+  };
+  return add("access-control-allow-origin:", origin) || add("vary:", "Origin") ||
+         add("access-control-allow-headers:", "Authorization, Content-Type, Last-Event-ID") ||
+         add("access-control-allow-methods:", "GET, POST, OPTIONS") || add("access-control-max-age:", "600");
 }
 
 }  // namespace rthub

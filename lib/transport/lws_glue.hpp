@@ -5,6 +5,9 @@
 #include <libwebsockets.h>
 
 #include <functional>
+#include <memory>
+
+#include "rthub/auth.hpp"
 
 #include <string>
 #include <vector>
@@ -23,6 +26,7 @@ struct ConnectionSlot {
   WsSession* ws;
   SseSession* sse;
   HttpExchange* http;
+  std::shared_ptr<const Rights>* admitted;  // rights granted before the upgrade, until ESTABLISHED
 };
 
 // What transports need from the server, reachable from any wsi through the context user pointer.
@@ -49,5 +53,10 @@ std::string header(struct lws* wsi, enum lws_token_indexes token);
 std::string custom_header(struct lws* wsi, const char* name_with_colon);
 // Every value of the query parameter `name` (URL-decoded), in order.
 std::vector<std::string> query_values(struct lws* wsi, const char* name);
+// What the gatekeeper needs to know of a connection: peer, token (Authorization: Bearer, else
+// ?token=), Origin and path.
+ConnectRequest connect_request(struct lws* wsi, const char* transport, const std::string& path);
+// Adds CORS headers when the request has an allowed Origin. Non-zero when out of room.
+int add_cors_headers(struct lws* wsi, const HubOptions& options, unsigned char** p, unsigned char* end);
 
 }  // namespace rthub

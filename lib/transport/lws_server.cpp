@@ -109,17 +109,22 @@ int on_event(struct lws* wsi, enum lws_callback_reasons reason, void* user, void
         lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, "WebSocket endpoint is /ws");
         return -1;
       }
-      Refusal why;
-      if (!server_of(wsi).core.admit(peer_address(wsi), &why)) {
-        lws_return_http_status(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE,
-                               why == Refusal::kMaxPerIp ? "too many connections from this address" : "too many connections");
+      Admission admission = server_of(wsi).core.admit(connect_request(wsi, "ws", "/ws"));
+      if (admission.status) {
+        lws_return_http_status(wsi, static_cast<unsigned int>(admission.status), admission.reason.c_str());
         return -1;
       }
+      slot->admitted = new std::shared_ptr<const Rights>(std::move(admission.rights));
       return 0;
     }
     case LWS_CALLBACK_ESTABLISHED: {
       auto* session = new WsSession(wsi, peer_address(wsi));
       slot->ws = session;
+      if (slot->admitted) {
+        session->rights = std::move(*slot->admitted);
+        delete slot->admitted;
+        slot->admitted = nullptr;
+      }
       server_of(wsi).core.attach(*session);
       return 0;
     }
@@ -138,10 +143,7 @@ int on_event(struct lws* wsi, enum lws_callback_reasons reason, void* user, void
     case LWS_CALLBACK_HTTP: {
       std::string method;
       std::string path = request_path(wsi, method);
-      if (path == "/events") {
-        if (method != "GET") return HttpExchange::reply_error(wsi, *slot, 405, codec::ErrorCode::kBadRequest, "use GET");
-        return SseSession::open(wsi, *slot);
-      }
+      if (path == "/events" && method == "GET") return SseSession::open(wsi, *slot);
       return HttpExchange::on_request(wsi, *slot, method, path);
     }
     case LWS_CALLBACK_HTTP_BODY:
@@ -162,6 +164,12 @@ int on_event(struct lws* wsi, enum lws_callback_reasons reason, void* user, void
         slot->http->abandon();
         delete slot->http;
         slot->http = nullptr;
+      }
+      return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+      if (slot && slot->admitted) {  // upgrade admitted but never established
+        delete slot->admitted;
+        slot->admitted = nullptr;
       }
       return 0;
     default:
@@ -228,6 +236,11 @@ void LwsServer::open() {
     info.iface = s.iface.c_str();
   }
   if (s.iface.find(':') == std::string::npos && s.iface != "localhost") info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+  if (!s.options.tls_cert.empty()) {
+    info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info.ssl_cert_filepath = s.options.tls_cert.c_str();
+    info.ssl_private_key_filepath = s.options.tls_key.empty() ? nullptr : s.options.tls_key.c_str();
+  }
   info.protocols = kProtocols;
   info.mounts = s.mounts.data();
   info.user = s.server.get();

@@ -58,8 +58,17 @@ int HttpExchange::on_request(struct lws* wsi, ConnectionSlot& slot, const std::s
     self.reply(200, "text/plain; version=0.0.4", server.metrics.render());
     return 0;
   }
+  if ((path == "/publish" || path == "/events") && method == "OPTIONS") {  // CORS preflight
+    if (!server.core.origin_allowed(header(wsi, WSI_TOKEN_ORIGIN)))
+      return reply_error(wsi, slot, 403, codec::ErrorCode::kForbidden, "origin not allowed");
+    self.reply(204, "text/plain", "");
+    return 0;
+  }
+  if (path == "/events") return reply_error(wsi, slot, 405, codec::ErrorCode::kBadRequest, "use GET");
   if (path == "/publish") {
     if (method != "POST") return reply_error(wsi, slot, 405, codec::ErrorCode::kBadRequest, "use POST");
+    if (!server.core.origin_allowed(header(wsi, WSI_TOKEN_ORIGIN)))
+      return reply_error(wsi, slot, 403, codec::ErrorCode::kForbidden, "origin not allowed");
     const std::string& key = server.options.publish_key;
     if (!key.empty()) {
       std::string auth = header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
@@ -180,7 +189,7 @@ int HttpExchange::on_writable() {
   unsigned char* end = buffer.data() + buffer.size();
   if (lws_add_http_common_headers(wsi_, static_cast<unsigned int>(status_), content_type_, answer_.size(), &p, end) ||
       lws_add_http_header_by_token(wsi_, WSI_TOKEN_HTTP_CACHE_CONTROL, reinterpret_cast<const unsigned char*>("no-store"), 8, &p, end) ||
-      lws_finalize_write_http_header(wsi_, start, &p, end))
+      add_cors_headers(wsi_, server_of(wsi_).options, &p, end) || lws_finalize_write_http_header(wsi_, start, &p, end))
     return -1;
   status_ = 0;
   if (!answer_.empty() &&

@@ -1,5 +1,6 @@
 #include "transport/sse/sse_session.hpp"
 
+#include <cstdio>
 #include <cstring>
 
 #include "core/hub_core.hpp"
@@ -26,47 +27,97 @@ int SseSession::open(struct lws* wsi, ConnectionSlot& slot) {
                                        "bad channel name: 1-255 bytes of [A-Za-z0-9_.:@/-]");
   if (server.options.max_subscriptions && channels.size() > server.options.max_subscriptions)
     return HttpExchange::reply_error(wsi, slot, 400, codec::ErrorCode::kLimit, "too many channels");
-  Refusal why;
-  std::string peer = peer_address(wsi);
-  if (!server.core.admit(peer, &why))
-    return HttpExchange::reply_error(wsi, slot, 503, codec::ErrorCode::kLimit,
-                                     why == Refusal::kMaxPerIp ? "too many connections from this address" : "too many connections");
-  // A browser reconnects with the URL it started with, so its Last-Event-ID header wins.
-  std::string cursor = custom_header(wsi, "last-event-id:");
-  if (cursor.empty()) {
-    auto ids = query_values(wsi, "last_event_id");
-    if (!ids.empty()) cursor = ids.front();
+  ConnectRequest request = connect_request(wsi, "sse", "/events");
+  Admission admission = server.core.admit(request);
+  if (admission.status) {
+    codec::ErrorCode code = admission.status == 401   ? codec::ErrorCode::kUnauthorized
+                            : admission.status == 403 ? codec::ErrorCode::kForbidden
+                                                      : codec::ErrorCode::kLimit;
+    return HttpExchange::reply_error(wsi, slot, admission.status, code, admission.reason);
   }
 
-  unsigned char buffer[LWS_PRE + 512];
+  auto* session = new SseSession(wsi, request.peer, server.options.sse_retry_ms);
+  session->rights = std::move(admission.rights);
+  session->channels_ = std::move(channels);
+  // A browser reconnects with the URL it started with, so its Last-Event-ID header wins.
+  session->cursor_ = custom_header(wsi, "last-event-id:");
+  if (session->cursor_.empty()) {
+    auto ids = query_values(wsi, "last_event_id");
+    if (!ids.empty()) session->cursor_ = ids.front();
+  }
+  // The stream has no length and no end: no idle timeout on it (heartbeats find dead links).
+  lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+  slot.sse = session;
+  server.core.attach(*session);
+  uint64_t id = session->id;
+  HubCore& core = server.core;
+  core.authorize_stream(*session, session->channels_, [&core, id](bool allowed, const std::string& refused) {
+    auto* self = static_cast<SseSession*>(core.find_session(id));
+    if (!self) return;
+    self->phase_ = allowed ? Phase::kStarting : Phase::kRefused;
+    self->refused_channel_ = refused;
+    lws_callback_on_writable(self->wsi_);
+  });
+  return 0;
+}
+
+int SseSession::write_head() {
+  ServerContext& server = server_of(wsi_);
+  bool refused = phase_ == Phase::kRefused;
+  std::string body;
+  if (refused) {
+    server.metrics.forbidden.add();
+    server.metrics.count_error(codec::ErrorCode::kForbidden);
+    body = "{\"error\":{\"code\":\"forbidden\",\"message\":\"may not subscribe to " + refused_channel_ + "\"}}";
+  }
+  unsigned char buffer[LWS_PRE + 1024];
   unsigned char* start = buffer + LWS_PRE;
   unsigned char* p = start;
   unsigned char* end = buffer + sizeof(buffer);
-  if (lws_add_http_common_headers(wsi, HTTP_STATUS_OK, "text/event-stream", LWS_ILLEGAL_HTTP_CONTENT_LEN, &p, end) ||
-      lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL, reinterpret_cast<const unsigned char*>("no-cache"), 8, &p, end) ||
-      lws_add_http_header_by_name(wsi, reinterpret_cast<const unsigned char*>("x-accel-buffering:"),
+  if (lws_add_http_common_headers(wsi_, refused ? 403 : HTTP_STATUS_OK, refused ? "application/json" : "text/event-stream",
+                                  refused ? body.size() : LWS_ILLEGAL_HTTP_CONTENT_LEN, &p, end) ||
+      lws_add_http_header_by_token(wsi_, WSI_TOKEN_HTTP_CACHE_CONTROL, reinterpret_cast<const unsigned char*>("no-cache"), 8, &p, end) ||
+      lws_add_http_header_by_name(wsi_, reinterpret_cast<const unsigned char*>("x-accel-buffering:"),
                                   reinterpret_cast<const unsigned char*>("no"), 2, &p, end) ||
-      lws_finalize_write_http_header(wsi, start, &p, end))
+      add_cors_headers(wsi_, server.options, &p, end) || lws_finalize_write_http_header(wsi_, start, &p, end))
     return -1;
-  // The stream has no length and no end: no idle timeout on it (heartbeats find dead links).
-  lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
-
-  auto* session = new SseSession(wsi, peer, server.options.sse_retry_ms);
-  slot.sse = session;
-  server.core.attach(*session);
-  server.core.open_stream(*session, channels, cursor);
-  lws_callback_on_writable(wsi);
+  if (refused) {
+    ending_ = true;
+    if (lws_write(wsi_, reinterpret_cast<unsigned char*>(body.data()), body.size(), LWS_WRITE_HTTP_FINAL) < 0) return -1;
+    lws_callback_on_writable(wsi_);  // then close
+    return 0;
+  }
+  phase_ = Phase::kStreaming;
+  // The preamble leads the queue; subscribed objects and replayed history follow it.
+  size_t n = static_cast<size_t>(std::snprintf(nullptr, 0, "retry: %d\n\n", retry_ms_));
+  std::string retry(n + 1, '\0');
+  std::snprintf(retry.data(), retry.size(), "retry: %d\n\n", retry_ms_);
+  retry.resize(n);
+  write_retry_ = std::move(retry);
+  server.core.open_stream(*this, channels_, cursor_);
+  lws_callback_on_writable(wsi_);
   return 0;
 }
 
 int SseSession::on_writable() {
   if (ending_) return -1;
+  switch (phase_) {
+    case Phase::kAuthorizing: return 0;
+    case Phase::kRefused:
+    case Phase::kStarting: return write_head();
+    case Phase::kStreaming: return write_events();
+  }
+  return 0;
+}
+
+int SseSession::write_events() {
   ServerContext& server = server_of(wsi_);
   unsigned char* batch = server.scratch.data() + LWS_PRE;
   size_t used = 0;
-  if (!started_) {
-    started_ = true;
-    used = static_cast<size_t>(snprintf(reinterpret_cast<char*>(batch), 64, "retry: %d\n\n", retry_ms_));
+  if (!write_retry_.empty()) {
+    std::memcpy(batch, write_retry_.data(), write_retry_.size());
+    used = write_retry_.size();
+    write_retry_.clear();
   }
   auto& queue = this->queue();
   int64_t now = monotonic_us();

@@ -3,6 +3,9 @@
 // Every event carries the stream's cursor as its `id:` line, so that a browser's automatic
 // reconnect (Last-Event-ID) resumes every channel of the stream exactly. The `data:` part is the
 // shared frame of WireFormat::kEventStream; only the short `id:` line is written per session.
+//
+// A stream is answered only once every channel is authorized (the host's hook may answer
+// later): then with 200 and the stream, or with 403 and no stream.
 #pragma once
 
 #include <string>
@@ -21,14 +24,22 @@ class SseSession final : public Session {
   void want_write() override { lws_callback_on_writable(wsi_); }
   void close(CloseCode code, std::string_view reason) override;
 
-  // Handles GET /events: answers 400 itself for bad parameters, else starts the stream.
+  // Handles GET /events: answers errors itself, else starts authorizing the stream.
   static int open(struct lws* wsi, ConnectionSlot& slot);
   int on_writable();
 
  private:
+  enum class Phase { kAuthorizing, kRefused, kStarting, kStreaming };
+  int write_head();
+  int write_events();
+
   struct lws* wsi_;
   int retry_ms_;
-  bool started_ = false;  // the "retry:" preamble went out
+  Phase phase_ = Phase::kAuthorizing;
+  std::vector<std::string> channels_;
+  std::string cursor_;         // the resume cursor the stream was opened with
+  std::string refused_channel_;
+  std::string write_retry_;  // the "retry:" preamble, written before the first events
   bool ending_ = false;
 };
 
