@@ -73,6 +73,12 @@ class Hub::Impl {
 
   HubStats stats() const { return metrics_.snapshot(); }
 
+  void set_auth_hooks(AuthHooks hooks) {
+    std::lock_guard<std::mutex> guard(lifecycle_);
+    if (thread_.joinable()) throw Error(Errc::kState, "auth hooks are set before start");
+    options_.auth_hooks = std::move(hooks);
+  }
+
  private:
   Message checked(const std::string& channel, const std::string& type, const std::string& data) const {
     if (!is_valid_channel_name(channel)) throw Error(Errc::kInvalid, "bad channel name: 1-255 bytes of [A-Za-z0-9_.:@/-]");
@@ -107,6 +113,7 @@ class Hub::Impl {
     service_thread_id_ = std::this_thread::get_id();
     MemoryBroker broker(options_.history_size, options_.history_ttl_seconds);
     HubCore core(options_, broker, metrics_);
+    core.set_poster([this](std::function<void()> task) { post(std::move(task)); });
     LwsServer server(options_, core, metrics_, LwsServer::Hooks{[this] { run_tasks(); }, nullptr});
     try {
       server.open();
@@ -157,6 +164,7 @@ void Hub::publish_async(const std::string& channel, const std::string& type, con
   impl_->publish_async(channel, type, data, std::move(done));
 }
 HubStats Hub::stats() const { return impl_->stats(); }
+void Hub::set_auth_hooks(AuthHooks hooks) { impl_->set_auth_hooks(std::move(hooks)); }
 
 const char* version() noexcept { return RTHUB_VERSION_STRING; }
 

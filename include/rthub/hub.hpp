@@ -109,6 +109,9 @@ class RTHUB_API Hub {
 
   HubStats stats() const;
 
+  // Installs the host's auth hooks (auth.hpp); only before start(), else Error(kState).
+  void set_auth_hooks(AuthHooks hooks);
+
   class Impl;
 
  private:

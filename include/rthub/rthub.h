@@ -77,6 +77,12 @@ typedef struct rthub_hub_options {
   size_t max_connections;        /* 0: no limit */
   size_t max_connections_per_ip; /* 0: no limit */
   size_t max_subscriptions;      /* per connection, default 1024 */
+  const char *jwt_secret;        /* HS256 secret: every connection needs a valid token; NULL: none */
+  int allow_client_publish;      /* non-zero: anonymous WebSocket clients may publish */
+  const char *allowed_origins;   /* comma-separated Origin allow list ("*" for any); NULL: any */
+  double max_connect_rate;       /* new connections per second per address; 0: no limit */
+  const char *tls_cert;          /* PEM certificate file: serve https:// and wss:// */
+  const char *tls_key;           /* PEM private key file */
   /* Add new fields just above here. */
 } rthub_hub_options;
 
@@ -131,6 +137,67 @@ typedef struct rthub_stats {
 /* rthub_hub_stats fills *out with a snapshot. The caller sets out->struct_size to
  * sizeof(rthub_stats); fields past that size are left alone. */
 RTHUB_API rthub_err rthub_hub_stats(const rthub_hub *hub, rthub_stats *out);
+
+/* ---- Auth hooks -------------------------------------------------------------------------
+ * The host decides who may connect, subscribe and publish, beside or instead of JWT rules.
+ * Both callbacks run on the hub's service thread with no library lock held; they must not
+ * block. A channel decision may be given later, from any thread, through its completion. */
+
+/* rthub_connect_info: a connection asking to open, before its upgrade or stream. Strings are
+ * NUL-terminated and valid only during the callback. */
+typedef struct rthub_connect_info {
+  uint32_t struct_size;      /* sizeof(rthub_connect_info) of the library */
+  const char *transport;     /* "ws" or "sse" */
+  const char *peer;          /* client address */
+  const char *token;         /* from Authorization: Bearer or ?token=; "" when none */
+  size_t token_len;
+  const char *origin;        /* Origin header; "" when none */
+  int token_verified;        /* 1 when the hub's JWT secret verified the token */
+  const char *token_subject; /* the verified token's sub; "" otherwise */
+} rthub_connect_info;
+
+/* rthub_connect_answer: the callback's answer slot, valid only during the callback. Leaving it
+ * unanswered lets the JWT rules decide. */
+typedef struct rthub_connect_answer rthub_connect_answer;
+
+/* rthub_connect_accept admits the connection with an identity and rights: arrays of channel
+ * patterns (a name, or a prefix ending in '*'; "*" for all). Strings are copied. */
+RTHUB_API void rthub_connect_accept(rthub_connect_answer *answer, const char *identity, const char *const *subscribe,
+                                    size_t subscribe_count, const char *const *publish, size_t publish_count);
+
+/* rthub_connect_refuse refuses the connection with HTTP `status` (401 or 403). */
+RTHUB_API void rthub_connect_refuse(rthub_connect_answer *answer, int status);
+
+/* rthub_connect_fn: decides a new connection (service thread). */
+typedef void (*rthub_connect_fn)(const rthub_connect_info *info, rthub_connect_answer *answer, void *user_data);
+
+/* What a channel check is about. */
+typedef enum rthub_channel_action { RTHUB_SUBSCRIBE = 0, RTHUB_PUBLISH = 1 } rthub_channel_action;
+
+/* rthub_channel_info: a subscribe or client publish to decide; strings valid during the callback. */
+typedef struct rthub_channel_info {
+  uint32_t struct_size;
+  rthub_channel_action action;
+  const char *channel;
+  const char *identity;   /* the connection's identity; "" when anonymous */
+  int allowed_by_rules;   /* what the JWT or anonymous rules alone answer */
+} rthub_channel_info;
+
+/* rthub_channel_check: a pending decision, owned by the library until completed. */
+typedef struct rthub_channel_check rthub_channel_check;
+
+/* rthub_channel_check_complete gives the decision (allow non-zero) and frees `check`. Call it
+ * exactly once per check, from any thread, during or after the callback. Until it is called the
+ * request waits (a subscribe is not answered). */
+RTHUB_API rthub_err rthub_channel_check_complete(rthub_channel_check *check, int allow);
+
+/* rthub_channel_fn: receives each channel check (service thread). */
+typedef void (*rthub_channel_fn)(const rthub_channel_info *info, rthub_channel_check *check, void *user_data);
+
+/* rthub_hub_set_auth installs the hooks (either may be NULL) before rthub_hub_start;
+ * RTHUB_ERR_STATE once started. `user_data` is passed to both, last. */
+RTHUB_API rthub_err rthub_hub_set_auth(rthub_hub *hub, rthub_connect_fn on_connect, rthub_channel_fn on_channel,
+                                       void *user_data);
 
 #ifdef __cplusplus
 }

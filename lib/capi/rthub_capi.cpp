@@ -13,6 +13,14 @@ struct rthub_hub {
   explicit rthub_hub(rthub::HubOptions options) : hub(std::move(options)) {}
 };
 
+struct rthub_connect_answer {
+  rthub::ConnectDecision decision;
+};
+
+struct rthub_channel_check {
+  rthub::ChannelCompletion completion;
+};
+
 namespace {
 
 thread_local std::string last_error;
@@ -66,6 +74,24 @@ rthub::HubOptions to_options(const rthub_hub_options* in) {
   out.max_connections = o.max_connections;
   out.max_connections_per_ip = o.max_connections_per_ip;
   out.max_subscriptions = o.max_subscriptions;
+  if (o.jwt_secret) out.jwt_secret = o.jwt_secret;
+  out.allow_client_publish = o.allow_client_publish != 0;
+  if (o.allowed_origins) {
+    std::string list = o.allowed_origins;
+    size_t start = 0;
+    while (start <= list.size()) {
+      size_t comma = list.find(',', start);
+      std::string item = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      while (!item.empty() && item.front() == ' ') item.erase(0, 1);
+      while (!item.empty() && item.back() == ' ') item.pop_back();
+      if (!item.empty()) out.allowed_origins.push_back(item);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+  out.max_connect_rate = o.max_connect_rate;
+  if (o.tls_cert) out.tls_cert = o.tls_cert;
+  if (o.tls_key) out.tls_key = o.tls_key;
   return out;
 }
 
@@ -185,6 +211,71 @@ rthub_err rthub_hub_stats(const rthub_hub* hub, rthub_stats* out) {
     full.history_bytes = s.history_bytes;
     size_t n = out->struct_size < sizeof full ? out->struct_size : sizeof full;
     std::memcpy(out, &full, n);
+  });
+}
+
+void rthub_connect_accept(rthub_connect_answer* answer, const char* identity, const char* const* subscribe,
+                          size_t subscribe_count, const char* const* publish, size_t publish_count) {
+  if (!answer) return;
+  guarded([&] {
+    rthub::Rights rights;
+    rights.anonymous = false;
+    if (identity) rights.identity = identity;
+    for (size_t i = 0; subscribe && i < subscribe_count; ++i)
+      if (subscribe[i]) rights.subscribe.emplace_back(subscribe[i]);
+    for (size_t i = 0; publish && i < publish_count; ++i)
+      if (publish[i]) rights.publish.emplace_back(publish[i]);
+    answer->decision.verdict = rthub::ConnectDecision::Verdict::kAccept;
+    answer->decision.rights = std::move(rights);
+  });
+}
+
+void rthub_connect_refuse(rthub_connect_answer* answer, int status) {
+  if (!answer) return;
+  answer->decision.verdict = rthub::ConnectDecision::Verdict::kRefuse;
+  answer->decision.status = status == 403 ? 403 : 401;
+}
+
+rthub_err rthub_channel_check_complete(rthub_channel_check* check, int allow) {
+  if (!check) return fail(RTHUB_ERR_INVALID, "check is NULL");
+  rthub_err err = guarded([&] { check->completion(allow != 0); });
+  delete check;
+  return err;
+}
+
+rthub_err rthub_hub_set_auth(rthub_hub* hub, rthub_connect_fn on_connect, rthub_channel_fn on_channel, void* user_data) {
+  if (!hub) return fail(RTHUB_ERR_INVALID, "hub is NULL");
+  return guarded([&] {
+    rthub::AuthHooks hooks;
+    if (on_connect) {
+      hooks.on_connect = [on_connect, user_data](const rthub::ConnectRequest& r) {
+        rthub_connect_info info;
+        info.struct_size = sizeof info;
+        info.transport = r.transport.c_str();
+        info.peer = r.peer.c_str();
+        info.token = r.token.c_str();
+        info.token_len = r.token.size();
+        info.origin = r.origin.c_str();
+        info.token_verified = r.token_rights ? 1 : 0;
+        info.token_subject = r.token_rights ? r.token_rights->identity.c_str() : "";
+        rthub_connect_answer answer;
+        on_connect(&info, &answer, user_data);
+        return answer.decision;
+      };
+    }
+    if (on_channel) {
+      hooks.on_channel = [on_channel, user_data](const rthub::ChannelRequest& r, rthub::ChannelCompletion done) {
+        rthub_channel_info info;
+        info.struct_size = sizeof info;
+        info.action = r.action == rthub::ChannelRequest::Action::kSubscribe ? RTHUB_SUBSCRIBE : RTHUB_PUBLISH;
+        info.channel = r.channel.c_str();
+        info.identity = r.rights.identity.c_str();
+        info.allowed_by_rules = r.allowed_by_rules ? 1 : 0;
+        auto* check = new rthub_channel_check{std::move(done)};
+        on_channel(&info, check, user_data);
+      };
+    }
+    hub->hub.set_auth_hooks(std::move(hooks));
   });
 }
 
