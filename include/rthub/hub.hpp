@@ -67,6 +67,10 @@ struct HubOptions {
   double max_connect_rate = 0;             // new connections per second per client address; 0: no limit
   AuthHooks auth_hooks;                    // host decisions, run on the service thread
   std::string tls_cert, tls_key;           // PEM files: serve wss:// and https://
+
+  // Many nodes as one hub (Redis broker). Empty: the in-memory broker.
+  std::string redis_url;                   // redis://[:password@]host:port[/db]
+  std::vector<std::string> bridge_channels;  // Redis channels whose plain PUBLISHes are ingested
 };
 
 // Counters and gauges of a hub, the same numbers as /metrics.
@@ -80,6 +84,8 @@ struct HubStats {
   uint64_t errors = 0;                                               // error objects/statuses sent
   uint64_t history_bytes = 0;                                        // retained now
   uint64_t auth_failures = 0;                                        // refused tokens, since start
+  uint64_t reconnects = 0;                                           // connections that resumed
+  uint64_t sse_fallbacks = 0;                                        // SSE streams marked fallback
 };
 
 class RTHUB_API Hub {

@@ -83,6 +83,8 @@ typedef struct rthub_hub_options {
   double max_connect_rate;       /* new connections per second per address; 0: no limit */
   const char *tls_cert;          /* PEM certificate file: serve https:// and wss:// */
   const char *tls_key;           /* PEM private key file */
+  const char *redis_url;         /* redis://[:password@]host:port[/db]: many nodes as one hub; NULL: in memory */
+  const char *bridge_channels;   /* comma-separated Redis channels whose plain PUBLISHes are ingested */
   /* Add new fields just above here. */
 } rthub_hub_options;
 
@@ -131,6 +133,9 @@ typedef struct rthub_stats {
   uint64_t slow_consumers_dropped;
   uint64_t errors;
   uint64_t history_bytes;
+  uint64_t auth_failures;
+  uint64_t reconnects;
+  uint64_t sse_fallbacks;
   /* Add new fields just above here. */
 } rthub_stats;
 

@@ -124,6 +124,8 @@ class Session {
   const std::vector<Cursor>& cursors() const { return cursors_; }
 
   bool closing() const { return closing_; }
+  // Set once the session asked to resume, so a reconnect is counted once.
+  bool resumed = false;
   void set_closing() { closing_ = true; }
 
   // What this connection may do; null means anonymous.

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <new>
 #include <string>
+#include <vector>
 
 #include "rthub/hub.hpp"
 
@@ -53,6 +54,22 @@ rthub_err guarded(Body&& body) {
   }
 }
 
+// "a, b,c" -> {"a", "b", "c"}
+std::vector<std::string> comma_list(const std::string& list) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= list.size()) {
+    size_t comma = list.find(',', start);
+    std::string item = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    while (!item.empty() && item.front() == ' ') item.erase(0, 1);
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    if (!item.empty()) out.push_back(item);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
 // Reads an options struct of any size up to ours: fields a shorter (older) struct lacks keep
 // their defaults.
 rthub::HubOptions to_options(const rthub_hub_options* in) {
@@ -76,22 +93,12 @@ rthub::HubOptions to_options(const rthub_hub_options* in) {
   out.max_subscriptions = o.max_subscriptions;
   if (o.jwt_secret) out.jwt_secret = o.jwt_secret;
   out.allow_client_publish = o.allow_client_publish != 0;
-  if (o.allowed_origins) {
-    std::string list = o.allowed_origins;
-    size_t start = 0;
-    while (start <= list.size()) {
-      size_t comma = list.find(',', start);
-      std::string item = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-      while (!item.empty() && item.front() == ' ') item.erase(0, 1);
-      while (!item.empty() && item.back() == ' ') item.pop_back();
-      if (!item.empty()) out.allowed_origins.push_back(item);
-      if (comma == std::string::npos) break;
-      start = comma + 1;
-    }
-  }
+  if (o.allowed_origins) out.allowed_origins = comma_list(o.allowed_origins);
   out.max_connect_rate = o.max_connect_rate;
   if (o.tls_cert) out.tls_cert = o.tls_cert;
   if (o.tls_key) out.tls_key = o.tls_key;
+  if (o.redis_url) out.redis_url = o.redis_url;
+  if (o.bridge_channels) out.bridge_channels = comma_list(o.bridge_channels);
   return out;
 }
 
@@ -209,6 +216,9 @@ rthub_err rthub_hub_stats(const rthub_hub* hub, rthub_stats* out) {
     full.slow_consumers_dropped = s.slow_consumers_dropped;
     full.errors = s.errors;
     full.history_bytes = s.history_bytes;
+    full.auth_failures = s.auth_failures;
+    full.reconnects = s.reconnects;
+    full.sse_fallbacks = s.sse_fallbacks;
     size_t n = out->struct_size < sizeof full ? out->struct_size : sizeof full;
     std::memcpy(out, &full, n);
   });

@@ -257,6 +257,10 @@ void HubCore::finish_subscribe(const std::shared_ptr<Subscription>& sub, History
   if (since) {
     recovered = history.recovered;
     (history.recovered ? metrics_.resumes_recovered : metrics_.resumes_lost).add();
+    if (!session.resumed) {
+      session.resumed = true;
+      (session.format() == WireFormat::kWebSocket ? metrics_.reconnects_ws : metrics_.reconnects_sse).add();
+    }
   }
   // The cursor starts where the client stands: at `since` when it is honoured, else at latest.
   uint64_t start = history.recovered ? since->seq : history.latest.seq;

@@ -68,6 +68,8 @@ HubStats Metrics::snapshot() const {
   for (const auto& e : errors) s.errors += e.get();
   s.history_bytes = history_bytes.get();
   for (const auto& a : auth_failures) s.auth_failures += a.get();
+  s.reconnects = reconnects_ws.get() + reconnects_sse.get();
+  s.sse_fallbacks = sse_fallbacks.get();
   return s;
 }
 
@@ -107,6 +109,11 @@ std::string Metrics::render() const {
   head(out, "rthub_resumes_total", "counter", "Subscriptions that asked to resume, by outcome.");
   line(out, "rthub_resumes_total", "{recovered=\"true\"}", resumes_recovered.get());
   line(out, "rthub_resumes_total", "{recovered=\"false\"}", resumes_lost.get());
+  head(out, "rthub_reconnects_total", "counter", "Connections that came back asking to resume, by transport.");
+  line(out, "rthub_reconnects_total", "{transport=\"ws\"}", reconnects_ws.get());
+  line(out, "rthub_reconnects_total", "{transport=\"sse\"}", reconnects_sse.get());
+  head(out, "rthub_sse_fallbacks_total", "counter", "SSE streams opened as a fallback from WebSocket (?fallback=1).");
+  line(out, "rthub_sse_fallbacks_total", "", sse_fallbacks.get());
   head(out, "rthub_slow_consumers_dropped_total", "counter", "Sessions dropped because their queue passed its bound.");
   line(out, "rthub_slow_consumers_dropped_total", "", slow_consumers.get());
   head(out, "rthub_heartbeats_sent_total", "counter", "Ping objects sent on idle streams.");

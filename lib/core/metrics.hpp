@@ -46,6 +46,8 @@ struct Metrics {
   Counter subscriptions, channels;
   Counter published, deliveries, bytes_sent;
   Counter resumes_recovered, resumes_lost;
+  Counter reconnects_ws, reconnects_sse;  // connections that came back with a resume position
+  Counter sse_fallbacks;                  // SSE streams a client marked as a WebSocket fallback
   Counter slow_consumers, heartbeats_sent;
   std::array<Counter, static_cast<size_t>(codec::ErrorCode::kInternal) + 1> errors;
   std::array<Counter, static_cast<size_t>(Refusal::kCount)> refused;

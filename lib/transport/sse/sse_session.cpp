@@ -36,6 +36,8 @@ int SseSession::open(struct lws* wsi, ConnectionSlot& slot) {
     return HttpExchange::reply_error(wsi, slot, admission.status, code, admission.reason);
   }
 
+  auto fallback = query_values(wsi, "fallback");
+  if (!fallback.empty() && fallback.front() == "1") server.metrics.sse_fallbacks.add();
   auto* session = new SseSession(wsi, request.peer, server.options.sse_retry_ms);
   session->rights = std::move(admission.rights);
   session->channels_ = std::move(channels);
