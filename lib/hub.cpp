@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "broker/memory/memory_broker.hpp"
+#include "broker/redis/redis_broker.hpp"
 #include "core/hub_core.hpp"
 #include "core/json_scan.hpp"
 #include "transport/lws_server.hpp"
@@ -38,7 +39,10 @@ class Hub::Impl {
   void stop() {
     std::lock_guard<std::mutex> guard(lifecycle_);
     if (!thread_.joinable()) return;
-    post([this] { server_->begin_stop(); });
+    post([this] {
+      broker_->stop();
+      server_->begin_stop();
+    });
     thread_.join();
   }
 
@@ -111,18 +115,26 @@ class Hub::Impl {
 
   void serve(std::promise<void>& opened) {
     service_thread_id_ = std::this_thread::get_id();
-    MemoryBroker broker(options_.history_size, options_.history_ttl_seconds);
-    HubCore core(options_, broker, metrics_);
+    HubCore core(options_, metrics_);
     core.set_poster([this](std::function<void()> task) { post(std::move(task)); });
-    LwsServer server(options_, core, metrics_, LwsServer::Hooks{[this] { run_tasks(); }, nullptr});
+    std::unique_ptr<Broker> broker;
+    LwsServer server(options_, core, metrics_,
+                     LwsServer::Hooks{[this] { run_tasks(); }, [&broker] { return broker && broker->ready(); },
+                                      [&broker](std::string& out) { broker->render_metrics(out); }});
     try {
       server.open();
+      if (options_.redis_url.empty())
+        broker.reset(new MemoryBroker(options_.history_size, options_.history_ttl_seconds));
+      else
+        broker.reset(new RedisBroker(static_cast<uv_loop_t*>(server.loop()), options_));
     } catch (...) {
       opened.set_exception(std::current_exception());
-      return;
+      return;  // ~LwsServer tears the loop down
     }
+    core.use_broker(*broker);
     core_ = &core;
     server_ = &server;
+    broker_ = broker.get();
     port_ = server.port();
     {
       std::lock_guard<std::mutex> lock(tasks_lock_);
@@ -137,6 +149,7 @@ class Hub::Impl {
     }
     core_ = nullptr;
     server_ = nullptr;
+    broker_ = nullptr;
   }
 
   HubOptions options_;
@@ -149,6 +162,7 @@ class Hub::Impl {
   bool accepting_ = false;
   HubCore* core_ = nullptr;
   LwsServer* server_ = nullptr;
+  Broker* broker_ = nullptr;
   int port_ = 0;
 };
 

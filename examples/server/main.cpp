@@ -31,6 +31,10 @@ const char kUsage[] =
     "  --allow-origin ORIGIN       accept this browser Origin (repeatable; '*' for any; default: any)\n"
     "  --tls-cert FILE             PEM certificate: serve https:// and wss://\n"
     "  --tls-key FILE              PEM private key of --tls-cert\n"
+    "  --redis URL                 redis://[:password@]host:port[/db]: positions, history and fan-out\n"
+    "                              through Redis, so that many nodes act as one hub\n"
+    "  --bridge CHANNEL            with --redis: plain 'PUBLISH CHANNEL payload' reaches hub channel\n"
+    "                              CHANNEL (repeatable)\n"
     "  --help                      this text\n";
 
 [[noreturn]] void usage_error(const std::string& what) {
@@ -101,11 +105,16 @@ rthub::HubOptions parse(int argc, char** argv) {
       o.tls_cert = value;
     } else if (flag == "--tls-key") {
       o.tls_key = value;
+    } else if (flag == "--redis") {
+      o.redis_url = value;
+    } else if (flag == "--bridge") {
+      o.bridge_channels.emplace_back(value);
     } else {
       usage_error("unknown option: " + flag);
     }
   }
   if (o.tls_cert.empty() != o.tls_key.empty()) usage_error("--tls-cert and --tls-key go together");
+  if (!o.bridge_channels.empty() && o.redis_url.empty()) usage_error("--bridge needs --redis");
   return o;
 }
 

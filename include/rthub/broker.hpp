@@ -47,8 +47,8 @@ class Broker {
   virtual ~Broker() = default;
   // Called once before use; the listener outlives the broker's use of it.
   virtual void attach(BrokerListener& listener) = 0;
-  // Assigns the next position of message.channel and distributes the message. `done` runs
-  // after the listener saw the message on this node (or on failure).
+  // Assigns the next position of message.channel and distributes the message. `done` runs once
+  // the position is assigned (or on failure); the listener may see the message before or after.
   virtual void publish(Message message, std::function<void(const PublishOutcome&)> done) = 0;
   // The channel's current position and, with `since`, the retained messages after it.
   virtual void history(const std::string& channel, const std::optional<Position>& since,
@@ -57,9 +57,15 @@ class Broker {
   virtual void release(const std::string& channel) = 0;
   // Periodic housekeeping (history expiry); `now_ms` is wall clock.
   virtual void tick(int64_t now_ms) = 0;
-  // Bytes held by retained history, for metrics.
+  // Bytes held by retained history in this process, for metrics.
   virtual size_t history_bytes() const = 0;
   virtual size_t channel_count() const = 0;
+  // Whether publishing can work now (GET /healthz answers 503 while not).
+  virtual bool ready() const { return true; }
+  // The hub is stopping: release connections and timers so the loop can end.
+  virtual void stop() {}
+  // Appends the broker's own Prometheus metrics.
+  virtual void render_metrics(std::string& out) const { (void)out; }
 };
 
 }  // namespace rthub

@@ -28,13 +28,17 @@ struct HubCore::Subscription {
   size_t index_in_channel = 0;
   bool pending = true;
   bool removed = false;
+  std::string epoch;      // the numbering the session follows
   uint64_t last_seq = 0;  // the last seq queued to the session
   std::vector<EnvelopePtr> held;
 };
 
-HubCore::HubCore(const HubOptions& options, Broker& broker, Metrics& metrics)
-    : options_(options), broker_(broker), metrics_(metrics), gatekeeper_(options, metrics) {
-  broker_.attach(*this);
+HubCore::HubCore(const HubOptions& options, Metrics& metrics)
+    : options_(options), metrics_(metrics), gatekeeper_(options, metrics) {}
+
+void HubCore::use_broker(Broker& broker) {
+  broker_ = &broker;
+  broker_->attach(*this);
 }
 
 HubCore::~HubCore() = default;
@@ -238,20 +242,24 @@ void HubCore::subscribe(Session& session, const std::string& channel, const std:
   metrics_.subscriptions.add();
 
   std::weak_ptr<Subscription> weak = sub;
-  broker_.history(channel, since, [this, weak, since, ref](HistoryOutcome& history) {
+  broker_->history(channel, since, [this, weak, since, ref](HistoryOutcome& history) {
     if (auto live = weak.lock())
       if (!live->removed) finish_subscribe(live, history, since, ref);
   });
-  metrics_.channels.set(broker_.channel_count());
+  metrics_.channels.set(broker_->channel_count());
 }
 
 void HubCore::finish_subscribe(const std::shared_ptr<Subscription>& sub, HistoryOutcome& history,
                                const std::optional<Position>& since, const std::string& ref) {
   Session& session = *sub->session;
   if (history.error != BrokerError::kOk) {
-    send_error(session, codec::ErrorCode::kUnavailable, "history unavailable", ref);
     remove_subscription(*sub);
-    return;
+    // An SSE stream cannot take an error object: it ends, and the browser retries by itself.
+    if (session.format() == WireFormat::kEventStream) {
+      session.set_closing();
+      return session.close(CloseCode::kInternal, "broker unavailable");
+    }
+    return send_error(session, codec::ErrorCode::kUnavailable, "broker unavailable, subscribe again", ref);
   }
   std::optional<bool> recovered;
   if (since) {
@@ -267,6 +275,7 @@ void HubCore::finish_subscribe(const std::shared_ptr<Subscription>& sub, History
   Session::Cursor& cursor = session.cursors()[sub->slot];
   cursor.epoch = history.latest.epoch;
   cursor.seq = start;
+  sub->epoch = history.latest.epoch;
   sub->last_seq = start;
   sub->pending = false;
 
@@ -315,8 +324,8 @@ void HubCore::remove_subscription(Subscription& sub) {
     if (subscribers.empty()) {
       std::string name = it->first;
       channels_.erase(it);
-      broker_.release(name);
-      metrics_.channels.set(broker_.channel_count());
+      broker_->release(name);
+      metrics_.channels.set(broker_->channel_count());
     }
   }
   metrics_.subscriptions.sub();
@@ -345,9 +354,21 @@ void HubCore::on_broker_message(const EnvelopePtr& message) {
 
 void HubCore::deliver(Subscription& sub, const EnvelopePtr& message) {
   const Position& p = message->message.position;
-  if (p.seq <= sub.last_seq) return;  // already sent (replay and live overlap)
   Session& session = *sub.session;
   if (session.closing()) return;
+  if (p.epoch == sub.epoch && p.seq <= sub.last_seq) return;  // already sent (replay and live overlap)
+  if (p.epoch != sub.epoch || p.seq != sub.last_seq + 1) {
+    // The broker lost history (a new epoch) or could not fill a gap: say so before going on,
+    // exactly as a resume that could not be honoured would.
+    metrics_.resumes_lost.add();
+    sub.epoch = p.epoch;
+    session.cursors()[sub.slot].epoch = p.epoch;
+    Outbound notice;
+    notice.frame = codec::make_frame(session.format(), codec::subscribed(sub.channel, Position{p.epoch, p.seq - 1}, false, {}));
+    notice.slot = sub.slot;
+    notice.seq = p.seq - 1;
+    if (!enqueue(session, std::move(notice))) return;
+  }
   Outbound item;
   item.frame = codec::envelope_frame(*message, session.format());
   item.published_us = message->published_us;
@@ -411,7 +432,7 @@ void HubCore::on_written(Session& session, const Outbound& item, int64_t now_us)
 
 void HubCore::publish(Message message, std::function<void(const PublishOutcome&)> done) {
   message.ts_ms = wall_ms();
-  broker_.publish(std::move(message), std::move(done));
+  broker_->publish(std::move(message), std::move(done));
 }
 
 void HubCore::tick() {
@@ -438,9 +459,9 @@ void HubCore::tick() {
     }
   }
   gatekeeper_.tick(now_ms);
-  broker_.tick(wall_ms());
-  metrics_.history_bytes.set(broker_.history_bytes());
-  metrics_.channels.set(broker_.channel_count());
+  broker_->tick(wall_ms());
+  metrics_.history_bytes.set(broker_->history_bytes());
+  metrics_.channels.set(broker_->channel_count());
 }
 
 void HubCore::close_all(CloseCode code) {

@@ -24,7 +24,9 @@ int64_t wall_ms();
 
 class HubCore final : public SessionHost, public BrokerListener {
  public:
-  HubCore(const HubOptions& options, Broker& broker, Metrics& metrics);
+  HubCore(const HubOptions& options, Metrics& metrics);
+  // The broker to use; set once, before the first session.
+  void use_broker(Broker& broker);
   ~HubCore() override;
 
   // SessionHost
@@ -85,7 +87,7 @@ class HubCore final : public SessionHost, public BrokerListener {
                      std::function<void(Session&, bool)> then);
 
   const HubOptions& options_;
-  Broker& broker_;
+  Broker* broker_ = nullptr;
   Metrics& metrics_;
   std::vector<SessionRecord> sessions_;
   std::unordered_map<std::string, std::vector<Subscription*>> channels_;

@@ -37,6 +37,7 @@ struct ServerContext {
   std::vector<unsigned char>& scratch;  // LWS_PRE + batch bytes, reused by every write
   std::function<bool()> broker_ready;
   std::function<void()> on_wake;
+  std::function<void(std::string&)> broker_metrics;
 };
 
 constexpr size_t kWriteBatchBytes = 64 * 1024;

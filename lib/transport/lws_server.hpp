@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "rthub/hub.hpp"
 
@@ -17,6 +18,7 @@ class LwsServer {
   struct Hooks {
     std::function<void()> on_wake;        // cross-thread work is waiting (service thread)
     std::function<bool()> broker_ready;   // for /healthz
+    std::function<void(std::string&)> broker_metrics;  // appended to /metrics
   };
   LwsServer(const HubOptions& options, HubCore& core, Metrics& metrics, Hooks hooks);
   ~LwsServer();
@@ -30,6 +32,8 @@ class LwsServer {
   // Service thread: close every connection (1001) and end run() once they are gone.
   void begin_stop();
   int port() const;
+  // The libuv loop (uv_loop_t*), valid between open() and the end of run().
+  void* loop() const;
 
   struct State;
 

@@ -55,7 +55,9 @@ int HttpExchange::on_request(struct lws* wsi, ConnectionSlot& slot, const std::s
   }
   if (path == "/metrics") {
     if (method != "GET") return reply_error(wsi, slot, 405, codec::ErrorCode::kBadRequest, "use GET");
-    self.reply(200, "text/plain; version=0.0.4", server.metrics.render());
+    std::string text = server.metrics.render();
+    if (server.broker_metrics) server.broker_metrics(text);
+    self.reply(200, "text/plain; version=0.0.4", std::move(text));
     return 0;
   }
   if ((path == "/publish" || path == "/events") && method == "OPTIONS") {  // CORS preflight

@@ -1,0 +1,18 @@
+// record.hpp: how a message is stored in Redis (stream entries and pub/sub payloads).
+//
+// "<epoch> <seq> <ts_ms> <type length>:<type><data>": the Lua script that assigns the position
+// builds it, so every node reads the same position, type and data bytes.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "rthub/message.hpp"
+
+namespace rthub::redis_record {
+
+// The record's fields, or nothing when `text` is not a record.
+std::optional<Message> decode(std::string_view channel, std::string_view text);
+
+}  // namespace rthub::redis_record
