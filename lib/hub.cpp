@@ -18,7 +18,8 @@
 
 namespace rthub {
 
-class Hub::Impl {
+// Hidden: a nested class of an exported one would otherwise be exported with it.
+class __attribute__((visibility("hidden"))) Hub::Impl {
  public:
   explicit Impl(HubOptions options) : options_(std::move(options)) {}
 
