@@ -22,7 +22,9 @@ int on_event(struct lws* wsi, enum lws_callback_reasons reason, void* user, void
 
 const struct lws_protocols kProtocols[] = {
     // Browsers name no subprotocol, so index 0 takes every upgrade (and plain HTTP too).
-    {"rthub", on_event, sizeof(ConnectionSlot), 4096, 0, nullptr, kWriteBatchBytes},
+    // A small receive buffer keeps idle connections light: libwebsockets allocates it per
+    // connection, and requests are small (longer ones arrive in pieces and are joined).
+    {"rthub", on_event, sizeof(ConnectionSlot), 128, 0, nullptr, kWriteBatchBytes},
     {nullptr, nullptr, 0, 0, 0, nullptr, 0},
 };
 
