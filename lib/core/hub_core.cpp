@@ -391,7 +391,7 @@ bool HubCore::enqueue(Session& session, Outbound item) {
   bool was_empty = session.queue().empty();
   session.add_queued_bytes(n);
   session.queue().push(std::move(item));
-  session.last_queued_ms = monotonic_us() / 1000;
+  session.last_queued_ms = coarse_now_ms_;  // heartbeats need seconds, not a clock read per delivery
   if (was_empty) session.want_write();
   return true;
 }
@@ -437,6 +437,7 @@ void HubCore::publish(Message message, std::function<void(const PublishOutcome&)
 
 void HubCore::tick() {
   int64_t now_ms = monotonic_us() / 1000;
+  coarse_now_ms_ = now_ms;
   int64_t idle_ms = static_cast<int64_t>(options_.heartbeat_seconds) * 1000;
   std::array<Frame, kWireFormats> pings;
   for (size_t i = 0; i < sessions_.size(); ++i) {

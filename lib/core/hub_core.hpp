@@ -94,6 +94,7 @@ class HubCore final : public SessionHost, public BrokerListener {
   std::unordered_map<std::string, size_t> per_peer_;  // open sessions by client address
   std::unordered_map<uint64_t, Session*> by_id_;
   uint64_t next_id_ = 1;
+  int64_t coarse_now_ms_ = monotonic_us() / 1000;  // monotonic, refreshed by tick()
   Gatekeeper gatekeeper_;
   std::function<void(std::function<void()>)> post_;
 };

@@ -1,0 +1,295 @@
+#include "client/wire.hpp"
+
+#include <rapidjson/document.h>
+#include <rapidjson/encodedstream.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
+
+namespace rthub::client {
+namespace {
+
+constexpr unsigned kFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseNumbersAsStringsFlag |
+                            rapidjson::kParseValidateEncodingFlag;
+using Stream = rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream>;
+
+bool parse_unsigned(std::string_view s, uint64_t& out) {
+  if (s.empty() || s.size() > 20) return false;
+  uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    uint64_t next = v * 10 + static_cast<uint64_t>(c - '0');
+    if (next / 10 != v) return false;  // overflow
+    v = next;
+  }
+  out = v;
+  return true;
+}
+
+bool parse_signed(std::string_view s, int64_t& out) {
+  bool negative = !s.empty() && s.front() == '-';
+  uint64_t magnitude = 0;
+  if (!parse_unsigned(negative ? s.substr(1) : s, magnitude) || magnitude > INT64_MAX) return false;
+  out = negative ? -static_cast<int64_t>(magnitude) : static_cast<int64_t>(magnitude);
+  return true;
+}
+
+// Picks the top-level fields of one server object out of the SAX events; "data" is kept as the
+// byte range it occupies in the text.
+class ObjectReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, ObjectReader> {
+ public:
+  ObjectReader(std::string_view text, const Stream& stream, ServerObject& out)
+      : text_(text), stream_(stream), out_(out) {}
+
+  std::string error;
+
+  bool StartObject() {
+    if (depth_ == 0) {
+      ++depth_;
+      return true;
+    }
+    begin_value();
+    ++depth_;
+    return true;
+  }
+  bool EndObject(rapidjson::SizeType) {
+    --depth_;
+    finish_capture();
+    return true;
+  }
+  bool StartArray() {
+    if (depth_ == 0) return reject("expected a JSON object");
+    begin_value();
+    ++depth_;
+    return true;
+  }
+  bool EndArray(rapidjson::SizeType) {
+    --depth_;
+    finish_capture();
+    return true;
+  }
+  bool Key(const char* s, rapidjson::SizeType n, bool) {
+    after_key_ = stream_.Tell();
+    if (depth_ == 1) key_.assign(s, n);
+    return true;
+  }
+  bool String(const char* s, rapidjson::SizeType n, bool) {
+    if (depth_ == 0) return reject("expected a JSON object");
+    begin_value();
+    if (depth_ == 1) {
+      std::string value(s, n);
+      if (key_ == "op") out_.op_name = value;
+      else if (key_ == "channel") out_.channel = value;
+      else if (key_ == "epoch") out_.epoch = value;
+      else if (key_ == "type") out_.type = value;
+      else if (key_ == "code") out_.code = value;
+      else if (key_ == "message") out_.message = value;
+      else if (key_ == "ref") {
+        uint64_t ref = 0;
+        if (parse_unsigned(value, ref)) out_.ref = ref;
+      }
+    }
+    finish_capture();
+    return true;
+  }
+  bool RawNumber(const char* s, rapidjson::SizeType n, bool) {
+    if (depth_ == 0) return reject("expected a JSON object");
+    begin_value();
+    if (depth_ == 1) {
+      std::string_view value(s, n);
+      if (key_ == "seq") {
+        out_.has_seq = parse_unsigned(value, out_.seq);
+      } else if (key_ == "ts") {
+        parse_signed(value, out_.ts_ms);
+      } else if (key_ == "ref") {
+        uint64_t ref = 0;
+        if (parse_unsigned(value, ref)) out_.ref = ref;
+      }
+    }
+    finish_capture();
+    return true;
+  }
+  bool Bool(bool b) {
+    if (depth_ == 0) return reject("expected a JSON object");
+    begin_value();
+    if (depth_ == 1 && key_ == "recovered") out_.recovered = b;
+    finish_capture();
+    return true;
+  }
+  bool Default() {  // null
+    if (depth_ == 0) return reject("expected a JSON object");
+    begin_value();
+    finish_capture();
+    return true;
+  }
+
+ private:
+  bool reject(const char* why) {
+    error = why;
+    return false;
+  }
+  // The value of "data" starts after its key's closing quote, blanks and the colon.
+  void begin_value() {
+    if (depth_ != 1 || key_ != "data" || capturing_) return;
+    size_t p = after_key_;
+    while (p < text_.size() && (text_[p] == ' ' || text_[p] == '\t' || text_[p] == '\n' || text_[p] == '\r' ||
+                                text_[p] == ':'))
+      ++p;
+    capturing_ = true;
+    capture_begin_ = p;
+  }
+  void finish_capture() {
+    if (capturing_ && depth_ == 1) {
+      out_.data.assign(text_.substr(capture_begin_, stream_.Tell() - capture_begin_));
+      capturing_ = false;
+    }
+  }
+
+  std::string_view text_;
+  const Stream& stream_;
+  ServerObject& out_;
+  int depth_ = 0;
+  std::string key_;
+  size_t after_key_ = 0;
+  bool capturing_ = false;
+  size_t capture_begin_ = 0;
+};
+
+ServerOp op_of(const std::string& name) {
+  if (name == "message") return ServerOp::kMessage;
+  if (name == "subscribed") return ServerOp::kSubscribed;
+  if (name == "unsubscribed") return ServerOp::kUnsubscribed;
+  if (name == "published") return ServerOp::kPublished;
+  if (name == "error") return ServerOp::kError;
+  if (name == "ping") return ServerOp::kPing;
+  if (name == "pong") return ServerOp::kPong;
+  return ServerOp::kUnknown;
+}
+
+void append_string(std::string& out, std::string_view s) {
+  static const char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out.push_back(kHex[c >> 4]);
+          out.push_back(kHex[c & 15]);
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+}  // namespace
+
+bool decode_server_object(std::string_view text, ServerObject& out, std::string& error) {
+  out = ServerObject{};
+  rapidjson::MemoryStream memory(text.data(), text.size());
+  Stream stream(memory);
+  ObjectReader reader_handler(text, stream, out);
+  rapidjson::Reader reader;
+  rapidjson::ParseResult result = reader.Parse<kFlags>(stream, reader_handler);
+  if (!result) {
+    error = !reader_handler.error.empty()
+                ? reader_handler.error
+                : std::string("invalid JSON: ") + rapidjson::GetParseError_En(result.Code()) + " at byte " +
+                      std::to_string(result.Offset());
+    return false;
+  }
+  out.op = op_of(out.op_name);
+  return true;
+}
+
+PublishAnswer decode_publish_answer(int http_status, std::string_view body) {
+  PublishAnswer answer;
+  rapidjson::Document doc;
+  doc.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
+  if (http_status == 200) {
+    if (!doc.HasParseError() && doc.IsObject() && doc.HasMember("channel") && doc["channel"].IsString() &&
+        doc.HasMember("epoch") && doc["epoch"].IsString() && doc.HasMember("seq") && doc["seq"].IsUint64()) {
+      answer.ok = true;
+      answer.channel = doc["channel"].GetString();
+      answer.position.epoch = doc["epoch"].GetString();
+      answer.position.seq = doc["seq"].GetUint64();
+      return answer;
+    }
+    answer.code = "internal";
+    answer.message = "unexpected answer to POST /publish";
+    return answer;
+  }
+  answer.code = http_status == 401   ? "unauthorized"
+                : http_status == 403 ? "forbidden"
+                : http_status == 413 ? "too_large"
+                : http_status == 503 ? "unavailable"
+                : http_status >= 500 ? "internal"
+                                     : "bad_request";
+  answer.message = "POST /publish answered HTTP " + std::to_string(http_status);
+  if (!doc.HasParseError() && doc.IsObject() && doc.HasMember("error") && doc["error"].IsObject()) {
+    const auto& e = doc["error"];
+    if (e.HasMember("code") && e["code"].IsString()) answer.code = e["code"].GetString();
+    if (e.HasMember("message") && e["message"].IsString()) answer.message = e["message"].GetString();
+  }
+  return answer;
+}
+
+std::string encode_subscribe(std::string_view channel, const std::optional<Position>& since, uint64_t id) {
+  std::string out = "{\"op\":\"subscribe\",\"channel\":";
+  append_string(out, channel);
+  if (since) {
+    out += ",\"since\":{\"epoch\":";
+    append_string(out, since->epoch);
+    out += ",\"seq\":" + std::to_string(since->seq) + "}";
+  }
+  out += ",\"id\":" + std::to_string(id) + "}";
+  return out;
+}
+
+std::string encode_unsubscribe(std::string_view channel, uint64_t id) {
+  std::string out = "{\"op\":\"unsubscribe\",\"channel\":";
+  append_string(out, channel);
+  out += ",\"id\":" + std::to_string(id) + "}";
+  return out;
+}
+
+std::string encode_publish(std::string_view channel, std::string_view type, std::string_view data, uint64_t id) {
+  std::string out = "{\"op\":\"publish\",\"channel\":";
+  append_string(out, channel);
+  out += ",\"type\":";
+  append_string(out, type);
+  out += ",\"data\":";
+  out += data;
+  out += ",\"id\":" + std::to_string(id) + "}";
+  return out;
+}
+
+std::string encode_ping(uint64_t id) { return "{\"op\":\"ping\",\"id\":" + std::to_string(id) + "}"; }
+
+std::string encode_publish_body(std::string_view channel, std::string_view type, std::string_view data) {
+  std::string out = "{\"channel\":";
+  append_string(out, channel);
+  out += ",\"type\":";
+  append_string(out, type);
+  out += ",\"data\":";
+  out += data;
+  out += "}";
+  return out;
+}
+
+bool is_json_value(std::string_view text) {
+  rapidjson::MemoryStream memory(text.data(), text.size());
+  Stream stream(memory);
+  rapidjson::BaseReaderHandler<> ignore;
+  rapidjson::Reader reader;
+  return static_cast<bool>(reader.Parse<kFlags>(stream, ignore));
+}
+
+}  // namespace rthub::client

@@ -1,0 +1,56 @@
+// wire.hpp: the client's side of the protocol: reading the hub's objects (both transports) and
+// writing requests (WebSocket) and publish bodies (HTTP).
+//
+// `data` is kept as the exact bytes the hub sent, so a publisher's JSON reaches the host
+// untouched; nothing is built into a DOM.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "rthub/message.hpp"
+
+namespace rthub::client {
+
+enum class ServerOp { kUnknown, kMessage, kSubscribed, kUnsubscribed, kPublished, kError, kPing, kPong };
+
+struct ServerObject {
+  ServerOp op = ServerOp::kUnknown;
+  std::string op_name;
+  std::string channel, epoch, type;
+  uint64_t seq = 0;
+  bool has_seq = false;
+  int64_t ts_ms = 0;
+  std::optional<bool> recovered;
+  std::string data;  // raw JSON of "data"
+  std::string code, message;  // error objects
+  std::optional<uint64_t> ref;  // the request id it answers (we only send numeric ids)
+};
+
+// Reads one server object. False (with `error`) when it is not a JSON object; unknown ops and
+// fields are not errors (the protocol may grow).
+bool decode_server_object(std::string_view text, ServerObject& out, std::string& error);
+
+// The answer of POST /publish: a position, or the hub's error code and message.
+struct PublishAnswer {
+  bool ok = false;
+  std::string channel;
+  Position position;
+  std::string code, message;
+};
+PublishAnswer decode_publish_answer(int http_status, std::string_view body);
+
+// Requests over WebSocket. `data` must be valid JSON (it is copied in raw).
+std::string encode_subscribe(std::string_view channel, const std::optional<Position>& since, uint64_t id);
+std::string encode_unsubscribe(std::string_view channel, uint64_t id);
+std::string encode_publish(std::string_view channel, std::string_view type, std::string_view data, uint64_t id);
+std::string encode_ping(uint64_t id);
+// The body of POST /publish.
+std::string encode_publish_body(std::string_view channel, std::string_view type, std::string_view data);
+
+// True when `text` is exactly one JSON value.
+bool is_json_value(std::string_view text);
+
+}  // namespace rthub::client
