@@ -85,6 +85,7 @@ typedef struct rthub_hub_options {
   const char *tls_key;           /* PEM private key file */
   const char *redis_url;         /* redis://[:password@]host:port[/db]: many nodes as one hub; NULL: in memory */
   const char *bridge_channels;   /* comma-separated Redis channels whose plain PUBLISHes are ingested */
+  int sse_retry_ms;              /* the "retry:" an SSE stream starts with, default 2000 */
   /* Add new fields just above here. */
 } rthub_hub_options;
 

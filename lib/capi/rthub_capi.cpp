@@ -99,6 +99,7 @@ rthub::HubOptions to_options(const rthub_hub_options* in) {
   if (o.tls_key) out.tls_key = o.tls_key;
   if (o.redis_url) out.redis_url = o.redis_url;
   if (o.bridge_channels) out.bridge_channels = comma_list(o.bridge_channels);
+  out.sse_retry_ms = o.sse_retry_ms;
   return out;
 }
 
@@ -139,6 +140,7 @@ void rthub_hub_options_init(rthub_hub_options* options) {
   options->max_connections = d.max_connections;
   options->max_connections_per_ip = d.max_connections_per_ip;
   options->max_subscriptions = d.max_subscriptions;
+  options->sse_retry_ms = d.sse_retry_ms;
 }
 
 rthub_err rthub_hub_new(const rthub_hub_options* options, rthub_hub** out) {

@@ -54,7 +54,7 @@ class FieldPicker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Field
       scan.array = true;
       item_depth_ = 2;
     } else if (depth_ == 1 && scan.array) {
-      return reject("array items must be objects");
+      return reject_item();
     } else {
       begin_value();
       if (depth_ == item_depth_) mistyped();
@@ -86,7 +86,7 @@ class FieldPicker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Field
   }
   bool String(const char* s, rapidjson::SizeType n, bool) {
     if (!scalar_guard()) return false;
-    begin_value();
+    begin_value(true);
     if (depth_ == item_depth_) {
       switch (key_) {
         case Field::kOp: set(fields().op, fields().has_op, s, n); break;
@@ -109,7 +109,7 @@ class FieldPicker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Field
   }
   bool RawNumber(const char* s, rapidjson::SizeType n, bool) {
     if (!scalar_guard()) return false;
-    begin_value();
+    begin_value(true);
     if (depth_ == item_depth_) {
       if (key_ != Field::kData && key_ != Field::kId && key_ != Field::kOther) mistyped();
     } else if (in_since_ && depth_ == item_depth_ + 1) {
@@ -127,7 +127,7 @@ class FieldPicker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Field
   bool Default() {
     if (!scalar_guard()) return false;
     begin_value();
-    if (depth_ == item_depth_ && key_ != Field::kData && key_ != Field::kOther) mistyped();
+    if (depth_ == item_depth_ && key_ != Field::kData && key_ != Field::kOther) mistyped();  // id too
     if (in_since_ && depth_ == item_depth_ + 1 && since_key_ != SinceField::kOther) since_type_error();
     end_scalar();
     return true;
@@ -146,8 +146,12 @@ class FieldPicker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Field
   // A bare scalar at the top level, or as an array item, is not a request.
   bool scalar_guard() {
     if (depth_ == 0) return reject(allow_array_ ? "expected a JSON object or array" : "expected a JSON object");
-    if (depth_ == 1 && scan.array) return reject("array items must be objects");
+    if (depth_ == 1 && scan.array) return reject_item();
     return true;
+  }
+  bool reject_item() {
+    scan.error = "item " + std::to_string(scan.items.size()) + ": must be an object";
+    return false;
   }
   void set(std::string& field, bool& has, const char* s, size_t n) {
     field.assign(s, n);
@@ -175,8 +179,9 @@ class FieldPicker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Field
     return true;
   }
   // The value of a captured key starts after the key's closing quote, blanks and the colon.
-  void begin_value() {
-    if (depth_ != item_depth_ || (key_ != Field::kData && key_ != Field::kId) || capture_ != nullptr) return;
+  void begin_value(bool scalar_id = false) {
+    if (depth_ != item_depth_ || capture_ != nullptr) return;
+    if (key_ != Field::kData && !(key_ == Field::kId && scalar_id)) return;
     size_t p = after_key_;
     while (p < text_.size() && (text_[p] == ' ' || text_[p] == '\t' || text_[p] == '\n' ||
                                 text_[p] == '\r' || text_[p] == ':'))
@@ -186,7 +191,15 @@ class FieldPicker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Field
     capture_depth_ = depth_;
   }
   void end_scalar() { finish_capture(); }
-  void end_container() { finish_capture(); }
+  // The iterative reader reports the end of an object or array before it consumes the closing
+  // bracket, so the range takes that byte in itself.
+  void end_container() {
+    if (!capture_ || depth_ != capture_depth_) return;
+    size_t end = stream_.Tell();
+    if (end < text_.size() && (text_[end] == '}' || text_[end] == ']')) ++end;
+    capture_->end = end;
+    capture_ = nullptr;
+  }
   void finish_capture() {
     if (capture_ && depth_ == capture_depth_) {
       capture_->end = stream_.Tell();

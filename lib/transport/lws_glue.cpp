@@ -36,7 +36,7 @@ std::string custom_header(struct lws* wsi, const char* name_with_colon) {
 std::vector<std::string> query_values(struct lws* wsi, const char* name) {
   std::vector<std::string> out;
   size_t name_len = std::strlen(name);
-  char buffer[8192];
+  char buffer[16384];
   for (int i = 0;; ++i) {
     int n = lws_hdr_copy_fragment(wsi, buffer, sizeof(buffer), WSI_TOKEN_HTTP_URI_ARGS, i);
     if (n < 0) break;

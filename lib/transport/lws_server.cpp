@@ -247,7 +247,7 @@ void LwsServer::open() {
   info.mounts = s.mounts.data();
   info.user = s.server.get();
   info.timeout_secs = 10;
-  info.max_http_header_data = 8192;
+  info.max_http_header_data = 16384;  // long Last-Event-ID cursors of many-channel streams
   info.max_http_header_pool = 64;
   // WebSocket protocol pings on links idle for a heartbeat; a peer that answers nothing for
   // three heartbeats is dead and its connection is dropped.

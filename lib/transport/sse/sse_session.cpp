@@ -1,5 +1,6 @@
 #include "transport/sse/sse_session.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -19,7 +20,9 @@ void SseSession::close(CloseCode, std::string_view) {
 
 int SseSession::open(struct lws* wsi, ConnectionSlot& slot) {
   ServerContext& server = server_of(wsi);
-  std::vector<std::string> channels = query_values(wsi, "channel");
+  std::vector<std::string> channels;
+  for (auto& c : query_values(wsi, "channel"))  // a channel named twice is one subscription
+    if (std::find(channels.begin(), channels.end(), c) == channels.end()) channels.push_back(std::move(c));
   if (channels.empty()) return HttpExchange::reply_error(wsi, slot, 400, codec::ErrorCode::kBadRequest, "missing channel parameter");
   for (const auto& c : channels)
     if (!is_valid_channel_name(c))
@@ -27,11 +30,14 @@ int SseSession::open(struct lws* wsi, ConnectionSlot& slot) {
                                        "bad channel name: 1-255 bytes of [A-Za-z0-9_.:@/-]");
   if (server.options.max_subscriptions && channels.size() > server.options.max_subscriptions)
     return HttpExchange::reply_error(wsi, slot, 400, codec::ErrorCode::kLimit, "too many channels");
+  if (server.broker_ready && !server.broker_ready())
+    return HttpExchange::reply_error(wsi, slot, 503, codec::ErrorCode::kUnavailable, "broker unavailable");
   ConnectRequest request = connect_request(wsi, "sse", "/events");
   Admission admission = server.core.admit(request);
   if (admission.status) {
     codec::ErrorCode code = admission.status == 401   ? codec::ErrorCode::kUnauthorized
                             : admission.status == 403 ? codec::ErrorCode::kForbidden
+                            : admission.status == 500 ? codec::ErrorCode::kInternal
                                                       : codec::ErrorCode::kLimit;
     return HttpExchange::reply_error(wsi, slot, admission.status, code, admission.reason);
   }
