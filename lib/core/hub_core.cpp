@@ -1,5 +1,6 @@
 #include "core/hub_core.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 
@@ -31,6 +32,14 @@ struct HubCore::Subscription {
   std::string epoch;      // the numbering the session follows
   uint64_t last_seq = 0;  // the last seq queued to the session
   std::vector<EnvelopePtr> held;
+  std::shared_ptr<StreamOpening> opening;  // set while its stream waits for its other channels
+};
+
+// A stream (SSE) sends every channel's `subscribed` before any replayed message: each
+// subscription's replay waits here until the last channel's history has answered.
+struct HubCore::StreamOpening {
+  size_t remaining = 1;  // one per channel, plus one held by open_stream until it has asked all
+  std::vector<std::pair<std::shared_ptr<Subscription>, std::vector<EnvelopePtr>>> ready;
 };
 
 HubCore::HubCore(const HubOptions& options, Metrics& metrics)
@@ -213,19 +222,25 @@ void HubCore::publish_request(Session& session, const json::Fields& f, const std
   });
 }
 
-void HubCore::subscribe(Session& session, const std::string& channel, const std::optional<Position>& since,
-                        std::string ref) {
+bool HubCore::subscribe(Session& session, const std::string& channel, const std::optional<Position>& since,
+                        std::string ref, std::shared_ptr<StreamOpening> opening) {
   SessionRecord& record = record_of(session);
-  for (const auto& s : record.slots)
-    if (s && s->channel == channel)
-      return send_error(session, codec::ErrorCode::kBadRequest, "already subscribed to " + channel, ref);
-  if (options_.max_subscriptions && record.count >= options_.max_subscriptions)
-    return send_error(session, codec::ErrorCode::kLimit,
-                      "too many subscriptions (max " + std::to_string(options_.max_subscriptions) + ")", ref);
+  for (const auto& s : record.slots) {
+    if (s && s->channel == channel) {
+      send_error(session, codec::ErrorCode::kBadRequest, "already subscribed to " + channel, ref);
+      return false;
+    }
+  }
+  if (options_.max_subscriptions && record.count >= options_.max_subscriptions) {
+    send_error(session, codec::ErrorCode::kLimit,
+               "too many subscriptions (max " + std::to_string(options_.max_subscriptions) + ")", ref);
+    return false;
+  }
 
   auto sub = std::make_shared<Subscription>();
   sub->session = &session;
   sub->channel = channel;
+  sub->opening = std::move(opening);
   size_t slot = 0;
   while (slot < record.slots.size() && record.slots[slot]) ++slot;
   if (slot == record.slots.size()) record.slots.emplace_back();
@@ -247,6 +262,7 @@ void HubCore::subscribe(Session& session, const std::string& channel, const std:
       if (!live->removed) finish_subscribe(live, history, since, ref);
   });
   metrics_.channels.set(broker_->channel_count());
+  return true;
 }
 
 void HubCore::finish_subscribe(const std::shared_ptr<Subscription>& sub, HistoryOutcome& history,
@@ -277,7 +293,6 @@ void HubCore::finish_subscribe(const std::shared_ptr<Subscription>& sub, History
   cursor.seq = start;
   sub->epoch = history.latest.epoch;
   sub->last_seq = start;
-  sub->pending = false;
 
   Outbound head;
   head.frame = codec::make_frame(session.format(), codec::subscribed(sub->channel, history.latest, recovered, ref));
@@ -285,18 +300,41 @@ void HubCore::finish_subscribe(const std::shared_ptr<Subscription>& sub, History
   head.seq = start;
   if (!enqueue(session, std::move(head))) return;
 
-  size_t replay_bytes = 0;
-  for (const auto& m : history.messages) replay_bytes += codec::envelope_frame(*m, session.format())->size();
-  session.add_replay_allowance(replay_bytes);
-  for (const auto& m : history.messages) {
-    deliver(*sub, m);
-    if (sub->removed || session.closing()) return;
+  if (auto opening = sub->opening) {
+    opening->ready.emplace_back(sub, std::move(history.messages));
+    return stream_step(opening);
   }
+  replay(*sub, history.messages);
+}
+
+void HubCore::stream_step(const std::shared_ptr<StreamOpening>& opening) {
+  if (--opening->remaining > 0) return;
+  // In the order of the stream's channels (their slots), whatever order the broker answered in.
+  std::sort(opening->ready.begin(), opening->ready.end(),
+            [](const auto& a, const auto& b) { return a.first->slot < b.first->slot; });
+  for (auto& [sub, messages] : opening->ready) {
+    sub->opening.reset();
+    if (!sub->removed && !sub->session->closing()) replay(*sub, messages);
+  }
+  opening->ready.clear();
+}
+
+void HubCore::replay(Subscription& sub, const std::vector<EnvelopePtr>& messages) {
+  Session& session = *sub.session;
+  sub.pending = false;
+  size_t replay_bytes = 0;
+  for (const auto& m : messages) replay_bytes += codec::envelope_frame(*m, session.format())->size();
+  session.add_replay_allowance(replay_bytes);
+  for (const auto& m : messages) {
+    deliver(sub, m);
+    if (sub.removed || session.closing()) return;
+  }
+  // Live messages that arrived while the history was read, minus what the replay covered.
   std::vector<EnvelopePtr> held;
-  held.swap(sub->held);
+  held.swap(sub.held);
   for (const auto& m : held) {
-    deliver(*sub, m);
-    if (sub->removed || session.closing()) return;
+    deliver(sub, m);
+    if (sub.removed || session.closing()) return;
   }
 }
 
@@ -410,6 +448,7 @@ void HubCore::send_error(Session& session, codec::ErrorCode code, std::string_vi
 void HubCore::open_stream(Session& session, const std::vector<std::string>& channels, std::string_view cursor) {
   bool resuming = !cursor.empty();
   auto positions = sse_cursor::parse(cursor);
+  auto opening = std::make_shared<StreamOpening>();
   for (const auto& channel : channels) {
     std::optional<Position> since;
     if (resuming) {
@@ -417,8 +456,10 @@ void HubCore::open_stream(Session& session, const std::vector<std::string>& chan
       // A channel the cursor does not cover was asked to resume but cannot: recovered:false.
       since = it != positions.end() ? it->second : Position{};
     }
-    subscribe(session, channel, since, {});
+    opening->remaining++;
+    if (!subscribe(session, channel, since, {}, opening)) opening->remaining--;
   }
+  stream_step(opening);  // drops open_stream's own count
 }
 
 void HubCore::on_written(Session& session, const Outbound& item, int64_t now_us) {

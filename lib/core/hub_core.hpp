@@ -62,6 +62,7 @@ class HubCore final : public SessionHost, public BrokerListener {
 
  private:
   struct Subscription;
+  struct StreamOpening;
   struct SessionRecord {
     Session* session;
     std::vector<std::shared_ptr<Subscription>> slots;  // by cursor slot; null when free
@@ -69,12 +70,17 @@ class HubCore final : public SessionHost, public BrokerListener {
   };
 
   SessionRecord& record_of(Session& session) { return sessions_[session.host_index]; }
-  void subscribe(Session& session, const std::string& channel, const std::optional<Position>& since,
-                 std::string ref);
+  // Adds a subscription and asks the broker for its history; false (with an error queued) when
+  // the session may not have it.
+  bool subscribe(Session& session, const std::string& channel, const std::optional<Position>& since,
+                 std::string ref, std::shared_ptr<StreamOpening> opening = nullptr);
   void unsubscribe(Session& session, const std::string& channel, std::string_view ref);
   void remove_subscription(Subscription& sub);
   void finish_subscribe(const std::shared_ptr<Subscription>& sub, HistoryOutcome& history,
                         const std::optional<Position>& since, const std::string& ref);
+  // Sends the retained messages after a subscription's `subscribed`, then what it held meanwhile.
+  void replay(Subscription& sub, const std::vector<EnvelopePtr>& messages);
+  void stream_step(const std::shared_ptr<StreamOpening>& opening);
   void deliver(Subscription& sub, const EnvelopePtr& message);
   // Queues `item`; a session past its bound is dropped as a slow consumer. False when dropped.
   bool enqueue(Session& session, Outbound item);

@@ -59,6 +59,9 @@ struct LwsServer::State {
   uv_timer_t timer{};
   bool loop_ready = false;
   struct lws_context* context = nullptr;  // guarded by wake_lock for wake()
+  // Set by lws itself (info.pcontext) and cleared once the context is wholly gone: with a foreign
+  // loop the first destroy only starts closing, and a second one after the loop ran frees the rest.
+  struct lws_context* lws_alive = nullptr;
   std::mutex wake_lock;
   std::vector<unsigned char> scratch;
   std::unique_ptr<ServerContext> server;
@@ -132,6 +135,10 @@ int on_event(struct lws* wsi, enum lws_callback_reasons reason, void* user, void
     }
     case LWS_CALLBACK_RECEIVE:
       return slot && slot->ws ? slot->ws->on_receive(in, len) : -1;
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+      // The peer answers a close frame the session wrote itself: lws must not send a second one
+      // (browsers would report 1006), it just closes.
+      return slot && slot->ws && slot->ws->close_sent() ? 1 : 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
       return slot && slot->ws ? slot->ws->on_writable() : 0;
     case LWS_CALLBACK_CLOSED:
@@ -186,10 +193,12 @@ LwsServer::LwsServer(const HubOptions& options, HubCore& core, Metrics& metrics,
     : state_(new State(options, core, metrics, std::move(hooks))) {}
 
 LwsServer::~LwsServer() {
-  if (state_->context) state_->destroy_context();
-  if (state_->loop_ready) {
-    uv_run(&state_->loop, UV_RUN_NOWAIT);
-    uv_loop_close(&state_->loop);
+  State& s = *state_;
+  if (s.context) s.destroy_context();
+  if (s.loop_ready) {
+    uv_run(&s.loop, UV_RUN_NOWAIT);
+    if (s.lws_alive) lws_context_destroy(s.lws_alive);
+    while (uv_loop_close(&s.loop) == UV_EBUSY) uv_run(&s.loop, UV_RUN_NOWAIT);
   }
 }
 
@@ -246,6 +255,7 @@ void LwsServer::open() {
   info.protocols = kProtocols;
   info.mounts = s.mounts.data();
   info.user = s.server.get();
+  info.pcontext = &s.lws_alive;
   info.timeout_secs = 10;
   info.max_http_header_data = 16384;  // long Last-Event-ID cursors of many-channel streams
   info.max_http_header_pool = 64;
@@ -270,6 +280,7 @@ void LwsServer::open() {
 void LwsServer::run() {
   State& s = *state_;
   uv_run(&s.loop, UV_RUN_DEFAULT);
+  if (s.lws_alive) lws_context_destroy(s.lws_alive);
   // Anything lws still closes finishes here, then the loop can be closed.
   while (uv_loop_close(&s.loop) == UV_EBUSY) uv_run(&s.loop, UV_RUN_NOWAIT);
   s.loop_ready = false;

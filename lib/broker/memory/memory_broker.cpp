@@ -30,9 +30,26 @@ MemoryBroker::Log& MemoryBroker::log_of(const std::string& channel) {
   auto it = logs_.find(channel);
   if (it == logs_.end()) {
     it = logs_.emplace(channel, Log{}).first;
-    it->second.epoch = new_epoch();
+    auto tomb = tombstones_.find(channel);
+    if (tomb != tombstones_.end()) {
+      it->second.epoch = std::move(tomb->second.epoch);
+      it->second.seq = tomb->second.seq;
+      tombstones_.erase(tomb);
+    } else {
+      it->second.epoch = new_epoch();
+    }
   }
   return it->second;
+}
+
+void MemoryBroker::free_channel(std::unordered_map<std::string, Log>::iterator it) {
+  tombstones_[it->first] = Position{it->second.epoch, it->second.seq};
+  tombstone_order_.push_back(it->first);
+  while (tombstone_order_.size() > kMaxTombstones) {
+    tombstones_.erase(tombstone_order_.front());
+    tombstone_order_.pop_front();
+  }
+  logs_.erase(it);
 }
 
 void MemoryBroker::drop_oldest(Log& log) {
@@ -57,8 +74,7 @@ void MemoryBroker::publish(Message message, std::function<void(const PublishOutc
   const std::string channel = envelope->message.channel;
   if (listener_) listener_->on_broker_message(envelope);
   if (history_size_ == 0 && listener_ && !listener_->has_subscribers(channel)) {
-    // Nothing retained and nobody listening: the numbering can start afresh (new epoch).
-    logs_.erase(channel);
+    free_channel(logs_.find(channel));  // nothing retained and nobody listening
   }
   if (done) done(outcome);
 }
@@ -82,7 +98,7 @@ void MemoryBroker::history(const std::string& channel, const std::optional<Posit
 
 void MemoryBroker::release(const std::string& channel) {
   auto it = logs_.find(channel);
-  if (it != logs_.end() && it->second.retained.empty()) logs_.erase(it);
+  if (it != logs_.end() && it->second.retained.empty()) free_channel(it);
 }
 
 void MemoryBroker::tick(int64_t now_ms) {
@@ -90,7 +106,7 @@ void MemoryBroker::tick(int64_t now_ms) {
     Log& log = it->second;
     while (!log.retained.empty() && now_ms - log.retained.front()->message.ts_ms > ttl_ms_) drop_oldest(log);
     if (log.retained.empty() && listener_ && !listener_->has_subscribers(it->first)) {
-      it = logs_.erase(it);
+      free_channel(it++);
     } else {
       ++it;
     }

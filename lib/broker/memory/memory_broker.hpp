@@ -1,8 +1,11 @@
 // memory_broker.hpp: the single-node broker. Positions and history live in this process.
 //
 // Each channel keeps a ring of its latest messages, bounded by count and by age. A channel's epoch
-// is drawn at random when the channel is created, so a restarted hub (or a channel freed and
-// created again) never repeats an earlier (epoch, seq).
+// is drawn at random when the channel is created, so a restarted hub never repeats an earlier
+// (epoch, seq). A freed channel leaves a small tombstone with its position, so that when it comes
+// back its numbering goes on: a quiet channel whose subscribers all left and came back still
+// resumes exactly. Tombstones are bounded; past the bound the oldest are forgotten, and those
+// channels start a new epoch (their clients get recovered:false, never a wrong replay).
 #pragma once
 
 #include <deque>
@@ -34,6 +37,8 @@ class MemoryBroker final : public Broker {
     std::deque<EnvelopePtr> retained;
   };
   Log& log_of(const std::string& channel);
+  // Frees a channel, remembering where its numbering stood.
+  void free_channel(std::unordered_map<std::string, Log>::iterator it);
   void drop_oldest(Log& log);
   std::string new_epoch();
   static size_t cost(const Envelope& e);
@@ -42,6 +47,9 @@ class MemoryBroker final : public Broker {
   int64_t ttl_ms_;
   BrokerListener* listener_ = nullptr;
   std::unordered_map<std::string, Log> logs_;
+  static constexpr size_t kMaxTombstones = 65536;
+  std::unordered_map<std::string, Position> tombstones_;
+  std::deque<std::string> tombstone_order_;  // oldest first; may name channels revived since
   size_t bytes_ = 0;
   std::mt19937_64 random_;
 };

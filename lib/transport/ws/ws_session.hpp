@@ -22,6 +22,7 @@ class WsSession final : public Session {
   // libwebsockets events; each returns what the lws callback should return.
   int on_receive(const void* data, size_t len);
   int on_writable();
+  bool close_sent() const { return close_sent_; }
 
  private:
   struct lws* wsi_;
