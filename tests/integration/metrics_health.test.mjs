@@ -1,0 +1,101 @@
+// GET /healthz and GET /metrics (Prometheus text exposition).
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { serverFor, wsFor, sseFor, httpGet, publishOk, waitFor } from './lib/server.mjs';
+import { parseMetrics, metricTypes, metricValue } from './lib/prometheus.mjs';
+
+const NAMES = [
+  ['rthub_connections', { transport: 'ws' }],
+  ['rthub_connections', { transport: 'sse' }],
+  ['rthub_messages_published_total', {}],
+  ['rthub_deliveries_total', {}],
+  ['rthub_subscriptions', {}],
+  ['rthub_channels', {}],
+];
+
+async function scrape(port) {
+  const res = await httpGet(port, '/metrics');
+  assert.equal(res.status, 200, `GET /metrics -> ${res.status}`);
+  const samples = parseMetrics(res.body);
+  const value = (name, labels = {}) => {
+    const v = metricValue(samples, name, labels);
+    assert.notEqual(v, undefined, `/metrics has no ${name}${JSON.stringify(labels)}:\n${res.body}`);
+    return v;
+  };
+  return { res, samples, types: metricTypes(res.body), value };
+}
+
+test('GET /healthz answers 200 ok', async (t) => {
+  const srv = await serverFor(t);
+  const res = await httpGet(srv.port, '/healthz');
+  assert.equal(res.status, 200);
+  assert.equal(res.body.trim(), 'ok');
+});
+
+test('GET /metrics is Prometheus text with the rthub_ metrics', async (t) => {
+  const srv = await serverFor(t);
+  const { res, samples, types, value } = await scrape(srv.port);
+  assert.match(res.headers['content-type'] ?? '', /^text\/plain/);
+  assert.ok(samples.length > 0, 'some samples');
+  for (const s of samples) assert.ok(s.name.startsWith('rthub_'), `metric ${s.name} should be prefixed rthub_`);
+  for (const [name, labels] of NAMES) {
+    const v = value(name, labels);
+    assert.ok(Number.isFinite(v) && v >= 0, `${name} = ${v}`);
+  }
+  for (const [name, type] of Object.entries(types)) {
+    if (name.endsWith('_total')) assert.equal(type, 'counter', `${name} is a counter`);
+  }
+  for (const name of ['rthub_connections', 'rthub_subscriptions', 'rthub_channels']) {
+    if (types[name] !== undefined) assert.equal(types[name], 'gauge', `${name} is a gauge`);
+  }
+});
+
+test('the counters and gauges follow connections, subscriptions and publishes', async (t) => {
+  const srv = await serverFor(t);
+  const channel = 'metrics.ch';
+  const before = await scrape(srv.port);
+  const base = Object.fromEntries(NAMES.map(([name, labels]) => [`${name}${JSON.stringify(labels)}`, before.value(name, labels)]));
+  const at = (m, name, labels = {}) => m.value(name, labels) - base[`${name}${JSON.stringify(labels)}`];
+
+  const ws1 = await wsFor(t, srv.wsUrl, { label: 'ws1' });
+  const ws2 = await wsFor(t, srv.wsUrl, { label: 'ws2' });
+  await ws1.request({ op: 'subscribe', channel });
+  await ws2.request({ op: 'subscribe', channel });
+  const es = await sseFor(t, `${srv.url}/events?channel=${channel}`);
+  await es.next({ op: 'subscribed' });
+
+  const connected = await waitFor(async () => {
+    const m = await scrape(srv.port);
+    return at(m, 'rthub_connections', { transport: 'ws' }) === 2 && at(m, 'rthub_connections', { transport: 'sse' }) === 1 && m;
+  }, { what: 'rthub_connections to count 2 ws and 1 sse' }).catch(async (error) => {
+    const m = await scrape(srv.port);
+    error.message += `: ws +${at(m, 'rthub_connections', { transport: 'ws' })}, sse +${at(m, 'rthub_connections', { transport: 'sse' })}`;
+    throw error;
+  });
+  assert.equal(at(connected, 'rthub_subscriptions'), 3, 'two WebSocket and one SSE subscriptions');
+  assert.ok(at(connected, 'rthub_channels') >= 1, 'the new channel is counted');
+
+  await publishOk(srv.port, [1, 2, 3, 4].map((n) => ({ channel, data: { n } })));
+  await publishOk(srv.port, { channel, data: { n: 5 } });
+  for (const client of [ws1, ws2, es]) await client.take(5, { op: 'message', channel });
+
+  const moved = await waitFor(async () => {
+    const m = await scrape(srv.port);
+    return at(m, 'rthub_deliveries_total') >= 15 && m;
+  }, { what: 'rthub_deliveries_total to grow by 15' });
+  assert.equal(at(moved, 'rthub_messages_published_total'), 5, 'five messages published');
+  assert.equal(at(moved, 'rthub_deliveries_total'), 15, 'five messages to three subscribers');
+
+  await ws1.close();
+  await ws2.close();
+  es.close();
+  await waitFor(async () => {
+    const m = await scrape(srv.port);
+    return at(m, 'rthub_connections', { transport: 'ws' }) === 0 && at(m, 'rthub_connections', { transport: 'sse' }) === 0 &&
+      at(m, 'rthub_subscriptions') === 0;
+  }, { what: 'connections and subscriptions back to where they were' });
+  const after = await scrape(srv.port);
+  assert.equal(at(after, 'rthub_messages_published_total'), 5, 'counters do not go down');
+  assert.equal(at(after, 'rthub_deliveries_total'), 15);
+});
