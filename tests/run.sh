@@ -47,7 +47,7 @@ packages=(
   libwebsockets-dev libwebsockets-evlib-uv libwebsockets-evlib-ev libuv1-dev libssl-dev
   libhiredis-dev rapidjson-dev catch2 redis-server
   nodejs npm curl chromium
-  clang libclang-rt-14-dev valgrind procps iproute2
+  clang libclang-rt-14-dev valgrind procps iproute2 openssl nginx-light golang-go
 )
 
 is_installed() {
