@@ -175,10 +175,24 @@ int on_event(struct lws* wsi, enum lws_callback_reasons reason, void* user, void
         slot->http = nullptr;
       }
       return 0;
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
     case LWS_CALLBACK_WSI_DESTROY:
-      if (slot && slot->admitted) {  // upgrade admitted but never established
+      // The last word on a connection: whatever it still holds goes (not every path of
+      // libwebsockets ends a plain HTTP connection with CLOSED_HTTP).
+      if (!slot) return 0;
+      if (slot->admitted) {  // upgrade admitted but never established
         delete slot->admitted;
         slot->admitted = nullptr;
+      }
+      if (slot->http) {
+        slot->http->abandon();
+        delete slot->http;
+        slot->http = nullptr;
+      }
+      if (reason == LWS_CALLBACK_WSI_DESTROY && slot->sse) {
+        server_of(wsi).core.detach(*slot->sse);
+        delete slot->sse;
+        slot->sse = nullptr;
       }
       return 0;
     default:
@@ -270,6 +284,7 @@ void LwsServer::open() {
   info.ka_interval = 10;
   s.context = lws_create_context(&info);
   if (!s.context) throw Error(Errc::kIo, "cannot listen on " + s.options.listen_host + ":" + std::to_string(s.options.port));
+  s.lws_alive = s.context;
   s.port = lws_get_vhost_listen_port(lws_get_vhost_by_name(s.context, "default"));
 
   uv_timer_init(&s.loop, &s.timer);
