@@ -14,6 +14,7 @@
 #include "broker/redis/redis_broker.hpp"
 #include "core/hub_core.hpp"
 #include "core/json_scan.hpp"
+#include "core/utf8.hpp"
 #include "transport/lws_server.hpp"
 
 namespace rthub {
@@ -87,6 +88,7 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
  private:
   Message checked(const std::string& channel, const std::string& type, const std::string& data) const {
     if (!is_valid_channel_name(channel)) throw Error(Errc::kInvalid, "bad channel name: 1-255 bytes of [A-Za-z0-9_.:@/-]");
+    if (!is_valid_utf8(type)) throw Error(Errc::kInvalid, "type is not valid UTF-8");
     if (data.size() > options_.max_message_bytes) throw Error(Errc::kTooLarge, "data over max_message_bytes");
     if (!json::is_valid_json(data)) throw Error(Errc::kInvalid, "data is not one valid JSON value");
     Message m;
@@ -151,6 +153,7 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
     core_ = nullptr;
     server_ = nullptr;
     broker_ = nullptr;
+    port_ = 0;
   }
 
   HubOptions options_;

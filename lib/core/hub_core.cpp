@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "core/jwt.hpp"
+#include "core/utf8.hpp"
 #include "core/sse_cursor.hpp"
 
 namespace rthub {
@@ -161,7 +162,7 @@ void HubCore::on_request(Session& session, std::string_view text) {
   if (f.op == "ping") return send_control(session, codec::pong(ref));
   if (f.op == "refresh") return refresh(session, f, ref);
   if (f.op != "subscribe" && f.op != "unsubscribe" && f.op != "publish")
-    return send_error(session, codec::ErrorCode::kBadRequest, "unknown op: " + f.op.substr(0, 64), ref);
+    return send_error(session, codec::ErrorCode::kBadRequest, "unknown op: " + std::string(utf8_prefix(f.op, 64)), ref);
   if (!f.has_channel) return send_error(session, codec::ErrorCode::kBadRequest, "missing channel", ref);
   if (!is_valid_channel_name(f.channel))
     return send_error(session, codec::ErrorCode::kBadRequest,

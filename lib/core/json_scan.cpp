@@ -2,8 +2,9 @@
 
 #include <rapidjson/error/en.h>
 #include <rapidjson/memorystream.h>
-#include <rapidjson/encodedstream.h>
 #include <rapidjson/reader.h>
+
+#include "core/utf8.hpp"
 
 namespace rthub::json {
 namespace {
@@ -11,7 +12,8 @@ namespace {
 constexpr unsigned kFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseNumbersAsStringsFlag |
                             rapidjson::kParseValidateEncodingFlag;
 
-using Stream = rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream>;
+// A plain memory stream: RapidJSON's encoded-stream wrapper would skip a leading byte-order mark.
+using Stream = rapidjson::MemoryStream;
 
 // Picks request fields out of the SAX events. `item_depth` is the nesting level of the request
 // objects: 1 for a lone object, 2 for the objects of an array.
@@ -68,6 +70,7 @@ class FieldPicker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Field
     return true;
   }
   bool Key(const char* s, rapidjson::SizeType n, bool) {
+    if (!decoded_ok(s, n)) return false;
     after_key_ = stream_.Tell();
     std::string_view k(s, n);
     if (depth_ == item_depth_) {
@@ -85,7 +88,7 @@ class FieldPicker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Field
     return true;
   }
   bool String(const char* s, rapidjson::SizeType n, bool) {
-    if (!scalar_guard()) return false;
+    if (!scalar_guard() || !decoded_ok(s, n)) return false;
     begin_value(true);
     if (depth_ == item_depth_) {
       switch (key_) {
@@ -139,6 +142,13 @@ class FieldPicker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Field
 
   Fields& fields() { return scan.items.back(); }
 
+  // RapidJSON lets a lone low-surrogate escape ("\udc00") decode to bytes that are not UTF-8;
+  // such a string must never reach a frame.
+  bool decoded_ok(const char* s, size_t n) {
+    if (is_valid_utf8(std::string_view(s, n))) return true;
+    scan.error = "string escapes do not form valid UTF-8";
+    return false;
+  }
   bool reject(const char* why) {
     scan.error = why;
     return false;
@@ -223,8 +233,7 @@ class FieldPicker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Field
 }  // namespace
 
 Scan scan_requests(std::string_view text, bool allow_array) {
-  rapidjson::MemoryStream memory(text.data(), text.size());
-  Stream stream(memory);
+  Stream stream(text.data(), text.size());
   FieldPicker picker(text, stream, allow_array);
   rapidjson::Reader reader;
   rapidjson::ParseResult result = reader.Parse<kFlags>(stream, picker);
@@ -237,16 +246,31 @@ Scan scan_requests(std::string_view text, bool allow_array) {
     scan.items.clear();
     return scan;
   }
+  // The reader stops at a NUL byte as if the text ended there: whatever follows is not JSON.
+  if (stream.Tell() != text.size()) {
+    scan.error = "invalid JSON: NUL byte at byte " + std::to_string(stream.Tell());
+    scan.items.clear();
+    return scan;
+  }
   scan.ok = true;
   return scan;
 }
 
+namespace {
+
+// Accepts any value, refusing strings whose escapes decode to invalid UTF-8.
+struct ValueChecker : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, ValueChecker> {
+  bool String(const char* s, rapidjson::SizeType n, bool) { return is_valid_utf8(std::string_view(s, n)); }
+  bool Key(const char* s, rapidjson::SizeType n, bool copy) { return String(s, n, copy); }
+};
+
+}  // namespace
+
 bool is_valid_json(std::string_view text) {
-  rapidjson::MemoryStream memory(text.data(), text.size());
-  Stream stream(memory);
-  rapidjson::BaseReaderHandler<> ignore;
+  Stream stream(text.data(), text.size());
+  ValueChecker checker;
   rapidjson::Reader reader;
-  return static_cast<bool>(reader.Parse<kFlags>(stream, ignore));
+  return static_cast<bool>(reader.Parse<kFlags>(stream, checker)) && stream.Tell() == text.size();
 }
 
 void append_string(std::string& out, std::string_view s) {

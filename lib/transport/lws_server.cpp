@@ -1,5 +1,8 @@
 #include "transport/lws_server.hpp"
 
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include <cstdio>
@@ -27,6 +30,31 @@ const struct lws_protocols kProtocols[] = {
     {"rthub", on_event, sizeof(ConnectionSlot), 128, 0, nullptr, kWriteBatchBytes},
     {nullptr, nullptr, 0, 0, 0, nullptr, 0},
 };
+
+// Whether host:port can be bound now. libwebsockets, when it cannot bind, still returns a context
+// whose teardown leaves libuv callbacks into its unloaded event-lib plugin; asking first avoids
+// ever building that context.
+bool can_bind(const std::string& host, int port) {
+  if (port == 0) return true;
+  struct addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  struct addrinfo* found = nullptr;
+  std::string service = std::to_string(port);
+  if (getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &found) != 0) return false;
+  bool ok = false;
+  for (auto* a = found; a && !ok; a = a->ai_next) {
+    int fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+    if (fd < 0) continue;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    ok = bind(fd, a->ai_addr, a->ai_addrlen) == 0;
+    close(fd);
+  }
+  freeaddrinfo(found);
+  return ok;
+}
 
 std::string request_path(struct lws* wsi, std::string& method) {
   static const struct {
@@ -248,6 +276,10 @@ void LwsServer::open() {
   }
   for (size_t i = 0; i + 1 < s.mounts.size(); ++i) s.mounts[i].mount_next = &s.mounts[i + 1];
 
+  std::string bind_host = s.options.listen_host == "*" ? "0.0.0.0" : s.options.listen_host;
+  if (!can_bind(bind_host, s.options.port))
+    throw Error(Errc::kIo, "cannot listen on " + s.options.listen_host + ":" + std::to_string(s.options.port));
+
   struct lws_context_creation_info info;
   std::memset(&info, 0, sizeof info);
   void* loops[] = {&s.loop};
@@ -285,7 +317,11 @@ void LwsServer::open() {
   s.context = lws_create_context(&info);
   if (!s.context) throw Error(Errc::kIo, "cannot listen on " + s.options.listen_host + ":" + std::to_string(s.options.port));
   s.lws_alive = s.context;
-  s.port = lws_get_vhost_listen_port(lws_get_vhost_by_name(s.context, "default"));
+  // When the port cannot be bound, lws still makes a context, but without its vhost.
+  struct lws_vhost* vhost = lws_get_vhost_by_name(s.context, "default");
+  if (!vhost || lws_get_vhost_listen_port(vhost) <= 0)
+    throw Error(Errc::kIo, "cannot listen on " + s.options.listen_host + ":" + std::to_string(s.options.port));
+  s.port = lws_get_vhost_listen_port(vhost);
 
   uv_timer_init(&s.loop, &s.timer);
   s.timer.data = &s;

@@ -32,8 +32,8 @@ MemoryBroker::Log& MemoryBroker::log_of(const std::string& channel) {
     it = logs_.emplace(channel, Log{}).first;
     auto tomb = tombstones_.find(channel);
     if (tomb != tombstones_.end()) {
-      it->second.epoch = std::move(tomb->second.epoch);
-      it->second.seq = tomb->second.seq;
+      it->second.epoch = std::move(tomb->second.position.epoch);
+      it->second.seq = tomb->second.position.seq;
       tombstones_.erase(tomb);
     } else {
       it->second.epoch = new_epoch();
@@ -43,10 +43,14 @@ MemoryBroker::Log& MemoryBroker::log_of(const std::string& channel) {
 }
 
 void MemoryBroker::free_channel(std::unordered_map<std::string, Log>::iterator it) {
-  tombstones_[it->first] = Position{it->second.epoch, it->second.seq};
-  tombstone_order_.push_back(it->first);
+  uint64_t generation = ++tombstone_generation_;
+  tombstones_[it->first] = Tombstone{Position{it->second.epoch, it->second.seq}, generation};
+  tombstone_order_.emplace_back(it->first, generation);
   while (tombstone_order_.size() > kMaxTombstones) {
-    tombstones_.erase(tombstone_order_.front());
+    // Only the entry that made the tombstone removes it; a channel freed again made a newer one.
+    auto& [name, made] = tombstone_order_.front();
+    auto tomb = tombstones_.find(name);
+    if (tomb != tombstones_.end() && tomb->second.generation == made) tombstones_.erase(tomb);
     tombstone_order_.pop_front();
   }
   logs_.erase(it);

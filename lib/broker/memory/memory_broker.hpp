@@ -48,8 +48,13 @@ class MemoryBroker final : public Broker {
   BrokerListener* listener_ = nullptr;
   std::unordered_map<std::string, Log> logs_;
   static constexpr size_t kMaxTombstones = 65536;
-  std::unordered_map<std::string, Position> tombstones_;
-  std::deque<std::string> tombstone_order_;  // oldest first; may name channels revived since
+  struct Tombstone {
+    Position position;
+    uint64_t generation;
+  };
+  std::unordered_map<std::string, Tombstone> tombstones_;
+  std::deque<std::pair<std::string, uint64_t>> tombstone_order_;  // oldest first; stale entries skipped
+  uint64_t tombstone_generation_ = 0;
   size_t bytes_ = 0;
   std::mt19937_64 random_;
 };

@@ -1,0 +1,339 @@
+/* capi_test.c: the C ABI used the way a C application uses it, through rthub/rthub.h alone.
+ *
+ * Every check runs even after one fails, so that one run reports every broken promise; the exit
+ * status is the number of failed checks (capped), 0 when all hold. */
+#define _POSIX_C_SOURCE 200809L
+
+#include "rthub/rthub.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int failures = 0;
+
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      ++failures;                                                              \
+      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+    }                                                                          \
+  } while (0)
+
+/* Checks that a call returned `want`, and prints the library's detail when it did not. */
+#define CHECK_ERR(call, want)                                                             \
+  do {                                                                                    \
+    rthub_err got_ = (call);                                                              \
+    if (got_ != (want)) {                                                                 \
+      ++failures;                                                                         \
+      fprintf(stderr, "%s:%d: %s returned %d (%s), wanted %d (%s); last error: \"%s\"\n", \
+              __FILE__, __LINE__, #call, (int)got_, rthub_strerror(got_), (int)(want),    \
+              rthub_strerror(want), rthub_last_error());                                  \
+    }                                                                                     \
+  } while (0)
+
+/* Sends GET `path` over a plain TCP connection to 127.0.0.1:port and reads the status line
+ * into `status` ("HTTP/1.1 200 OK"). Returns 0 on success. */
+static int http_get_status(int port, const char* path, char* status, size_t status_size) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  struct timeval timeout = {5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+  struct sockaddr_in addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons((uint16_t)port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, (struct sockaddr*)&addr, sizeof addr) != 0) {
+    close(fd);
+    return -1;
+  }
+  char request[256];
+  int n = snprintf(request, sizeof request,
+                   "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
+  if (send(fd, request, (size_t)n, 0) != n) {
+    close(fd);
+    return -1;
+  }
+  char response[4096];
+  size_t have = 0;
+  while (have + 1 < sizeof response) {
+    ssize_t got = recv(fd, response + have, sizeof response - 1 - have, 0);
+    if (got <= 0) break;
+    have += (size_t)got;
+    response[have] = '\0';
+    if (strstr(response, "\r\n")) break;
+  }
+  close(fd);
+  response[have] = '\0';
+  char* eol = strstr(response, "\r\n");
+  if (!eol) return -1;
+  size_t length = (size_t)(eol - response);
+  if (length >= status_size) length = status_size - 1;
+  memcpy(status, response, length);
+  status[length] = '\0';
+  return 0;
+}
+
+static void check_version_and_errors(void) {
+  CHECK(strcmp(rthub_version(), RTHUB_VERSION_STRING) == 0);
+  char expected[32];
+  snprintf(expected, sizeof expected, "%d.%d.%d", RTHUB_VERSION_MAJOR, RTHUB_VERSION_MINOR,
+           RTHUB_VERSION_PATCH);
+  CHECK(strcmp(RTHUB_VERSION_STRING, expected) == 0);
+
+  const rthub_err codes[] = {
+      RTHUB_OK,          RTHUB_ERR_INVALID,     RTHUB_ERR_NOMEM,     RTHUB_ERR_STATE,
+      RTHUB_ERR_IO,      RTHUB_ERR_UNAVAILABLE, RTHUB_ERR_TOO_LARGE, RTHUB_ERR_TIMEOUT,
+      RTHUB_ERR_INTERNAL};
+  size_t count = sizeof codes / sizeof codes[0];
+  for (size_t i = 0; i < count; ++i) {
+    const char* name = rthub_strerror(codes[i]);
+    CHECK(name != NULL);
+    CHECK(name && name[0] != '\0');
+    for (size_t j = 0; j < i; ++j) CHECK(name && strcmp(name, rthub_strerror(codes[j])) != 0);
+  }
+  CHECK(RTHUB_OK == 0);
+  CHECK(rthub_strerror((rthub_err)12345) != NULL);
+}
+
+static void check_options_and_new(void) {
+  rthub_hub_options options;
+  memset(&options, 0xab, sizeof options);
+  rthub_hub_options_init(&options);
+  CHECK(options.struct_size == sizeof(rthub_hub_options));
+  CHECK(options.listen_host == NULL);
+  CHECK(options.port == 8080);
+  CHECK(options.history_size == 1000);
+  CHECK(options.heartbeat_seconds == 25);
+  CHECK(options.max_message_bytes == 65536);
+  CHECK(options.publish_key == NULL);
+  rthub_hub_options_init(NULL); /* harmless */
+
+  CHECK_ERR(rthub_hub_new(&options, NULL), RTHUB_ERR_INVALID);
+  CHECK(rthub_last_error()[0] != '\0');
+
+  rthub_hub* hub = (rthub_hub*)&options; /* must be overwritten */
+  options.port = 70000;
+  CHECK_ERR(rthub_hub_new(&options, &hub), RTHUB_ERR_INVALID);
+  CHECK(hub == NULL);
+  CHECK(rthub_last_error() != NULL && rthub_last_error()[0] != '\0');
+
+  options.port = -1;
+  CHECK_ERR(rthub_hub_new(&options, &hub), RTHUB_ERR_INVALID);
+  CHECK(hub == NULL);
+
+  rthub_hub_options_init(&options);
+  options.struct_size = 0; /* never initialised */
+  CHECK_ERR(rthub_hub_new(&options, &hub), RTHUB_ERR_INVALID);
+  CHECK(hub == NULL);
+
+  /* NULL options: the defaults (not started, so port 8080 is not bound). */
+  CHECK_ERR(rthub_hub_new(NULL, &hub), RTHUB_OK);
+  CHECK(hub != NULL);
+  CHECK(rthub_last_error()[0] == '\0');
+  CHECK(rthub_hub_port(hub) == 0);
+  CHECK_ERR(rthub_hub_publish(hub, "a", NULL, "1", 1, NULL), RTHUB_ERR_STATE); /* not started */
+  CHECK_ERR(rthub_hub_stop(hub), RTHUB_OK);
+  rthub_hub_free(hub);
+
+  rthub_hub_free(NULL);
+  CHECK(rthub_hub_port(NULL) == 0);
+  CHECK_ERR(rthub_hub_start(NULL), RTHUB_ERR_INVALID);
+  CHECK_ERR(rthub_hub_stop(NULL), RTHUB_ERR_INVALID);
+}
+
+static void check_publish(rthub_hub* hub) {
+  static const char data[] = "{\"temperature\":21.5,\"tags\":[\"a\",\"b\"]}";
+  rthub_position first, third;
+  memset(&first, 0, sizeof first);
+  memset(&third, 0, sizeof third);
+
+  CHECK_ERR(rthub_hub_publish(hub, "sensors:7", "reading", data, strlen(data), &first), RTHUB_OK);
+  CHECK(first.seq == 1);
+  CHECK(first.epoch[0] != '\0');
+  CHECK(memchr(first.epoch, '\0', sizeof first.epoch) != NULL);
+  CHECK_ERR(rthub_hub_publish(hub, "sensors:7", NULL, "42", 2, NULL), RTHUB_OK);
+  CHECK_ERR(rthub_hub_publish(hub, "sensors:7", "reading", data, strlen(data), &third), RTHUB_OK);
+  CHECK(third.seq == 3);
+  CHECK(strcmp(first.epoch, third.epoch) == 0);
+
+  rthub_position other;
+  CHECK_ERR(rthub_hub_publish(hub, "other", "t", "null", 4, &other), RTHUB_OK);
+  CHECK(other.seq == 1);
+
+  /* data_len, not a terminator, delimits the value */
+  CHECK_ERR(rthub_hub_publish(hub, "other", "t", "[1,2]garbage", 5, NULL), RTHUB_OK);
+
+  rthub_position untouched;
+  memset(&untouched, 0x5a, sizeof untouched);
+  CHECK_ERR(rthub_hub_publish(hub, "sensors:7", "t", "{\"a\":", 5, &untouched), RTHUB_ERR_INVALID);
+  CHECK(rthub_last_error()[0] != '\0');
+  CHECK_ERR(rthub_hub_publish(hub, "sensors:7", "t", "", 0, NULL), RTHUB_ERR_INVALID);
+  CHECK_ERR(rthub_hub_publish(hub, "sensors:7", "t", "{} {}", 5, NULL), RTHUB_ERR_INVALID);
+  CHECK_ERR(rthub_hub_publish(hub, "sensors:7", "t", "\"\xff\"", 3, NULL), RTHUB_ERR_INVALID);
+
+  CHECK_ERR(rthub_hub_publish(hub, "bad channel", "t", "1", 1, NULL), RTHUB_ERR_INVALID);
+  CHECK(rthub_last_error()[0] != '\0');
+  CHECK_ERR(rthub_hub_publish(hub, "", "t", "1", 1, NULL), RTHUB_ERR_INVALID);
+  CHECK_ERR(rthub_hub_publish(hub, "caf\xc3\xa9", "t", "1", 1, NULL), RTHUB_ERR_INVALID);
+  CHECK_ERR(rthub_hub_publish(hub, NULL, "t", "1", 1, NULL), RTHUB_ERR_INVALID);
+  CHECK_ERR(rthub_hub_publish(hub, "a", "t", NULL, 0, NULL), RTHUB_ERR_INVALID);
+  CHECK_ERR(rthub_hub_publish(NULL, "a", "t", "1", 1, NULL), RTHUB_ERR_INVALID);
+
+  /* the options set max_message_bytes to 1024 */
+  static char big[2048];
+  memset(big, ' ', sizeof big);
+  big[0] = '1';
+  CHECK_ERR(rthub_hub_publish(hub, "a", "t", big, sizeof big, NULL), RTHUB_ERR_TOO_LARGE);
+
+  /* a failed call leaves no detail behind once a later call succeeds */
+  CHECK_ERR(rthub_hub_publish(hub, "sensors:7", NULL, "true", 4, &third), RTHUB_OK);
+  CHECK(rthub_last_error()[0] == '\0');
+  CHECK(third.seq == 4);
+}
+
+/* Runs after check_stats: a wrongly accepted message would shift the counts checked there.
+ * Whatever rthub_hub_publish accepts is sent to subscribers in WebSocket text frames, which must
+ * be UTF-8 and hold one JSON object. */
+static void check_publish_refuses_what_subscribers_cannot_read(rthub_hub* hub) {
+  /* "{}\0x" is not one JSON value, and subscribers would receive all four bytes. */
+  CHECK_ERR(rthub_hub_publish(hub, "nul", "t", "{}\0x", 4, NULL), RTHUB_ERR_INVALID);
+  CHECK_ERR(rthub_hub_publish(hub, "nul", "t", "1\0", 2, NULL), RTHUB_ERR_INVALID);
+  /* A byte order mark, or a piece of one, is not part of a JSON value. */
+  CHECK_ERR(rthub_hub_publish(hub, "bom", "t", "\xbb[1]", 4, NULL), RTHUB_ERR_INVALID);
+  CHECK_ERR(rthub_hub_publish(hub, "bom", "t", "\xef\xbb\xbf{}", 5, NULL), RTHUB_ERR_INVALID);
+  /* `type` is copied into the message object: it must be UTF-8 too. */
+  CHECK_ERR(rthub_hub_publish(hub, "type", "\xff", "1", 1, NULL), RTHUB_ERR_INVALID);
+  CHECK_ERR(rthub_hub_publish(hub, "type", "\xed\xa0\x80", "1", 1, NULL), RTHUB_ERR_INVALID);
+}
+
+/* Starts a second hub on the first one's port in a child process, so that a crash is reported
+ * as a failed check rather than ending the test. The child exits 0 when start answered
+ * RTHUB_ERR_IO with a detail text and the hub reports no port. */
+static void check_port_conflict(int port) {
+  fflush(NULL);
+  pid_t child = fork();
+  CHECK(child >= 0);
+  if (child < 0) return;
+  if (child == 0) {
+    rthub_hub_options same_port;
+    rthub_hub_options_init(&same_port);
+    same_port.listen_host = "127.0.0.1";
+    same_port.port = port;
+    rthub_hub* second = NULL;
+    if (rthub_hub_new(&same_port, &second) != RTHUB_OK) _exit(10);
+    rthub_err err = rthub_hub_start(second);
+    int code = err != RTHUB_ERR_IO             ? 11
+               : rthub_last_error()[0] == '\0' ? 12
+               : rthub_hub_port(second) != 0   ? 13
+                                               : 0;
+    if (code)
+      fprintf(stderr, "second hub on port %d: start returned %d (%s)\n", port, (int)err,
+              rthub_strerror(err));
+    fflush(NULL);
+    rthub_hub_free(second);
+    _exit(code);
+  }
+  int status = 0;
+  CHECK(waitpid(child, &status, 0) == child);
+  if (WIFSIGNALED(status))
+    fprintf(stderr, "a second hub started on a taken port died of signal %d\n", WTERMSIG(status));
+  CHECK(WIFEXITED(status));
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void check_stats(rthub_hub* hub) {
+  rthub_stats stats;
+  memset(&stats, 0xff, sizeof stats);
+  stats.struct_size = sizeof stats;
+  CHECK_ERR(rthub_hub_stats(hub, &stats), RTHUB_OK);
+  CHECK(stats.struct_size == sizeof stats);
+  /* sensors:7 seq 1-4, other seq 1-2; the asynchronous one before the last waited publish */
+  CHECK(stats.messages_published == 6);
+  CHECK(stats.connections_ws == 0);
+  CHECK(stats.subscriptions == 0);
+  CHECK(stats.slow_consumers_dropped == 0);
+
+  /* A host built against an older, shorter struct: fields past its size are left alone. */
+  rthub_stats older;
+  memset(&older, 0x77, sizeof older);
+  older.struct_size = (uint32_t)offsetof(rthub_stats, deliveries);
+  CHECK_ERR(rthub_hub_stats(hub, &older), RTHUB_OK);
+  CHECK(older.messages_published == 6);
+  uint64_t sentinel;
+  memset(&sentinel, 0x77, sizeof sentinel);
+  CHECK(older.deliveries == sentinel);
+  CHECK(older.history_bytes == sentinel);
+
+  rthub_stats unset;
+  memset(&unset, 0, sizeof unset);
+  CHECK_ERR(rthub_hub_stats(hub, &unset), RTHUB_ERR_INVALID);
+  CHECK_ERR(rthub_hub_stats(hub, NULL), RTHUB_ERR_INVALID);
+  CHECK_ERR(rthub_hub_stats(NULL, &stats), RTHUB_ERR_INVALID);
+}
+
+int main(void) {
+  check_version_and_errors();
+  check_options_and_new();
+
+  rthub_hub_options options;
+  rthub_hub_options_init(&options);
+  options.listen_host = "127.0.0.1";
+  options.port = 0;
+  options.max_message_bytes = 1024;
+  rthub_hub* hub = NULL;
+  CHECK_ERR(rthub_hub_new(&options, &hub), RTHUB_OK);
+  if (!hub) {
+    fprintf(stderr, "cannot create a hub: %s\n", rthub_last_error());
+    return 1;
+  }
+  CHECK_ERR(rthub_hub_start(hub), RTHUB_OK);
+  int port = rthub_hub_port(hub);
+  CHECK(port > 0 && port <= 65535);
+  if (port <= 0) {
+    rthub_hub_free(hub);
+    return 1;
+  }
+  CHECK_ERR(rthub_hub_start(hub), RTHUB_ERR_STATE);
+  CHECK(rthub_last_error()[0] != '\0');
+  CHECK(rthub_hub_port(hub) == port);
+
+  char status[128] = "";
+  CHECK(http_get_status(port, "/healthz", status, sizeof status) == 0);
+  CHECK(strncmp(status, "HTTP/1.1 200", 12) == 0);
+  if (strncmp(status, "HTTP/1.1 200", 12) != 0)
+    fprintf(stderr, "GET /healthz answered \"%s\"\n", status);
+
+  check_publish(hub);
+  check_stats(hub);
+  check_publish_refuses_what_subscribers_cannot_read(hub);
+
+  /* The port is taken: a second hub cannot bind it. */
+  check_port_conflict(port);
+  /* The first hub still serves. */
+  CHECK(http_get_status(port, "/healthz", status, sizeof status) == 0);
+  CHECK(strncmp(status, "HTTP/1.1 200", 12) == 0);
+
+  CHECK_ERR(rthub_hub_stop(hub), RTHUB_OK);
+  CHECK_ERR(rthub_hub_stop(hub), RTHUB_OK);
+  CHECK(rthub_hub_port(hub) == 0); /* "the bound port of a started hub, or 0" */
+  CHECK_ERR(rthub_hub_publish(hub, "a", NULL, "1", 1, NULL), RTHUB_ERR_STATE);
+  rthub_position after_stop;
+  CHECK_ERR(rthub_hub_publish(hub, "a", NULL, "1", 1, &after_stop), RTHUB_ERR_STATE);
+  CHECK(http_get_status(port, "/healthz", status, sizeof status) != 0); /* nobody listens */
+  rthub_hub_free(hub);
+
+  if (failures)
+    fprintf(stderr, "%d check(s) failed\n", failures);
+  else
+    printf("capi: all checks passed\n");
+  return failures > 100 ? 100 : failures;
+}
