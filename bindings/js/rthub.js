@@ -1,0 +1,687 @@
+// rthub.js: a reconnecting browser client for an rthub hub. One ES module, no dependencies,
+// no build step: `import { connect } from './rthub.js'`.
+//
+//   const client = connect('https://hub.example.com', { channels: ['geometry'] });
+//   client.on('message', (m) => apply(m.channel, m.type, m.data));
+//   client.on('reset', ({ channel }) => reloadState(channel));   // messages were missed
+//
+// What it does (the same as the C++ rthub::Client, see README.md next to this file):
+//   - WebSocket first (ws(s)://host/ws). When the WebSocket cannot open (an HTTP error, a proxy
+//     that drops `Upgrade`, no answer within `openTimeout`), it streams the same channels over
+//     EventSource (/events?channel=..&fallback=1) and tries WebSocket again now and then.
+//   - Reconnects with exponential backoff and full jitter: after the n-th failure in a row it
+//     waits a random delay in [0, min(backoffCap, backoffBase * 2^n)] ms.
+//   - A heartbeat watchdog: a connection that brought nothing (no message, no ping) for twice
+//     the hub's heartbeat is dropped and replaced.
+//   - Exact resume: each channel's position (epoch, seq) is kept; a new WebSocket subscribes
+//     with `since`, a new EventSource passes the positions as its cursor. Duplicates are
+//     dropped, so the application sees every message once, in order. When the hub cannot
+//     replay what was missed, a `reset` event says "reload this channel's state".
+//
+// Events (client.on(name, fn) gets the detail object; or addEventListener(name, e => e.detail)):
+//   message      {channel, epoch, seq, type, data, ts, transport}
+//   subscribed   {channel, epoch, seq, recovered, transport}   (recovered as the hub sent it)
+//   unsubscribed {channel}
+//   reset        {channel, epoch, seq, previous, reason}       reload the channel's state
+//   state        {state, transport, reason, attempt, retryIn}
+//                state: 'connecting' | 'connected' | 'disconnected' | 'closed'
+//                transport: 'websocket' | 'sse'
+//   fallback     {reason}                                      now streaming over SSE
+//   error        {code, message, channel}                      a request the hub refused
+//
+// All of this runs on the page's event loop; there are no threads.
+
+const CHANNEL_NAME = /^[A-Za-z0-9_.:@/-]{1,255}$/;
+
+export const DEFAULTS = Object.freeze({
+  channels: [],            // subscribed from the start (more with subscribe())
+  token: '',               // JWT, sent as ?token= on /ws and /events (browsers cannot set headers)
+  transport: 'auto',       // 'auto': WebSocket, SSE fallback; 'websocket': never SSE; 'sse': never WebSocket
+  backoffBase: 500,        // ms
+  backoffCap: 30000,       // ms
+  maxAttempts: 0,          // failed attempts in a row before giving up (state 'closed'); 0: forever
+  heartbeat: 25,           // s, the hub's --heartbeat
+  watchdogMs: 0,           // silence that ends a connection; 0: 2 x heartbeat
+  openTimeout: 10000,      // ms for a WebSocket handshake or the start of an event stream (0: none)
+  websocketRetryEvery: 5,  // on SSE after a fallback: every Nth reconnect tries WebSocket (0: never)
+  websocketRetryMs: 60000, // ... and after this long on SSE, WebSocket is tried again (0: never)
+  httpPublish: true,       // on SSE, publish() uses POST /publish; false: publish() rejects
+  publishKey: '',          // Bearer key for POST /publish (see README: a key in a page is public)
+  maxQueuedPublishes: 1000, // publishes waiting for a connection
+  random: Math.random,     // uniform in [0, 1): the jitter source (inject one in tests)
+});
+
+// The error a publish() promise rejects with: the hub's error object ({code, message, ref}),
+// or one of the client's own codes: 'disconnected', 'closed', 'unsupported', 'limit'.
+export class RthubError extends Error {
+  constructor(code, message, extra = {}) {
+    super(message);
+    this.name = 'RthubError';
+    this.code = code;
+    Object.assign(this, extra);
+  }
+}
+
+// Full-jitter exponential backoff: the delay (integer ms) before the retry that follows
+// `attempt` failures in a row (attempt 0: the first retry). Uniform over 0 ... ceiling, where
+// ceiling = min(cap, base * 2^attempt).
+export function backoffDelay(attempt, base, cap, random = Math.random) {
+  const ceiling = Math.min(cap, base * 2 ** Math.min(attempt, 1000));
+  let u = Number(random());
+  if (!(u >= 0)) u = 0; // also NaN
+  if (u >= 1) u = 0.9999999999999999;
+  return Math.min(ceiling, Math.floor(u * (ceiling + 1)));
+}
+
+export function isChannelName(name) {
+  return typeof name === 'string' && CHANNEL_NAME.test(name);
+}
+
+// Creates a client and starts it on the next microtask, so that listeners added right after
+// connect() see every event.
+export function connect(url, options) {
+  const client = new RthubClient(url, options);
+  queueMicrotask(() => client.start());
+  return client;
+}
+
+export class RthubClient extends EventTarget {
+  // url: the hub's base URL, http(s)://host:port[/prefix] (ws(s):// works too); relative URLs
+  // are resolved against the page. Default: the page's own origin.
+  constructor(url, options = {}) {
+    super();
+    const o = this.options = { ...DEFAULTS, ...options };
+    if (!['auto', 'websocket', 'sse'].includes(o.transport)) throw new TypeError(`rthub: bad transport option: ${o.transport}`);
+    for (const k of ['backoffBase', 'backoffCap', 'maxAttempts', 'heartbeat', 'watchdogMs', 'openTimeout',
+      'websocketRetryEvery', 'websocketRetryMs', 'maxQueuedPublishes']) {
+      if (!(Number.isFinite(o[k]) && o[k] >= 0)) throw new TypeError(`rthub: option ${k} must be a number >= 0`);
+    }
+    if (typeof o.random !== 'function') throw new TypeError('rthub: option random must be a function');
+
+    const page = globalThis.location ? globalThis.location.href : undefined;
+    const base = new URL(url || page, page);
+    const secure = base.protocol === 'https:' || base.protocol === 'wss:';
+    if (!['http:', 'https:', 'ws:', 'wss:'].includes(base.protocol)) throw new TypeError(`rthub: not an http(s) or ws(s) URL: ${url}`);
+    const prefix = base.pathname.replace(/\/+$/, '');
+    this._httpBase = `${secure ? 'https:' : 'http:'}//${base.host}${prefix}`;
+    this._wsUrl = `${secure ? 'wss:' : 'ws:'}//${base.host}${prefix}/ws`;
+
+    this.stats = {
+      connects: 0,          // connections opened (either transport)
+      reconnects: 0,        // connections opened after an earlier one was lost
+      fallbacks: 0,         // switches from WebSocket to SSE
+      websocketRetries: 0,  // WebSocket attempts made while on SSE after a fallback
+      messages: 0,          // messages handed to the application
+      duplicates: 0,        // messages at or before a channel's position, dropped
+      resets: 0,            // reset events
+      watchdogTimeouts: 0,  // connections dropped for silence
+    };
+
+    this._wanted = new Set();     // channels the application wants
+    this._positions = new Map();  // channel -> {epoch, seq} of the last message handed over
+    this._conn = null;            // the current connection (see _newConn), or null
+    this._state = 'idle';
+    this._transport = null;
+    this._started = false;
+    this._closed = false;
+    this._everConnected = false;
+    this._failures = 0;           // failed attempts in a row: the backoff exponent
+    this._timer = null;           // the pending reconnect
+    this._fallbackSince = 0;      // when the client fell back to SSE (0: not fallen back)
+    this._lastWebSocketTry = 0;
+    this._sseTriesSinceWebSocket = 0;
+    this._nextId = 1;
+    this._requests = new Map();   // request id -> {op, channel, conn, resolve, reject}
+    this._queued = [];            // publishes waiting for a connection
+    this._restartQueued = false;
+    this._onOnline = () => { if (this._timer) { clearTimeout(this._timer); this._timer = null; this._open(); } };
+
+    for (const channel of o.channels) this.subscribe(channel);
+  }
+
+  // ------------------------------------------------------------------ public API
+
+  get state() { return this._state; }
+  get transport() { return this._transport; }
+  get reconnects() { return this.stats.reconnects; }
+  get fallbacks() { return this.stats.fallbacks; }
+  get channels() { return [...this._wanted]; }
+  position(channel) {
+    const p = this._positions.get(channel);
+    return p ? { epoch: p.epoch, seq: p.seq } : null;
+  }
+  get positions() {
+    const out = {};
+    for (const [channel, p] of this._positions) out[channel] = { epoch: p.epoch, seq: p.seq };
+    return out;
+  }
+
+  // Listens to one event; fn gets the event's detail. Returns a function that stops listening.
+  on(type, fn) {
+    const listener = (e) => fn(e.detail);
+    this.addEventListener(type, listener);
+    return () => this.removeEventListener(type, listener);
+  }
+
+  start() {
+    if (this._started || this._closed) return this;
+    this._started = true;
+    if (globalThis.addEventListener) globalThis.addEventListener('online', this._onOnline);
+    this._open();
+    return this;
+  }
+
+  // Closes the connection for good; waiting publishes reject with code 'closed'.
+  close(reason = 'closed by the application') {
+    if (this._closed) return;
+    this._closed = true;
+    clearTimeout(this._timer);
+    this._timer = null;
+    if (globalThis.removeEventListener) globalThis.removeEventListener('online', this._onOnline);
+    if (this._conn) this._teardown(this._conn);
+    this._conn = null;
+    this._rejectRequests(null, 'closed', 'the client was closed');
+    for (const item of this._queued.splice(0)) item.reject(new RthubError('closed', 'the client was closed'));
+    this._setState('closed', this._transport, { reason });
+  }
+
+  // Drops the current connection and resumes on a new one (after the usual backoff delay).
+  reconnect(reason = 'reconnect requested') {
+    if (this._closed || !this._started) return;
+    if (this._conn) this._drop(this._conn, reason);
+    else if (this._timer) { clearTimeout(this._timer); this._timer = null; this._open(); }
+  }
+
+  // Subscribes now (if connected) and on every later connection. `since` ({epoch, seq}, e.g.
+  // kept from an earlier page load) resumes after that position; without it the channel starts
+  // at the hub's current position. Subscribing to a channel already wanted does nothing.
+  subscribe(channel, { since } = {}) {
+    if (!isChannelName(channel)) throw new TypeError(`rthub: bad channel name: ${JSON.stringify(channel)}`);
+    if (this._wanted.has(channel)) return;
+    this._wanted.add(channel);
+    if (since) this._positions.set(channel, { epoch: String(since.epoch), seq: Number(since.seq) });
+    const conn = this._conn;
+    if (conn && conn.open) {
+      if (conn.transport === 'websocket') this._sendSubscribe(conn, channel);
+      else this._restartStream(conn);
+    } else if (this._started && !this._closed && !conn && !this._timer) {
+      this._open(); // idle: an event stream with no channels had nothing to stream
+    }
+  }
+
+  // Stops receiving the channel and forgets its position.
+  unsubscribe(channel) {
+    if (!this._wanted.delete(channel)) return;
+    this._positions.delete(channel);
+    const conn = this._conn;
+    if (!conn || !conn.open) return;
+    conn.live.delete(channel);
+    if (conn.transport === 'websocket') {
+      if (conn.requested.delete(channel)) this._send(conn, { op: 'unsubscribe', channel, id: this._request({ op: 'unsubscribe', channel, conn }) });
+    } else {
+      this._restartStream(conn);
+    }
+  }
+
+  // Publishes `data` (any JSON value) as `type` on `channel`. Resolves with the message's
+  // position {channel, epoch, seq}; rejects with an RthubError (the hub's {code, message}).
+  // Over WebSocket the hub must allow it (token rights or --allow-client-publish). Over SSE it
+  // is a POST /publish (httpPublish), or rejects with code 'unsupported'. While disconnected it
+  // waits for the next connection. If the connection drops before the hub answers, it rejects
+  // with code 'disconnected': the message may or may not have been published.
+  publish(channel, type, data) {
+    return new Promise((resolve, reject) => {
+      if (!isChannelName(channel)) return reject(new RthubError('bad_request', `bad channel name: ${JSON.stringify(channel)}`));
+      if (data === undefined) return reject(new RthubError('bad_request', 'missing data'));
+      let body;
+      try {
+        body = JSON.stringify({ channel, type: type == null ? 'message' : String(type), data });
+      } catch (e) {
+        return reject(new RthubError('bad_request', `data is not JSON: ${e.message}`));
+      }
+      if (this._closed) return reject(new RthubError('closed', 'the client was closed'));
+      const item = { channel, body, resolve, reject };
+      const conn = this._conn;
+      if (conn && conn.open) this._sendPublish(conn, item);
+      else if (this._queued.length >= this.options.maxQueuedPublishes) reject(new RthubError('limit', 'too many publishes waiting for a connection'));
+      else this._queued.push(item);
+    });
+  }
+
+  // ------------------------------------------------------------------ connecting
+
+  _open() {
+    this._timer = null;
+    if (this._closed) return;
+    if (this._useWebSocket()) this._openWebSocket();
+    else this._openEventSource();
+  }
+
+  _useWebSocket() {
+    const o = this.options;
+    if (typeof EventSource === 'undefined' || o.transport === 'websocket') return true;
+    if (typeof WebSocket === 'undefined' || o.transport === 'sse') return false;
+    if (!this._fallbackSince) return true;
+    // Fallen back to SSE: WebSocket again every Nth reconnect, or when it was last tried long ago.
+    this._sseTriesSinceWebSocket++;
+    if (o.websocketRetryEvery && this._sseTriesSinceWebSocket >= o.websocketRetryEvery) return true;
+    return Boolean(o.websocketRetryMs) && Date.now() - this._lastWebSocketTry >= o.websocketRetryMs;
+  }
+
+  // A connection: one WebSocket or one EventSource and what this client knows about it.
+  _newConn(transport, extra) {
+    return {
+      transport,
+      sock: null,
+      open: false,
+      healthy: false,           // something arrived: the backoff starts again from 0
+      lastRx: 0,
+      live: new Set(),          // channels whose `subscribed` arrived on this connection
+      requested: new Set(),     // WebSocket: channels a subscribe was sent for
+      timers: [],
+      ...extra,
+    };
+  }
+
+  _openWebSocket({ probe = false } = {}) {
+    const conn = this._newConn('websocket', { probe });
+    if (this._fallbackSince) this.stats.websocketRetries++;
+    this._lastWebSocketTry = Date.now();
+    this._sseTriesSinceWebSocket = 0;
+    const url = this._wsUrl + (this.options.token ? `?token=${encodeURIComponent(this.options.token)}` : '');
+    if (!probe) {
+      this._conn = conn;
+      this._setState('connecting', 'websocket', { attempt: this._failures });
+    }
+    try {
+      conn.sock = new WebSocket(url);
+    } catch (e) {
+      conn.sock = null;
+      queueMicrotask(() => this._openFailed(conn, `websocket: ${e.message}`));
+      return conn;
+    }
+    const ws = conn.sock;
+    ws.onopen = () => this._opened(conn);
+    ws.onmessage = (ev) => this._received(conn, ev.data);
+    ws.onclose = (ev) => {
+      const why = `websocket closed (${ev.code}${ev.reason ? ': ' + ev.reason : ''})`;
+      if (conn.open) this._drop(conn, why, ev.code);
+      else this._openFailed(conn, `websocket could not open (${ev.code})`);
+    };
+    ws.onerror = null; // a close event follows every error
+    if (this.options.openTimeout) {
+      conn.timers.push(setTimeout(() => {
+        if (!conn.open) this._openFailed(conn, `websocket: no handshake answer within ${this.options.openTimeout} ms`);
+      }, this.options.openTimeout));
+    }
+    return conn;
+  }
+
+  _openEventSource({ fallbackReason = '' } = {}) {
+    const channels = [...this._wanted];
+    const conn = this._newConn('sse', { fallbackReason, channels });
+    if (channels.length === 0) {
+      // An event stream needs at least one channel; subscribe() opens one.
+      this._setState('disconnected', 'sse', { reason: 'no channels to stream', retryIn: -1 });
+      return;
+    }
+    const query = channels.map((c) => `channel=${encodeURIComponent(c)}`);
+    const cursor = this._cursor(channels);
+    if (cursor) query.push(`last_event_id=${encodeURIComponent(cursor)}`);
+    if (this.options.transport === 'auto') query.push('fallback=1'); // counted by the hub's metrics
+    if (this.options.token) query.push(`token=${encodeURIComponent(this.options.token)}`);
+    this._conn = conn;
+    this._setState('connecting', 'sse', { attempt: this._failures });
+    try {
+      conn.sock = new EventSource(`${this._httpBase}/events?${query.join('&')}`);
+    } catch (e) {
+      conn.sock = null;
+      queueMicrotask(() => this._openFailed(conn, `event stream: ${e.message}`));
+      return;
+    }
+    const es = conn.sock;
+    es.onopen = () => this._opened(conn);
+    es.onmessage = (ev) => this._received(conn, ev.data);
+    // The browser would reconnect by itself; the client does it instead, with its own backoff.
+    es.onerror = () => {
+      if (conn.open) this._drop(conn, 'event stream ended');
+      else this._openFailed(conn, 'event stream could not open');
+    };
+    if (this.options.openTimeout) {
+      conn.timers.push(setTimeout(() => {
+        if (!conn.open) this._openFailed(conn, `event stream: no answer within ${this.options.openTimeout} ms`);
+      }, this.options.openTimeout));
+    }
+  }
+
+  // The SSE cursor for a new stream, built from the positions (the hub's format:
+  // channel:epoch:seq, joined by ','). Channels without a position are left out and start
+  // at the hub's current position.
+  _cursor(channels) {
+    const parts = [];
+    for (const channel of channels) {
+      const p = this._positions.get(channel);
+      if (p) parts.push(`${channel}:${p.epoch}:${p.seq}`);
+    }
+    return parts.join(',');
+  }
+
+  _opened(conn) {
+    if (conn.probe) {
+      // A WebSocket retry made while streaming over SSE got through: switch to it.
+      if (this._closed || !this._conn || this._conn.transport !== 'sse') { this._teardown(conn); return; }
+      this._teardown(this._conn);
+      conn.probe = false;
+      conn.replacing = true; // a switch of transport, not a reconnect
+      this._conn = conn;
+    } else if (this._conn !== conn) {
+      return;
+    }
+    conn.open = true;
+    conn.lastRx = Date.now();
+    this._armWatchdog(conn, this._watchdogMs());
+    this.stats.connects++;
+    if (this._everConnected && !conn.replacing) this.stats.reconnects++;
+    this._everConnected = true;
+
+    if (conn.transport === 'websocket') {
+      this._fallbackSince = 0;
+      for (const channel of this._wanted) this._sendSubscribe(conn, channel);
+    } else {
+      if (conn.fallbackReason && !this._fallbackSince) {
+        this._fallbackSince = Date.now();
+        this.stats.fallbacks++;
+        this._emit('fallback', { reason: conn.fallbackReason });
+      }
+      if (this._fallbackSince && this.options.websocketRetryMs && typeof WebSocket !== 'undefined') {
+        this._armWebSocketRetry(conn);
+      }
+      // Channels changed while the stream was opening: open one for the current set.
+      const wanted = this._wanted;
+      if (conn.channels.length !== wanted.size || conn.channels.some((c) => !wanted.has(c))) this._restartStream(conn);
+    }
+    this._setState('connected', conn.transport, {});
+    // (A state listener may have dropped or closed the connection meanwhile.)
+    if (this._conn === conn && conn.open) for (const item of this._queued.splice(0)) this._sendPublish(conn, item);
+  }
+
+  // While on SSE after a fallback: after websocketRetryMs, try a WebSocket next to the stream;
+  // if it opens, it takes over (resuming from the positions), else the stream goes on.
+  _armWebSocketRetry(sseConn) {
+    sseConn.timers.push(setTimeout(() => {
+      if (this._conn !== sseConn || this._closed) return;
+      const probe = this._openWebSocket({ probe: true });
+      probe.failed = () => { // it did not get through: keep streaming, try again later
+        probe.failed = null;
+        this._teardown(probe);
+        if (this._conn === sseConn) this._armWebSocketRetry(sseConn);
+      };
+    }, this.options.websocketRetryMs));
+  }
+
+  _openFailed(conn, reason) {
+    if (conn.probe) { if (conn.failed) conn.failed(); return; }
+    if (this._conn !== conn) return;
+    this._teardown(conn);
+    this._conn = null;
+    if (conn.transport === 'websocket' && this.options.transport === 'auto' && typeof EventSource !== 'undefined') {
+      // The WebSocket did not get through: stream over SSE instead, right away. Only when the
+      // stream opens is this a fallback; if it fails too, the hub is unreachable and the next
+      // attempt tries WebSocket first again.
+      this._setState('disconnected', 'websocket', { reason, retryIn: 0 });
+      this._openEventSource({ fallbackReason: reason });
+      return;
+    }
+    this._retryLater(reason, conn.transport);
+  }
+
+  // An open connection is lost (or dropped on purpose): clean up, then reconnect with backoff.
+  _drop(conn, reason, code) {
+    if (this._conn !== conn) return;
+    this._teardown(conn);
+    this._conn = null;
+    this._rejectRequests(conn, 'disconnected',
+      `connection lost before the hub answered (${reason}); the message may or may not have been published`);
+    this._retryLater(reason, conn.transport, code);
+  }
+
+  _retryLater(reason, transport, code) {
+    if (this._closed) return;
+    const attempt = this._failures++;
+    const o = this.options;
+    if (o.maxAttempts && attempt >= o.maxAttempts) {
+      this.close(`gave up after ${o.maxAttempts} attempts: ${reason}`);
+      return;
+    }
+    const delay = backoffDelay(attempt, o.backoffBase, o.backoffCap, o.random);
+    this._setState('disconnected', transport, { reason, code, attempt, retryIn: delay });
+    this._timer = setTimeout(() => this._open(), delay);
+  }
+
+  _teardown(conn) {
+    for (const t of conn.timers) clearTimeout(t);
+    conn.timers.length = 0;
+    clearTimeout(conn.watchdog);
+    const sock = conn.sock;
+    conn.sock = null;
+    conn.open = false;
+    if (!sock) return;
+    sock.onopen = sock.onmessage = sock.onerror = sock.onclose = null;
+    try {
+      if (conn.transport === 'websocket') {
+        if (sock.readyState === 0 || sock.readyState === 1) sock.close(1000, 'client reconnects');
+      } else {
+        sock.close();
+      }
+    } catch (e) { /* already closed */ }
+  }
+
+  // An event stream's channels changed: open a new stream for the new set, resuming from the
+  // positions. Batched, so that several subscribe()/unsubscribe() calls reopen it once.
+  _restartStream(conn) {
+    if (this._restartQueued) return;
+    this._restartQueued = true;
+    queueMicrotask(() => {
+      this._restartQueued = false;
+      if (this._conn !== conn || this._closed) return;
+      this._teardown(conn);
+      this._conn = null;
+      this._openEventSource({ fallbackReason: conn.fallbackReason });
+      if (this._conn) this._conn.replacing = true;
+    });
+  }
+
+  _watchdogMs() {
+    return this.options.watchdogMs || 2 * this.options.heartbeat * 1000;
+  }
+
+  // Fires when the connection brought nothing for the watchdog time. Re-armed lazily, so that
+  // receiving costs nothing but a timestamp.
+  _armWatchdog(conn, delay) {
+    conn.watchdog = setTimeout(() => {
+      if (this._conn !== conn || !conn.open) return;
+      const limit = this._watchdogMs();
+      const silent = Date.now() - conn.lastRx;
+      if (silent < limit) { this._armWatchdog(conn, limit - silent); return; }
+      this.stats.watchdogTimeouts++;
+      this._drop(conn, `watchdog: nothing received for ${silent} ms`);
+    }, delay);
+  }
+
+  // ------------------------------------------------------------------ protocol
+
+  _request(entry) {
+    const id = this._nextId++;
+    this._requests.set(id, entry);
+    return id;
+  }
+
+  _send(conn, obj) {
+    try {
+      conn.sock.send(typeof obj === 'string' ? obj : JSON.stringify(obj));
+    } catch (e) {
+      queueMicrotask(() => this._drop(conn, `websocket send failed: ${e.message}`));
+    }
+  }
+
+  _sendSubscribe(conn, channel) {
+    if (conn.requested.has(channel)) return;
+    conn.requested.add(channel);
+    const req = { op: 'subscribe', channel, id: this._request({ op: 'subscribe', channel, conn }) };
+    const p = this._positions.get(channel);
+    if (p) req.since = { epoch: p.epoch, seq: p.seq };
+    this._send(conn, req);
+  }
+
+  _sendPublish(conn, item) {
+    if (conn.transport === 'websocket') {
+      const id = this._request({ op: 'publish', conn, resolve: item.resolve, reject: item.reject });
+      this._send(conn, `{"op":"publish","id":${id},${item.body.slice(1)}`);
+    } else if (this.options.httpPublish) {
+      this._publishOverHttp(item);
+    } else {
+      item.reject(new RthubError('unsupported', 'connected over SSE, which cannot publish (httpPublish is off)'));
+    }
+  }
+
+  async _publishOverHttp(item) {
+    const headers = { 'Content-Type': 'application/json' };
+    if (this.options.publishKey) headers.Authorization = `Bearer ${this.options.publishKey}`;
+    let res, text;
+    try {
+      res = await fetch(`${this._httpBase}/publish`, { method: 'POST', headers, body: item.body });
+      text = await res.text();
+    } catch (e) {
+      item.reject(new RthubError('unavailable', `POST /publish failed: ${e.message}`));
+      return;
+    }
+    let body = null;
+    try { body = JSON.parse(text); } catch (e) { /* not JSON */ }
+    if (res.ok && body && typeof body.seq === 'number') {
+      item.resolve({ channel: body.channel, epoch: body.epoch, seq: body.seq });
+    } else {
+      const err = (body && body.error) || {};
+      item.reject(new RthubError(err.code || 'unavailable', err.message || `POST /publish: HTTP ${res.status} ${text}`, { status: res.status }));
+    }
+  }
+
+  _rejectRequests(conn, code, message) {
+    for (const [id, req] of this._requests) {
+      if (conn && req.conn !== conn) continue;
+      this._requests.delete(id);
+      if (req.reject) req.reject(new RthubError(code, message));
+    }
+  }
+
+  _received(conn, text) {
+    if (this._conn !== conn) return;
+    conn.lastRx = Date.now();
+    if (!conn.healthy) {
+      conn.healthy = true;
+      this._failures = 0;
+    }
+    let m;
+    try {
+      m = JSON.parse(text);
+    } catch (e) {
+      this._emit('error', { code: 'protocol', message: `the hub sent something that is not JSON: ${String(text).slice(0, 200)}` });
+      return;
+    }
+    const req = m.ref !== undefined ? this._requests.get(m.ref) : undefined;
+    if (req && m.op !== 'message') this._requests.delete(m.ref);
+    switch (m.op) {
+      case 'message': this._onMessage(conn, m); break;
+      case 'subscribed': this._onSubscribed(conn, m); break;
+      case 'unsubscribed': this._emit('unsubscribed', { channel: m.channel }); break;
+      case 'published':
+        if (req && req.resolve) req.resolve({ channel: m.channel, epoch: m.epoch, seq: m.seq });
+        break;
+      case 'error': this._onError(conn, m, req); break;
+      default: break; // ping, pong, refreshed, and ops of later versions
+    }
+  }
+
+  _onSubscribed(conn, m) {
+    const channel = m.channel;
+    if (!this._wanted.has(channel)) return; // unsubscribed meanwhile
+    conn.live.add(channel);
+    const had = this._positions.get(channel);
+    const now = { epoch: m.epoch, seq: m.seq };
+    // recovered:true: the missed messages follow and move the position on. Otherwise the
+    // channel continues from the hub's position; if the client had one, messages were lost.
+    let reset = false;
+    if (m.recovered !== true) {
+      reset = Boolean(had) && (m.recovered === false || had.epoch !== m.epoch || had.seq !== m.seq);
+      this._positions.set(channel, now);
+    }
+    this._emit('subscribed', { channel, epoch: m.epoch, seq: m.seq, recovered: m.recovered, transport: conn.transport });
+    if (reset) {
+      this.stats.resets++;
+      this._emit('reset', {
+        channel, epoch: m.epoch, seq: m.seq, previous: had,
+        reason: m.recovered === false ? 'the hub could not replay the missed messages (recovered:false)' : 'the channel moved on',
+      });
+    }
+  }
+
+  _onMessage(conn, m) {
+    const channel = m.channel;
+    if (!conn.live.has(channel)) return; // not (or no longer) subscribed on this connection
+    const pos = this._positions.get(channel);
+    if (pos && pos.epoch === m.epoch) {
+      if (m.seq <= pos.seq) { this.stats.duplicates++; return; }
+      if (m.seq > pos.seq + 1) {
+        // A gap (the hub as built never sends one): resume from the last position.
+        this._drop(conn, `gap in ${channel}: expected seq ${pos.seq + 1}, got ${m.seq}`);
+        return;
+      }
+    } else if (pos) {
+      // A new epoch without an unasked `subscribed` first: the numbering restarted.
+      this.stats.resets++;
+      this._emit('reset', { channel, epoch: m.epoch, seq: m.seq - 1, previous: pos, reason: 'the channel\'s epoch changed' });
+    }
+    this._positions.set(channel, { epoch: m.epoch, seq: m.seq });
+    this.stats.messages++;
+    this._emit('message', {
+      channel, epoch: m.epoch, seq: m.seq, type: m.type, data: m.data, ts: m.ts, transport: conn.transport,
+    });
+  }
+
+  _onError(conn, m, req) {
+    if (req && req.op === 'publish') { req.reject(new RthubError(m.code, m.message, { ref: m.ref })); return; }
+    if (req && req.op === 'unsubscribe' && m.code === 'not_found') return;
+    if (req && req.op === 'subscribe') {
+      conn.requested.delete(req.channel);
+      if (m.code === 'unavailable') {
+        // Redis mode, broker away: ask again in a moment.
+        conn.timers.push(setTimeout(() => {
+          if (this._conn === conn && this._wanted.has(req.channel)) this._sendSubscribe(conn, req.channel);
+        }, 1000));
+      } else {
+        // Refused (forbidden, bad name, limit): it would be refused again, so stop asking.
+        this._wanted.delete(req.channel);
+        this._positions.delete(req.channel);
+      }
+    }
+    this._emit('error', { code: m.code, message: m.message, channel: req ? req.channel : undefined });
+  }
+
+  // ------------------------------------------------------------------ events
+
+  _setState(state, transport, extra) {
+    this._state = state;
+    if (transport) this._transport = transport;
+    this._emit('state', { state, transport: transport || null, reason: '', attempt: this._failures, retryIn: -1, ...extra });
+  }
+
+  _emit(type, detail) {
+    let ev;
+    if (typeof CustomEvent === 'function') {
+      ev = new CustomEvent(type, { detail });
+    } else {
+      ev = new Event(type);
+      ev.detail = detail;
+    }
+    this.dispatchEvent(ev);
+  }
+}

@@ -1,0 +1,1 @@
+../../bindings/js/rthub.js
