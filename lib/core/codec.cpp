@@ -150,4 +150,8 @@ const Frame& envelope_frame(const Envelope& envelope, WireFormat format) {
   return slot;
 }
 
+void forget_frames(const Envelope& envelope) {
+  for (Frame& f : envelope.frames) f.reset();
+}
+
 }  // namespace rthub::codec

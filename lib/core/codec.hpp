@@ -33,7 +33,10 @@ std::string ping(int64_t ts_ms);
 std::string frame(WireFormat format, std::string_view json);
 Frame make_frame(WireFormat format, std::string_view json);
 
-// The envelope's frame for `format`, encoded on first use and kept.
+// The envelope's frame for `format`, encoded on first use and kept until forget_frames().
 const Frame& envelope_frame(const Envelope& envelope, WireFormat format);
+// Drops the envelope's cached frames (queues that hold them keep them alive): retained history
+// then costs the message text alone, and a replay encodes again.
+void forget_frames(const Envelope& envelope);
 
 }  // namespace rthub::codec

@@ -328,6 +328,7 @@ void HubCore::replay(Subscription& sub, const std::vector<EnvelopePtr>& messages
   session.add_replay_allowance(replay_bytes);
   for (const auto& m : messages) {
     deliver(sub, m);
+    codec::forget_frames(*m);
     if (sub.removed || session.closing()) return;
   }
   // Live messages that arrived while the history was read, minus what the replay covered.
@@ -389,6 +390,7 @@ void HubCore::on_broker_message(const EnvelopePtr& message) {
     if (sub.pending) sub.held.push_back(message);
     else deliver(sub, message);
   }
+  codec::forget_frames(*message);  // the queues hold them now; history keeps only the text
 }
 
 void HubCore::deliver(Subscription& sub, const EnvelopePtr& message) {

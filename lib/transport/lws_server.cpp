@@ -279,6 +279,9 @@ void LwsServer::open() {
   std::string bind_host = s.options.listen_host == "*" ? "0.0.0.0" : s.options.listen_host;
   if (!can_bind(bind_host, s.options.port))
     throw Error(Errc::kIo, "cannot listen on " + s.options.listen_host + ":" + std::to_string(s.options.port));
+  for (const std::string* file : {&s.options.tls_cert, &s.options.tls_key})
+    if (!file->empty() && access(file->c_str(), R_OK) != 0)
+      throw Error(Errc::kIo, "cannot read TLS file " + *file);
 
   struct lws_context_creation_info info;
   std::memset(&info, 0, sizeof info);
@@ -319,8 +322,15 @@ void LwsServer::open() {
   s.lws_alive = s.context;
   // When the port cannot be bound, lws still makes a context, but without its vhost.
   struct lws_vhost* vhost = lws_get_vhost_by_name(s.context, "default");
-  if (!vhost || lws_get_vhost_listen_port(vhost) <= 0)
-    throw Error(Errc::kIo, "cannot listen on " + s.options.listen_host + ":" + std::to_string(s.options.port));
+  if (!vhost || lws_get_vhost_listen_port(vhost) <= 0) {
+    // Such a context cannot be torn down safely on a foreign loop (its teardown leaves libuv
+    // callbacks into the unloaded event-lib plugin): destroy it, and abandon the loop unrun.
+    s.destroy_context();
+    s.loop_ready = false;
+    s.lws_alive = nullptr;
+    throw Error(Errc::kIo, "cannot serve on " + s.options.listen_host + ":" + std::to_string(s.options.port) +
+                               (s.options.tls_cert.empty() ? "" : " (check the TLS certificate and key)"));
+  }
   s.port = lws_get_vhost_listen_port(vhost);
 
   uv_timer_init(&s.loop, &s.timer);

@@ -20,10 +20,11 @@ std::string MemoryBroker::new_epoch() {
   return epoch;
 }
 
-// What a retained message holds: its text, plus the frames once encoded (about twice the JSON).
+// What a retained message holds: the envelope and its text (its frames are dropped after the
+// fan-out, see codec::forget_frames), plus the allocator's share.
 size_t MemoryBroker::cost(const Envelope& e) {
   const Message& m = e.message;
-  return sizeof(Envelope) + 3 * (m.channel.size() + m.type.size() + m.data.size() + 96);
+  return sizeof(Envelope) + 64 + m.channel.size() + m.type.size() + m.data.size();
 }
 
 MemoryBroker::Log& MemoryBroker::log_of(const std::string& channel) {
