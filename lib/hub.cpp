@@ -18,6 +18,46 @@
 #include "transport/lws_server.hpp"
 
 namespace rthub {
+namespace {
+
+// Work handed to the service thread by other threads. Each run of the hub has its own queue,
+// shared with whatever may post later (a host's completion), so that a post after the hub stopped,
+// restarted or was freed finds a closed queue rather than freed memory.
+class ServiceQueue {
+ public:
+  bool post(std::function<void()> task) {
+    std::lock_guard<std::mutex> lock(lock_);
+    if (!wake_) return false;
+    tasks_.push_back(std::move(task));
+    if (tasks_.size() == 1) wake_();
+    return true;
+  }
+  void open(std::function<void()> wake) {
+    std::lock_guard<std::mutex> lock(lock_);
+    wake_ = std::move(wake);
+  }
+  std::vector<std::function<void()>> take() {
+    std::vector<std::function<void()>> batch;
+    std::lock_guard<std::mutex> lock(lock_);
+    batch.swap(tasks_);
+    return batch;
+  }
+  // Refuses further posts and drops what waits: their promises break, so waiting publishers
+  // learn that the hub stopped. The tasks die outside the lock.
+  void close() {
+    std::vector<std::function<void()>> dropped;
+    std::lock_guard<std::mutex> lock(lock_);
+    wake_ = nullptr;
+    dropped.swap(tasks_);
+  }
+
+ private:
+  std::mutex lock_;
+  std::function<void()> wake_;  // empty while closed
+  std::vector<std::function<void()>> tasks_;
+};
+
+}  // namespace
 
 // Hidden: a nested class of an exported one would otherwise be exported with it.
 class __attribute__((visibility("hidden"))) Hub::Impl {
@@ -64,9 +104,12 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
   Position publish(const std::string& channel, const std::string& type, const std::string& data) {
     if (std::this_thread::get_id() == service_thread_id_)
       throw Error(Errc::kState, "publish would wait on its own service thread; use publish_async");
+    // Only the task holds the promise: if the hub stops before the task runs, dropping the task
+    // breaks the promise and this wait ends.
     auto result = std::make_shared<std::promise<std::pair<Errc, Position>>>();
     auto future = result->get_future();
-    publish_async(channel, type, data, [result](Errc code, const Position& p) { result->set_value({code, p}); });
+    publish_async(channel, type, data,
+                  [result = std::move(result)](Errc code, const Position& p) { result->set_value({code, p}); });
     std::pair<Errc, Position> outcome;
     try {
       outcome = future.get();
@@ -100,29 +143,25 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
 
   // Queues `task` for the service thread. False when the hub is not serving.
   bool post(std::function<void()> task) {
-    std::lock_guard<std::mutex> lock(tasks_lock_);
-    if (!accepting_) return false;
-    tasks_.push_back(std::move(task));
-    if (tasks_.size() == 1) server_->wake();
-    return true;
-  }
-
-  void run_tasks() {
-    std::vector<std::function<void()>> batch;
+    std::shared_ptr<ServiceQueue> queue;
     {
-      std::lock_guard<std::mutex> lock(tasks_lock_);
-      batch.swap(tasks_);
+      std::lock_guard<std::mutex> lock(queue_lock_);
+      queue = queue_;
     }
-    for (auto& task : batch) task();  // no library lock held: tasks may call back into the host
+    return queue && queue->post(std::move(task));
   }
 
   void serve(std::promise<void>& opened) {
     service_thread_id_ = std::this_thread::get_id();
+    auto queue = std::make_shared<ServiceQueue>();
     HubCore core(options_, metrics_);
-    core.set_poster([this](std::function<void()> task) { post(std::move(task)); });
+    core.set_poster([queue](std::function<void()> task) { queue->post(std::move(task)); });
     std::unique_ptr<Broker> broker;
+    auto run_tasks = [queue] {
+      for (auto& task : queue->take()) task();  // no library lock held: tasks may call the host
+    };
     LwsServer server(options_, core, metrics_,
-                     LwsServer::Hooks{[this] { run_tasks(); }, [&broker] { return broker && broker->ready(); },
+                     LwsServer::Hooks{run_tasks, [&broker] { return broker && broker->ready(); },
                                       [&broker](std::string& out) { broker->render_metrics(out); }});
     try {
       server.open();
@@ -139,16 +178,17 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
     server_ = &server;
     broker_ = broker.get();
     port_ = server.port();
+    queue->open([&server] { server.wake(); });
     {
-      std::lock_guard<std::mutex> lock(tasks_lock_);
-      accepting_ = true;
+      std::lock_guard<std::mutex> lock(queue_lock_);
+      queue_ = queue;
     }
     opened.set_value();
     server.run();
+    queue->close();
     {
-      std::lock_guard<std::mutex> lock(tasks_lock_);
-      accepting_ = false;
-      tasks_.clear();  // their promises break: waiting publishers see the hub stopped
+      std::lock_guard<std::mutex> lock(queue_lock_);
+      queue_.reset();
     }
     core_ = nullptr;
     server_ = nullptr;
@@ -161,9 +201,8 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
   std::mutex lifecycle_;
   std::thread thread_;
   std::atomic<std::thread::id> service_thread_id_{};
-  std::mutex tasks_lock_;
-  std::vector<std::function<void()>> tasks_;
-  bool accepting_ = false;
+  std::mutex queue_lock_;
+  std::shared_ptr<ServiceQueue> queue_;  // the running hub's, else null
   HubCore* core_ = nullptr;
   LwsServer* server_ = nullptr;
   Broker* broker_ = nullptr;

@@ -77,9 +77,11 @@ void HubCore::check_channel(Session& session, ChannelRequest::Action action, con
   ChannelRequest request{action, channel, rights ? *rights : Rights{}, allowed};
   uint64_t id = session.id;
   auto once = std::make_shared<std::atomic<bool>>(false);
-  ChannelCompletion completion = [this, id, then, once](bool allow) {
+  // The completion may come from any thread, even after this hub stopped: it holds only the
+  // poster (whose queue refuses work once the hub is gone), never the core itself.
+  ChannelCompletion completion = [post = post_, this, id, then, once](bool allow) {
     if (once->exchange(true)) return;  // a second answer is ignored
-    post_([this, id, then, allow] {
+    post([this, id, then, allow] {
       if (Session* s = find_session(id)) then(*s, allow);
     });
   };
