@@ -125,7 +125,7 @@ RTHUB_API rthub_err rthub_hub_publish(rthub_hub *hub, const char *channel, const
 
 /* rthub_stats: counters and gauges of a hub, the same numbers as GET /metrics. */
 typedef struct rthub_stats {
-  uint32_t struct_size; /* set by the caller: sizeof(rthub_hub_stats) */
+  uint32_t struct_size; /* set by the caller: sizeof(rthub_stats) */
   uint64_t connections_ws, connections_sse;
   uint64_t accepted_ws, accepted_sse;
   uint64_t subscriptions, channels;
@@ -204,6 +204,187 @@ typedef void (*rthub_channel_fn)(const rthub_channel_info *info, rthub_channel_c
  * RTHUB_ERR_STATE once started. `user_data` is passed to both, last. */
 RTHUB_API rthub_err rthub_hub_set_auth(rthub_hub *hub, rthub_connect_fn on_connect, rthub_channel_fn on_channel,
                                        void *user_data);
+
+/* ---- Client -----------------------------------------------------------------------------
+ * A reconnecting client of a hub: WebSocket first, Server-Sent Events when WebSocket cannot
+ * pass (a proxy that drops Upgrade), reconnects with exponential backoff and full jitter, a
+ * heartbeat watchdog, and exact resume: every message reaches the host once, in order, and a
+ * RTHUB_CLIENT_EVENT_RESET event says when missed messages could not be replayed.
+ *
+ * Threads: a started client runs one thread of its own. Its functions may be called from any
+ * thread. Events reach the host in one of two ways, chosen at rthub_client_new():
+ *   - a callback (options.on_event), called on the client's thread with no library lock held.
+ *     It may call the client's functions; rthub_client_stop() called there only asks the thread to
+ *     finish, and rthub_client_free() must not be called there.
+ *   - polling, when on_event is NULL: rthub_client_next_event() waits for the next event, and
+ *     rthub_client_fd() gives a descriptor that is readable while events wait, for hosts that
+ *     cannot take calls on a foreign thread (Go, Dart) or run their own poll loop. */
+
+/* rthub_client: an opaque client. */
+typedef struct rthub_client rthub_client;
+
+/* rthub_client_event_kind: what an event reports. */
+typedef enum rthub_client_event_kind {
+  RTHUB_CLIENT_EVENT_MESSAGE = 0,      /* channel, epoch, seq, type, data, ts_ms */
+  RTHUB_CLIENT_EVENT_SUBSCRIBED = 1,   /* channel, epoch and seq (the hub's latest), recovered */
+  RTHUB_CLIENT_EVENT_UNSUBSCRIBED = 2, /* channel */
+  RTHUB_CLIENT_EVENT_RESET = 3,        /* channel, epoch and seq (where it continues), reason: messages
+                                          were missed and cannot be replayed; reload the channel's state */
+  RTHUB_CLIENT_EVENT_STATE = 4,        /* state, transport, reason, attempt, retry_in_ms */
+  RTHUB_CLIENT_EVENT_ERROR = 5,        /* code, message; channel and request_id when it answers a request */
+  RTHUB_CLIENT_EVENT_PUBLISHED = 6     /* channel, epoch, seq, request_id: a publish was accepted */
+} rthub_client_event_kind;
+
+/* rthub_client_state: the connection states a client reports. */
+typedef enum rthub_client_state {
+  RTHUB_CLIENT_CONNECTING = 0,   /* an attempt starts */
+  RTHUB_CLIENT_CONNECTED = 1,    /* the transport is open */
+  RTHUB_CLIENT_DISCONNECTED = 2, /* the connection ended or failed; the next attempt is in retry_in_ms */
+  RTHUB_CLIENT_FALLBACK = 3,     /* WebSocket cannot pass: switching to Server-Sent Events */
+  RTHUB_CLIENT_CLOSED = 4        /* stopped, or gave up after max_attempts retries: no more attempts */
+} rthub_client_state;
+
+/* rthub_transport: how a client is connected. */
+typedef enum rthub_transport {
+  RTHUB_TRANSPORT_NONE = 0,
+  RTHUB_TRANSPORT_WS = 1, /* WebSocket (/ws) */
+  RTHUB_TRANSPORT_SSE = 2 /* Server-Sent Events (/events) */
+} rthub_transport;
+
+/* rthub_client_event: one event. Every string is given with its length, is also NUL-terminated,
+ * is "" (never NULL) when it does not apply, and is valid only as long as the event (see
+ * rthub_client_event_fn and rthub_client_next_event). */
+typedef struct rthub_client_event {
+  uint32_t struct_size; /* sizeof(rthub_client_event) of the library */
+  rthub_client_event_kind kind;
+  const char *channel;
+  size_t channel_len;
+  const char *epoch; /* the position: message, subscribed, reset, published */
+  size_t epoch_len;
+  uint64_t seq;
+  const char *type; /* message */
+  size_t type_len;
+  const char *data; /* message: the publisher's JSON value, byte for byte */
+  size_t data_len;
+  int64_t ts_ms;         /* message: the hub's publish time, ms since the Unix epoch */
+  int recovered;         /* subscribed: 1 resumed, 0 could not resume, -1 no resume was asked */
+  rthub_client_state state;   /* state */
+  rthub_transport transport;  /* state */
+  const char *reason;    /* state (disconnected, fallback, closed), reset */
+  size_t reason_len;
+  uint32_t attempt;      /* state: consecutive failed attempts so far */
+  int64_t retry_in_ms;   /* state disconnected: delay before the next attempt; -1 none */
+  const char *code;      /* error: bad_request, unauthorized, forbidden, too_large, limit, not_found,
+                            unavailable, internal, or protocol (the hub sent something unreadable) */
+  size_t code_len;
+  const char *message;   /* error: human readable */
+  size_t message_len;
+  uint64_t request_id;   /* published, error: the id rthub_client_publish gave; 0 otherwise */
+  /* Add new fields just above here. */
+} rthub_client_event;
+
+/* rthub_client_event_fn: receives each event on the client's thread; `event` and its strings are
+ * valid until the function returns. */
+typedef void (*rthub_client_event_fn)(const rthub_client_event *event, void *user_data);
+
+/* rthub_client_options: settings of a client; fill with rthub_client_options_init() first. Strings
+ * and the channel array are copied by rthub_client_new(); NULL means the default. */
+typedef struct rthub_client_options {
+  uint32_t struct_size;        /* set by _init: sizeof(rthub_client_options) */
+  const char *url;             /* required: the hub's base URL, http(s)://host:port[/prefix] */
+  const char *const *channels; /* channels subscribed from the start; may be NULL */
+  size_t channel_count;
+  const char *token;           /* sent as "Authorization: Bearer" on /ws and /events; NULL: none */
+  const char *publish_key;     /* Bearer key for POST /publish (publishing over SSE); NULL: token */
+  int sse_only;                /* non-zero: never try WebSocket (not counted as a fallback) */
+  uint32_t backoff_base_ms;    /* attempt n waits random(0, min(cap, base * 2^n)); default 500 */
+  uint32_t backoff_cap_ms;     /* default 30000 */
+  uint32_t max_attempts;       /* retries in a row before giving up (a connection that held 5 s starts
+                                  the count again); 0 (default): forever */
+  int heartbeat_seconds;       /* the hub's heartbeat, default 25 */
+  int watchdog_ms;             /* silence that ends a connection; 0 (default): twice the heartbeat */
+  int handshake_timeout_ms;    /* a handshake unanswered this long fails; default 10000 */
+  int websocket_retry_ms;      /* after a fallback, try WebSocket again this often; default 60000 */
+  const char *ca_file;         /* PEM CAs trusted for https:// besides the system store; NULL: none */
+  int insecure_skip_verify_for_tests; /* non-zero: accept any server certificate. Tests only. */
+  size_t max_pending_events;   /* polling: past this many waiting events, reading pauses; default 10000 */
+  rthub_client_event_fn on_event; /* NULL: events are polled with rthub_client_next_event() */
+  void *user_data;             /* passed to on_event, last */
+  /* Add new fields just above here. */
+} rthub_client_options;
+
+/* rthub_client_options_init fills `options` with the defaults and sets struct_size. */
+RTHUB_API void rthub_client_options_init(rthub_client_options *options);
+
+/* rthub_client_new checks the options and creates a client (not yet connecting). RTHUB_ERR_INVALID
+ * for a bad URL, channel name or number. On success *out owns the client; free it with
+ * rthub_client_free(). */
+RTHUB_API rthub_err rthub_client_new(const rthub_client_options *options, rthub_client **out);
+
+/* rthub_client_start starts the client's thread, which connects. RTHUB_ERR_STATE when already
+ * started or stopped, RTHUB_ERR_IO when the network layer cannot be set up (e.g. an unreadable
+ * ca_file). */
+RTHUB_API rthub_err rthub_client_start(rthub_client *client);
+
+/* rthub_client_stop closes the connection, reports RTHUB_CLIENT_CLOSED and joins the client's
+ * thread. Stopping a stopped client is RTHUB_OK. Events already waiting can still be polled. */
+RTHUB_API rthub_err rthub_client_stop(rthub_client *client);
+
+/* rthub_client_free stops the client if needed and frees it. NULL is a no-op. Not from on_event, and
+ * not while another thread still uses the client (e.g. waits in rthub_client_next_event). */
+RTHUB_API void rthub_client_free(rthub_client *client);
+
+/* rthub_client_subscribe subscribes to `channel` now and after every reconnect. `since` (may be
+ * NULL) continues after a position the host kept; NULL starts at the hub's latest message.
+ * Subscribing to a channel already subscribed does nothing. */
+RTHUB_API rthub_err rthub_client_subscribe(rthub_client *client, const char *channel, const rthub_position *since);
+
+/* rthub_client_unsubscribe stops receiving `channel` and forgets its position. */
+RTHUB_API rthub_err rthub_client_unsubscribe(rthub_client *client, const char *channel);
+
+/* rthub_client_publish publishes `data` (data_len bytes of one JSON value, sent untouched) as `type`
+ * (NULL: "message") on `channel`: over the WebSocket when connected by it (the hub must allow
+ * client publishes), else by POST /publish. While disconnected, publishes wait for the next
+ * connection. The outcome comes as a PUBLISHED or ERROR event carrying *request_id (may be NULL).
+ * RTHUB_ERR_INVALID for a bad channel name or data that is not JSON. */
+RTHUB_API rthub_err rthub_client_publish(rthub_client *client, const char *channel, const char *type,
+                                         const char *data, size_t data_len, uint64_t *request_id);
+
+/* rthub_client_next_event takes the next event, waiting up to `timeout_ms` (negative: forever).
+ * *event then points to an event owned by the client, valid until the next call of this function
+ * on the same client or rthub_client_free(); call it from one thread at a time. RTHUB_ERR_TIMEOUT
+ * when none came in time (or the client is stopped and drained), RTHUB_ERR_STATE when the client
+ * delivers to a callback instead. */
+RTHUB_API rthub_err rthub_client_next_event(rthub_client *client, int timeout_ms, const rthub_client_event **event);
+
+/* rthub_client_fd gives a descriptor that is readable while events wait to be polled
+ * (level-triggered: it stays readable until rthub_client_next_event has taken them all). Owned by
+ * the client: only poll it. -1 when the client delivers to a callback, or for NULL. */
+RTHUB_API int rthub_client_fd(const rthub_client *client);
+
+/* rthub_client_counters: a client's own counters. */
+typedef struct rthub_client_counters {
+  uint32_t struct_size;         /* set by the caller: sizeof(rthub_client_counters) */
+  uint64_t connects;            /* connections opened */
+  uint64_t reconnects;          /* connections opened after a previous one was lost */
+  uint64_t fallbacks;           /* switches from WebSocket to SSE */
+  uint64_t messages;            /* messages handed to the host */
+  uint64_t duplicates_dropped;  /* messages at or before a channel's position, not handed over */
+  uint64_t resets;              /* RESET events */
+  uint64_t watchdog_timeouts;   /* connections dropped for silence */
+  /* Add new fields just above here. */
+} rthub_client_counters;
+
+/* rthub_client_get_counters fills *out with a snapshot. The caller sets out->struct_size to
+ * sizeof(rthub_client_counters); fields past that size are left alone. */
+RTHUB_API rthub_err rthub_client_get_counters(const rthub_client *client, rthub_client_counters *out);
+
+/* rthub_client_state_name names a state ("connecting", "connected", "disconnected", "fallback",
+ * "closed"; static storage). */
+RTHUB_API const char *rthub_client_state_name(rthub_client_state state);
+
+/* rthub_transport_name names a transport ("ws", "sse", "none"; static storage). */
+RTHUB_API const char *rthub_transport_name(rthub_transport transport);
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "rthub/hub.hpp"
+#include "capi/guard.hpp"
 
 struct rthub_hub {
   rthub::Hub hub;
@@ -22,37 +23,19 @@ struct rthub_channel_check {
   rthub::ChannelCompletion completion;
 };
 
+namespace rthub::capi {
+
+std::string& last_error() {
+  thread_local std::string detail;
+  return detail;
+}
+
+}  // namespace rthub::capi
+
 namespace {
 
-thread_local std::string last_error;
-
-rthub_err fail(rthub_err err, const std::string& detail) {
-  last_error = detail;
-  return err;
-}
-
-rthub_err from_errc(rthub::Errc code) {
-  int value = static_cast<int>(code);
-  return value >= 0 && value <= RTHUB_ERR_INTERNAL ? static_cast<rthub_err>(value) : RTHUB_ERR_INTERNAL;
-}
-
-// Runs `body`, turning every exception into an error code.
-template <typename Body>
-rthub_err guarded(Body&& body) {
-  try {
-    last_error.clear();
-    body();
-    return RTHUB_OK;
-  } catch (const rthub::Error& e) {
-    return fail(from_errc(e.code()), e.what());
-  } catch (const std::bad_alloc&) {
-    return fail(RTHUB_ERR_NOMEM, "out of memory");
-  } catch (const std::exception& e) {
-    return fail(RTHUB_ERR_INTERNAL, e.what());
-  } catch (...) {
-    return fail(RTHUB_ERR_INTERNAL, "unknown exception");
-  }
-}
+using rthub::capi::fail;
+using rthub::capi::guarded;
 
 // "a, b,c" -> {"a", "b", "c"}
 std::vector<std::string> comma_list(const std::string& list) {
@@ -124,7 +107,7 @@ const char* rthub_strerror(rthub_err err) {
   return "unknown error";
 }
 
-const char* rthub_last_error(void) { return last_error.c_str(); }
+const char* rthub_last_error(void) { return rthub::capi::last_error().c_str(); }
 
 void rthub_hub_options_init(rthub_hub_options* options) {
   if (!options) return;

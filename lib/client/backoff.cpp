@@ -18,7 +18,8 @@ UniformSource system_uniform_source() {
   return seeded_uniform_source(seed);
 }
 
-Backoff::Backoff(BackoffPolicy policy, UniformSource uniform) : policy_(policy), uniform_(std::move(uniform)) {
+Backoff::Backoff(BackoffPolicy policy, UniformSource uniform)
+    : policy_(policy), uniform_(std::move(uniform)) {
   if (!uniform_) uniform_ = system_uniform_source();
 }
 

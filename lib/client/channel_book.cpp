@@ -33,7 +33,8 @@ void ChannelBook::connection_lost() {
   for (auto& [name, entry] : entries_) entry.confirmed = false;
 }
 
-ChannelBook::Confirmation ChannelBook::on_subscribed(const std::string& channel, const Position& latest,
+ChannelBook::Confirmation ChannelBook::on_subscribed(const std::string& channel,
+                                                     const Position& latest,
                                                      std::optional<bool> recovered) {
   Confirmation out;
   auto it = entries_.find(channel);

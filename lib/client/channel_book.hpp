@@ -20,9 +20,9 @@ class ChannelBook {
  public:
   // What to do with an arriving message.
   enum class Verdict {
-    kDeliver,        // the next one: hand it to the host
-    kDuplicate,      // at or before the position: already handed over
-    kNotSubscribed,  // no confirmed subscription on this connection (stale or unwanted)
+    kDeliver,          // the next one: hand it to the host
+    kDuplicate,        // at or before the position: already handed over
+    kNotSubscribed,    // no confirmed subscription on this connection (stale or unwanted)
     kDeliverAfterGap,  // a later seq or another epoch: messages were missed; say so, then deliver
   };
 
@@ -49,7 +49,8 @@ class ChannelBook {
   void connection_lost();
 
   // A `subscribed` object for `channel` with the hub's latest position and `recovered`.
-  Confirmation on_subscribed(const std::string& channel, const Position& latest, std::optional<bool> recovered);
+  Confirmation on_subscribed(const std::string& channel, const Position& latest,
+                             std::optional<bool> recovered);
   // A `message` object; advances the position when the verdict is to deliver.
   Verdict on_message(const std::string& channel, const Position& position);
 

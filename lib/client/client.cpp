@@ -47,13 +47,15 @@ constexpr uint32_t kTimeoutsBeforeFallback = 2;
 constexpr size_t kMaxWaitingPublishes = 1000;
 
 int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
 }  // namespace
 
-class Client::Impl final : public client::LinkListener {
+// Hidden: Client is exported, and its nested Impl would otherwise be too.
+class __attribute__((visibility("hidden"))) Client::Impl final : public client::LinkListener {
  public:
   explicit Impl(ClientOptions options);
   ~Impl() override;
@@ -115,8 +117,10 @@ class Client::Impl final : public client::LinkListener {
 
   // Events.
   void emit(ClientEvent event);
-  void emit_state(ClientState state, ClientTransport transport, std::string reason, int64_t retry_in_ms = -1);
-  void emit_error(std::string code, std::string message, std::string channel = {}, uint64_t request_id = 0);
+  void emit_state(ClientState state, ClientTransport transport, std::string reason,
+                  int64_t retry_in_ms = -1);
+  void emit_error(std::string code, std::string message, std::string channel = {},
+                  uint64_t request_id = 0);
   void emit_reset(const std::string& channel, const Position& position, std::string reason);
 
   client::WsLink* current_ws() const {
@@ -142,8 +146,8 @@ class Client::Impl final : public client::LinkListener {
   std::mutex lifecycle_lock_;  // start/stop
   bool started_ = false, joined_ = false;
   struct Counters {
-    std::atomic<uint64_t> connects{0}, reconnects{0}, fallbacks{0}, messages{0}, duplicates{0}, resets{0},
-        watchdog{0};
+    std::atomic<uint64_t> connects{0}, reconnects{0}, fallbacks{0}, messages{0}, duplicates{0},
+        resets{0}, watchdog{0};
   } counters_;
 
   // Client thread only.
@@ -178,26 +182,34 @@ class Client::Impl final : public client::LinkListener {
 Client::Impl::Impl(ClientOptions options)
     : options_(std::move(options)),
       queue_(options_.max_pending_events),
-      backoff_(client::BackoffPolicy{options_.backoff_base_ms, options_.backoff_cap_ms, options_.max_attempts},
+      backoff_(client::BackoffPolicy{options_.backoff_base_ms, options_.backoff_cap_ms,
+                                     options_.max_attempts},
                client::system_uniform_source()) {
   std::string error;
   auto endpoint = client::parse_endpoint(options_.url, error);
   if (!endpoint) throw Error(Errc::kInvalid, error);
   endpoint_ = *endpoint;
-  if (options_.backoff_base_ms == 0) throw Error(Errc::kInvalid, "backoff_base_ms must be positive");
+  if (options_.backoff_base_ms == 0)
+    throw Error(Errc::kInvalid, "backoff_base_ms must be positive");
   if (options_.backoff_cap_ms < options_.backoff_base_ms)
     throw Error(Errc::kInvalid, "backoff_cap_ms must be at least backoff_base_ms");
-  if (options_.heartbeat_seconds <= 0) throw Error(Errc::kInvalid, "heartbeat_seconds must be positive");
+  if (options_.heartbeat_seconds <= 0)
+    throw Error(Errc::kInvalid, "heartbeat_seconds must be positive");
   if (options_.watchdog_ms < 0) throw Error(Errc::kInvalid, "watchdog_ms must not be negative");
-  if (options_.handshake_timeout_ms <= 0) throw Error(Errc::kInvalid, "handshake_timeout_ms must be positive");
-  if (options_.websocket_retry_ms <= 0) throw Error(Errc::kInvalid, "websocket_retry_ms must be positive");
-  if (options_.max_pending_events == 0) throw Error(Errc::kInvalid, "max_pending_events must be positive");
+  if (options_.handshake_timeout_ms <= 0)
+    throw Error(Errc::kInvalid, "handshake_timeout_ms must be positive");
+  if (options_.websocket_retry_ms <= 0)
+    throw Error(Errc::kInvalid, "websocket_retry_ms must be positive");
+  if (options_.max_pending_events == 0)
+    throw Error(Errc::kInvalid, "max_pending_events must be positive");
   for (const auto& channel : options_.channels) {
     if (!is_valid_channel_name(channel))
-      throw Error(Errc::kInvalid, "bad channel name '" + channel + "': 1-255 bytes of [A-Za-z0-9_.:@/-]");
+      throw Error(Errc::kInvalid,
+                  "bad channel name '" + channel + "': 1-255 bytes of [A-Za-z0-9_.:@/-]");
     book_.want(channel);
   }
-  watchdog_ms_ = options_.watchdog_ms ? options_.watchdog_ms : int64_t{2000} * options_.heartbeat_seconds;
+  watchdog_ms_ =
+      options_.watchdog_ms ? options_.watchdog_ms : int64_t{2000} * options_.heartbeat_seconds;
   mode_ = options_.sse_only ? ClientTransport::kEventStream : ClientTransport::kWebSocket;
   link_settings_.endpoint = endpoint_;
   link_settings_.token = options_.token;
@@ -208,11 +220,14 @@ Client::Impl::Impl(ClientOptions options)
   queue_.set_drained_hook([this] { loop_.wake(); });
 }
 
-Client::Impl::~Impl() { stop(); }
+Client::Impl::~Impl() {
+  stop();
+}
 
 void Client::Impl::start() {
   std::lock_guard<std::mutex> guard(lifecycle_lock_);
-  if (started_) throw Error(Errc::kState, joined_ ? "the client was stopped" : "the client is already started");
+  if (started_)
+    throw Error(Errc::kState, joined_ ? "the client was stopped" : "the client is already started");
   std::promise<std::string> ready;
   std::future<std::string> outcome = ready.get_future();
   running_ = true;
@@ -253,19 +268,23 @@ void Client::Impl::post(Command command) {
 
 void Client::Impl::subscribe(const std::string& channel, const std::optional<Position>& since) {
   if (!is_valid_channel_name(channel))
-    throw Error(Errc::kInvalid, "bad channel name '" + channel + "': 1-255 bytes of [A-Za-z0-9_.:@/-]");
+    throw Error(Errc::kInvalid,
+                "bad channel name '" + channel + "': 1-255 bytes of [A-Za-z0-9_.:@/-]");
   post(Command{Command::Kind::kSubscribe, channel, since, {}, {}, 0});
 }
 
 void Client::Impl::unsubscribe(const std::string& channel) {
   if (!is_valid_channel_name(channel))
-    throw Error(Errc::kInvalid, "bad channel name '" + channel + "': 1-255 bytes of [A-Za-z0-9_.:@/-]");
+    throw Error(Errc::kInvalid,
+                "bad channel name '" + channel + "': 1-255 bytes of [A-Za-z0-9_.:@/-]");
   post(Command{Command::Kind::kUnsubscribe, channel, {}, {}, {}, 0});
 }
 
-uint64_t Client::Impl::publish(const std::string& channel, const std::string& type, const std::string& data) {
+uint64_t Client::Impl::publish(const std::string& channel, const std::string& type,
+                               const std::string& data) {
   if (!is_valid_channel_name(channel))
-    throw Error(Errc::kInvalid, "bad channel name '" + channel + "': 1-255 bytes of [A-Za-z0-9_.:@/-]");
+    throw Error(Errc::kInvalid,
+                "bad channel name '" + channel + "': 1-255 bytes of [A-Za-z0-9_.:@/-]");
   if (!client::is_json_value(data)) throw Error(Errc::kInvalid, "data is not one JSON value");
   uint64_t id = next_id();
   post(Command{Command::Kind::kPublish, channel, {}, type.empty() ? "message" : type, data, id});
@@ -273,7 +292,8 @@ uint64_t Client::Impl::publish(const std::string& channel, const std::string& ty
 }
 
 bool Client::Impl::next_event(ClientEvent& out, int timeout_ms) {
-  if (options_.on_event) throw Error(Errc::kState, "events go to on_event: next_event is for clients without one");
+  if (options_.on_event)
+    throw Error(Errc::kState, "events go to on_event: next_event is for clients without one");
   return queue_.pop(out, timeout_ms);
 }
 
@@ -345,7 +365,7 @@ void Client::Impl::apply(Command& command) {
   switch (command.kind) {
     case Command::Kind::kSubscribe: {
       if (!book_.want(command.channel, command.since)) return;
-      if (auto* ws = current_ws()) {
+      if (current_ws()) {
         send_subscribe(command.channel);
       } else if (current_ && current_transport_ == ClientTransport::kEventStream) {
         reopen_stream_ = true;  // the stream's channels are in its URL
@@ -386,7 +406,8 @@ void Client::Impl::apply(Command& command) {
       current_ = nullptr;
       fail_pending("the client stopped before the hub answered");
       for (auto& waiting : waiting_publishes_)
-        emit_error("unavailable", "the client stopped before the message could be sent", waiting.channel, waiting.id);
+        emit_error("unavailable", "the client stopped before the message could be sent",
+                   waiting.channel, waiting.id);
       waiting_publishes_.clear();
       if (!closed_) emit_state(ClientState::kClosed, transport, "stopped");
       closed_ = true;
@@ -425,7 +446,8 @@ void Client::Impl::connect_now() {
   ClientTransport transport = mode_;
   if (transport == ClientTransport::kEventStream && book_.empty()) {
     if (!waiting_for_channels_)
-      emit_state(ClientState::kDisconnected, transport, "waiting for a channel: an event stream needs one");
+      emit_state(ClientState::kDisconnected, transport,
+                 "waiting for a channel: an event stream needs one");
     waiting_for_channels_ = true;
     return;
   }
@@ -442,7 +464,8 @@ void Client::Impl::connect_now() {
   if (transport == ClientTransport::kWebSocket) {
     link = add_link<client::WsLink>(link_settings_, this);
   } else {
-    link = add_link<client::SseLink>(link_settings_, this, book_.channels(), book_.cursor(), fallen_back_);
+    link = add_link<client::SseLink>(link_settings_, this, book_.channels(), book_.cursor(),
+                                     fallen_back_);
   }
   current_ = link;
   current_transport_ = transport;
@@ -505,14 +528,20 @@ void Client::Impl::connection_lost(const LinkEnd& end) {
   if (probe_) probe_->abandon();
   probe_ = nullptr;
   book_.connection_lost();
-  fail_pending("the connection was lost before the hub answered; the message may or may not be published");
+  fail_pending(
+      "the connection was lost before the hub answered; the message may or may not be published");
   if (stopping_) return;
 
   if (transport == ClientTransport::kWebSocket && should_fall_back(end)) {
     mode_ = ClientTransport::kEventStream;
     fallen_back_ = true;
     counters_.fallbacks++;
-    emit_state(ClientState::kFallback, ClientTransport::kEventStream, "WebSocket handshake failed: " + end.reason);
+    std::string why = end.timed_out     ? end.reason
+                      : end.http_status ? "HTTP " + std::to_string(end.http_status) +
+                                              " instead of 101 (" + end.reason + ")"
+                                        : end.reason;
+    emit_state(ClientState::kFallback, ClientTransport::kEventStream,
+               "WebSocket handshake failed: " + why);
     connect_now();
     return;
   }
@@ -527,7 +556,7 @@ void Client::Impl::connection_lost(const LinkEnd& end) {
   if (!delay) {
     closed_ = true;
     emit_state(ClientState::kClosed, transport,
-               "gave up after " + std::to_string(backoff_.attempts()) + " attempts: " + end.reason);
+               "gave up after " + std::to_string(backoff_.attempts()) + " retries: " + end.reason);
     return;
   }
   emit_state(ClientState::kDisconnected, transport, end.reason, static_cast<int64_t>(*delay));
@@ -546,14 +575,15 @@ void Client::Impl::reopen_stream() {
 }
 
 void Client::Impl::schedule_probe() {
-  if (!fallen_back_ || options_.sse_only || !current_ || current_transport_ != ClientTransport::kEventStream ||
-      !current_->is_open() || probe_)
+  if (!fallen_back_ || options_.sse_only || !current_ ||
+      current_transport_ != ClientTransport::kEventStream || !current_->is_open() || probe_)
     return;
   probe_timer_.start(loop_.context(), options_.websocket_retry_ms, [this] { start_probe(); });
 }
 
 void Client::Impl::start_probe() {
-  if (probe_ || stopping_ || !current_ || current_transport_ != ClientTransport::kEventStream) return;
+  if (probe_ || stopping_ || !current_ || current_transport_ != ClientTransport::kEventStream)
+    return;
   probe_ = add_link<client::WsLink>(link_settings_, this);
   probe_->connect();
 }
@@ -639,6 +669,10 @@ void Client::Impl::send_publish(Command command) {
     exchange->connect();
     return;
   }
+  if (closed_) {
+    emit_error("unavailable", "the client has stopped reconnecting", command.channel, command.id);
+    return;
+  }
   if (waiting_publishes_.size() >= kMaxWaitingPublishes) {
     emit_error("limit", "too many publishes waiting for a connection", command.channel, command.id);
     return;
@@ -648,7 +682,8 @@ void Client::Impl::send_publish(Command command) {
 
 void Client::Impl::fail_pending(const std::string& why) {
   for (auto& [id, pending] : pending_)
-    if (pending.kind == Command::Kind::kPublish) emit_error("unavailable", why, pending.channel, id);
+    if (pending.kind == Command::Kind::kPublish)
+      emit_error("unavailable", why, pending.channel, id);
   pending_.clear();
   awaiting_subscribe_.clear();
 }
@@ -687,17 +722,21 @@ void Client::Impl::on_server_object(client::ServerObject& o) {
       Position position{o.epoch, o.seq};
       std::optional<Position> before = book_.position(o.channel);
       switch (book_.on_message(o.channel, position)) {
-        case ChannelBook::Verdict::kNotSubscribed: return;
-        case ChannelBook::Verdict::kDuplicate: counters_.duplicates++; return;
+        case ChannelBook::Verdict::kNotSubscribed:
+          return;
+        case ChannelBook::Verdict::kDuplicate:
+          counters_.duplicates++;
+          return;
         case ChannelBook::Verdict::kDeliverAfterGap: {
           std::string why = before && before->epoch == o.epoch
-                                ? "messages " + std::to_string(before->seq + 1) + ".." + std::to_string(o.seq - 1) +
-                                      " were skipped"
+                                ? "messages " + std::to_string(before->seq + 1) + ".." +
+                                      std::to_string(o.seq - 1) + " were skipped"
                                 : "the channel's numbering restarted (epoch " + o.epoch + ")";
           emit_reset(o.channel, Position{o.epoch, o.seq - 1}, why);
           break;
         }
-        case ChannelBook::Verdict::kDeliver: break;
+        case ChannelBook::Verdict::kDeliver:
+          break;
       }
       counters_.messages++;
       ClientEvent event;
@@ -726,7 +765,8 @@ void Client::Impl::on_server_object(client::ServerObject& o) {
       event.recovered = o.recovered;
       emit(std::move(event));
       if (confirmation.reset)
-        emit_reset(o.channel, latest, "the hub cannot replay the missed messages (history gone or hub restarted)");
+        emit_reset(o.channel, latest,
+                   "the hub cannot replay the missed messages (history gone or hub restarted)");
       return;
     }
     case client::ServerOp::kUnsubscribed: {
@@ -750,7 +790,8 @@ void Client::Impl::on_server_object(client::ServerObject& o) {
     case client::ServerOp::kError: {
       if (!answered) return emit_error(o.code, o.message);
       switch (answered->kind) {
-        case Command::Kind::kPublish: return emit_error(o.code, o.message, answered->channel, *o.ref);
+        case Command::Kind::kPublish:
+          return emit_error(o.code, o.message, answered->channel, *o.ref);
         case Command::Kind::kUnsubscribe: {
           if (o.code == "not_found") {  // already gone: that is what was asked
             ClientEvent event;
@@ -775,7 +816,8 @@ void Client::Impl::on_server_object(client::ServerObject& o) {
           }
           return;
         }
-        default: return;
+        default:
+          return;
       }
     }
     case client::ServerOp::kPing:
@@ -801,7 +843,8 @@ void Client::Impl::emit(ClientEvent event) {
   }
 }
 
-void Client::Impl::emit_state(ClientState state, ClientTransport transport, std::string reason, int64_t retry_in_ms) {
+void Client::Impl::emit_state(ClientState state, ClientTransport transport, std::string reason,
+                              int64_t retry_in_ms) {
   ClientEvent event;
   event.kind = ClientEvent::Kind::kState;
   event.state = state;
@@ -812,7 +855,8 @@ void Client::Impl::emit_state(ClientState state, ClientTransport transport, std:
   emit(std::move(event));
 }
 
-void Client::Impl::emit_error(std::string code, std::string message, std::string channel, uint64_t request_id) {
+void Client::Impl::emit_error(std::string code, std::string message, std::string channel,
+                              uint64_t request_id) {
   ClientEvent event;
   event.kind = ClientEvent::Kind::kError;
   event.code = std::move(code);
@@ -822,7 +866,8 @@ void Client::Impl::emit_error(std::string code, std::string message, std::string
   emit(std::move(event));
 }
 
-void Client::Impl::emit_reset(const std::string& channel, const Position& position, std::string reason) {
+void Client::Impl::emit_reset(const std::string& channel, const Position& position,
+                              std::string reason) {
   counters_.resets++;
   ClientEvent event;
   event.kind = ClientEvent::Kind::kReset;
@@ -836,48 +881,76 @@ void Client::Impl::emit_reset(const std::string& channel, const Position& positi
 
 Client::Client(ClientOptions options) : impl_(new Impl(std::move(options))) {}
 Client::~Client() = default;
-void Client::start() { impl_->start(); }
-void Client::stop() { impl_->stop(); }
+void Client::start() {
+  impl_->start();
+}
+void Client::stop() {
+  impl_->stop();
+}
 void Client::subscribe(const std::string& channel, const std::optional<Position>& since) {
   impl_->subscribe(channel, since);
 }
-void Client::unsubscribe(const std::string& channel) { impl_->unsubscribe(channel); }
-uint64_t Client::publish(const std::string& channel, const std::string& type, const std::string& data) {
+void Client::unsubscribe(const std::string& channel) {
+  impl_->unsubscribe(channel);
+}
+uint64_t Client::publish(const std::string& channel, const std::string& type,
+                         const std::string& data) {
   return impl_->publish(channel, type, data);
 }
-bool Client::next_event(ClientEvent& out, int timeout_ms) { return impl_->next_event(out, timeout_ms); }
-int Client::event_fd() const { return impl_->event_fd(); }
-ClientStats Client::stats() const { return impl_->stats(); }
+bool Client::next_event(ClientEvent& out, int timeout_ms) {
+  return impl_->next_event(out, timeout_ms);
+}
+int Client::event_fd() const {
+  return impl_->event_fd();
+}
+ClientStats Client::stats() const {
+  return impl_->stats();
+}
 
 const char* to_string(ClientTransport transport) noexcept {
   switch (transport) {
-    case ClientTransport::kWebSocket: return "ws";
-    case ClientTransport::kEventStream: return "sse";
-    case ClientTransport::kNone: break;
+    case ClientTransport::kWebSocket:
+      return "ws";
+    case ClientTransport::kEventStream:
+      return "sse";
+    case ClientTransport::kNone:
+      break;
   }
   return "none";
 }
 
 const char* to_string(ClientState state) noexcept {
   switch (state) {
-    case ClientState::kConnecting: return "connecting";
-    case ClientState::kConnected: return "connected";
-    case ClientState::kDisconnected: return "disconnected";
-    case ClientState::kFallback: return "fallback";
-    case ClientState::kClosed: return "closed";
+    case ClientState::kConnecting:
+      return "connecting";
+    case ClientState::kConnected:
+      return "connected";
+    case ClientState::kDisconnected:
+      return "disconnected";
+    case ClientState::kFallback:
+      return "fallback";
+    case ClientState::kClosed:
+      return "closed";
   }
   return "unknown";
 }
 
 const char* to_string(ClientEvent::Kind kind) noexcept {
   switch (kind) {
-    case ClientEvent::Kind::kMessage: return "message";
-    case ClientEvent::Kind::kSubscribed: return "subscribed";
-    case ClientEvent::Kind::kUnsubscribed: return "unsubscribed";
-    case ClientEvent::Kind::kReset: return "reset";
-    case ClientEvent::Kind::kState: return "state";
-    case ClientEvent::Kind::kError: return "error";
-    case ClientEvent::Kind::kPublished: return "published";
+    case ClientEvent::Kind::kMessage:
+      return "message";
+    case ClientEvent::Kind::kSubscribed:
+      return "subscribed";
+    case ClientEvent::Kind::kUnsubscribed:
+      return "unsubscribed";
+    case ClientEvent::Kind::kReset:
+      return "reset";
+    case ClientEvent::Kind::kState:
+      return "state";
+    case ClientEvent::Kind::kError:
+      return "error";
+    case ClientEvent::Kind::kPublished:
+      return "published";
   }
   return "unknown";
 }

@@ -42,7 +42,9 @@ const struct lws_protocols kProtocols[] = {
 
 }  // namespace
 
-Timer::Timer() { std::memset(&node_, 0, sizeof node_); }
+Timer::Timer() {
+  std::memset(&node_, 0, sizeof node_);
+}
 
 void Timer::fire(lws_sorted_usec_list_t* sul) {
   Timer* self = reinterpret_cast<Node*>(sul)->owner;
@@ -66,11 +68,14 @@ void Timer::cancel() {
   lws_sul_cancel(&node_.sul);
 }
 
-const char* ClientLoop::protocol_name() { return kProtocols[0].name; }
+const char* ClientLoop::protocol_name() {
+  return kProtocols[0].name;
+}
 
 bool ClientLoop::open(const Settings& settings, std::string& error) {
   // Only lws's errors and warnings reach stderr, as with the hub (the setting is process-wide).
-  lws_set_log_level(LLL_ERR | LLL_WARN, [](int, const char* line) { std::fprintf(stderr, "rthub: lws: %s", line); });
+  lws_set_log_level(LLL_ERR | LLL_WARN,
+                    [](int, const char* line) { std::fprintf(stderr, "rthub: lws: %s", line); });
   struct lws_context_creation_info info;
   std::memset(&info, 0, sizeof info);
   info.port = CONTEXT_PORT_NO_LISTEN;
@@ -85,8 +90,8 @@ bool ClientLoop::open(const Settings& settings, std::string& error) {
     // CAs in a build-time directory and complain when it is missing, so name the system bundle.
     ca_file_ = settings.ca_file;
     if (ca_file_.empty()) {
-      for (const char* bundle : {"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt",
-                                 "/etc/ssl/cert.pem"}) {
+      for (const char* bundle : {"/etc/ssl/certs/ca-certificates.crt",
+                                 "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem"}) {
         if (std::ifstream(bundle).good()) {
           ca_file_ = bundle;
           break;

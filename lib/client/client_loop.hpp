@@ -40,8 +40,8 @@ class Timer {
 class ClientLoop {
  public:
   struct Settings {
-    bool tls = false;                 // set up client TLS (https:// hubs)
-    std::string ca_file;              // extra PEM CAs, besides the system store
+    bool tls = false;     // set up client TLS (https:// hubs)
+    std::string ca_file;  // extra PEM CAs, besides the system store
   };
 
   ClientLoop() = default;
@@ -53,7 +53,9 @@ class ClientLoop {
   bool open(const Settings& settings, std::string& error);
   // Destroys the context: every connection still open is closed.
   void close();
-  struct lws_context* context() const { return context_; }
+  struct lws_context* context() const {
+    return context_;
+  }
   // Runs one round of the loop (blocks until some activity, a timer or a wake()).
   void service();
   // Wakes the loop from any thread; `on_wake` then runs on the loop's thread.

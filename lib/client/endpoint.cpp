@@ -10,9 +10,13 @@ std::string Endpoint::host_header() const {
   return out;
 }
 
-std::string Endpoint::websocket_path() const { return path_prefix + "/ws"; }
+std::string Endpoint::websocket_path() const {
+  return path_prefix + "/ws";
+}
 
-std::string Endpoint::publish_path() const { return path_prefix + "/publish"; }
+std::string Endpoint::publish_path() const {
+  return path_prefix + "/publish";
+}
 
 std::string Endpoint::events_path(const std::vector<std::string>& channels, bool fallback) const {
   std::string out = path_prefix + "/events";
@@ -66,7 +70,8 @@ std::optional<Endpoint> parse_endpoint(std::string_view url, std::string& error)
   std::string_view rest = url.substr(scheme_end + 3);
   size_t path_start = rest.find_first_of("/?#");
   std::string_view authority = rest.substr(0, path_start);
-  std::string_view path = path_start == std::string_view::npos ? std::string_view() : rest.substr(path_start);
+  std::string_view path =
+      path_start == std::string_view::npos ? std::string_view() : rest.substr(path_start);
   if (authority.find('@') != std::string_view::npos) {
     error = "credentials in the URL are not supported: use the token option";
     return std::nullopt;

@@ -11,7 +11,7 @@ namespace rthub::client {
 // A hub's base URL, `http(s)://host[:port][/prefix]` (ws:// and wss:// are accepted too).
 struct Endpoint {
   bool tls = false;
-  std::string host;         // name or address; an IPv6 literal without its brackets
+  std::string host;  // name or address; an IPv6 literal without its brackets
   int port = 0;
   std::string path_prefix;  // "" or "/prefix", never with a trailing '/'
 

@@ -7,7 +7,9 @@ namespace rthub::client {
 Link::Link(ClientLoop& loop, const LinkSettings& settings, LinkListener* listener)
     : loop_(loop), settings_(settings), listener_(listener) {}
 
-Link::~Link() { abandon(); }
+Link::~Link() {
+  abandon();
+}
 
 bool Link::connect() {
   path_storage_ = path();
@@ -36,7 +38,8 @@ bool Link::connect() {
     LinkEnd end;
     end.request_sent = request_sent_;
     end.timed_out = true;
-    end.reason = (request_sent_ ? "no answer within " : "could not connect within ") + std::to_string(timeout) + " ms";
+    end.reason = (request_sent_ ? "no answer within " : "could not connect within ") +
+                 std::to_string(timeout) + " ms";
     fail(std::move(end));
   });
   struct lws* wsi = lws_client_connect_via_info(&info);
@@ -113,7 +116,8 @@ std::string Link::response_header(enum lws_token_indexes token) const {
   return out;
 }
 
-int Link::add_header(const char* name_with_colon, const std::string& value, unsigned char** p, unsigned char* end) {
+int Link::add_header(const char* name_with_colon, const std::string& value, unsigned char** p,
+                     unsigned char* end) {
   return lws_add_http_header_by_name(wsi_, reinterpret_cast<const unsigned char*>(name_with_colon),
                                      reinterpret_cast<const unsigned char*>(value.data()),
                                      static_cast<int>(value.size()), p, end);
@@ -126,14 +130,17 @@ int Link::on_lws(struct lws* wsi, enum lws_callback_reasons reason, void* in, si
       request_sent_ = true;
       auto** p = static_cast<unsigned char**>(in);
       unsigned char* end = *p + len;
-      if (!settings_.token.empty() && add_header("authorization:", "Bearer " + settings_.token, p, end)) return -1;
+      if (!settings_.token.empty() &&
+          add_header("authorization:", "Bearer " + settings_.token, p, end))
+        return -1;
       return add_headers(p, end);
     }
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: {
       LinkEnd end;
-      end.reason = in && len ? std::string(static_cast<const char*>(in), strnlen(static_cast<const char*>(in), len))
-                   : in   ? std::string(static_cast<const char*>(in))
-                          : "connection failed";
+      end.reason = in && len ? std::string(static_cast<const char*>(in),
+                                           strnlen(static_cast<const char*>(in), len))
+                   : in      ? std::string(static_cast<const char*>(in))
+                             : "connection failed";
       end.http_status = static_cast<int>(lws_http_client_http_response(wsi));
       finish(std::move(end));
       return 0;

@@ -75,7 +75,10 @@ class Link {
   virtual const char* method() const = 0;
   virtual std::string path() const = 0;
   // Extra request headers, appended to the handshake. Non-zero when out of room.
-  virtual int add_headers(unsigned char** p, unsigned char* end) { (void)p, (void)end; return 0; }
+  virtual int add_headers(unsigned char** p, unsigned char* end) {
+    (void)p, (void)end;
+    return 0;
+  }
   // Everything lws reports that the base does not handle itself.
   virtual int on_callback(enum lws_callback_reasons reason, void* in, size_t len) = 0;
   // How the end is reported; by default to the listener.
@@ -87,7 +90,8 @@ class Link {
   void finish(LinkEnd end);
   // A header of the response, or "".
   std::string response_header(enum lws_token_indexes token) const;
-  int add_header(const char* name_with_colon, const std::string& value, unsigned char** p, unsigned char* end);
+  int add_header(const char* name_with_colon, const std::string& value, unsigned char** p,
+                 unsigned char* end);
 
   ClientLoop& loop_;
   LinkSettings settings_;

@@ -59,8 +59,10 @@ int PublishExchange::on_callback(enum lws_callback_reasons reason, void* in, siz
 void PublishExchange::report_end(const LinkEnd& end) {
   Done done = std::move(done_);
   if (!done) return;
-  if (completed_) done(status_, answer_, {});
-  else done(0, {}, end.reason);
+  if (completed_)
+    done(status_, answer_, {});
+  else
+    done(0, {}, end.reason);
 }
 
 }  // namespace rthub::client

@@ -3,7 +3,8 @@
 namespace rthub::client {
 
 int SseLink::add_headers(unsigned char** p, unsigned char* end) {
-  if (add_header("accept:", "text/event-stream", p, end) || add_header("cache-control:", "no-cache", p, end))
+  if (add_header("accept:", "text/event-stream", p, end) ||
+      add_header("cache-control:", "no-cache", p, end))
     return -1;
   if (!cursor_.empty() && add_header("last-event-id:", cursor_, p, end)) return -1;
   return 0;
@@ -22,7 +23,8 @@ int SseLink::on_callback(enum lws_callback_reasons reason, void* in, size_t len)
         LinkEnd end;
         end.request_sent = true;
         end.http_status = status_;
-        end.reason = "/events answered with " + (type.empty() ? std::string("no content type") : type) +
+        end.reason = "/events answered with " +
+                     (type.empty() ? std::string("no content type") : type) +
                      ", not an event stream";
         fail(std::move(end));
         return -1;
@@ -40,7 +42,8 @@ int SseLink::on_callback(enum lws_callback_reasons reason, void* in, size_t len)
     case LWS_CALLBACK_RECEIVE_CLIENT_HTTP_READ: {
       std::string_view bytes(static_cast<const char*>(in), len);
       if (!opened_) {
-        if (error_body_.size() < kMaxErrorBody) error_body_.append(bytes.substr(0, kMaxErrorBody - error_body_.size()));
+        if (error_body_.size() < kMaxErrorBody)
+          error_body_.append(bytes.substr(0, kMaxErrorBody - error_body_.size()));
         return 0;
       }
       bool ok = parser_.feed(bytes, [this](const SseEvent& event) {

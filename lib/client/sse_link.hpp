@@ -14,9 +14,12 @@ class SseLink final : public Link {
  public:
   // `cursor` is the hub's resume cursor ("" for none); `fallback` marks the stream as replacing
   // a WebSocket that could not be opened.
-  SseLink(ClientLoop& loop, const LinkSettings& settings, LinkListener* listener, std::vector<std::string> channels,
-          std::string cursor, bool fallback)
-      : Link(loop, settings, listener), channels_(std::move(channels)), cursor_(std::move(cursor)), fallback_(fallback) {}
+  SseLink(ClientLoop& loop, const LinkSettings& settings, LinkListener* listener,
+          std::vector<std::string> channels, std::string cursor, bool fallback)
+      : Link(loop, settings, listener),
+        channels_(std::move(channels)),
+        cursor_(std::move(cursor)),
+        fallback_(fallback) {}
 
  protected:
   const char* method() const override { return "GET"; }

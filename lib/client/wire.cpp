@@ -52,9 +52,10 @@ class ObjectReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Obje
     ++depth_;
     return true;
   }
+  // The iterative reader reports the end of a container before it takes the closing bracket.
   bool EndObject(rapidjson::SizeType) {
     --depth_;
-    finish_capture();
+    finish_capture(1);
     return true;
   }
   bool StartArray() {
@@ -65,7 +66,7 @@ class ObjectReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Obje
   }
   bool EndArray(rapidjson::SizeType) {
     --depth_;
-    finish_capture();
+    finish_capture(1);
     return true;
   }
   bool Key(const char* s, rapidjson::SizeType n, bool) {
@@ -78,12 +79,18 @@ class ObjectReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Obje
     begin_value();
     if (depth_ == 1) {
       std::string value(s, n);
-      if (key_ == "op") out_.op_name = value;
-      else if (key_ == "channel") out_.channel = value;
-      else if (key_ == "epoch") out_.epoch = value;
-      else if (key_ == "type") out_.type = value;
-      else if (key_ == "code") out_.code = value;
-      else if (key_ == "message") out_.message = value;
+      if (key_ == "op")
+        out_.op_name = value;
+      else if (key_ == "channel")
+        out_.channel = value;
+      else if (key_ == "epoch")
+        out_.epoch = value;
+      else if (key_ == "type")
+        out_.type = value;
+      else if (key_ == "code")
+        out_.code = value;
+      else if (key_ == "message")
+        out_.message = value;
       else if (key_ == "ref") {
         uint64_t ref = 0;
         if (parse_unsigned(value, ref)) out_.ref = ref;
@@ -132,15 +139,16 @@ class ObjectReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Obje
   void begin_value() {
     if (depth_ != 1 || key_ != "data" || capturing_) return;
     size_t p = after_key_;
-    while (p < text_.size() && (text_[p] == ' ' || text_[p] == '\t' || text_[p] == '\n' || text_[p] == '\r' ||
-                                text_[p] == ':'))
+    while (p < text_.size() && (text_[p] == ' ' || text_[p] == '\t' || text_[p] == '\n' ||
+                                text_[p] == '\r' || text_[p] == ':'))
       ++p;
     capturing_ = true;
     capture_begin_ = p;
   }
-  void finish_capture() {
+  void finish_capture(size_t closing_bracket = 0) {
     if (capturing_ && depth_ == 1) {
-      out_.data.assign(text_.substr(capture_begin_, stream_.Tell() - capture_begin_));
+      size_t end = stream_.Tell() + closing_bracket;
+      out_.data.assign(text_.substr(capture_begin_, end - capture_begin_));
       capturing_ = false;
     }
   }
@@ -171,11 +179,21 @@ void append_string(std::string& out, std::string_view s) {
   out.push_back('"');
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           out += "\\u00";
@@ -201,8 +219,8 @@ bool decode_server_object(std::string_view text, ServerObject& out, std::string&
   if (!result) {
     error = !reader_handler.error.empty()
                 ? reader_handler.error
-                : std::string("invalid JSON: ") + rapidjson::GetParseError_En(result.Code()) + " at byte " +
-                      std::to_string(result.Offset());
+                : std::string("invalid JSON: ") + rapidjson::GetParseError_En(result.Code()) +
+                      " at byte " + std::to_string(result.Offset());
     return false;
   }
   out.op = op_of(out.op_name);
@@ -214,8 +232,9 @@ PublishAnswer decode_publish_answer(int http_status, std::string_view body) {
   rapidjson::Document doc;
   doc.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
   if (http_status == 200) {
-    if (!doc.HasParseError() && doc.IsObject() && doc.HasMember("channel") && doc["channel"].IsString() &&
-        doc.HasMember("epoch") && doc["epoch"].IsString() && doc.HasMember("seq") && doc["seq"].IsUint64()) {
+    if (!doc.HasParseError() && doc.IsObject() && doc.HasMember("channel") &&
+        doc["channel"].IsString() && doc.HasMember("epoch") && doc["epoch"].IsString() &&
+        doc.HasMember("seq") && doc["seq"].IsUint64()) {
       answer.ok = true;
       answer.channel = doc["channel"].GetString();
       answer.position.epoch = doc["epoch"].GetString();
@@ -236,12 +255,14 @@ PublishAnswer decode_publish_answer(int http_status, std::string_view body) {
   if (!doc.HasParseError() && doc.IsObject() && doc.HasMember("error") && doc["error"].IsObject()) {
     const auto& e = doc["error"];
     if (e.HasMember("code") && e["code"].IsString()) answer.code = e["code"].GetString();
-    if (e.HasMember("message") && e["message"].IsString()) answer.message = e["message"].GetString();
+    if (e.HasMember("message") && e["message"].IsString())
+      answer.message = e["message"].GetString();
   }
   return answer;
 }
 
-std::string encode_subscribe(std::string_view channel, const std::optional<Position>& since, uint64_t id) {
+std::string encode_subscribe(std::string_view channel, const std::optional<Position>& since,
+                             uint64_t id) {
   std::string out = "{\"op\":\"subscribe\",\"channel\":";
   append_string(out, channel);
   if (since) {
@@ -260,7 +281,8 @@ std::string encode_unsubscribe(std::string_view channel, uint64_t id) {
   return out;
 }
 
-std::string encode_publish(std::string_view channel, std::string_view type, std::string_view data, uint64_t id) {
+std::string encode_publish(std::string_view channel, std::string_view type, std::string_view data,
+                           uint64_t id) {
   std::string out = "{\"op\":\"publish\",\"channel\":";
   append_string(out, channel);
   out += ",\"type\":";
@@ -271,9 +293,12 @@ std::string encode_publish(std::string_view channel, std::string_view type, std:
   return out;
 }
 
-std::string encode_ping(uint64_t id) { return "{\"op\":\"ping\",\"id\":" + std::to_string(id) + "}"; }
+std::string encode_ping(uint64_t id) {
+  return "{\"op\":\"ping\",\"id\":" + std::to_string(id) + "}";
+}
 
-std::string encode_publish_body(std::string_view channel, std::string_view type, std::string_view data) {
+std::string encode_publish_body(std::string_view channel, std::string_view type,
+                                std::string_view data) {
   std::string out = "{\"channel\":";
   append_string(out, channel);
   out += ",\"type\":";

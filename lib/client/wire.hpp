@@ -14,7 +14,16 @@
 
 namespace rthub::client {
 
-enum class ServerOp { kUnknown, kMessage, kSubscribed, kUnsubscribed, kPublished, kError, kPing, kPong };
+enum class ServerOp {
+  kUnknown,
+  kMessage,
+  kSubscribed,
+  kUnsubscribed,
+  kPublished,
+  kError,
+  kPing,
+  kPong
+};
 
 struct ServerObject {
   ServerOp op = ServerOp::kUnknown;
@@ -24,8 +33,8 @@ struct ServerObject {
   bool has_seq = false;
   int64_t ts_ms = 0;
   std::optional<bool> recovered;
-  std::string data;  // raw JSON of "data"
-  std::string code, message;  // error objects
+  std::string data;             // raw JSON of "data"
+  std::string code, message;    // error objects
   std::optional<uint64_t> ref;  // the request id it answers (we only send numeric ids)
 };
 
@@ -43,12 +52,15 @@ struct PublishAnswer {
 PublishAnswer decode_publish_answer(int http_status, std::string_view body);
 
 // Requests over WebSocket. `data` must be valid JSON (it is copied in raw).
-std::string encode_subscribe(std::string_view channel, const std::optional<Position>& since, uint64_t id);
+std::string encode_subscribe(std::string_view channel, const std::optional<Position>& since,
+                             uint64_t id);
 std::string encode_unsubscribe(std::string_view channel, uint64_t id);
-std::string encode_publish(std::string_view channel, std::string_view type, std::string_view data, uint64_t id);
+std::string encode_publish(std::string_view channel, std::string_view type, std::string_view data,
+                           uint64_t id);
 std::string encode_ping(uint64_t id);
 // The body of POST /publish.
-std::string encode_publish_body(std::string_view channel, std::string_view type, std::string_view data);
+std::string encode_publish_body(std::string_view channel, std::string_view type,
+                                std::string_view data);
 
 // True when `text` is exactly one JSON value.
 bool is_json_value(std::string_view text);

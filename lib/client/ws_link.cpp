@@ -9,17 +9,11 @@ void WsLink::send(std::string text) {
   if (wsi_ && opened_) lws_callback_on_writable(wsi_);
 }
 
-void WsLink::close_normally() {
-  closing_ = true;
-  if (wsi_ && opened_) lws_callback_on_writable(wsi_);
-  else abandon();
-}
-
 int WsLink::on_callback(enum lws_callback_reasons reason, void* in, size_t len) {
   switch (reason) {
     case LWS_CALLBACK_CLIENT_ESTABLISHED:
       if (!reading_) lws_rx_flow_control(wsi_, 0);
-      if (!outbox_.empty() || closing_) lws_callback_on_writable(wsi_);
+      if (!outbox_.empty()) lws_callback_on_writable(wsi_);
       opened();
       return 0;
 
@@ -48,20 +42,14 @@ int WsLink::on_callback(enum lws_callback_reasons reason, void* in, size_t len) 
     }
 
     case LWS_CALLBACK_CLIENT_WRITEABLE: {
-      if (outbox_.empty()) {
-        if (!closing_) return 0;
-        static const char kBye[] = "client closing";
-        lws_close_reason(wsi_, LWS_CLOSE_STATUS_NORMAL, reinterpret_cast<unsigned char*>(const_cast<char*>(kBye)),
-                         sizeof kBye - 1);
-        return -1;
-      }
+      if (outbox_.empty()) return 0;
       std::string& text = outbox_.front();
       std::vector<unsigned char> buffer(LWS_PRE + text.size());
       std::copy(text.begin(), text.end(), buffer.begin() + LWS_PRE);
       int n = lws_write(wsi_, buffer.data() + LWS_PRE, text.size(), LWS_WRITE_TEXT);
       if (n < static_cast<int>(text.size())) return -1;
       outbox_.pop_front();
-      if (!outbox_.empty() || closing_) lws_callback_on_writable(wsi_);
+      if (!outbox_.empty()) lws_callback_on_writable(wsi_);
       return 0;
     }
 

@@ -10,12 +10,11 @@ namespace rthub::client {
 
 class WsLink final : public Link {
  public:
-  WsLink(ClientLoop& loop, const LinkSettings& settings, LinkListener* listener) : Link(loop, settings, listener) {}
+  WsLink(ClientLoop& loop, const LinkSettings& settings, LinkListener* listener)
+      : Link(loop, settings, listener) {}
 
   // Queues one text frame; frames go out in order once the socket is open and writable.
   void send(std::string text);
-  // Closes with 1000 after the queued frames.
-  void close_normally();
 
  protected:
   const char* method() const override { return nullptr; }
@@ -26,7 +25,6 @@ class WsLink final : public Link {
   static constexpr size_t kMaxMessageBytes = 16 * 1024 * 1024;
   std::deque<std::string> outbox_;
   std::string inbound_;
-  bool closing_ = false;
   int close_code_ = 0;
   std::string close_text_;
 };

@@ -1,0 +1,248 @@
+// rthub_client_capi.cpp: the C ABI of the reconnecting client over rthub::Client. Every entry
+// point checks its handle and arguments, and no exception crosses into C.
+#include <cstring>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "rthub/client.hpp"
+#include "rthub/rthub.h"
+
+#include "capi/guard.hpp"
+
+struct rthub_client {
+  rthub_client_event_fn on_event = nullptr;
+  void* user_data = nullptr;
+  // The polled event that rthub_client_next_event handed out last, and its C view.
+  rthub::ClientEvent polled;
+  rthub_client_event polled_view{};
+  // Last: destroyed first, so the client's thread is gone before the rest.
+  std::unique_ptr<rthub::Client> client;
+};
+
+namespace {
+
+using rthub::capi::fail;
+using rthub::capi::guarded;
+
+rthub_client_state to_c(rthub::ClientState state) {
+  return static_cast<rthub_client_state>(state);
+}
+rthub_transport to_c(rthub::ClientTransport transport) {
+  return static_cast<rthub_transport>(transport);
+}
+
+// A C view of `e`; its strings point into `e`.
+void view_of(const rthub::ClientEvent& e, rthub_client_event& out) {
+  std::memset(&out, 0, sizeof out);
+  out.struct_size = sizeof out;
+  out.kind = static_cast<rthub_client_event_kind>(e.kind);
+  out.channel = e.channel.c_str();
+  out.channel_len = e.channel.size();
+  out.epoch = e.position.epoch.c_str();
+  out.epoch_len = e.position.epoch.size();
+  out.seq = e.position.seq;
+  out.type = e.type.c_str();
+  out.type_len = e.type.size();
+  out.data = e.data.c_str();
+  out.data_len = e.data.size();
+  out.ts_ms = e.ts_ms;
+  out.recovered = e.recovered ? (*e.recovered ? 1 : 0) : -1;
+  out.state = to_c(e.state);
+  out.transport = to_c(e.transport);
+  out.reason = e.reason.c_str();
+  out.reason_len = e.reason.size();
+  out.attempt = e.attempt;
+  out.retry_in_ms = e.retry_in_ms;
+  out.code = e.code.c_str();
+  out.code_len = e.code.size();
+  out.message = e.message.c_str();
+  out.message_len = e.message.size();
+  out.request_id = e.request_id;
+}
+
+// Reads an options struct of any size up to ours: fields a shorter (older) struct lacks keep
+// their defaults.
+rthub::ClientOptions to_options(const rthub_client_options* in) {
+  rthub_client_options o;
+  rthub_client_options_init(&o);
+  size_t n = in->struct_size < sizeof(o) ? in->struct_size : sizeof(o);
+  std::memcpy(&o, in, n);
+  o.struct_size = sizeof o;
+  rthub::ClientOptions out;
+  if (!o.url) throw rthub::Error(rthub::Errc::kInvalid, "options->url is NULL");
+  out.url = o.url;
+  if (o.channel_count && !o.channels)
+    throw rthub::Error(rthub::Errc::kInvalid, "options->channels is NULL");
+  for (size_t i = 0; i < o.channel_count; ++i) {
+    if (!o.channels[i])
+      throw rthub::Error(rthub::Errc::kInvalid, "options->channels has a NULL entry");
+    out.channels.emplace_back(o.channels[i]);
+  }
+  if (o.token) out.token = o.token;
+  if (o.publish_key) out.publish_key = o.publish_key;
+  out.sse_only = o.sse_only != 0;
+  out.backoff_base_ms = o.backoff_base_ms;
+  out.backoff_cap_ms = o.backoff_cap_ms;
+  out.max_attempts = o.max_attempts;
+  out.heartbeat_seconds = o.heartbeat_seconds;
+  out.watchdog_ms = o.watchdog_ms;
+  out.handshake_timeout_ms = o.handshake_timeout_ms;
+  out.websocket_retry_ms = o.websocket_retry_ms;
+  if (o.ca_file) out.ca_file = o.ca_file;
+  out.insecure_skip_verify_for_tests = o.insecure_skip_verify_for_tests != 0;
+  out.max_pending_events = o.max_pending_events;
+  return out;
+}
+
+}  // namespace
+
+extern "C" {
+
+void rthub_client_options_init(rthub_client_options* options) {
+  if (!options) return;
+  rthub::ClientOptions d;
+  std::memset(options, 0, sizeof *options);
+  options->struct_size = sizeof *options;
+  options->backoff_base_ms = d.backoff_base_ms;
+  options->backoff_cap_ms = d.backoff_cap_ms;
+  options->max_attempts = d.max_attempts;
+  options->heartbeat_seconds = d.heartbeat_seconds;
+  options->watchdog_ms = d.watchdog_ms;
+  options->handshake_timeout_ms = d.handshake_timeout_ms;
+  options->websocket_retry_ms = d.websocket_retry_ms;
+  options->max_pending_events = d.max_pending_events;
+}
+
+rthub_err rthub_client_new(const rthub_client_options* options, rthub_client** out) {
+  if (!out) return fail(RTHUB_ERR_INVALID, "out is NULL");
+  *out = nullptr;
+  if (!options) return fail(RTHUB_ERR_INVALID, "options is NULL: the url is required");
+  if (options->struct_size < offsetof(rthub_client_options, channels))
+    return fail(RTHUB_ERR_INVALID, "options->struct_size not set: call rthub_client_options_init");
+  return guarded([&] {
+    rthub::ClientOptions o = to_options(options);
+    rthub_client* handle = new (std::nothrow) rthub_client();
+    if (!handle) throw std::bad_alloc();
+    size_t n = options->struct_size;
+    if (n >= offsetof(rthub_client_options, user_data) + sizeof(void*)) {
+      handle->on_event = options->on_event;
+      handle->user_data = options->user_data;
+    }
+    if (handle->on_event) {
+      rthub_client_event_fn fn = handle->on_event;
+      void* user_data = handle->user_data;
+      o.on_event = [fn, user_data](const rthub::ClientEvent& e) {
+        rthub_client_event view;
+        view_of(e, view);
+        fn(&view, user_data);
+      };
+    }
+    try {
+      handle->client.reset(new rthub::Client(std::move(o)));
+    } catch (...) {
+      delete handle;
+      throw;
+    }
+    *out = handle;
+  });
+}
+
+rthub_err rthub_client_start(rthub_client* client) {
+  if (!client) return fail(RTHUB_ERR_INVALID, "client is NULL");
+  return guarded([&] { client->client->start(); });
+}
+
+rthub_err rthub_client_stop(rthub_client* client) {
+  if (!client) return fail(RTHUB_ERR_INVALID, "client is NULL");
+  return guarded([&] { client->client->stop(); });
+}
+
+void rthub_client_free(rthub_client* client) {
+  if (!client) return;
+  guarded([&] { client->client->stop(); });
+  delete client;
+}
+
+rthub_err rthub_client_subscribe(rthub_client* client, const char* channel,
+                                 const rthub_position* since) {
+  if (!client) return fail(RTHUB_ERR_INVALID, "client is NULL");
+  if (!channel) return fail(RTHUB_ERR_INVALID, "channel is NULL");
+  return guarded([&] {
+    std::optional<rthub::Position> position;
+    if (since)
+      position = rthub::Position{
+          std::string(since->epoch, strnlen(since->epoch, sizeof since->epoch)), since->seq};
+    client->client->subscribe(channel, position);
+  });
+}
+
+rthub_err rthub_client_unsubscribe(rthub_client* client, const char* channel) {
+  if (!client) return fail(RTHUB_ERR_INVALID, "client is NULL");
+  if (!channel) return fail(RTHUB_ERR_INVALID, "channel is NULL");
+  return guarded([&] { client->client->unsubscribe(channel); });
+}
+
+rthub_err rthub_client_publish(rthub_client* client, const char* channel, const char* type,
+                               const char* data, size_t data_len, uint64_t* request_id) {
+  if (request_id) *request_id = 0;
+  if (!client) return fail(RTHUB_ERR_INVALID, "client is NULL");
+  if (!channel) return fail(RTHUB_ERR_INVALID, "channel is NULL");
+  if (!data) return fail(RTHUB_ERR_INVALID, "data is NULL");
+  return guarded([&] {
+    uint64_t id =
+        client->client->publish(channel, type ? type : "message", std::string(data, data_len));
+    if (request_id) *request_id = id;
+  });
+}
+
+rthub_err rthub_client_next_event(rthub_client* client, int timeout_ms,
+                                  const rthub_client_event** event) {
+  if (event) *event = nullptr;
+  if (!client) return fail(RTHUB_ERR_INVALID, "client is NULL");
+  if (!event) return fail(RTHUB_ERR_INVALID, "event is NULL");
+  if (client->on_event) return fail(RTHUB_ERR_STATE, "events go to on_event: nothing to poll");
+  bool got = false;
+  rthub_err err = guarded([&] { got = client->client->next_event(client->polled, timeout_ms); });
+  if (err != RTHUB_OK) return err;
+  if (!got) return fail(RTHUB_ERR_TIMEOUT, "no event within the timeout");
+  view_of(client->polled, client->polled_view);
+  *event = &client->polled_view;
+  return RTHUB_OK;
+}
+
+int rthub_client_fd(const rthub_client* client) {
+  if (!client || client->on_event) return -1;
+  return client->client->event_fd();
+}
+
+rthub_err rthub_client_get_counters(const rthub_client* client, rthub_client_counters* out) {
+  if (!client || !out) return fail(RTHUB_ERR_INVALID, "client or out is NULL");
+  if (out->struct_size < sizeof(uint32_t))
+    return fail(RTHUB_ERR_INVALID, "out->struct_size not set");
+  return guarded([&] {
+    rthub::ClientStats s = client->client->stats();
+    rthub_client_counters full;
+    std::memset(&full, 0, sizeof full);
+    full.struct_size = out->struct_size;
+    full.connects = s.connects;
+    full.reconnects = s.reconnects;
+    full.fallbacks = s.fallbacks;
+    full.messages = s.messages;
+    full.duplicates_dropped = s.duplicates_dropped;
+    full.resets = s.resets;
+    full.watchdog_timeouts = s.watchdog_timeouts;
+    size_t n = out->struct_size < sizeof full ? out->struct_size : sizeof full;
+    std::memcpy(out, &full, n);
+  });
+}
+
+const char* rthub_client_state_name(rthub_client_state state) {
+  return rthub::to_string(static_cast<rthub::ClientState>(state));
+}
+
+const char* rthub_transport_name(rthub_transport transport) {
+  return rthub::to_string(static_cast<rthub::ClientTransport>(transport));
+}
+
+}  // extern "C"
