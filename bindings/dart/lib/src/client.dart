@@ -1,0 +1,366 @@
+import 'dart:async';
+import 'dart:convert';
+import 'dart:ffi';
+import 'dart:isolate';
+import 'dart:typed_data';
+
+import 'package:ffi/ffi.dart';
+
+import 'bindings.dart';
+import 'errors.dart';
+import 'library.dart';
+import 'position.dart';
+
+/// Settings of an [RthubClient]; only [url] is required, null keeps the library's default.
+class RthubClientOptions {
+  const RthubClientOptions({
+    required this.url,
+    this.channels = const [],
+    this.token,
+    this.publishKey,
+    this.sseOnly = false,
+    this.backoffBase,
+    this.backoffCap,
+    this.maxAttempts,
+    this.heartbeat,
+    this.watchdog,
+    this.handshakeTimeout,
+    this.webSocketRetry,
+    this.caFile,
+    this.insecureSkipVerifyForTests = false,
+    this.maxPendingEvents,
+  });
+
+  /// The hub's base URL: http(s)://host:port[/prefix].
+  final String url;
+
+  /// Channels subscribed from the start.
+  final List<String> channels;
+
+  /// Sent as "Authorization: Bearer" on /ws and /events.
+  final String? token;
+  final String? publishKey;
+  final bool sseOnly;
+
+  /// Reconnect backoff: attempt n waits a random delay in [0, min(backoffCap, backoffBase * 2^n)].
+  final Duration? backoffBase;
+  final Duration? backoffCap;
+
+  /// Consecutive failed attempts before giving up; null or 0: forever.
+  final int? maxAttempts;
+  final Duration? heartbeat;
+  final Duration? watchdog;
+  final Duration? handshakeTimeout;
+  final Duration? webSocketRetry;
+  final String? caFile;
+
+  /// Accepts any server certificate. Tests only.
+  final bool insecureSkipVerifyForTests;
+
+  /// Past this many events waiting, the client stops reading from the hub until the app catches up.
+  final int? maxPendingEvents;
+}
+
+enum RthubEventKind { message, subscribed, unsubscribed, reset, state, error, published }
+
+enum RthubClientState { connecting, connected, disconnected, fallback, closed }
+
+enum RthubTransport { none, ws, sse }
+
+/// One thing that happened to a client; [kind] says which fields apply.
+class RthubEvent {
+  RthubEvent._({
+    required this.kind,
+    required this.channel,
+    required this.position,
+    required this.type,
+    required this.data,
+    required this.timestamp,
+    required this.recovered,
+    required this.state,
+    required this.transport,
+    required this.reason,
+    required this.attempt,
+    required this.retryIn,
+    required this.code,
+    required this.message,
+    required this.requestId,
+  });
+
+  final RthubEventKind kind;
+  final String channel;
+
+  /// message, subscribed (the hub's latest), reset (where the channel continues), published.
+  final RthubPosition position;
+
+  /// message: the message type, e.g. "geometry.updated".
+  final String type;
+
+  /// message: the publisher's JSON value, as UTF-8 bytes exactly as published.
+  final Uint8List data;
+
+  /// message: the hub's publish time.
+  final DateTime timestamp;
+
+  /// subscribed: true resumed, false could not resume (reload state), null no resume was asked.
+  final bool? recovered;
+  final RthubClientState state;
+  final RthubTransport transport;
+  final String reason;
+  final int attempt;
+
+  /// state disconnected: delay before the next attempt; null when none.
+  final Duration? retryIn;
+  final String code;
+  final String message;
+  final int requestId;
+
+  /// The message's data decoded (jsonDecode of [data]).
+  Object? get json => jsonDecode(utf8.decode(data));
+
+  @override
+  String toString() => switch (kind) {
+        RthubEventKind.message => 'message $channel@$position $type ${utf8.decode(data)}',
+        RthubEventKind.state => 'state ${state.name} ${transport.name} $reason',
+        RthubEventKind.error => 'error $code: $message',
+        _ => '${kind.name} $channel@$position',
+      };
+}
+
+/// A client's own counters.
+class RthubClientCounters {
+  RthubClientCounters._(rthub_client_counters c)
+      : connects = c.connects,
+        reconnects = c.reconnects,
+        fallbacks = c.fallbacks,
+        messages = c.messages,
+        duplicatesDropped = c.duplicates_dropped,
+        resets = c.resets,
+        watchdogTimeouts = c.watchdog_timeouts;
+
+  final int connects, reconnects, fallbacks, messages, duplicatesDropped, resets, watchdogTimeouts;
+}
+
+/// The hub's refusal of a request (an error event), as [RthubClient.publish] throws it.
+class RthubRequestException implements Exception {
+  RthubRequestException(this.code, this.message);
+
+  final String code;
+  final String message;
+
+  @override
+  String toString() => 'RthubRequestException: $code: $message';
+}
+
+/// A reconnecting client of an rthub hub: WebSocket first, Server-Sent Events when WebSocket
+/// cannot pass, backoff with jitter, a heartbeat watchdog and exact resume.
+///
+/// Events arrive in order on [events]. They are taken from the library by a helper isolate that
+/// waits in rthub_client_next_event (the library's poll API): an event's memory is valid only
+/// until the next call, which rules out NativeCallable.listener (its Dart side runs after the
+/// native callback returned), and the helper keeps the app's isolate free.
+///
+/// Owns its native handle: call [close]. While the client runs, its helper isolate keeps it
+/// reachable; a client that was never started or has ended is freed by a NativeFinalizer.
+final class RthubClient implements Finalizable {
+  RthubClient._(this._handle) {
+    _finalizer.attach(this, _handle.cast(), detach: this);
+  }
+
+  /// Creates a client and starts it: it connects in the background.
+  factory RthubClient(RthubClientOptions options) {
+    final b = rthubBindings;
+    final client = using((arena) {
+      final o = arena<rthub_client_options>();
+      b.rthub_client_options_init(o);
+      final r = o.ref;
+      r.url = nativeString(options.url, arena);
+      if (options.channels.isNotEmpty) {
+        final list = arena<Pointer<Char>>(options.channels.length);
+        for (var i = 0; i < options.channels.length; i++) {
+          list[i] = nativeString(options.channels[i], arena);
+        }
+        r.channels = list;
+        r.channel_count = options.channels.length;
+      }
+      if (options.token != null) r.token = nativeString(options.token!, arena);
+      if (options.publishKey != null) r.publish_key = nativeString(options.publishKey!, arena);
+      r.sse_only = options.sseOnly ? 1 : 0;
+      if (options.backoffBase != null) r.backoff_base_ms = options.backoffBase!.inMilliseconds;
+      if (options.backoffCap != null) r.backoff_cap_ms = options.backoffCap!.inMilliseconds;
+      if (options.maxAttempts != null) r.max_attempts = options.maxAttempts!;
+      if (options.heartbeat != null) r.heartbeat_seconds = options.heartbeat!.inSeconds;
+      if (options.watchdog != null) r.watchdog_ms = options.watchdog!.inMilliseconds;
+      if (options.handshakeTimeout != null) r.handshake_timeout_ms = options.handshakeTimeout!.inMilliseconds;
+      if (options.webSocketRetry != null) r.websocket_retry_ms = options.webSocketRetry!.inMilliseconds;
+      if (options.caFile != null) r.ca_file = nativeString(options.caFile!, arena);
+      r.insecure_skip_verify_for_tests = options.insecureSkipVerifyForTests ? 1 : 0;
+      if (options.maxPendingEvents != null) r.max_pending_events = options.maxPendingEvents!;
+      // on_event stays NULL: events are polled.
+      final out = arena<Pointer<rthub_client>>();
+      checkError(b.rthub_client_new(o, out), 'RthubClient');
+      return RthubClient._(out.value);
+    });
+    try {
+      checkError(b.rthub_client_start(client._handle), 'RthubClient.start');
+    } catch (_) {
+      _finalizer.detach(client);
+      b.rthub_client_free(client._handle);
+      client._handle = nullptr;
+      rethrow;
+    }
+    client._startPolling();
+    return client;
+  }
+
+  static final _finalizer = NativeFinalizer(rthubBindings.rthub_client_free_ptr.cast());
+
+  Pointer<rthub_client> _handle;
+  final _events = StreamController<RthubEvent>();
+  final _port = ReceivePort();
+  final _polled = Completer<void>();
+  final _waiters = <int, Completer<RthubEvent>>{};
+  bool _closing = false;
+
+  /// The client's events, in order. Single subscription.
+  Stream<RthubEvent> get events => _events.stream;
+
+  void _startPolling() {
+    _port.listen((message) {
+      if (message == null) {
+        // The helper ended: the client is stopped and its queue drained.
+        _port.close();
+        _polled.complete();
+        return;
+      }
+      final event = message as RthubEvent;
+      if ((event.kind == RthubEventKind.published || event.kind == RthubEventKind.error) && event.requestId != 0) {
+        final waiter = _waiters.remove(event.requestId);
+        if (waiter != null) {
+          waiter.complete(event);
+          return;
+        }
+      }
+      if (!_closing) _events.add(event);
+    });
+    Isolate.spawn(_poll, _PollStart(_handle.address, rthubLibraryPath, _port.sendPort),
+        debugName: 'rthub client events');
+  }
+
+  Pointer<rthub_client> _live(String operation) {
+    if (_handle == nullptr || _closing) throw RthubException(operation, RthubErrorCode.state, 'closed');
+    return _handle;
+  }
+
+  /// Subscribes to [channel] now and after every reconnect; with [since], continues after a
+  /// position the app kept (an [RthubEventKind.subscribed] event says whether it could).
+  void subscribe(String channel, {RthubPosition? since}) => using((arena) {
+        Pointer<rthub_position> position = nullptr;
+        if (since != null) {
+          position = arena<rthub_position>();
+          since.toNative(position);
+        }
+        checkError(
+            rthubBindings.rthub_client_subscribe(_live('subscribe'), nativeString(channel, arena), position), 'subscribe');
+      });
+
+  /// Stops receiving [channel] and forgets its position.
+  void unsubscribe(String channel) => using((arena) => checkError(
+      rthubBindings.rthub_client_unsubscribe(_live('unsubscribe'), nativeString(channel, arena)), 'unsubscribe'));
+
+  /// Publishes [json] as [type] on [channel] (over the WebSocket, or POST /publish on SSE) and
+  /// returns the request id that its outcome event (published or error) on [events] carries.
+  int publishAsync(String channel, String json, {String? type}) => using((arena) {
+        final bytes = utf8.encode(json);
+        final data = arena<Uint8>(bytes.isEmpty ? 1 : bytes.length);
+        data.asTypedList(bytes.isEmpty ? 1 : bytes.length).setAll(0, bytes);
+        final id = arena<Uint64>();
+        checkError(
+            rthubBindings.rthub_client_publish(_live('publish'), nativeString(channel, arena),
+                type == null ? nullptr : nativeString(type, arena), data.cast<Char>(), bytes.length, id),
+            'publish');
+        return id.value;
+      });
+
+  /// Publishes like [publishAsync] and completes with the message's position, or an
+  /// [RthubRequestException] when the hub refuses it. Its outcome is not sent on [events].
+  Future<RthubPosition> publish(String channel, String json, {String? type}) async {
+    // The outcome is routed on this isolate's event loop, after this synchronous section: the
+    // waiter is registered before it can arrive.
+    final id = publishAsync(channel, json, type: type);
+    final waiter = Completer<RthubEvent>();
+    _waiters[id] = waiter;
+    final event = await waiter.future;
+    if (event.kind == RthubEventKind.error) throw RthubRequestException(event.code, event.message);
+    return event.position;
+  }
+
+  /// A snapshot of the client's counters.
+  RthubClientCounters counters() => using((arena) {
+        final c = arena<rthub_client_counters>();
+        c.ref.struct_size = sizeOf<rthub_client_counters>();
+        checkError(rthubBindings.rthub_client_get_counters(_live('counters'), c), 'counters');
+        return RthubClientCounters._(c.ref);
+      });
+
+  /// Closes the connection, stops the client and frees it; [events] is closed. Calling it again
+  /// waits for the first call.
+  Future<void> close() async {
+    if (_closing) return _polled.future;
+    _closing = true;
+    rthubBindings.rthub_client_stop(_handle); // the helper's wait ends once the queue is drained
+    await _polled.future;
+    _finalizer.detach(this);
+    rthubBindings.rthub_client_free(_handle);
+    _handle = nullptr;
+    for (final waiter in _waiters.values) {
+      waiter.completeError(RthubException('publish', RthubErrorCode.state, 'closed'));
+    }
+    _waiters.clear();
+    await _events.close();
+  }
+}
+
+class _PollStart {
+  _PollStart(this.client, this.libraryPath, this.port);
+
+  final int client; // the rthub_client* as an address: a pointer cannot cross isolates
+  final String? libraryPath;
+  final SendPort port;
+}
+
+/// The helper isolate: waits for each event, copies it, sends it, until the client stops.
+void _poll(_PollStart start) {
+  final b = RthubBindings(openRthubLibrary(start.libraryPath));
+  final client = Pointer<rthub_client>.fromAddress(start.client);
+  final out = calloc<Pointer<rthub_client_event>>();
+  try {
+    while (b.rthub_client_next_event(client, -1, out) == rthub_err.RTHUB_OK) {
+      final event = out.value.ref;
+      // Copied before the next call, which ends the event's life. Kinds from a newer library
+      // than this binding knows are skipped.
+      if (event.kind < RthubEventKind.values.length) start.port.send(_copy(event));
+    }
+  } finally {
+    calloc.free(out);
+    start.port.send(null);
+  }
+}
+
+RthubEvent _copy(rthub_client_event e) => RthubEvent._(
+      kind: RthubEventKind.values[e.kind],
+      channel: stringOf(e.channel, e.channel_len),
+      position: RthubPosition(stringOf(e.epoch, e.epoch_len), e.seq),
+      type: stringOf(e.type, e.type_len),
+      data: Uint8List.fromList(e.data.cast<Uint8>().asTypedList(e.data_len)),
+      timestamp: DateTime.fromMillisecondsSinceEpoch(e.ts_ms),
+      recovered: e.recovered < 0 ? null : e.recovered == 1,
+      state: RthubClientState.values[e.state],
+      transport: RthubTransport.values[e.transport],
+      reason: stringOf(e.reason, e.reason_len),
+      attempt: e.attempt,
+      retryIn: e.retry_in_ms < 0 ? null : Duration(milliseconds: e.retry_in_ms),
+      code: stringOf(e.code, e.code_len),
+      message: stringOf(e.message, e.message_len),
+      requestId: e.request_id,
+    );

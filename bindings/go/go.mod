@@ -1,0 +1,3 @@
+module github.com/rthub/rthub/bindings/go
+
+go 1.19
