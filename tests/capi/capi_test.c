@@ -8,12 +8,14 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static int failures = 0;
@@ -280,6 +282,73 @@ static void check_stats(rthub_hub* hub) {
   CHECK_ERR(rthub_hub_stats(NULL, &stats), RTHUB_ERR_INVALID);
 }
 
+/* ---- Auth hooks: a host refuses connections and subscriptions, now or later ---------------- */
+
+static void* complete_later(void* check) {
+  struct timespec pause = {0, 100 * 1000 * 1000};
+  nanosleep(&pause, NULL);
+  rthub_channel_check_complete((rthub_channel_check*)check, 1);
+  return NULL;
+}
+
+static void on_connect(const rthub_connect_info* info, rthub_connect_answer* answer, void* user_data) {
+  (void)user_data;
+  if (info->token_len == 3 && memcmp(info->token, "bad", 3) == 0) {
+    rthub_connect_refuse(answer, 401);
+  } else if (info->token_len == 4 && memcmp(info->token, "good", 4) == 0) {
+    const char* everything[] = {"*"};
+    rthub_connect_accept(answer, "u1", everything, 1, NULL, 0);
+  } /* else: the default rules decide (no secret: anonymous) */
+}
+
+static void on_channel(const rthub_channel_info* info, rthub_channel_check* check, void* user_data) {
+  int* seen = (int*)user_data;
+  ++*seen;
+  if (strcmp(info->channel, "later") == 0) { /* a host asking its database answers later */
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, complete_later, check) == 0) {
+      pthread_detach(thread);
+      return;
+    }
+  }
+  rthub_channel_check_complete(check, strcmp(info->channel, "vetoed") != 0 && info->allowed_by_rules);
+}
+
+static void check_auth_hooks(void) {
+  rthub_hub_options options;
+  rthub_hub_options_init(&options);
+  options.port = 0;
+  rthub_hub* hub = NULL;
+  int seen = 0;
+  CHECK_ERR(rthub_hub_new(&options, &hub), RTHUB_OK);
+  if (!hub) return;
+  CHECK_ERR(rthub_hub_set_auth(hub, on_connect, on_channel, &seen), RTHUB_OK);
+  CHECK_ERR(rthub_hub_start(hub), RTHUB_OK);
+  CHECK_ERR(rthub_hub_set_auth(hub, on_connect, on_channel, &seen), RTHUB_ERR_STATE); /* too late */
+  int port = rthub_hub_port(hub);
+  static const struct {
+    const char* path;
+    const char* status;
+  } cases[] = {
+      {"/events?channel=open&token=bad", "HTTP/1.1 401"},    /* the connect hook refuses */
+      {"/events?channel=open&token=good", "HTTP/1.1 200"},   /* accepted with rights "*" */
+      {"/events?channel=vetoed&token=good", "HTTP/1.1 403"}, /* the channel hook refuses */
+      {"/events?channel=vetoed", "HTTP/1.1 403"},            /* anonymous: the same hook */
+      {"/events?channel=later&token=good", "HTTP/1.1 200"},  /* answered from another thread */
+      {"/events?channel=open&channel=vetoed", "HTTP/1.1 403"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
+    char status[128] = "";
+    CHECK(http_get_status(port, cases[i].path, status, sizeof status) == 0);
+    if (strncmp(status, cases[i].status, strlen(cases[i].status)) != 0) {
+      fprintf(stderr, "GET %s answered \"%s\", expected %s\n", cases[i].path, status, cases[i].status);
+      ++failures;
+    }
+  }
+  CHECK(seen >= 5);
+  rthub_hub_free(hub);
+}
+
 int main(void) {
   check_version_and_errors();
   check_options_and_new();
@@ -318,6 +387,7 @@ int main(void) {
 
   /* The port is taken: a second hub cannot bind it. */
   check_port_conflict(port);
+  check_auth_hooks();
   /* The first hub still serves. */
   CHECK(http_get_status(port, "/healthz", status, sizeof status) == 0);
   CHECK(strncmp(status, "HTTP/1.1 200", 12) == 0);
