@@ -88,6 +88,11 @@ echo "node $(node --version), npm $(npm --version 2>/dev/null), $(cmake --versio
 # --------------------------------------------------------------------------
 section "Node test clients (tests/node_modules)"
 
+# Networks that intercept TLS (corporate or sandbox proxies) add their CA to the system store;
+# node only trusts its own bundle unless told to add that one.
+if [[ -z "${NODE_EXTRA_CA_CERTS:-}" && -f /etc/ssl/certs/ca-certificates.crt ]]; then
+  export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+fi
 if [[ ! -d tests/node_modules || tests/package-lock.json -nt tests/node_modules/.package-lock.json ]]; then
   (cd tests && npm ci --no-audit --no-fund)
 else
