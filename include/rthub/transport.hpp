@@ -133,9 +133,6 @@ class Session {
 
   // When the last byte was queued, for heartbeats (monotonic ms).
   int64_t last_queued_ms = 0;
-  // When the peer was last heard from (any frame or pong), monotonic ms; 0 for transports whose
-  // peers never speak (SSE).
-  int64_t last_heard_ms = 0;
   // Unique per hub, set by attach(): asynchronous answers find their session by it.
   uint64_t id = 0;
   // Free for the hub's use: index in its session table.

@@ -151,7 +151,7 @@ int on_event(struct lws* wsi, enum lws_callback_reasons reason, void* user, void
       return 0;
     }
     case LWS_CALLBACK_ESTABLISHED: {
-      auto* session = new WsSession(wsi, peer_address(wsi), monotonic_us() / 1000);
+      auto* session = new WsSession(wsi, peer_address(wsi));
       slot->ws = session;
       if (slot->admitted) {
         session->rights = std::move(*slot->admitted);
@@ -163,9 +163,6 @@ int on_event(struct lws* wsi, enum lws_callback_reasons reason, void* user, void
     }
     case LWS_CALLBACK_RECEIVE:
       return slot && slot->ws ? slot->ws->on_receive(in, len) : -1;
-    case LWS_CALLBACK_RECEIVE_PONG:
-      if (slot && slot->ws) slot->ws->last_heard_ms = monotonic_us() / 1000;
-      return 0;
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
       // The peer answers a close frame the session wrote itself: lws must not send a second one
       // (browsers would report 1006), it just closes.
@@ -311,11 +308,12 @@ void LwsServer::open() {
   info.timeout_secs = 10;
   info.max_http_header_data = 16384;  // long Last-Event-ID cursors of many-channel streams
   info.max_http_header_pool = 64;
-  // WebSocket protocol pings on links idle for a heartbeat. A peer that answers nothing for three
-  // heartbeats is dropped by the core (and counted); lws hangs up at four as a backstop.
+  // WebSocket protocol pings on links idle for a heartbeat; a peer that answers nothing for
+  // three heartbeats is dead and its connection is dropped. (lws answers the pongs itself, so
+  // these drops cannot be told apart from other closes and are not counted.)
   int beat = s.options.heartbeat_seconds;
   s.liveness.secs_since_valid_ping = static_cast<uint16_t>(beat);
-  s.liveness.secs_since_valid_hangup = static_cast<uint16_t>(beat * 4);
+  s.liveness.secs_since_valid_hangup = static_cast<uint16_t>(beat * 3);
   info.retry_and_idle_policy = &s.liveness;
   info.ka_time = 60;  // TCP keepalive finds half-open peers that never answer heartbeats
   info.ka_probes = 3;

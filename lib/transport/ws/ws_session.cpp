@@ -21,7 +21,6 @@ void WsSession::close(CloseCode code, std::string_view reason) {
 constexpr size_t kMaxDiscardBytes = 1 << 20;
 
 int WsSession::on_receive(const void* data, size_t len) {
-  last_heard_ms = monotonic_us() / 1000;
   if (closing()) return 0;
   ServerContext& server = server_of(wsi_);
   bool last = lws_is_final_fragment(wsi_) && lws_remaining_packet_payload(wsi_) == 0;

@@ -14,10 +14,7 @@ namespace rthub {
 
 class WsSession final : public Session {
  public:
-  WsSession(struct lws* wsi, std::string peer, int64_t now_ms)
-      : Session(WireFormat::kWebSocket, std::move(peer)), wsi_(wsi) {
-    last_heard_ms = now_ms;
-  }
+  WsSession(struct lws* wsi, std::string peer) : Session(WireFormat::kWebSocket, std::move(peer)), wsi_(wsi) {}
 
   void want_write() override { lws_callback_on_writable(wsi_); }
   void close(CloseCode code, std::string_view reason) override;
