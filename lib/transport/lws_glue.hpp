@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <memory>
+#include <unordered_set>
 
 #include "rthub/auth.hpp"
 
@@ -38,6 +39,9 @@ struct ServerContext {
   std::function<bool()> broker_ready;
   std::function<void()> on_wake;
   std::function<void(std::string&)> broker_metrics;
+  // Every live HttpExchange: libwebsockets does not end every connection with a callback at
+  // context teardown, so the server deletes the ones left after it.
+  std::unordered_set<HttpExchange*> exchanges;
 };
 
 constexpr size_t kWriteBatchBytes = 64 * 1024;

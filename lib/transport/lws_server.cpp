@@ -198,6 +198,7 @@ int on_event(struct lws* wsi, enum lws_callback_reasons reason, void* user, void
         slot->sse = nullptr;
       }
       if (slot && slot->http) {
+        server_of(wsi).exchanges.erase(slot->http);
         slot->http->abandon();
         delete slot->http;
         slot->http = nullptr;
@@ -213,6 +214,7 @@ int on_event(struct lws* wsi, enum lws_callback_reasons reason, void* user, void
         slot->admitted = nullptr;
       }
       if (slot->http) {
+        server_of(wsi).exchanges.erase(slot->http);
         slot->http->abandon();
         delete slot->http;
         slot->http = nullptr;
@@ -251,7 +253,7 @@ void LwsServer::open() {
   if (uv_loop_init(&s.loop) != 0) throw Error(Errc::kIo, "cannot create the event loop");
   s.loop_ready = true;
   s.scratch.resize(LWS_PRE + kWriteBatchBytes);
-  s.server.reset(new ServerContext{s.options, s.core, s.metrics, s.scratch, s.hooks.broker_ready, s.hooks.on_wake, s.hooks.broker_metrics});
+  s.server.reset(new ServerContext{s.options, s.core, s.metrics, s.scratch, s.hooks.broker_ready, s.hooks.on_wake, s.hooks.broker_metrics, {}});
 
   // Dynamic endpoints are callback mounts so that a static "/" mount cannot shadow them.
   for (const char* point : {"/events", "/publish", "/metrics", "/healthz"}) {
@@ -343,6 +345,8 @@ void LwsServer::run() {
   State& s = *state_;
   uv_run(&s.loop, UV_RUN_DEFAULT);
   if (s.lws_alive) lws_context_destroy(s.lws_alive);
+  for (HttpExchange* exchange : s.server->exchanges) delete exchange;
+  s.server->exchanges.clear();
   // Anything lws still closes finishes here, then the loop can be closed.
   while (uv_loop_close(&s.loop) == UV_EBUSY) uv_run(&s.loop, UV_RUN_NOWAIT);
   s.loop_ready = false;

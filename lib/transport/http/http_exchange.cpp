@@ -31,7 +31,10 @@ std::string error_body(codec::ErrorCode code, const std::string& text) {
 }  // namespace
 
 HttpExchange& HttpExchange::of(struct lws* wsi, ConnectionSlot& slot) {
-  if (!slot.http) slot.http = new HttpExchange(wsi);
+  if (!slot.http) {
+    slot.http = new HttpExchange(wsi);
+    server_of(wsi).exchanges.insert(slot.http);
+  }
   return *slot.http;
 }
 

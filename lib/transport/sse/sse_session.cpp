@@ -96,6 +96,9 @@ int SseSession::write_head() {
     return 0;
   }
   phase_ = Phase::kStreaming;
+  // Everything the stream needed from the request was read in open(): give the header table
+  // back to libwebsockets' small pool, or a few dozen open streams would starve new requests.
+  lws_http_headers_detach(wsi_);
   // The preamble leads the queue; subscribed objects and replayed history follow it.
   size_t n = static_cast<size_t>(std::snprintf(nullptr, 0, "retry: %d\n\n", retry_ms_));
   std::string retry(n + 1, '\0');

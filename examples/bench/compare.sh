@@ -1,0 +1,543 @@
+#!/usr/bin/env bash
+# compare.sh: rthub-server side by side with nginx + nchan (1 worker) and the two floor programs
+# (floor-naive, floor-coalescing), driven by the same load generator (rthub-bench) in one run.
+#
+#   examples/bench/compare.sh [--quick] [--build DIR] [--rthub-server PATH] [--out FILE] [--keep]
+#                             [--only LIST]
+#
+#   --quick       smaller numbers (about 2 minutes): a smoke run, not a measurement
+#   --build DIR   the CMake build directory holding bin/rthub-server, bin/rthub-bench,
+#                 bin/floor-naive, bin/floor-coalescing (default: <repo>/build)
+#   --rthub-server PATH   the rthub-server to measure (default: DIR/bin/rthub-server)
+#   --out FILE    also write the final table (markdown) and the raw JSON lines next to it
+#   --keep        keep the temporary directory (configs, logs, raw results)
+#   --only LIST   comma-separated scenarios: idle,broadcast,fixed,saturation,sse,stall (default: all)
+#   --nice N      run the servers and the bench at this niceness (e.g. -10 on a machine that
+#                 other work keeps busy; negative values need root). Default 0: unchanged.
+#
+# Installs nginx-light and libnginx-mod-nchan with apt-get when missing. Every server it starts
+# gets a fresh process per scenario (so memory baselines are clean) on a free loopback port, and
+# is stopped on exit, however the script ends.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/../.." && pwd)"
+BUILD="$REPO/build"
+SERVER=""
+NICE=0
+QUICK=0
+OUT=""
+KEEP=0
+ONLY="idle,broadcast,fixed,saturation,sse,stall"
+
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --quick) QUICK=1 ;;
+    --build) BUILD="$(cd "$2" && pwd)"; shift ;;
+    --rthub-server) SERVER="$2"; shift ;;
+    --out) OUT="$2"; shift ;;
+    --keep) KEEP=1 ;;
+    --only) ONLY="$2"; shift ;;
+    --nice) NICE="$2"; shift ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+BIN="$BUILD/bin"
+BENCH="$BIN/rthub-bench"
+SERVER="${SERVER:-$BIN/rthub-server}"
+for b in "$SERVER" "$BENCH" "$BIN/floor-naive" "$BIN/floor-coalescing"; do
+  if [[ ! -x "$b" ]]; then
+    echo "compare.sh: $b is missing: build first (cmake --build $BUILD)" >&2
+    exit 2
+  fi
+done
+command -v python3 >/dev/null || { echo "compare.sh: needs python3 for the table" >&2; exit 2; }
+
+log() { printf '%s\n' "$*" >&2; }
+want() { [[ ",$ONLY," == *",$1,"* ]]; }
+
+# ------------------------------------------------------------------------------------------------
+# The machine: descriptors, ports, nginx + nchan.
+
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+NOFILE="$(ulimit -n)"
+if sysctl -w net.ipv4.ip_local_port_range="1024 65535" >/dev/null 2>&1; then
+  PORTS_NOTE="ip_local_port_range 1024-65535"
+else
+  PORTS_NOTE="ip_local_port_range left at $(tr '\t' '-' </proc/sys/net/ipv4/ip_local_port_range) (not permitted)"
+fi
+
+NCHAN_SO=/usr/lib/nginx/modules/ngx_nchan_module.so
+if ! command -v nginx >/dev/null || [[ ! -f "$NCHAN_SO" ]]; then
+  log "== installing nginx-light and libnginx-mod-nchan"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y nginx-light libnginx-mod-nchan >/dev/null ||
+    { apt-get update >/dev/null && apt-get install -y nginx-light libnginx-mod-nchan >/dev/null; }
+fi
+NGINX="$(command -v nginx)"
+
+TMP="$(mktemp -d /tmp/rthub-compare.XXXXXX)"
+RESULTS="$TMP/results.jsonl"
+: >"$RESULTS"
+SERVER_PIDS=()
+
+cleanup() {
+  local pid
+  for pid in "${SERVER_PIDS[@]:-}"; do
+    [[ -n "$pid" ]] || continue
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "${SERVER_PIDS[@]:-}"; do
+    [[ -n "$pid" ]] || continue
+    for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  SERVER_PIDS=()
+  if [[ $KEEP -eq 1 ]]; then log "== kept $TMP"; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port_free() { ! ss -Htln "sport = :$1" 2>/dev/null | grep -q .; }
+free_port() {
+  local p
+  for _ in $(seq 1 200); do
+    p=$((20000 + RANDOM % 20000))
+    port_free "$p" && { echo "$p"; return; }
+  done
+  echo "compare.sh: no free port" >&2
+  return 1
+}
+
+# Waits for "... listening on http://HOST:PORT" in a log; prints PORT.
+wait_listening() {
+  local file=$1 pid=$2
+  for _ in $(seq 1 200); do
+    if grep -qo 'listening on http://[0-9.]*:[0-9]*' "$file" 2>/dev/null; then
+      grep -o 'listening on http://[0-9.]*:[0-9]*' "$file" | head -1 | sed 's/.*://'
+      return 0
+    fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "compare.sh: server did not start; its log:" >&2
+  cat "$file" >&2
+  return 1
+}
+
+write_nginx_conf() {
+  local port=$1 dir=$2
+  mkdir -p "$dir"
+  cat >"$dir/nginx.conf" <<EOF
+load_module $NCHAN_SO;
+worker_processes 1;
+worker_rlimit_nofile $NOFILE;
+daemon off;
+master_process on;
+user root;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events {
+  worker_connections $((NOFILE * 2));  # above the descriptor limit: accept() is the bound, not this
+  multi_accept on;
+}
+http {
+  access_log off;
+  client_body_temp_path $dir/body;
+  proxy_temp_path $dir/proxy;
+  fastcgi_temp_path $dir/fastcgi;
+  uwsgi_temp_path $dir/uwsgi;
+  scgi_temp_path $dir/scgi;
+  keepalive_requests 100000000;
+  keepalive_timeout 300s;
+  server {
+    listen 127.0.0.1:$port backlog=4096;
+    # nchan's plain pub/sub: subscribe with GET /sub?id=CH (WebSocket upgrade or EventSource),
+    # publish with POST /pub?id=CH and the raw body.
+    location = /sub {
+      nchan_subscriber websocket eventsource;
+      nchan_channel_id \$arg_id;
+      nchan_subscriber_first_message newest;
+    }
+    location = /pub {
+      nchan_publisher;
+      nchan_channel_id \$arg_id;
+    }
+  }
+}
+EOF
+}
+
+# start_server KIND: sets URL, HUB_PID (the process to sample) and SERVER_PID (to stop).
+start_server() {
+  local kind=$1 log="$TMP/$1.log"
+  : >"$log"
+  case "$kind" in
+    rthub)
+      nice -n "$NICE" "$SERVER" --listen 127.0.0.1:0 2>"$log" &
+      SERVER_PID=$!
+      SERVER_PIDS+=("$SERVER_PID")
+      URL="http://127.0.0.1:$(wait_listening "$log" "$SERVER_PID")"
+      HUB_PID=$SERVER_PID
+      ;;
+    naive|coalescing)
+      nice -n "$NICE" "$BIN/floor-$kind" --listen 127.0.0.1:0 2>"$log" &
+      SERVER_PID=$!
+      SERVER_PIDS+=("$SERVER_PID")
+      URL="http://127.0.0.1:$(wait_listening "$log" "$SERVER_PID")"
+      HUB_PID=$SERVER_PID
+      ;;
+    nchan)
+      local port dir="$TMP/nginx"
+      port=$(free_port)
+      rm -rf "$dir"
+      write_nginx_conf "$port" "$dir"
+      nice -n "$NICE" "$NGINX" -c "$dir/nginx.conf" -p "$dir" >"$log" 2>&1 &
+      SERVER_PID=$!
+      SERVER_PIDS+=("$SERVER_PID")
+      HUB_PID=""
+      for _ in $(seq 1 200); do
+        HUB_PID=$(pgrep -P "$SERVER_PID" | head -1 || true)
+        [[ -n "$HUB_PID" ]] && ! port_free "$port" && break
+        kill -0 "$SERVER_PID" 2>/dev/null || { cat "$log" "$dir/error.log" >&2; return 1; }
+        sleep 0.05
+      done
+      URL="http://127.0.0.1:$port"
+      ;;
+  esac
+}
+
+stop_server() {
+  local pid=$SERVER_PID
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  local kept=()
+  for p in "${SERVER_PIDS[@]}"; do [[ "$p" != "$pid" ]] && kept+=("$p"); done
+  SERVER_PIDS=("${kept[@]:-}")
+  # nginx's worker goes with its master; give sockets a moment to close.
+  sleep 0.3
+}
+
+# run SCENARIO KIND [rthub-bench options...]: one measurement on a fresh server.
+run() {
+  local scenario=$1 kind=$2
+  shift 2
+  local target=rthub
+  [[ $kind == nchan ]] && target=nchan
+  log "-- $scenario: $kind"
+  if ! start_server "$kind"; then
+    log "   (server did not start)"
+    return 0
+  fi
+  local out="$TMP/$scenario-$kind.out"
+  nice -n "$NICE" "$BENCH" --url "$URL" --target "$target" --hub-pid "$HUB_PID" --label "$scenario/$kind" --json "$@" >"$out" 2>&1 || true
+  grep -v '^{' "$out" | sed 's/^/   /' >&2 || true
+  grep '^{' "$out" | tail -1 >>"$RESULTS" || true
+  stop_server
+}
+
+# ------------------------------------------------------------------------------------------------
+# Scenarios.
+
+if [[ $QUICK -eq 1 ]]; then
+  IDLE_A=1000; IDLE_B=3000; IDLE_SETTLE=1
+  BCAST_N=1000; BCAST_SECS=3
+  SAT_N=200; SAT_CH=20; SAT_STEP=1; SAT_STEPS=3; SAT_SETTLE=0.5; RATE_1CH=100; RATE_MANY=1000
+  SSE_N=100; SSE_CH=10
+  STALL_N=100; STALL_SECS=3
+  FIXED_RATE=20; FIXED_SECS=2
+  WARM=0.5; CONNECT_TIMEOUT=5
+else
+  IDLE_A=10000; IDLE_B=50000; IDLE_SETTLE=3
+  BCAST_N=10000; BCAST_SECS=20
+  SAT_N=1000; SAT_CH=1000; SAT_STEP=4; SAT_STEPS=24; SAT_SETTLE=1; RATE_1CH=10; RATE_MANY=100
+  SSE_N=1000; SSE_CH=1000
+  STALL_N=500; STALL_SECS=20
+  FIXED_RATE=20; FIXED_SECS=10
+  WARM=2; CONNECT_TIMEOUT=30
+fi
+# Publishers: keep-alive connections with one request in flight each (rthub-server hangs on
+# pipelined requests at the time of writing; the same for every server keeps it fair). 32 of them
+# so that the many-channel ramps are not bound by publish round trips too early.
+PUB=(--publishers 32 --pipeline 1)
+# Each side of a connection needs a descriptor: the bench and the server each hold N.
+IDLE_B_ASKED=$IDLE_B
+if (( IDLE_B + 1000 > NOFILE )); then IDLE_B=$((NOFILE - 1000)); fi
+
+START=$(date +%s)
+log "== rthub-bench comparison in $TMP ($( [[ $QUICK -eq 1 ]] && echo quick || echo full ))"
+log "   RLIMIT_NOFILE $NOFILE, $PORTS_NOTE, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+
+KINDS_WS=(nchan rthub naive coalescing)
+KINDS_SSE=(nchan rthub)
+
+if want idle; then
+  for n in "$IDLE_A" "$IDLE_B"; do
+    for k in "${KINDS_WS[@]}"; do
+      run "idle-$n" "$k" --idle --subscribers "$n" --settle "$IDLE_SETTLE" --duration "$IDLE_SETTLE" --connect-timeout 90
+    done
+  done
+fi
+
+if want broadcast; then
+  for k in "${KINDS_WS[@]}"; do
+    run broadcast "$k" --subscribers "$BCAST_N" --rate 10 --warmup "$WARM" --duration "$BCAST_SECS" "${PUB[@]}"
+  done
+fi
+
+# A fixed, moderate load every server carries: what each delivery costs the server in CPU time
+# (the number a busy machine disturbs least), and the latency at that load.
+if want fixed; then
+  for k in "${KINDS_WS[@]}"; do
+    run fixed "$k" --subscribers "$SAT_N" --rate "$FIXED_RATE" --warmup "$WARM" --duration "$FIXED_SECS" "${PUB[@]}"
+  done
+fi
+
+# Saturation: the rate rises by 1.4x per step until p99 passes 100 ms (or fewer than 90% of the
+# deliveries due arrive within the step) in two steps in a row; the best passing step counts.
+RAMP=(--ramp --ramp-factor 1.4 --ramp-p99-ms 100 --ramp-max-steps "$SAT_STEPS" --ramp-settle "$SAT_SETTLE"
+      --duration "$SAT_STEP" --warmup "$WARM" --connect-timeout "$CONNECT_TIMEOUT" "${PUB[@]}")
+if want saturation; then
+  for k in "${KINDS_WS[@]}"; do
+    run sat-1ch "$k" --subscribers "$SAT_N" --channels 1 --rate "$RATE_1CH" "${RAMP[@]}"
+  done
+  for k in "${KINDS_WS[@]}"; do
+    run sat-manych "$k" --subscribers $((SAT_CH * 10)) --channels "$SAT_CH" --rate "$RATE_MANY" "${RAMP[@]}"
+  done
+fi
+if want sse; then
+  for k in "${KINDS_SSE[@]}"; do
+    run sse-1ch "$k" --transport sse --subscribers "$SSE_N" --channels 1 --rate "$RATE_1CH" "${RAMP[@]}"
+  done
+  for k in "${KINDS_SSE[@]}"; do
+    run sse-manych "$k" --transport sse --subscribers $((SSE_CH * 10)) --channels "$SSE_CH" --rate "$RATE_MANY" "${RAMP[@]}"
+  done
+fi
+
+# 10% of subscribers stop reading (with a 4 KiB receive buffer). At 20 messages/s of 16 KiB a
+# stalled one is owed 320 KiB/s: past the kernel's socket buffers (up to 4 MiB on loopback) and a
+# 1 MiB queue within the run, so a server that bounds its queues drops them. The healthy ones'
+# latency is what counts.
+if want stall; then
+  for k in "${KINDS_WS[@]}"; do
+    run stall "$k" --subscribers "$STALL_N" --rate 20 --payload 16384 --stall-fraction 0.1 --warmup "$WARM" \
+      --duration "$STALL_SECS" "${PUB[@]}"
+  done
+fi
+
+ELAPSED=$(( $(date +%s) - START ))
+
+# ------------------------------------------------------------------------------------------------
+# The table.
+
+TABLE="$TMP/table.md"
+python3 - "$RESULTS" "$IDLE_A" "$IDLE_B" "$IDLE_B_ASKED" "$NOFILE" "$QUICK" >"$TABLE" <<'PY'
+import json, sys
+path, idle_a, idle_b, idle_b_asked, nofile = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+quick = sys.argv[6] == "1"
+R = {}
+for line in open(path):
+    line = line.strip()
+    if not line.startswith("{"):
+        continue
+    try:
+        j = json.loads(line)
+    except ValueError:
+        continue
+    scen, kind = j["label"].split("/")
+    R[(scen, kind)] = j
+
+def get(s, k):
+    return R.get((s, k))
+
+def conn_note(j):
+    if j and j["connected"] < j["subscribers"]:
+        return " (%d/%d conn.)" % (j["connected"], j["subscribers"])
+    return ""
+
+def fmt(v, unit):
+    if v is None:
+        return "-"
+    if unit == "KiB":
+        return "%.2f KiB" % (v / 1024)
+    if unit == "ms":
+        return ("%.2f" if v < 10 else "%.1f" if v < 100 else "%.0f") % v + " ms"
+    if unit == "MiB":
+        return "%.1f MiB" % (v / 1024)
+    if unit == "/s":
+        return "{:,.0f}/s".format(v)
+    return str(v)
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return "-"
+    return "%.2fx" % (a / b)
+
+rows = []
+def row(name, scen, key, unit, kinds=("nchan", "rthub", "naive", "coalescing"), target="", check=None):
+    vals = {}
+    cells = []
+    for k in ("nchan", "rthub", "naive", "coalescing"):
+        j = get(scen, k) if k in kinds else None
+        v = None
+        if j is not None:
+            v = j.get(key)
+            if v is not None and v < 0:
+                v = None
+            if key == "rss_per_conn_bytes" and v is not None and j["connected"] == 0:
+                v = None
+        vals[k] = v
+        if k not in kinds:
+            cells.append("n/a")
+        elif j is None:
+            cells.append("not run")
+        elif v is None and key in ("deliveries_per_s", "p99_ms") and "steps" in j:
+            cells.append("no step passed" + conn_note(j))
+        else:
+            cells.append(fmt(v, unit) + conn_note(j))
+    met = ("quick run" if quick else check(vals)) if check else ""
+    rows.append([name] + cells + [ratio(vals["rthub"], vals["nchan"]),
+                                  ratio(vals["rthub"], vals["naive"]) if "naive" in kinds else "-",
+                                  ratio(vals["rthub"], vals["coalescing"]) if "coalescing" in kinds else "-",
+                                  target, met])
+
+def ok(b):
+    return "yes" if b else "NO"
+
+def chk_mem(v):
+    r, n = v["rthub"], v["nchan"]
+    if r is None or n is None: return "?"
+    return ok(r <= n / 3 and r < 2.5 * 1024)
+
+def chk_p99(v):
+    r, n, f = v["rthub"], v["nchan"], v["naive"]
+    if r is None or n is None or f is None: return "?"
+    return ok(r < n and r <= 1.1 * f)
+
+def chk_sat(v):
+    r, n, c = v["rthub"], v["nchan"], v["coalescing"]
+    if r is None or n is None or c is None: return "?"
+    return ok(r >= 5 * n and r >= 0.9 * c)
+
+b_label = idle_b if idle_b == idle_b_asked else "%s (%s asked; RLIMIT_NOFILE %s)" % (idle_b, idle_b_asked, nofile)
+row("idle RSS per WS connection @ %s" % idle_a, "idle-%s" % idle_a, "rss_per_conn_bytes", "KiB",
+    target="<= nchan/3 and < 2.5 KiB", check=chk_mem)
+row("idle RSS per WS connection @ %s" % b_label, "idle-%s" % idle_b, "rss_per_conn_bytes", "KiB")
+row("broadcast, 10 msg/s: p50", "broadcast", "p50_ms", "ms")
+row("broadcast, 10 msg/s: p90", "broadcast", "p90_ms", "ms")
+row("broadcast, 10 msg/s: p99", "broadcast", "p99_ms", "ms",
+    target="< nchan and <= 1.1x naive", check=chk_p99)
+row("broadcast, 10 msg/s: p99.9", "broadcast", "p999_ms", "ms")
+row("broadcast, 10 msg/s: max", "broadcast", "max_ms", "ms")
+row("fixed load, 20 msg/s on one channel: p50", "fixed", "p50_ms", "ms")
+row("fixed load, 20 msg/s on one channel: p99", "fixed", "p99_ms", "ms")
+row("saturation WS, 1 channel: deliveries/s", "sat-1ch", "deliveries_per_s", "/s",
+    target=">= 5x nchan and >= 0.9x coalescing", check=chk_sat)
+row("  (p99 at that rate)", "sat-1ch", "p99_ms", "ms")
+row("  (hub CPU at that rate, %)", "sat-1ch", "hub_cpu", "")
+row("saturation WS, many channels x 10: deliveries/s", "sat-manych", "deliveries_per_s", "/s")
+row("  (p99 at that rate)", "sat-manych", "p99_ms", "ms")
+row("  (hub CPU at that rate, %)", "sat-manych", "hub_cpu", "")
+row("saturation SSE, 1 channel: deliveries/s", "sse-1ch", "deliveries_per_s", "/s", kinds=("nchan", "rthub"))
+row("  (p99 at that rate)", "sse-1ch", "p99_ms", "ms", kinds=("nchan", "rthub"))
+row("saturation SSE, many channels x 10: deliveries/s", "sse-manych", "deliveries_per_s", "/s", kinds=("nchan", "rthub"))
+row("  (p99 at that rate)", "sse-manych", "p99_ms", "ms", kinds=("nchan", "rthub"))
+row("10% stalled: healthy p99", "stall", "p99_ms", "ms")
+row("10% stalled: healthy deliveries/s", "stall", "deliveries_per_s", "/s")
+row("10% stalled: stalled ones the server closed", "stall", "stalled_closed", "")
+row("10% stalled: server RSS at the end", "stall", "hub_rss_end_kb", "MiB")
+
+# Hub CPU time per delivery: robust against a busy machine, unlike latency. For the ramps, at the
+# last step every server ran (the same asked rate for all).
+def cpu_row(name, scen, kinds=("nchan", "rthub", "naive", "coalescing")):
+    js = {k: get(scen, k) for k in kinds if get(scen, k)}
+    if not js:
+        return
+    vals = {}
+    rate = None
+    if all("steps" in j for j in js.values()):
+        k_common = min(len(j["steps"]) for j in js.values()) - 1
+        if k_common < 0:
+            return
+        for k, j in js.items():
+            st = j["steps"][k_common]
+            rate = st["rate"]
+            vals[k] = st["hub_cpu"] * 1e4 / st["deliveries_per_s"] if st["deliveries_per_s"] > 0 and st["hub_cpu"] >= 0 else None
+    else:
+        for k, j in js.items():
+            d, c = j.get("deliveries_per_s"), j.get("hub_cpu")
+            vals[k] = c * 1e4 / d if d and c is not None and c >= 0 else None
+    cells = []
+    for k in ("nchan", "rthub", "naive", "coalescing"):
+        v = vals.get(k)
+        cells.append("n/a" if k not in kinds else ("-" if v is None else "%.1f us" % v))
+    label = name + (" (at %g msg/s, all servers)" % rate if rate is not None else "")
+    rows.append([label] + cells + [ratio(vals.get("rthub"), vals.get("nchan")),
+                                   ratio(vals.get("rthub"), vals.get("naive")),
+                                   ratio(vals.get("rthub"), vals.get("coalescing")), "", ""])
+
+cpu_row("  hub CPU per delivery, broadcast", "broadcast")
+cpu_row("  hub CPU per delivery, fixed load", "fixed")
+cpu_row("  hub CPU per delivery, saturation WS 1 channel", "sat-1ch")
+cpu_row("  hub CPU per delivery, saturation WS many channels", "sat-manych")
+cpu_row("  hub CPU per delivery, saturation SSE 1 channel", "sse-1ch", kinds=("nchan", "rthub"))
+
+# Keep the scenario order: the CPU rows were appended last; move each under its scenario.
+order = ["idle RSS", "broadcast, 10 msg/s", "  hub CPU per delivery, broadcast", "fixed load",
+         "  hub CPU per delivery, fixed", "saturation WS, 1 channel",
+         "  (p99 at that rate)#1", "  (hub CPU at that rate, %)#1", "  hub CPU per delivery, saturation WS 1",
+         "saturation WS, many", "  (p99 at that rate)#2", "  (hub CPU at that rate, %)#2",
+         "  hub CPU per delivery, saturation WS many", "saturation SSE, 1 channel", "  (p99 at that rate)#3",
+         "  hub CPU per delivery, saturation SSE", "saturation SSE, many", "  (p99 at that rate)#4", "10% stalled"]
+def sort_key(item):
+    idx, r = item
+    name = r[0]
+    seen = sum(1 for j, q in enumerate(rows[:idx]) if q[0] == name)
+    for pos, prefix in enumerate(order):
+        p, _, nth = prefix.partition("#")
+        if name.startswith(p) and (not nth or seen + 1 == int(nth)):
+            return (pos, idx)
+    return (len(order), idx)
+rows[:] = [r for _, r in sorted(enumerate(rows), key=sort_key)]
+
+hdr = ["scenario", "nchan", "rthub", "floor-naive", "floor-coalescing", "rthub/nchan", "rthub/naive",
+       "rthub/coalescing", "issue 8 target", "met"]
+print("| " + " | ".join(hdr) + " |")
+print("|" + "|".join(["---"] * len(hdr)) + "|")
+for r in rows:
+    r = [("%.0f" % x) if isinstance(x, float) else str(x) for x in r]
+    print("| " + " | ".join(r) + " |")
+
+# Sizes and the load the machine was under, per scenario.
+print()
+print("| scenario | subscribers x channels | payload | load avg (1 min) at the end, per server |")
+print("|---|---|---|---|")
+seen = []
+for (s, k) in R:
+    if s not in seen:
+        seen.append(s)
+for s in seen:
+    js = [(k, R[(s, k)]) for k in ("nchan", "rthub", "naive", "coalescing") if (s, k) in R]
+    j0 = js[0][1]
+    per = j0["subscribers"] // max(1, j0["channels"])
+    print("| %s | %d x %d%s | %d B | %s |" % (s, j0["channels"], per,
+          ", %d%% stalled" % round(100 * j0["stalled"] / max(1, j0["subscribers"])) if j0["stalled"] else "",
+          j0["payload"], ", ".join("%s %.1f" % (k, j.get("loadavg", -1)) for k, j in js)))
+PY
+
+echo
+cat "$TABLE"
+echo
+echo "(ran in ${ELAPSED} s; $(nproc) CPUs; RLIMIT_NOFILE $NOFILE; $PORTS_NOTE; niceness $NICE)"
+if [[ -n "$OUT" ]]; then
+  cp "$TABLE" "$OUT"
+  cp "$RESULTS" "${OUT%.*}.jsonl"
+  for f in "$TMP"/*.out; do cat "$f"; echo; done >"${OUT%.*}.log"
+  log "== table in $OUT, raw results in ${OUT%.*}.jsonl, bench output in ${OUT%.*}.log"
+fi
