@@ -33,7 +33,8 @@ grep -q '"op":"subscribed"' "$tmp/sse" || { echo "SSE stream did not start" >&2;
 put=$(curl -sS -f -X PUT "$api/api/geometries/7" -d '{"type":"Point","coordinates":[-46.63,-23.55]}')
 echo "PUT: $put"
 [[ "$put" == *'"seq":1'* ]] || { echo "PUT did not report seq 1" >&2; exit 1; }
-curl -sS -f "$api/api/geometries" | grep -q '"id":"7"'
+listed=$(curl -sS -f "$api/api/geometries")
+[[ "$listed" == *'"id":"7"'* ]] || { echo "GET /api/geometries lacks id 7: $listed" >&2; exit 1; }
 curl -sS -f -X DELETE "$api/api/geometries/7" -o /dev/null
 for _ in $(seq 50); do grep -q 'geometry.deleted' "$tmp/sse" && break; sleep 0.1; done
 kill "$sse" 2>/dev/null || true

@@ -14,13 +14,15 @@ prefix=$tmp/prefix
 cmake --install "$build" --prefix "$prefix" >/dev/null
 libdir=$(ls -d "$prefix"/lib*/pkgconfig | head -n 1 | xargs dirname)
 san_flags=()
+# ldd's output is read whole: `ldd | grep -q` under pipefail fails when grep exits first.
+links_shared_rthub() { local deps; deps=$(ldd "$1"); [[ "$deps" == *librthub.so* ]]; }
 [[ -n "$sanitize" ]] && san_flags=("-fsanitize=$sanitize")
 
 echo "== 1. find_package(rthub)"
 cmake -S "$src/examples/vendor-installed" -B "$tmp/cmake" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$prefix" ${sanitize:+"-DCMAKE_EXE_LINKER_FLAGS=${san_flags[*]}"}
 cmake --build "$tmp/cmake"
-if ldd "$tmp/cmake/vendor-installed" | grep -q librthub; then
+if links_shared_rthub "$tmp/cmake/vendor-installed"; then
   echo "vendor-installed links librthub.so, not librthub.a" >&2
   exit 1
 fi
@@ -39,7 +41,7 @@ if [[ "$pc_prefix" != "$prefix" ]]; then
   export PATH=$tmp/bin:$PATH
 fi
 LDFLAGS="${san_flags[*]}" "$src/examples/vendor-installed/build-pkgconfig.sh" "$tmp/pc-static" static
-if ldd "$tmp/pc-static" | grep -q librthub; then
+if links_shared_rthub "$tmp/pc-static"; then
   echo "the pkg-config --static build links librthub.so" >&2
   exit 1
 fi
@@ -47,7 +49,7 @@ fi
 
 echo "== 3. pkg-config, shared"
 LDFLAGS="${san_flags[*]}" "$src/examples/vendor-installed/build-pkgconfig.sh" "$tmp/pc-shared" shared
-ldd "$tmp/pc-shared" | grep -q 'librthub.so' || { echo "the shared build does not link librthub.so" >&2; exit 1; }
+links_shared_rthub "$tmp/pc-shared" || { echo "the shared build does not link librthub.so" >&2; exit 1; }
 LD_LIBRARY_PATH=$libdir "$tmp/pc-shared"
 
 if command -v go >/dev/null 2>&1 && [[ -z "$sanitize" ]]; then

@@ -12,12 +12,14 @@ args=(-DCMAKE_BUILD_TYPE=Release)
 cmake -S "$src/examples/vendor-subdir" -B "$tmp/build" "${args[@]}"
 cmake --build "$tmp/build" -j2
 # Only the library is built for a vendoring project: no tests, no examples, no shared library.
-if find "$tmp/build" -name 'rthub-server' -o -name 'librthub.so*' -o -name 'rthub-capi-test' | grep -q .; then
+extra=$(find "$tmp/build" -name 'rthub-server' -o -name 'librthub.so*' -o -name 'rthub-capi-test')
+if [[ -n "$extra" ]]; then
   echo "the vendored rthub built more than librthub.a:" >&2
-  find "$tmp/build" -name 'rthub-server' -o -name 'librthub.so*' -o -name 'rthub-capi-test' >&2
+  echo "$extra" >&2
   exit 1
 fi
-if ldd "$tmp/build/vendor-subdir" | grep -q librthub; then
+deps=$(ldd "$tmp/build/vendor-subdir")
+if [[ "$deps" == *librthub.so* ]]; then
   echo "vendor-subdir links librthub.so, not librthub.a" >&2
   exit 1
 fi
