@@ -30,6 +30,8 @@ enum class CloseCode : uint16_t {
   kTooBig = 1009,
   kInternal = 1011,
   kSlowConsumer = 1013,
+  // Never sent: the connection is dropped without a closing handshake (a peer found dead).
+  kAbnormal = 1006,
 };
 
 // One item of a session's outbound queue: a shared frame, and for channel messages, the
@@ -133,6 +135,10 @@ class Session {
 
   // When the last byte was queued, for heartbeats (monotonic ms).
   int64_t last_queued_ms = 0;
+  // When the peer was last heard from (monotonic ms): transports that can probe a silent peer
+  // (WebSocket pings) update it on every input, and the hub drops peers silent too long.
+  int64_t last_heard_ms = 0;
+  int64_t last_probe_ms = 0;
   // Unique per hub, set by attach(): asynchronous answers find their session by it.
   uint64_t id = 0;
   // Free for the hub's use: index in its session table.

@@ -144,6 +144,12 @@ Frame make_frame(WireFormat format, std::string_view json) {
   return std::make_shared<const std::string>(frame(format, json));
 }
 
+const Frame& websocket_ping_frame() {
+  // FIN + ping with a one-byte payload: libwebsockets hides empty pongs from the application.
+  static const Frame ping = std::make_shared<const std::string>("\x89\x01h", 3);
+  return ping;
+}
+
 const Frame& envelope_frame(const Envelope& envelope, WireFormat format) {
   Frame& slot = envelope.frames[static_cast<size_t>(format)];
   if (!slot) slot = make_frame(format, message(envelope.message));

@@ -32,6 +32,8 @@ std::string ping(int64_t ts_ms);
 // SSE "data:" lines (one per line of the JSON, so raw newlines in passed-through data are safe).
 std::string frame(WireFormat format, std::string_view json);
 Frame make_frame(WireFormat format, std::string_view json);
+// A WebSocket ping frame (unmasked), shared.
+const Frame& websocket_ping_frame();
 
 // The envelope's frame for `format`, encoded on first use and kept until forget_frames().
 const Frame& envelope_frame(const Envelope& envelope, WireFormat format);

@@ -117,7 +117,7 @@ void HubCore::attach(Session& session) {
   session.id = next_id_++;
   by_id_[session.id] = &session;
   session.host_index = sessions_.size();
-  session.last_queued_ms = monotonic_us() / 1000;
+  session.last_queued_ms = session.last_heard_ms = monotonic_us() / 1000;
   sessions_.push_back(SessionRecord{&session, {}, 0});
   if (session.format() == WireFormat::kWebSocket) {
     metrics_.open_ws.add();
@@ -488,7 +488,9 @@ void HubCore::tick() {
   std::array<Frame, kWireFormats> pings;
   for (size_t i = 0; i < sessions_.size(); ++i) {
     Session& session = *sessions_[i].session;
-    if (session.closing() || now_ms - session.last_queued_ms < idle_ms) continue;
+    if (session.closing()) continue;
+    if (session.format() == WireFormat::kWebSocket && probe_silent_peer(session, now_ms, idle_ms)) continue;
+    if (now_ms - session.last_queued_ms < idle_ms) continue;
     Frame& ping = pings[static_cast<size_t>(session.format())];
     if (!ping) ping = codec::make_frame(session.format(), codec::ping(wall_ms()));
     Outbound item;
@@ -509,6 +511,27 @@ void HubCore::tick() {
   broker_->tick(wall_ms());
   metrics_.history_bytes.set(broker_->history_bytes());
   metrics_.channels.set(broker_->channel_count());
+}
+
+bool HubCore::probe_silent_peer(Session& session, int64_t now_ms, int64_t idle_ms) {
+  int64_t silent_ms = now_ms - session.last_heard_ms;
+  if (silent_ms >= 3 * idle_ms) {
+    // Three heartbeats without a pong (or anything else): the link is dead.
+    metrics_.heartbeat_timeouts.add();
+    session.set_closing();
+    session.close(CloseCode::kAbnormal, "no answer to heartbeats");
+    return true;
+  }
+  if (silent_ms >= idle_ms && now_ms - session.last_probe_ms >= idle_ms) {
+    // A protocol ping: browsers and every WebSocket stack answer it without application code.
+    session.last_probe_ms = now_ms;
+    Outbound item;
+    item.frame = codec::websocket_ping_frame();
+    int64_t queued_ms = session.last_queued_ms;  // a protocol ping does not replace {"op":"ping"}
+    enqueue(session, std::move(item));
+    session.last_queued_ms = queued_ms;
+  }
+  return false;
 }
 
 void HubCore::close_all(CloseCode code) {

@@ -70,6 +70,8 @@ class HubCore final : public SessionHost, public BrokerListener {
   };
 
   SessionRecord& record_of(Session& session) { return sessions_[session.host_index]; }
+  // Pings a WebSocket peer silent for a heartbeat; true when it was silent for three and closed.
+  bool probe_silent_peer(Session& session, int64_t now_ms, int64_t idle_ms);
   // Adds a subscription and asks the broker for its history; false (with an error queued) when
   // the session may not have it.
   bool subscribe(Session& session, const std::string& channel, const std::optional<Position>& since,

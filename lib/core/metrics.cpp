@@ -118,6 +118,8 @@ std::string Metrics::render() const {
   line(out, "rthub_slow_consumers_dropped_total", "", slow_consumers.get());
   head(out, "rthub_heartbeats_sent_total", "counter", "Ping objects sent on idle streams.");
   line(out, "rthub_heartbeats_sent_total", "", heartbeats_sent.get());
+  head(out, "rthub_heartbeat_timeouts_total", "counter", "WebSocket connections dropped after three heartbeats without an answer.");
+  line(out, "rthub_heartbeat_timeouts_total", "", heartbeat_timeouts.get());
   head(out, "rthub_errors_total", "counter", "Error objects and error statuses sent, by code.");
   for (size_t i = 0; i < errors.size(); ++i) {
     std::string labels = std::string("{code=\"") + codec::error_code_name(static_cast<codec::ErrorCode>(i)) + "\"}";

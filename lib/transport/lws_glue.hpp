@@ -17,6 +17,7 @@ namespace rthub {
 
 class WsSession;
 class SseSession;
+class LwsSession;
 class HttpExchange;
 class HubCore;
 struct Metrics;
@@ -42,6 +43,8 @@ struct ServerContext {
   // Every live HttpExchange: libwebsockets does not end every connection with a callback at
   // context teardown, so the server deletes the ones left after it.
   std::unordered_set<HttpExchange*> exchanges;
+  // Sessions with frames to write once the loop has handled the events at hand.
+  std::vector<LwsSession*> flush_list;
 };
 
 constexpr size_t kWriteBatchBytes = 64 * 1024;

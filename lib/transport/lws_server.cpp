@@ -12,6 +12,7 @@
 #include "core/hub_core.hpp"
 #include "transport/http/http_exchange.hpp"
 #include "transport/lws_glue.hpp"
+#include "transport/lws_session.hpp"
 #include "transport/sse/sse_session.hpp"
 #include "transport/ws/ws_session.hpp"
 
@@ -85,6 +86,7 @@ struct LwsServer::State {
   Hooks hooks;
   uv_loop_t loop{};
   uv_timer_t timer{};
+  uv_prepare_t flusher{};
   bool loop_ready = false;
   struct lws_context* context = nullptr;  // guarded by wake_lock for wake()
   // Set by lws itself (info.pcontext) and cleared once the context is wholly gone: with a foreign
@@ -118,10 +120,24 @@ struct LwsServer::State {
         self->destroy_context();
         uv_timer_stop(&self->timer);
         uv_close(reinterpret_cast<uv_handle_t*>(&self->timer), nullptr);
+        uv_prepare_stop(&self->flusher);
+        uv_close(reinterpret_cast<uv_handle_t*>(&self->flusher), nullptr);
       }
       return;
     }
     if (++self->ticks % (1000 / kTimerMs) == 0) self->core.tick();
+  }
+
+  // Runs when the loop has handled every pending event, before it waits again: each session
+  // listed since then writes all its new frames in one send.
+  static void on_prepare(uv_prepare_t* handle) {
+    auto* self = static_cast<State*>(handle->data);
+    std::vector<LwsSession*> listed;
+    listed.swap(self->server->flush_list);
+    for (LwsSession* session : listed) session->flush();
+    // Keep the vector's capacity: the list is refilled on every busy iteration.
+    listed.clear();
+    if (self->server->flush_list.empty()) self->server->flush_list.swap(listed);
   }
 };
 
@@ -163,6 +179,9 @@ int on_event(struct lws* wsi, enum lws_callback_reasons reason, void* user, void
     }
     case LWS_CALLBACK_RECEIVE:
       return slot && slot->ws ? slot->ws->on_receive(in, len) : -1;
+    case LWS_CALLBACK_RECEIVE_PONG:
+      if (slot && slot->ws) slot->ws->last_heard_ms = monotonic_us() / 1000;
+      return 0;
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
       // The peer answers a close frame the session wrote itself: lws must not send a second one
       // (browsers would report 1006), it just closes.
@@ -253,7 +272,7 @@ void LwsServer::open() {
   if (uv_loop_init(&s.loop) != 0) throw Error(Errc::kIo, "cannot create the event loop");
   s.loop_ready = true;
   s.scratch.resize(LWS_PRE + kWriteBatchBytes);
-  s.server.reset(new ServerContext{s.options, s.core, s.metrics, s.scratch, s.hooks.broker_ready, s.hooks.on_wake, s.hooks.broker_metrics, {}});
+  s.server.reset(new ServerContext{s.options, s.core, s.metrics, s.scratch, s.hooks.broker_ready, s.hooks.on_wake, s.hooks.broker_metrics, {}, {}});
 
   // Dynamic endpoints are callback mounts so that a static "/" mount cannot shadow them.
   for (const char* point : {"/events", "/publish", "/metrics", "/healthz"}) {
@@ -310,12 +329,9 @@ void LwsServer::open() {
   info.timeout_secs = 10;
   info.max_http_header_data = 16384;  // long Last-Event-ID cursors of many-channel streams
   info.max_http_header_pool = 64;
-  // WebSocket protocol pings on links idle for a heartbeat; a peer that answers nothing for
-  // three heartbeats is dead and its connection is dropped. (lws answers the pongs itself, so
-  // these drops cannot be told apart from other closes and are not counted.)
-  int beat = s.options.heartbeat_seconds;
-  s.liveness.secs_since_valid_ping = static_cast<uint16_t>(beat);
-  s.liveness.secs_since_valid_hangup = static_cast<uint16_t>(beat * 3);
+  // libwebsockets' own liveness checks are off (a policy with zero times): they keep a timer per
+  // connection in a sorted list, whose inserts cost O(connections) each. The hub pings silent
+  // WebSocket peers from its once-a-second tick instead (HubCore::probe_silent_peer).
   info.retry_and_idle_policy = &s.liveness;
   info.ka_time = 60;  // TCP keepalive finds half-open peers that never answer heartbeats
   info.ka_probes = 3;
@@ -339,6 +355,9 @@ void LwsServer::open() {
   uv_timer_init(&s.loop, &s.timer);
   s.timer.data = &s;
   uv_timer_start(&s.timer, State::on_timer, kTimerMs, kTimerMs);
+  uv_prepare_init(&s.loop, &s.flusher);
+  s.flusher.data = &s;
+  uv_prepare_start(&s.flusher, State::on_prepare);
 }
 
 void LwsServer::run() {

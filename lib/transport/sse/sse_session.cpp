@@ -116,12 +116,12 @@ int SseSession::on_writable() {
     case Phase::kAuthorizing: return 0;
     case Phase::kRefused:
     case Phase::kStarting: return write_head();
-    case Phase::kStreaming: return write_events();
+    case Phase::kStreaming: return write_and_continue();
   }
   return 0;
 }
 
-int SseSession::write_events() {
+int SseSession::write_queued() {
   ServerContext& server = server_of(wsi_);
   unsigned char* batch = server.scratch.data() + LWS_PRE;
   size_t used = 0;
@@ -144,17 +144,13 @@ int SseSession::write_events() {
     if (used + id.size() + item.frame->size() > kWriteBatchBytes) {
       // An event bigger than a batch goes alone, through its own buffer.
       std::string event = id + *item.frame;
-      if (lws_write(wsi_, reinterpret_cast<unsigned char*>(event.data()), event.size(), LWS_WRITE_HTTP) < 0) return -1;
-      if (!queue.empty()) lws_callback_on_writable(wsi_);
-      return 0;
+      return lws_write(wsi_, reinterpret_cast<unsigned char*>(event.data()), event.size(), LWS_WRITE_HTTP) < 0 ? -1 : 0;
     }
     std::memcpy(batch + used, id.data(), id.size());
     std::memcpy(batch + used + id.size(), item.frame->data(), item.frame->size());
     used += id.size() + item.frame->size();
   }
-  if (used && lws_write(wsi_, batch, used, LWS_WRITE_HTTP) < 0) return -1;
-  if (!queue.empty()) lws_callback_on_writable(wsi_);
-  return 0;
+  return used && lws_write(wsi_, batch, used, LWS_WRITE_HTTP) < 0 ? -1 : 0;
 }
 
 }  // namespace rthub

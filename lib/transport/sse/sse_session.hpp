@@ -11,17 +11,15 @@
 #include <string>
 #include <vector>
 
-#include "transport/lws_glue.hpp"
-#include "rthub/transport.hpp"
+#include "transport/lws_session.hpp"
 
 namespace rthub {
 
-class SseSession final : public Session {
+class SseSession final : public LwsSession {
  public:
   SseSession(struct lws* wsi, std::string peer, int retry_ms)
-      : Session(WireFormat::kEventStream, std::move(peer)), wsi_(wsi), retry_ms_(retry_ms) {}
+      : LwsSession(WireFormat::kEventStream, wsi, std::move(peer)), retry_ms_(retry_ms) {}
 
-  void want_write() override { lws_callback_on_writable(wsi_); }
   void close(CloseCode code, std::string_view reason) override;
 
   // Handles GET /events: answers errors itself, else starts authorizing the stream.
@@ -30,10 +28,10 @@ class SseSession final : public Session {
 
  private:
   enum class Phase { kAuthorizing, kRefused, kStarting, kStreaming };
+  bool streaming() const override { return phase_ == Phase::kStreaming && !ending_; }
+  int write_queued() override;
   int write_head();
-  int write_events();
 
-  struct lws* wsi_;
   int retry_ms_;
   Phase phase_ = Phase::kAuthorizing;
   std::vector<std::string> channels_;

@@ -9,6 +9,13 @@ namespace rthub {
 
 void WsSession::close(CloseCode code, std::string_view reason) {
   if (close_code_) return;
+  if (code == CloseCode::kAbnormal) {
+    set_closing();
+    close_code_ = static_cast<uint16_t>(code);
+    close_sent_ = true;
+    lws_set_timeout(wsi_, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+    return;
+  }
   close_code_ = static_cast<uint16_t>(code);
   close_reason_.assign(reason.substr(0, 120));  // a close frame's payload is at most 125 bytes
   set_closing();
@@ -21,6 +28,7 @@ void WsSession::close(CloseCode code, std::string_view reason) {
 constexpr size_t kMaxDiscardBytes = 1 << 20;
 
 int WsSession::on_receive(const void* data, size_t len) {
+  last_heard_ms = monotonic_us() / 1000;
   if (closing()) return 0;
   ServerContext& server = server_of(wsi_);
   bool last = lws_is_final_fragment(wsi_) && lws_remaining_packet_payload(wsi_) == 0;
@@ -64,33 +72,32 @@ int WsSession::on_writable() {
     close_sent_ = true;
     return lws_write(wsi_, reinterpret_cast<unsigned char*>(frame.data()), frame.size(), LWS_WRITE_RAW) < 0 ? -1 : 0;
   }
+  return write_and_continue();
+}
+
+int WsSession::write_queued() {
   ServerContext& server = server_of(wsi_);
   auto& queue = this->queue();
   if (queue.empty()) return 0;
   int64_t now = monotonic_us();
   unsigned char* batch = server.scratch.data() + LWS_PRE;
   size_t used = 0;
-  const unsigned char* out = batch;
   // A frame bigger than a batch is written from its shared buffer, uncopied.
   if (queue.front().frame->size() >= kWriteBatchBytes) {
     Outbound item = std::move(queue.front());
     queue.pop();
     server.core.on_written(*this, item, now);
-    if (lws_write(wsi_, const_cast<unsigned char*>(reinterpret_cast<const unsigned char*>(item.frame->data())),
-                  item.frame->size(), LWS_WRITE_RAW) < 0)
-      return -1;
-  } else {
-    while (!queue.empty() && used + queue.front().frame->size() <= kWriteBatchBytes) {
-      const Outbound& item = queue.front();
-      std::memcpy(batch + used, item.frame->data(), item.frame->size());
-      used += item.frame->size();
-      server.core.on_written(*this, item, now);
-      queue.pop();
-    }
-    if (lws_write(wsi_, const_cast<unsigned char*>(out), used, LWS_WRITE_RAW) < 0) return -1;
+    return lws_write(wsi_, const_cast<unsigned char*>(reinterpret_cast<const unsigned char*>(item.frame->data())),
+                     item.frame->size(), LWS_WRITE_RAW) < 0 ? -1 : 0;
   }
-  if (!queue.empty()) lws_callback_on_writable(wsi_);
-  return 0;
+  while (!queue.empty() && used + queue.front().frame->size() <= kWriteBatchBytes) {
+    const Outbound& item = queue.front();
+    std::memcpy(batch + used, item.frame->data(), item.frame->size());
+    used += item.frame->size();
+    server.core.on_written(*this, item, now);
+    queue.pop();
+  }
+  return lws_write(wsi_, batch, used, LWS_WRITE_RAW) < 0 ? -1 : 0;
 }
 
 }  // namespace rthub

@@ -7,16 +7,14 @@
 
 #include <string>
 
-#include "transport/lws_glue.hpp"
-#include "rthub/transport.hpp"
+#include "transport/lws_session.hpp"
 
 namespace rthub {
 
-class WsSession final : public Session {
+class WsSession final : public LwsSession {
  public:
-  WsSession(struct lws* wsi, std::string peer) : Session(WireFormat::kWebSocket, std::move(peer)), wsi_(wsi) {}
+  WsSession(struct lws* wsi, std::string peer) : LwsSession(WireFormat::kWebSocket, wsi, std::move(peer)) {}
 
-  void want_write() override { lws_callback_on_writable(wsi_); }
   void close(CloseCode code, std::string_view reason) override;
 
   // libwebsockets events; each returns what the lws callback should return.
@@ -25,7 +23,9 @@ class WsSession final : public Session {
   bool close_sent() const { return close_sent_; }
 
  private:
-  struct lws* wsi_;
+  bool streaming() const override { return !closing(); }
+  int write_queued() override;
+
   std::string rx_;  // a message arriving in fragments
   size_t discarded_ = 0;  // bytes of an oversized message read and dropped before closing
   uint16_t close_code_ = 0;

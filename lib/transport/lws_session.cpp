@@ -1,0 +1,40 @@
+#include "transport/lws_session.hpp"
+
+#include <algorithm>
+
+namespace rthub {
+
+LwsSession::LwsSession(WireFormat format, struct lws* wsi, std::string peer)
+    : Session(format, std::move(peer)), wsi_(wsi) {}
+
+LwsSession::~LwsSession() {
+  if (!listed_) return;
+  auto& list = server_of(wsi_).flush_list;
+  list.erase(std::find(list.begin(), list.end(), this));
+}
+
+void LwsSession::want_write() {
+  if (listed_) return;
+  listed_ = true;
+  server_of(wsi_).flush_list.push_back(this);
+}
+
+void LwsSession::flush() {
+  listed_ = false;
+  // With a partial write pending, lws already waits for the socket and will call back.
+  if (!streaming() || queue().empty() || lws_partial_buffered(wsi_)) return;
+  if (write_and_continue() < 0) {
+    // Outside a callback a failed write cannot return -1 to lws: have it close the connection.
+    set_closing();
+    queue().clear();
+    lws_set_timeout(wsi_, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+  }
+}
+
+int LwsSession::write_and_continue() {
+  if (write_queued() < 0) return -1;
+  if (!queue().empty()) lws_callback_on_writable(wsi_);
+  return 0;
+}
+
+}  // namespace rthub

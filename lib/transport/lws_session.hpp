@@ -1,0 +1,42 @@
+// lws_session.hpp: what WebSocket and SSE sessions share: writing queued frames as soon as the
+// service loop has handled the events at hand, without a round trip through epoll.
+//
+// Asking libwebsockets for a writable callback per delivery costs a poll change, an epoll wake
+// and another poll change per socket. Instead, a session with new frames joins the server's flush
+// list, and when the loop has handled every pending event (libuv's prepare phase) the server
+// writes each listed session's queue straight to its socket: one send() per socket, carrying all
+// the frames that arrived meanwhile. Only when the socket cannot take everything does the session
+// fall back to libwebsockets' writable callbacks (lws keeps the unsent tail and writes it first).
+#pragma once
+
+#include <string>
+
+#include "rthub/transport.hpp"
+#include "transport/lws_glue.hpp"
+
+namespace rthub {
+
+class LwsSession : public Session {
+ public:
+  LwsSession(WireFormat format, struct lws* wsi, std::string peer);
+  ~LwsSession() override;
+
+  void want_write() final;
+  // Writes what is queued, from the server's flush (outside any lws callback).
+  void flush();
+
+ protected:
+  // Whether queued frames may go out now (not before an SSE stream's head, not while closing).
+  virtual bool streaming() const = 0;
+  // Writes up to one batch of queued frames; -1 when the connection failed.
+  virtual int write_queued() = 0;
+  // Writes a batch and asks for a writable callback when frames remain: for writable callbacks.
+  int write_and_continue();
+
+  struct lws* wsi_;
+
+ private:
+  bool listed_ = false;  // on the server's flush list
+};
+
+}  // namespace rthub
