@@ -1,5 +1,7 @@
 #include "core/sse_cursor.hpp"
 
+#include <charconv>
+
 namespace rthub::sse_cursor {
 namespace {
 
@@ -27,16 +29,24 @@ bool parse_seq(std::string_view s, uint64_t& out) {
 
 std::string format(const std::vector<Session::Cursor>& cursors) {
   std::string out;
+  append(out, cursors);
+  return out;
+}
+
+void append(std::string& out, const std::vector<Session::Cursor>& cursors) {
+  bool first = true;
   for (const auto& c : cursors) {
     if (c.channel.empty()) continue;
-    if (!out.empty()) out.push_back(',');
+    if (!first) out.push_back(',');
+    first = false;
     out += c.channel;
     out.push_back(':');
     out += c.epoch;
     out.push_back(':');
-    out += std::to_string(c.seq);
+    char digits[24];
+    auto end = std::to_chars(digits, digits + sizeof digits, c.seq).ptr;
+    out.append(digits, end);
   }
-  return out;
 }
 
 std::unordered_map<std::string, Position> parse(std::string_view text) {

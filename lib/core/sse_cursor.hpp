@@ -16,6 +16,8 @@
 namespace rthub::sse_cursor {
 
 std::string format(const std::vector<Session::Cursor>& cursors);
+// Appends the cursor to `out` (for writers that reuse one buffer).
+void append(std::string& out, const std::vector<Session::Cursor>& cursors);
 
 // Positions by channel; entries that cannot be read are left out (their channels then resume
 // with recovered:false).

@@ -45,6 +45,7 @@ struct ServerContext {
   std::unordered_set<HttpExchange*> exchanges;
   // Sessions with frames to write once the loop has handled the events at hand.
   std::vector<LwsSession*> flush_list;
+  std::string id_line;  // an SSE event's id line, rebuilt per event
 };
 
 constexpr size_t kWriteBatchBytes = 64 * 1024;

@@ -272,7 +272,7 @@ void LwsServer::open() {
   if (uv_loop_init(&s.loop) != 0) throw Error(Errc::kIo, "cannot create the event loop");
   s.loop_ready = true;
   s.scratch.resize(LWS_PRE + kWriteBatchBytes);
-  s.server.reset(new ServerContext{s.options, s.core, s.metrics, s.scratch, s.hooks.broker_ready, s.hooks.on_wake, s.hooks.broker_metrics, {}, {}});
+  s.server.reset(new ServerContext{s.options, s.core, s.metrics, s.scratch, s.hooks.broker_ready, s.hooks.on_wake, s.hooks.broker_metrics, {}, {}, {}});
 
   // Dynamic endpoints are callback mounts so that a static "/" mount cannot shadow them.
   for (const char* point : {"/events", "/publish", "/metrics", "/healthz"}) {

@@ -133,14 +133,21 @@ int SseSession::write_queued() {
   auto& queue = this->queue();
   int64_t now = monotonic_us();
   // An item's id line is the cursor after it; moving one seq grows the cursor by at most 20 bytes.
-  std::string id = "id: " + sse_cursor::format(cursors()) + "\n";
+  // The line is rebuilt in one reused buffer: no allocation per event.
+  std::string& id = server.id_line;
+  auto format_id = [&] {
+    id.assign("id: ");
+    sse_cursor::append(id, cursors());
+    id.push_back('\n');
+  };
+  format_id();
   while (!queue.empty()) {
     size_t bound = id.size() + 20 + queue.front().frame->size();
     if (used > 0 && used + bound > kWriteBatchBytes) break;  // the rest goes in the next callback
     Outbound item = std::move(queue.front());
     queue.pop();
     server.core.on_written(*this, item, now);
-    id = "id: " + sse_cursor::format(cursors()) + "\n";
+    format_id();
     if (used + id.size() + item.frame->size() > kWriteBatchBytes) {
       // An event bigger than a batch goes alone, through its own buffer.
       std::string event = id + *item.frame;
