@@ -21,6 +21,8 @@ namespace {
 
 constexpr uint64_t kTimerMs = 250;          // housekeeping period
 constexpr int64_t kStopGraceMs = 2000;      // how long closing connections may take at stop
+// Marks (as the wsi's opaque user data) a connection that carries an SSE stream.
+const char kStreamOpen = 0;
 
 int on_event(struct lws* wsi, enum lws_callback_reasons reason, void* user, void* in, size_t len);
 
@@ -199,7 +201,14 @@ int on_event(struct lws* wsi, enum lws_callback_reasons reason, void* user, void
     case LWS_CALLBACK_HTTP: {
       std::string method;
       std::string path = request_path(wsi, method);
-      if (path == "/events" && method == "GET") return SseSession::open(wsi, *slot);
+      if (path == "/events" && method == "GET") {
+        // lws 4.1.6 replays the headers of a request that had bytes pipelined behind it (see
+        // HttpExchange::of); a stream takes no request after it, so the connection closes.
+        if (lws_get_opaque_user_data(wsi) == &kStreamOpen) return -1;
+        int result = SseSession::open(wsi, *slot);
+        if (result == 0 && slot->sse) lws_set_opaque_user_data(wsi, const_cast<char*>(&kStreamOpen));
+        return result;
+      }
       return HttpExchange::on_request(wsi, *slot, method, path);
     }
     case LWS_CALLBACK_HTTP_BODY:
@@ -238,7 +247,7 @@ int on_event(struct lws* wsi, enum lws_callback_reasons reason, void* user, void
         delete slot->http;
         slot->http = nullptr;
       }
-      if (reason == LWS_CALLBACK_WSI_DESTROY && slot->sse) {
+      if (slot->sse) {  // a replay's protocol rebind frees the slot as well
         server_of(wsi).core.detach(*slot->sse);
         delete slot->sse;
         slot->sse = nullptr;

@@ -3,6 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import {
   serverFor, wsFor, publish, publishOk, assertPosition,
 } from './lib/server.mjs';
@@ -112,6 +113,29 @@ test('a body over --max-message-bytes is 413', async (t) => {
   if (res.json !== undefined) assertErrorBody(res, 'over the size limit', 'too_large');
   const after = await publishOk(srv.port, { channel: 'big', data: 'c' });
   assert.equal(after.seq, 2, 'the refused body published nothing');
+});
+
+test('a chunked body is refused at once with 411 (no Content-Length), and nothing is published', async (t) => {
+  const srv = await serverFor(t);
+  const started = Date.now();
+  const res = await new Promise((resolve, reject) => {
+    // Node sends Transfer-Encoding: chunked when the body is written without a Content-Length.
+    const req = http.request({ host: '127.0.0.1', port: srv.port, method: 'POST', path: '/publish', agent: false,
+      headers: { 'Content-Type': 'application/json' } }, (r) => {
+      const chunks = [];
+      r.on('data', (c) => chunks.push(c));
+      r.on('end', () => resolve({ status: r.statusCode, headers: r.headers, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on('error', reject);
+    req.write('{"channel":"chunked",');
+    req.end('"data":1}');
+  });
+  assert.equal(res.status, 411, `${res.status} ${res.body}`);
+  assert.ok(Date.now() - started < 3000, 'answered without waiting for a timeout');
+  assertErrorBody({ ...res, json: JSON.parse(res.body) }, 'chunked body');
+  assert.equal(res.headers.connection, 'close');
+  const after = await publishOk(srv.port, { channel: 'chunked', data: 2 });
+  assert.equal(after.seq, 1, 'the refused body published nothing');
 });
 
 test('with --publish-key, publishing needs Authorization: Bearer <key>', async (t) => {

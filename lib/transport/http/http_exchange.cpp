@@ -3,6 +3,10 @@
 #include "core/hub_core.hpp"
 #include "core/json_scan.hpp"
 
+#include <cstdlib>
+#include <functional>
+#include <vector>
+
 namespace rthub {
 namespace {
 
@@ -28,81 +32,143 @@ std::string error_body(codec::ErrorCode code, const std::string& text) {
   return out;
 }
 
+// Marks a connection whose bodiless request is answered but the answer not yet written: the
+// request line lws parsed, hashed (never null). It lives in the wsi's opaque user data because
+// the slot, and the exchange in it, do not survive a protocol rebind (see of()).
+void* request_mark(struct lws* wsi) {
+  static const enum lws_token_indexes kUris[] = {WSI_TOKEN_GET_URI,    WSI_TOKEN_POST_URI,  WSI_TOKEN_OPTIONS_URI,
+                                                 WSI_TOKEN_PUT_URI,    WSI_TOKEN_PATCH_URI, WSI_TOKEN_DELETE_URI,
+                                                 WSI_TOKEN_HEAD_URI};
+  std::string line;
+  for (auto token : kUris) {
+    std::string uri = header(wsi, token);
+    if (!uri.empty()) {
+      line = std::to_string(static_cast<int>(token)) + ' ' + uri;
+      break;
+    }
+  }
+  return reinterpret_cast<void*>(std::hash<std::string>{}(line) | 1);
+}
+
+// Whether lws reads a body after these headers, decided as lws_http_action() does: by the
+// Content-Length (0: none), else POST, PUT and PATCH have one.
+bool has_body(struct lws* wsi) {
+  std::string length = header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+  if (!length.empty()) return std::strtoull(length.c_str(), nullptr, 10) != 0;
+  return lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0 || lws_hdr_total_length(wsi, WSI_TOKEN_PUT_URI) > 0 ||
+         lws_hdr_total_length(wsi, WSI_TOKEN_PATCH_URI) > 0;
+}
+
 }  // namespace
 
+// lws frees the slot at every protocol (re)bind, and with it the exchange (lws_server.cpp,
+// HTTP_DROP_PROTOCOL): an exchange serves exactly one request.
 HttpExchange& HttpExchange::of(struct lws* wsi, ConnectionSlot& slot) {
   if (!slot.http) {
-    slot.http = new HttpExchange(wsi);
-    server_of(wsi).exchanges.insert(slot.http);
+    auto* self = new HttpExchange(wsi);
+    slot.http = self;
+    server_of(wsi).exchanges.insert(self);
+    self->expects_body_ = has_body(wsi);
+    // A marked connection means this is no new request but lws 4.1.6 replaying the last one.
+    // Bytes came in behind that bodiless request (pipelined) before its answer was written; the
+    // wsi still being LRS_ESTABLISHED, lws_read_h1() fed them to the header parser, which is
+    // still in WSI_PARSING_COMPLETE and so swallows them all, then ran the old headers through
+    // lws_http_action() again, whose protocol rebind deleted the first exchange. The pipelined
+    // request is lost: answer the first one again (same headers, same answer) and close, so
+    // that the client resends the rest.
+    if (void* mark = lws_get_opaque_user_data(wsi)) {
+      lws_set_opaque_user_data(wsi, nullptr);
+      self->replay_ = mark == request_mark(wsi) ? Replay::kSame : Replay::kOther;
+    }
   }
   return *slot.http;
 }
 
 int HttpExchange::reply_error(struct lws* wsi, ConnectionSlot& slot, int status, codec::ErrorCode code,
                               const std::string& text) {
-  server_of(wsi).metrics.count_error(code);
-  of(wsi, slot).reply(status, "application/json", error_body(code, text));
-  return 0;
+  HttpExchange& self = of(wsi, slot);
+  self.error(status, code, text);
+  return self.queued();
 }
 
 int HttpExchange::on_request(struct lws* wsi, ConnectionSlot& slot, const std::string& method, const std::string& path) {
-  ServerContext& server = server_of(wsi);
   HttpExchange& self = of(wsi, slot);
-  self.publishing_ = self.too_large_ = false;  // a keep-alive connection reuses the exchange
-  self.body_.clear();
+  self.route(method, path);
+  return self.queued();
+}
+
+// Ends the callback that saw a request's headers.
+int HttpExchange::queued() {
+  if (replay_ != Replay::kNo) {
+    // Written now: lws cleared hdr_parsing_completed for the replay, so it would never call the
+    // writable callback. An unknown request (not expected from lws 4.1.6) just closes.
+    if (status_ && replay_ == Replay::kSame) write_answer(true);
+    return -1;
+  }
+  // A bodiless answer waits for the writable callback: mark the connection until then.
+  if (status_ && !expects_body_) lws_set_opaque_user_data(wsi_, request_mark(wsi_));
+  return 0;
+}
+
+void HttpExchange::error(int status, codec::ErrorCode code, const std::string& text) {
+  if (replay_ == Replay::kNo) server_of(wsi_).metrics.count_error(code);  // counted on the first run
+  reply(status, "application/json", error_body(code, text));
+}
+
+void HttpExchange::route(const std::string& method, const std::string& path) {
+  ServerContext& server = server_of(wsi_);
   if (path == "/healthz") {
-    if (method != "GET") return reply_error(wsi, slot, 405, codec::ErrorCode::kBadRequest, "use GET");
+    if (method != "GET") return error(405, codec::ErrorCode::kBadRequest, "use GET");
     bool ok = !server.broker_ready || server.broker_ready();
-    self.reply(ok ? 200 : 503, "text/plain", ok ? "ok\n" : "broker unavailable\n");
-    return 0;
+    return reply(ok ? 200 : 503, "text/plain", ok ? "ok\n" : "broker unavailable\n");
   }
   if (path == "/metrics") {
-    if (method != "GET") return reply_error(wsi, slot, 405, codec::ErrorCode::kBadRequest, "use GET");
+    if (method != "GET") return error(405, codec::ErrorCode::kBadRequest, "use GET");
     std::string text = server.metrics.render();
     if (server.broker_metrics) server.broker_metrics(text);
-    self.reply(200, "text/plain; version=0.0.4", std::move(text));
-    return 0;
+    return reply(200, "text/plain; version=0.0.4", std::move(text));
   }
   if ((path == "/publish" || path == "/events") && method == "OPTIONS") {  // CORS preflight
-    if (!server.core.origin_allowed(header(wsi, WSI_TOKEN_ORIGIN)))
-      return reply_error(wsi, slot, 403, codec::ErrorCode::kForbidden, "origin not allowed");
-    self.reply(204, "text/plain", "");
-    return 0;
+    if (!server.core.origin_allowed(header(wsi_, WSI_TOKEN_ORIGIN)))
+      return error(403, codec::ErrorCode::kForbidden, "origin not allowed");
+    return reply(204, "text/plain", "");
   }
-  if (path == "/events") return reply_error(wsi, slot, 405, codec::ErrorCode::kBadRequest, "use GET");
+  if (path == "/events") return error(405, codec::ErrorCode::kBadRequest, "use GET");
   if (path == "/publish") {
-    if (method != "POST") return reply_error(wsi, slot, 405, codec::ErrorCode::kBadRequest, "use POST");
-    if (!server.core.origin_allowed(header(wsi, WSI_TOKEN_ORIGIN)))
-      return reply_error(wsi, slot, 403, codec::ErrorCode::kForbidden, "origin not allowed");
+    if (method != "POST") return error(405, codec::ErrorCode::kBadRequest, "use POST");
+    if (!server.core.origin_allowed(header(wsi_, WSI_TOKEN_ORIGIN)))
+      return error(403, codec::ErrorCode::kForbidden, "origin not allowed");
     const std::string& key = server.options.publish_key;
     if (!key.empty()) {
-      std::string auth = header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+      std::string auth = header(wsi_, WSI_TOKEN_HTTP_AUTHORIZATION);
       std::string given = auth.rfind("Bearer ", 0) == 0 ? auth.substr(7) : std::string();
       if (!same_secret(given, key))
-        return reply_error(wsi, slot, 401, codec::ErrorCode::kUnauthorized, "publish needs Authorization: Bearer <publish key>");
-    } else if (!is_loopback(peer_address(wsi))) {
-      return reply_error(wsi, slot, 403, codec::ErrorCode::kForbidden, "without a publish key only loopback peers may publish");
+        return error(401, codec::ErrorCode::kUnauthorized, "publish needs Authorization: Bearer <publish key>");
+    } else if (!is_loopback(peer_address(wsi_))) {
+      return error(403, codec::ErrorCode::kForbidden, "without a publish key only loopback peers may publish");
     }
-    std::string length = header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+    // libwebsockets 4.1 reads no chunked request body: refuse it at once rather than wait.
+    if (!header(wsi_, WSI_TOKEN_HTTP_TRANSFER_ENCODING).empty())
+      return error(411, codec::ErrorCode::kBadRequest, "send the body with a Content-Length (chunked bodies are not read)");
+    std::string length = header(wsi_, WSI_TOKEN_HTTP_CONTENT_LENGTH);
     if (!length.empty() && std::strtoull(length.c_str(), nullptr, 10) > server.options.max_message_bytes) {
-      self.too_large_ = true;
-      return reply_error(wsi, slot, 413, codec::ErrorCode::kTooLarge,
-                         "body over " + std::to_string(server.options.max_message_bytes) + " bytes");
+      too_large_ = true;
+      return error(413, codec::ErrorCode::kTooLarge, "body over " + std::to_string(server.options.max_message_bytes) + " bytes");
     }
-    self.publishing_ = true;
-    return 0;  // the body follows
+    if (!expects_body_) return publish_body();  // Content-Length: 0, answered now like any bodiless request
+    publishing_ = true;
+    return;  // the body follows
   }
-  return reply_error(wsi, slot, 404, codec::ErrorCode::kNotFound, "no such endpoint");
+  return error(404, codec::ErrorCode::kNotFound, "no such endpoint");
 }
 
 int HttpExchange::on_body(const void* data, size_t len) {
+  if (len) expects_body_ = true;
   if (!publishing_) return 0;
   if (body_.size() + len > server_of(wsi_).options.max_message_bytes) {
     publishing_ = false;
     too_large_ = true;
-    server_of(wsi_).metrics.count_error(codec::ErrorCode::kTooLarge);
-    reply(413, "application/json",
-          error_body(codec::ErrorCode::kTooLarge, "body over " + std::to_string(server_of(wsi_).options.max_message_bytes) + " bytes"));
+    error(413, codec::ErrorCode::kTooLarge, "body over " + std::to_string(server_of(wsi_).options.max_message_bytes) + " bytes");
     return 0;
   }
   body_.append(static_cast<const char*>(data), len);
@@ -110,6 +176,18 @@ int HttpExchange::on_body(const void* data, size_t len) {
 }
 
 int HttpExchange::on_body_complete() {
+  if (body_done_) {
+    // A second completion means pipelining. lws 4.1.6 keeps the bytes it read past this body on
+    // the wsi's buflist and, the wsi staying in LRS_BODY with rx_content_remain 0, re-feeds them
+    // on every loop pass: lws_read_h1() goes straight to postbody_completion and consumes
+    // nothing. Those bytes are the next request, and lws cannot serve a request that starts in
+    // its buflist: once its headers are parsed, lws_http_action() reads the body from the head
+    // of wsi->buflist, the very segment being parsed, so the headers come back as the body and
+    // the loop then spins on 0 bytes consumed. So this request's answer closes the connection.
+    pipelined_ = true;
+    return 0;
+  }
+  body_done_ = true;
   if (publishing_) publish_body();
   return 0;
 }
@@ -118,14 +196,8 @@ void HttpExchange::publish_body() {
   publishing_ = false;
   ServerContext& server = server_of(wsi_);
   json::Scan scan = json::scan_requests(body_, true);
-  if (!scan.ok) {
-    server.metrics.count_error(codec::ErrorCode::kBadRequest);
-    return reply(400, "application/json", error_body(codec::ErrorCode::kBadRequest, scan.error));
-  }
-  if (scan.items.empty()) {
-    server.metrics.count_error(codec::ErrorCode::kBadRequest);
-    return reply(400, "application/json", error_body(codec::ErrorCode::kBadRequest, "empty array: nothing to publish"));
-  }
+  if (!scan.ok) return error(400, codec::ErrorCode::kBadRequest, scan.error);
+  if (scan.items.empty()) return error(400, codec::ErrorCode::kBadRequest, "empty array: nothing to publish");
   // The whole batch is checked before anything is published.
   std::vector<Message> messages;
   for (size_t i = 0; i < scan.items.size(); ++i) {
@@ -136,10 +208,7 @@ void HttpExchange::publish_body() {
                           : !is_valid_channel_name(f.channel)  ? "bad channel name: 1-255 bytes of [A-Za-z0-9_.:@/-]"
                           : !f.data.present()                  ? "missing data"
                                                                : "";
-    if (!problem.empty()) {
-      server.metrics.count_error(codec::ErrorCode::kBadRequest);
-      return reply(400, "application/json", error_body(codec::ErrorCode::kBadRequest, where + problem));
-    }
+    if (!problem.empty()) return error(400, codec::ErrorCode::kBadRequest, where + problem);
     Message m;
     m.channel = f.channel;
     if (f.has_type) m.type = f.type;
@@ -162,11 +231,8 @@ void HttpExchange::publish_body() {
       std::string body;
       for (size_t k = 0; k < batch->outcomes.size(); ++k) {
         const PublishOutcome& o = batch->outcomes[k];
-        if (o.error != BrokerError::kOk) {
-          server_of(wsi_).metrics.count_error(codec::ErrorCode::kUnavailable);
-          return reply(503, "application/json",
-                       error_body(codec::ErrorCode::kUnavailable, o.detail.empty() ? "broker unavailable" : o.detail));
-        }
+        if (o.error != BrokerError::kOk)
+          return error(503, codec::ErrorCode::kUnavailable, o.detail.empty() ? "broker unavailable" : o.detail);
         if (k) body.push_back(',');
         body += "{\"channel\":";
         json::append_string(body, channels[k]);
@@ -183,28 +249,43 @@ void HttpExchange::reply(int status, const char* content_type, std::string body)
   status_ = status;
   content_type_ = content_type;
   answer_ = std::move(body);
+  if (replay_ != Replay::kNo) return;  // queued() writes it at once
   lws_callback_on_writable(wsi_);
 }
 
 int HttpExchange::on_writable() {
   if (!status_) return 0;
+  lws_set_opaque_user_data(wsi_, nullptr);  // answered: no replay of this request can come now
+  // Keep the connection only if lws holds nothing of a next request and read this body whole.
+  // Otherwise a refused body may still be arriving (close rather than read it), or lws has bytes
+  // past this request that it cannot serve (see on_body_complete).
+  bool keep = !too_large_ && !pipelined_ && (!expects_body_ || body_done_);
+  struct lws* wsi = wsi_;
+  if (write_answer(!keep) || !keep) return -1;
+  // A partly sent answer makes lws defer the completion, leaving a window in which a next
+  // request would be replayed on top of this one's headers: close once it is sent instead.
+  if (lws_partial_buffered(wsi)) return -1;
+  // Completing rebinds the protocol, which deletes this exchange: touch no member after it.
+  return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+int HttpExchange::write_answer(bool close) {
   std::vector<unsigned char> buffer(LWS_PRE + 1024 + answer_.size());
   unsigned char* start = buffer.data() + LWS_PRE;
   unsigned char* p = start;
   unsigned char* end = buffer.data() + buffer.size();
   if (lws_add_http_common_headers(wsi_, static_cast<unsigned int>(status_), content_type_, answer_.size(), &p, end) ||
       lws_add_http_header_by_token(wsi_, WSI_TOKEN_HTTP_CACHE_CONTROL, reinterpret_cast<const unsigned char*>("no-store"), 8, &p, end) ||
+      (close && lws_add_http_header_by_token(wsi_, WSI_TOKEN_CONNECTION, reinterpret_cast<const unsigned char*>("close"), 5, &p, end)) ||
       add_cors_headers(wsi_, server_of(wsi_).options, &p, end) || lws_finalize_write_http_header(wsi_, start, &p, end))
     return -1;
   status_ = 0;
   if (!answer_.empty() &&
       lws_write(wsi_, reinterpret_cast<unsigned char*>(answer_.data()), answer_.size(), LWS_WRITE_HTTP_FINAL) < 0)
     return -1;
-  // A refused body may still be arriving: close rather than read it.
-  if (too_large_) return -1;
   body_.clear();
   answer_.clear();
-  return lws_http_transaction_completed(wsi_) ? -1 : 0;
+  return 0;
 }
 
 }  // namespace rthub

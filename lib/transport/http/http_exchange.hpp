@@ -1,6 +1,13 @@
 // http_exchange.hpp: plain HTTP requests: POST /publish, GET /metrics, GET /healthz, and the
 // error answers of the other endpoints. The answer is written from the writable callback, so an
 // asynchronous broker can answer a publish later.
+//
+// Pipelining: libwebsockets 4.1.6 cannot go on with requests it has already read behind the one
+// being answered (a request parsed from its buflist gets its own headers as body, or is swallowed
+// and the previous one replayed; see of() and on_body_complete()). So an answer keeps the
+// connection only when nothing has come in behind its request; otherwise it says
+// `Connection: close` and the connection closes after it, and the client sends the rest again.
+// Likewise when a refused body is not read whole yet.
 #pragma once
 
 #include <memory>
@@ -15,7 +22,8 @@ class HttpExchange {
  public:
   // LWS_CALLBACK_HTTP for a path this file serves. Returns the lws callback result.
   static int on_request(struct lws* wsi, ConnectionSlot& slot, const std::string& method, const std::string& path);
-  // Queues a JSON error answer `{"error":{"code","message"}}` with `status`.
+  // Queues a JSON error answer `{"error":{"code","message"}}` with `status`. Returns the lws
+  // callback result (-1 when the connection is to close at once).
   static int reply_error(struct lws* wsi, ConnectionSlot& slot, int status, codec::ErrorCode code, const std::string& text);
 
   int on_body(const void* data, size_t len);
@@ -30,13 +38,22 @@ class HttpExchange {
   };
   explicit HttpExchange(struct lws* wsi) : wsi_(wsi), alive_(std::make_shared<Alive>()) {}
   static HttpExchange& of(struct lws* wsi, ConnectionSlot& slot);
+  void route(const std::string& method, const std::string& path);
+  int queued();
+  void error(int status, codec::ErrorCode code, const std::string& text);
   void reply(int status, const char* content_type, std::string body);
   void publish_body();
+  int write_answer(bool close);
 
   struct lws* wsi_;
   std::shared_ptr<Alive> alive_;
   bool publishing_ = false;
   bool too_large_ = false;
+  bool expects_body_ = false;  // lws reads a body after the headers (HTTP_BODY ... COMPLETION)
+  bool body_done_ = false;     // HTTP_BODY_COMPLETION came
+  bool pipelined_ = false;     // bytes of a next request are buffered behind this one
+  enum class Replay { kNo, kSame, kOther };
+  Replay replay_ = Replay::kNo;  // lws re-ran the headers of a request whose answer is unsent
   std::string body_;
   int status_ = 0;
   const char* content_type_ = nullptr;
