@@ -12,6 +12,7 @@
 
 #include "broker/memory/memory_broker.hpp"
 #include "broker/redis/redis_broker.hpp"
+#include "broker/shared/shared_broker.hpp"
 #include "core/hub_core.hpp"
 #include "core/json_scan.hpp"
 #include "core/utf8.hpp"
@@ -59,41 +60,58 @@ class ServiceQueue {
 
 }  // namespace
 
+namespace {
+
+// What the thread serving one shard works with, for tasks posted to it.
+struct ShardContext {
+  HubCore* core;
+  LwsServer* server;
+  Broker* broker;
+};
+thread_local const void* t_serving_hub = nullptr;  // the Hub::Impl this thread serves, if any
+thread_local ShardContext* t_shard = nullptr;
+
+}  // namespace
+
 // Hidden: a nested class of an exported one would otherwise be exported with it.
 class __attribute__((visibility("hidden"))) Hub::Impl {
  public:
   explicit Impl(HubOptions options) : options_(std::move(options)) {}
 
+  // Starts shard 0 on the asked port, then the others on the port it bound (SO_REUSEPORT).
   void start() {
     std::lock_guard<std::mutex> guard(lifecycle_);
-    if (thread_.joinable()) throw Error(Errc::kState, "hub already started");
-    std::promise<void> opened;
-    auto ready = opened.get_future();
-    thread_ = std::thread([this, &opened] { serve(opened); });
+    if (!threads_.empty()) throw Error(Errc::kState, "hub already started");
+    size_t shards = options_.shards < 1 ? 1 : static_cast<size_t>(options_.shards);
+    if (shards > kMaxShards) throw Error(Errc::kInvalid, "at most 64 shards");
+    if (shards > 1 && options_.redis_url.empty())
+      shared_.reset(new SharedBroker(options_.history_size, options_.history_ttl_seconds, shards,
+                                     [this] { metrics_.published.add(); }));
+    {
+      std::lock_guard<std::mutex> lock(queue_lock_);
+      queues_.assign(shards, nullptr);
+    }
     try {
-      ready.get();
+      for (size_t i = 0; i < shards; ++i) start_shard(i, i == 0 ? options_.port : port_.load());
     } catch (...) {
-      thread_.join();
+      stop_shards();
       throw;
     }
   }
 
   void stop() {
     std::lock_guard<std::mutex> guard(lifecycle_);
-    if (!thread_.joinable()) return;
-    post([this] {
-      broker_->stop();
-      server_->begin_stop();
-    });
-    thread_.join();
+    stop_shards();
   }
 
   int port() const { return port_; }
 
   void publish_async(const std::string& channel, const std::string& type, const std::string& data, PublishDone done) {
     Message m = checked(channel, type, data);
-    bool queued = post([this, m = std::move(m), done = std::move(done)]() mutable {
-      core_->publish(std::move(m), [done = std::move(done)](const PublishOutcome& outcome) {
+    // One channel's messages go through one shard, so that a host's publishes keep their order.
+    size_t shard = shard_count_ > 1 ? std::hash<std::string>{}(m.channel) % shard_count_ : 0;
+    bool queued = post(shard, [m = std::move(m), done = std::move(done)]() mutable {
+      t_shard->core->publish(std::move(m), [done = std::move(done)](const PublishOutcome& outcome) {
         if (!done) return;
         done(outcome.error == BrokerError::kOk ? Errc::kOk : Errc::kUnavailable, outcome.position);
       });
@@ -102,7 +120,7 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
   }
 
   Position publish(const std::string& channel, const std::string& type, const std::string& data) {
-    if (std::this_thread::get_id() == service_thread_id_)
+    if (t_serving_hub == this)
       throw Error(Errc::kState, "publish would wait on its own service thread; use publish_async");
     // Only the task holds the promise: if the hub stops before the task runs, dropping the task
     // breaks the promise and this wait ends.
@@ -124,11 +142,13 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
 
   void set_auth_hooks(AuthHooks hooks) {
     std::lock_guard<std::mutex> guard(lifecycle_);
-    if (thread_.joinable()) throw Error(Errc::kState, "auth hooks are set before start");
+    if (!threads_.empty()) throw Error(Errc::kState, "auth hooks are set before start");
     options_.auth_hooks = std::move(hooks);
   }
 
  private:
+  static constexpr size_t kMaxShards = 64;
+
   Message checked(const std::string& channel, const std::string& type, const std::string& data) const {
     if (!is_valid_channel_name(channel)) throw Error(Errc::kInvalid, "bad channel name: 1-255 bytes of [A-Za-z0-9_.:@/-]");
     if (!is_valid_utf8(type)) throw Error(Errc::kInvalid, "type is not valid UTF-8");
@@ -141,72 +161,103 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
     return m;
   }
 
-  // Queues `task` for the service thread. False when the hub is not serving.
-  bool post(std::function<void()> task) {
+  // Queues `task` for shard `index`'s service thread. False when that shard is not serving.
+  bool post(size_t index, std::function<void()> task) {
     std::shared_ptr<ServiceQueue> queue;
     {
       std::lock_guard<std::mutex> lock(queue_lock_);
-      queue = queue_;
+      if (index < queues_.size()) queue = queues_[index];
     }
     return queue && queue->post(std::move(task));
   }
 
-  void serve(std::promise<void>& opened) {
-    service_thread_id_ = std::this_thread::get_id();
+  void start_shard(size_t index, int port) {
+    std::promise<void> opened;
+    auto ready = opened.get_future();
+    threads_.emplace_back([this, index, port, &opened] { serve(index, port, opened); });
+    try {
+      ready.get();
+    } catch (...) {
+      threads_.back().join();
+      threads_.pop_back();
+      throw;
+    }
+    shard_count_ = index + 1;
+  }
+
+  // Caller holds lifecycle_.
+  void stop_shards() {
+    for (size_t i = 0; i < threads_.size(); ++i) {
+      post(i, [] {
+        t_shard->broker->stop();
+        t_shard->server->begin_stop();
+      });
+    }
+    for (auto& thread : threads_) thread.join();
+    threads_.clear();
+    shard_count_ = 0;
+    shared_.reset();
+    port_ = 0;
+  }
+
+  void serve(size_t index, int port, std::promise<void>& opened) {
+    t_serving_hub = this;
+    HubOptions options = options_;  // this shard's: the port it binds
+    options.port = port;
     auto queue = std::make_shared<ServiceQueue>();
-    HubCore core(options_, metrics_);
+    HubCore core(options, metrics_);
     core.set_poster([queue](std::function<void()> task) { queue->post(std::move(task)); });
     std::unique_ptr<Broker> broker;
     auto run_tasks = [queue] {
       for (auto& task : queue->take()) task();  // no library lock held: tasks may call the host
     };
-    LwsServer server(options_, core, metrics_,
+    LwsServer server(options, core, metrics_,
                      LwsServer::Hooks{run_tasks, [&broker] { return broker && broker->ready(); },
                                       [&broker](std::string& out) { broker->render_metrics(out); }});
     try {
-      server.open();
-      if (options_.redis_url.empty())
-        broker.reset(new MemoryBroker(options_.history_size, options_.history_ttl_seconds));
+      server.open(index > 0);
+      if (shared_)
+        broker = shared_->shard(index, [queue](std::function<void()> task) { return queue->post(std::move(task)); });
+      else if (options.redis_url.empty())
+        broker.reset(new MemoryBroker(options.history_size, options.history_ttl_seconds));
       else
-        broker.reset(new RedisBroker(static_cast<uv_loop_t*>(server.loop()), options_));
+        broker.reset(new RedisBroker(static_cast<uv_loop_t*>(server.loop()), options));
     } catch (...) {
+      t_serving_hub = nullptr;
       opened.set_exception(std::current_exception());
       return;  // ~LwsServer tears the loop down
     }
     core.use_broker(*broker);
-    core_ = &core;
-    server_ = &server;
-    broker_ = broker.get();
-    port_ = server.port();
+    // Every shard sees each message: count it once (with Redis, shard 0 sees all of them).
+    if (shared_ || index > 0) core.leave_published_count_to_broker();
+    ShardContext context{&core, &server, broker.get()};
+    t_shard = &context;
+    if (index == 0) port_ = server.port();
     queue->open([&server] { server.wake(); });
     {
       std::lock_guard<std::mutex> lock(queue_lock_);
-      queue_ = queue;
+      queues_[index] = queue;
     }
     opened.set_value();
     server.run();
     queue->close();
     {
       std::lock_guard<std::mutex> lock(queue_lock_);
-      queue_.reset();
+      queues_[index].reset();
     }
-    core_ = nullptr;
-    server_ = nullptr;
-    broker_ = nullptr;
-    port_ = 0;
+    t_shard = nullptr;
+    t_serving_hub = nullptr;
   }
 
   HubOptions options_;
   Metrics metrics_;
   std::mutex lifecycle_;
-  std::thread thread_;
-  std::atomic<std::thread::id> service_thread_id_{};
+  std::vector<std::thread> threads_;  // one per shard serving
+  std::atomic<size_t> shard_count_{0};
+  std::unique_ptr<SharedBroker> shared_;  // with shards and no Redis: their common broker
   std::mutex queue_lock_;
-  std::shared_ptr<ServiceQueue> queue_;  // the running hub's, else null
-  HubCore* core_ = nullptr;
-  LwsServer* server_ = nullptr;
-  Broker* broker_ = nullptr;
-  int port_ = 0;
+  std::vector<std::shared_ptr<ServiceQueue>> queues_;  // each serving shard's, else null
+  std::atomic<int> port_{0};
 };
 
 Hub::Hub(HubOptions options) : impl_(new Impl(std::move(options))) {}

@@ -81,6 +81,9 @@ type Options struct {
 	BridgeChannels []string
 	// SSERetry is the reconnect delay an SSE stream tells browsers ("retry:"), default 2 s.
 	SSERetry time.Duration
+	// Shards is the number of service threads accepting on the one port (SO_REUSEPORT), 1 to 64;
+	// 0 means 1.
+	Shards int
 
 	// OnConnect, when set, decides each new connection before its upgrade or stream. It runs on
 	// the hub's service thread and must return quickly. The zero ConnectDecision lets the JWT
@@ -190,6 +193,9 @@ func NewHub(opts Options) (*Hub, error) {
 	copts.bridge_channels = strs.addOptional(strings.Join(opts.BridgeChannels, ","))
 	if opts.SSERetry > 0 {
 		copts.sse_retry_ms = C.int((opts.SSERetry + time.Millisecond - 1) / time.Millisecond)
+	}
+	if opts.Shards > 0 {
+		copts.shards = C.int(opts.Shards)
 	}
 
 	h := &Hub{}

@@ -26,6 +26,7 @@ const char kUsage[] =
     "  --max-connections-per-ip N  connections per client address (default: no limit)\n"
     "  --max-subscriptions N       channels per connection (default 1024)\n"
     "  --sse-retry MS              the reconnect delay an SSE stream tells browsers (default 2000)\n"
+    "  --shards N                  service threads accepting on the one port (SO_REUSEPORT; default 1)\n"
     "  --max-connect-rate R        new connections per second per client address (default: no limit)\n"
     "  --jwt-secret SECRET         require an HS256 JWT (Authorization: Bearer or ?token=) on /ws and /events\n"
     "  --allow-client-publish      let anonymous WebSocket clients publish (no --jwt-secret)\n"
@@ -98,6 +99,8 @@ rthub::HubOptions parse(int argc, char** argv) {
       char* end = nullptr;
       o.max_connect_rate = std::strtod(value, &end);
       if (!end || *end || o.max_connect_rate < 0) usage_error("--max-connect-rate wants a number >= 0");
+    } else if (flag == "--shards") {
+      o.shards = static_cast<int>(number("--shards", value, 1, 64));
     } else if (flag == "--sse-retry") {
       o.sse_retry_ms = static_cast<int>(number("--sse-retry", value, 0, 3600000));
     } else if (flag == "--jwt-secret") {

@@ -59,6 +59,9 @@ struct HubOptions {
   size_t max_connections_per_ip = 0;       // 0: no limit
   size_t max_subscriptions = 1024;         // per connection
   int sse_retry_ms = 2000;                 // the "retry:" an SSE stream starts with
+  // Service threads, each with its own event loop and connections, all accepting on the one port
+  // (SO_REUSEPORT: the kernel spreads new connections). 1 to 64; see docs/ARCHITECTURE.md.
+  int shards = 1;
 
   // Access (see auth.hpp and docs/SECURITY.md).
   std::string jwt_secret;                  // when set, every connection needs a valid HS256 token

@@ -86,6 +86,7 @@ typedef struct rthub_hub_options {
   const char *redis_url;         /* redis://[:password@]host:port[/db]: many nodes as one hub; NULL: in memory */
   const char *bridge_channels;   /* comma-separated Redis channels whose plain PUBLISHes are ingested */
   int sse_retry_ms;              /* the "retry:" an SSE stream starts with, default 2000 */
+  int shards;                    /* service threads sharing the port (SO_REUSEPORT), 1-64, default 1 */
   /* Add new fields just above here. */
 } rthub_hub_options;
 

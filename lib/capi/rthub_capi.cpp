@@ -83,6 +83,7 @@ rthub::HubOptions to_options(const rthub_hub_options* in) {
   if (o.redis_url) out.redis_url = o.redis_url;
   if (o.bridge_channels) out.bridge_channels = comma_list(o.bridge_channels);
   out.sse_retry_ms = o.sse_retry_ms;
+  out.shards = o.shards;
   return out;
 }
 
@@ -124,6 +125,7 @@ void rthub_hub_options_init(rthub_hub_options* options) {
   options->max_connections_per_ip = d.max_connections_per_ip;
   options->max_subscriptions = d.max_subscriptions;
   options->sse_retry_ms = d.sse_retry_ms;
+  options->shards = d.shards;
 }
 
 rthub_err rthub_hub_new(const rthub_hub_options* options, rthub_hub** out) {
@@ -136,6 +138,7 @@ rthub_err rthub_hub_new(const rthub_hub_options* options, rthub_hub** out) {
     if (o.port < 0 || o.port > 65535) throw rthub::Error(rthub::Errc::kInvalid, "port out of range");
     if (o.heartbeat_seconds <= 0) throw rthub::Error(rthub::Errc::kInvalid, "heartbeat_seconds must be positive");
     if (o.max_message_bytes == 0) throw rthub::Error(rthub::Errc::kInvalid, "max_message_bytes must be positive");
+    if (o.shards < 1 || o.shards > 64) throw rthub::Error(rthub::Errc::kInvalid, "shards must be 1 to 64");
     rthub_hub* hub = new (std::nothrow) rthub_hub(std::move(o));
     if (!hub) throw std::bad_alloc();
     *out = hub;

@@ -55,7 +55,9 @@ HubCore::~HubCore() = default;
 
 Admission HubCore::admit(const ConnectRequest& request) {
   auto peer = per_peer_.find(request.peer);
-  return gatekeeper_.admit(request, sessions_.size(), peer == per_peer_.end() ? 0 : peer->second, monotonic_us() / 1000);
+  // The hub-wide count (every shard's connections), from the shared gauges.
+  size_t open_total = metrics_.open_ws.get() + metrics_.open_sse.get();
+  return gatekeeper_.admit(request, open_total, peer == per_peer_.end() ? 0 : peer->second, monotonic_us() / 1000);
 }
 
 Session* HubCore::find_session(uint64_t id) const {
@@ -382,7 +384,7 @@ void HubCore::remove_subscription(Subscription& sub) {
 }
 
 void HubCore::on_broker_message(const EnvelopePtr& message) {
-  metrics_.published.add();
+  if (counts_published_) metrics_.published.add();
   auto it = channels_.find(message->message.channel);
   if (it == channels_.end()) return;
   // Index loop: a slow consumer dropped here stays in the list until its transport detaches it.

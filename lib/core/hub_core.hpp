@@ -44,6 +44,8 @@ class HubCore final : public SessionHost, public BrokerListener {
   void publish(Message message, std::function<void(const PublishOutcome&)> done);
   // Queues an error object on a session.
   void send_error(Session& session, codec::ErrorCode code, std::string_view text, std::string_view ref = {});
+  // Shards sharing one broker see each message once per shard: the broker counts them instead.
+  void leave_published_count_to_broker() { counts_published_ = false; }
   // Heartbeats and history expiry; call about once a second.
   void tick();
   // Closes every session with `code` (shutdown).
@@ -69,6 +71,7 @@ class HubCore final : public SessionHost, public BrokerListener {
     size_t count = 0;
   };
 
+  bool counts_published_ = true;
   SessionRecord& record_of(Session& session) { return sessions_[session.host_index]; }
   // Pings a WebSocket peer silent for a heartbeat; true when it was silent for three and closed.
   bool probe_silent_peer(Session& session, int64_t now_ms, int64_t idle_ms);

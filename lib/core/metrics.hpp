@@ -1,7 +1,6 @@
-// metrics.hpp: the hub's counters, written by the service thread and read from any thread.
-//
-// Each value has one writer (the service thread), so an increment is a plain load and store of a
-// relaxed atomic: no locked instruction on the hot path, and readers never see torn values.
+// metrics.hpp: the hub's counters, written by the service threads (one per shard) and read from
+// any thread. Relaxed atomic increments: shards share one set, so /metrics on any shard shows the
+// whole hub; an uncontended locked add costs nothing next to the send() a delivery makes.
 #pragma once
 
 #include <array>
@@ -16,8 +15,8 @@ namespace rthub {
 
 class Counter {
  public:
-  void add(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
-  void sub(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed); }
+  void add(uint64_t n = 1) { v_.fetch_add(n, std::memory_order_relaxed); }
+  void sub(uint64_t n = 1) { v_.fetch_sub(n, std::memory_order_relaxed); }
   void set(uint64_t n) { v_.store(n, std::memory_order_relaxed); }
   uint64_t get() const { return v_.load(std::memory_order_relaxed); }
 

@@ -13,6 +13,7 @@
 #include "transport/http/http_exchange.hpp"
 #include "transport/lws_glue.hpp"
 #include "transport/lws_session.hpp"
+#include "transport/shared_listener.hpp"
 #include "transport/sse/sse_session.hpp"
 #include "transport/ws/ws_session.hpp"
 
@@ -89,6 +90,7 @@ struct LwsServer::State {
   uv_loop_t loop{};
   uv_timer_t timer{};
   uv_prepare_t flusher{};
+  SharedListener listener;  // with shards: this shard's socket on the shared port
   bool loop_ready = false;
   struct lws_context* context = nullptr;  // guarded by wake_lock for wake()
   // Set by lws itself (info.pcontext) and cleared once the context is wholly gone: with a foreign
@@ -127,6 +129,7 @@ struct LwsServer::State {
       }
       return;
     }
+    self->listener.resume();
     if (++self->ticks % (1000 / kTimerMs) == 0) self->core.tick();
   }
 
@@ -267,6 +270,7 @@ LwsServer::LwsServer(const HubOptions& options, HubCore& core, Metrics& metrics,
 LwsServer::~LwsServer() {
   State& s = *state_;
   if (s.context) s.destroy_context();
+  s.listener.close();
   if (s.loop_ready) {
     uv_run(&s.loop, UV_RUN_NOWAIT);
     if (s.lws_alive) lws_context_destroy(s.lws_alive);
@@ -274,7 +278,7 @@ LwsServer::~LwsServer() {
   }
 }
 
-void LwsServer::open() {
+void LwsServer::open(bool joins_shards) {
   State& s = *state_;
   // Only lws's errors and warnings reach the host's stderr.
   lws_set_log_level(LLL_ERR | LLL_WARN, [](int, const char* line) { std::fprintf(stderr, "rthub: lws: %s", line); });
@@ -307,8 +311,13 @@ void LwsServer::open() {
   for (size_t i = 0; i + 1 < s.mounts.size(); ++i) s.mounts[i].mount_next = &s.mounts[i + 1];
 
   std::string bind_host = s.options.listen_host == "*" ? "0.0.0.0" : s.options.listen_host;
-  if (!can_bind(bind_host, s.options.port))
+  // Shards listen on one port each with its own socket, and hand connections to lws. The first
+  // one checks with a plain bind that nobody holds the port, not even another process's
+  // SO_REUSEPORT group, which would otherwise take a share of the connections.
+  bool shared_port = s.options.shards > 1;
+  if (!joins_shards && !can_bind(bind_host, s.options.port))
     throw Error(Errc::kIo, "cannot listen on " + s.options.listen_host + ":" + std::to_string(s.options.port));
+  if (shared_port) s.listener.open(bind_host, s.options.port);
   for (const std::string* file : {&s.options.tls_cert, &s.options.tls_key})
     if (!file->empty() && access(file->c_str(), R_OK) != 0)
       throw Error(Errc::kIo, "cannot read TLS file " + *file);
@@ -318,7 +327,7 @@ void LwsServer::open() {
   void* loops[] = {&s.loop};
   info.foreign_loops = loops;
   info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_UV_NO_SIGSEGV_SIGFPE_SPIN;
-  info.port = s.options.port;
+  info.port = shared_port ? CONTEXT_PORT_NO_LISTEN_SERVER : s.options.port;
   s.iface = s.options.listen_host;
   if (s.iface == "0.0.0.0" || s.iface == "*" || s.iface.empty()) {
     info.iface = nullptr;
@@ -350,7 +359,7 @@ void LwsServer::open() {
   s.lws_alive = s.context;
   // When the port cannot be bound, lws still makes a context, but without its vhost.
   struct lws_vhost* vhost = lws_get_vhost_by_name(s.context, "default");
-  if (!vhost || lws_get_vhost_listen_port(vhost) <= 0) {
+  if (!vhost || (!shared_port && lws_get_vhost_listen_port(vhost) <= 0)) {
     // Such a context cannot be torn down safely on a foreign loop (its teardown leaves libuv
     // callbacks into the unloaded event-lib plugin): destroy it, and abandon the loop unrun.
     s.destroy_context();
@@ -359,7 +368,8 @@ void LwsServer::open() {
     throw Error(Errc::kIo, "cannot serve on " + s.options.listen_host + ":" + std::to_string(s.options.port) +
                                (s.options.tls_cert.empty() ? "" : " (check the TLS certificate and key)"));
   }
-  s.port = lws_get_vhost_listen_port(vhost);
+  s.port = shared_port ? s.listener.port() : lws_get_vhost_listen_port(vhost);
+  if (shared_port) s.listener.start(&s.loop, vhost);
 
   uv_timer_init(&s.loop, &s.timer);
   s.timer.data = &s;
@@ -391,6 +401,7 @@ void LwsServer::begin_stop() {
   State& s = *state_;
   if (s.stopping) return;
   s.stopping = true;
+  s.listener.close();  // no new connections
   s.stop_deadline_ms = monotonic_us() / 1000 + kStopGraceMs;
   s.core.close_all(CloseCode::kGoingAway);
 }

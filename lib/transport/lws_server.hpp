@@ -24,7 +24,8 @@ class LwsServer {
   ~LwsServer();
 
   // Creates the loop and binds the port. Call on the service thread; throws Error(kIo).
-  void open();
+  // `joins_shards`: this is not the hub's first shard, and binds the port the first one bound.
+  void open(bool joins_shards = false);
   // Serves until a stop completes. Service thread.
   void run();
   // Any thread: makes the service thread call hooks.on_wake soon. False once stopped.

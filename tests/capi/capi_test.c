@@ -117,6 +117,7 @@ static void check_options_and_new(void) {
   CHECK(options.heartbeat_seconds == 25);
   CHECK(options.max_message_bytes == 65536);
   CHECK(options.publish_key == NULL);
+  CHECK(options.shards == 1);
   rthub_hub_options_init(NULL); /* harmless */
 
   CHECK_ERR(rthub_hub_new(&options, NULL), RTHUB_ERR_INVALID);
@@ -129,6 +130,13 @@ static void check_options_and_new(void) {
   CHECK(rthub_last_error() != NULL && rthub_last_error()[0] != '\0');
 
   options.port = -1;
+  CHECK_ERR(rthub_hub_new(&options, &hub), RTHUB_ERR_INVALID);
+  CHECK(hub == NULL);
+
+  rthub_hub_options_init(&options);
+  options.shards = 0;
+  CHECK_ERR(rthub_hub_new(&options, &hub), RTHUB_ERR_INVALID);
+  options.shards = 65;
   CHECK_ERR(rthub_hub_new(&options, &hub), RTHUB_ERR_INVALID);
   CHECK(hub == NULL);
 
@@ -282,6 +290,54 @@ static void check_stats(rthub_hub* hub) {
   CHECK_ERR(rthub_hub_stats(NULL, &stats), RTHUB_ERR_INVALID);
 }
 
+/* Three shards on one port: publishes from this thread keep one numbering per channel, the
+ * port answers (whichever shard takes the connection), and it is not free for another hub. */
+static void check_shards(void) {
+  rthub_hub_options options;
+  rthub_hub_options_init(&options);
+  options.listen_host = "127.0.0.1";
+  options.port = 0;
+  options.shards = 3;
+  rthub_hub* hub = NULL;
+  CHECK_ERR(rthub_hub_new(&options, &hub), RTHUB_OK);
+  if (!hub) return;
+  CHECK_ERR(rthub_hub_start(hub), RTHUB_OK);
+  int port = rthub_hub_port(hub);
+  CHECK(port > 0);
+  static const char* const channels[] = {"shard.a", "shard.b", "shard.c", "shard.d"};
+  for (uint64_t seq = 1; seq <= 5; ++seq) {
+    for (size_t c = 0; c < 4; ++c) {
+      rthub_position at;
+      memset(&at, 0, sizeof at);
+      CHECK_ERR(rthub_hub_publish(hub, channels[c], NULL, "{}", 2, &at), RTHUB_OK);
+      CHECK(at.seq == seq);
+    }
+  }
+  char status[128] = "";
+  for (int i = 0; i < 8; ++i) {
+    CHECK(http_get_status(port, "/healthz", status, sizeof status) == 0);
+    CHECK(strncmp(status, "HTTP/1.1 200", 12) == 0);
+  }
+  rthub_stats stats;
+  memset(&stats, 0, sizeof stats);
+  stats.struct_size = sizeof stats;
+  CHECK_ERR(rthub_hub_stats(hub, &stats), RTHUB_OK);
+  CHECK(stats.messages_published == 20);
+  check_port_conflict(port);
+  /* Nor for another sharded hub: its first shard finds the port taken. */
+  options.port = port;
+  options.shards = 2;
+  rthub_hub* second = NULL;
+  CHECK_ERR(rthub_hub_new(&options, &second), RTHUB_OK);
+  if (second) {
+    CHECK_ERR(rthub_hub_start(second), RTHUB_ERR_IO);
+    CHECK(rthub_hub_port(second) == 0);
+  }
+  rthub_hub_free(second);
+  CHECK_ERR(rthub_hub_stop(hub), RTHUB_OK);
+  rthub_hub_free(hub);
+}
+
 /* ---- Auth hooks: a host refuses connections and subscriptions, now or later ---------------- */
 
 static void* complete_later(void* check) {
@@ -388,6 +444,7 @@ int main(void) {
   /* The port is taken: a second hub cannot bind it. */
   check_port_conflict(port);
   check_auth_hooks();
+  check_shards();
   /* The first hub still serves. */
   CHECK(http_get_status(port, "/healthz", status, sizeof status) == 0);
   CHECK(strncmp(status, "HTTP/1.1 200", 12) == 0);

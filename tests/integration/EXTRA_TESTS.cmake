@@ -4,4 +4,4 @@
 # (redis_nodes, nginx_two_nodes), nginx from nginx-light (nginx_two_nodes,
 # which skips itself with a message when /usr/sbin/nginx is missing), and
 # openssl (tls).
-set(RTHUB_INTEGRATION_EXTRA_TESTS redis_nodes nginx_two_nodes auth tls hostile backpressure heartbeat pipelining)
+set(RTHUB_INTEGRATION_EXTRA_TESTS redis_nodes nginx_two_nodes auth tls hostile backpressure heartbeat pipelining shards)

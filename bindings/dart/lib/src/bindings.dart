@@ -105,6 +105,8 @@ final class rthub_hub_options extends Struct {
   external Pointer<Char> bridge_channels;
   @Int()
   external int sse_retry_ms;
+  @Int()
+  external int shards;
 }
 
 final class rthub_position extends Struct {

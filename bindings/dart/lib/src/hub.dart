@@ -32,6 +32,7 @@ class RthubHubOptions {
     this.redisUrl,
     this.bridgeChannels,
     this.sseRetry,
+    this.shards,
   });
 
   /// Address to listen on (default 127.0.0.1; 0.0.0.0 for every interface).
@@ -58,6 +59,9 @@ class RthubHubOptions {
   final String? redisUrl;
   final List<String>? bridgeChannels;
   final Duration? sseRetry;
+
+  /// Service threads accepting on the one port (SO_REUSEPORT), 1 to 64 (default 1).
+  final int? shards;
 }
 
 /// A hub's counters, the numbers of GET /metrics.
@@ -126,6 +130,7 @@ final class RthubHub implements Finalizable {
       r.redis_url = str(options.redisUrl);
       r.bridge_channels = str(options.bridgeChannels?.join(','));
       if (options.sseRetry != null) r.sse_retry_ms = options.sseRetry!.inMilliseconds;
+      if (options.shards != null) r.shards = options.shards!;
       final out = arena<Pointer<rthub_hub>>();
       checkError(b.rthub_hub_new(o, out), 'RthubHub');
       return RthubHub._(out.value);

@@ -1,0 +1,133 @@
+#include "broker/shared/shared_broker.hpp"
+
+#include "broker/memory/memory_broker.hpp"
+
+namespace rthub {
+namespace {
+
+// A shard's own copy of a message: same text and position, frames not yet encoded.
+EnvelopePtr copy_for_shard(const Envelope& original) {
+  auto copy = std::make_shared<Envelope>();
+  copy->message = original.message;
+  copy->published_us = original.published_us;
+  return copy;
+}
+
+}  // namespace
+
+// The inner broker's listener: hands each message to the shards that want it. Always called with
+// the SharedBroker's lock held (from inside the inner broker).
+class SharedBroker::FanOut final : public BrokerListener {
+ public:
+  explicit FanOut(SharedBroker& owner) : owner_(owner) {}
+
+  void on_broker_message(const EnvelopePtr& message) override {
+    if (owner_.published_) owner_.published_();
+    auto it = owner_.interest_.find(message->message.channel);
+    if (it == owner_.interest_.end()) return;
+    for (size_t i = 0; i < owner_.members_.size(); ++i) {
+      const Member& member = owner_.members_[i];
+      if (!(it->second >> i & 1) || !member.post) continue;
+      BrokerListener* core = member.listener;
+      member.post([core, copy = copy_for_shard(*message)] { core->on_broker_message(copy); });
+    }
+  }
+
+  bool has_subscribers(const std::string& channel) const override {
+    auto it = owner_.interest_.find(channel);
+    return it != owner_.interest_.end() && it->second != 0;
+  }
+
+ private:
+  SharedBroker& owner_;
+};
+
+// What one shard's core sees: the shared broker, entered under its lock. Completions run on the
+// calling (service) thread after the lock is released, since they may call into the host.
+class SharedBroker::ShardBroker final : public Broker {
+ public:
+  ShardBroker(SharedBroker& owner, size_t index, Post post) : owner_(owner), index_(index), post_(std::move(post)) {}
+
+  ~ShardBroker() override {
+    std::lock_guard<std::mutex> lock(owner_.lock_);
+    owner_.members_[index_] = Member{};
+    for (auto it = owner_.interest_.begin(); it != owner_.interest_.end();) {
+      it->second &= ~bit();
+      it = it->second ? std::next(it) : owner_.interest_.erase(it);
+    }
+  }
+
+  void attach(BrokerListener& listener) override {
+    std::lock_guard<std::mutex> lock(owner_.lock_);
+    owner_.members_[index_] = Member{post_, &listener};
+  }
+
+  void publish(Message message, std::function<void(const PublishOutcome&)> done) override {
+    PublishOutcome outcome;
+    {
+      std::lock_guard<std::mutex> lock(owner_.lock_);
+      owner_.inner_->publish(std::move(message), [&outcome](const PublishOutcome& o) { outcome = o; });
+    }
+    if (done) done(outcome);
+  }
+
+  void history(const std::string& channel, const std::optional<Position>& since,
+               std::function<void(HistoryOutcome&)> done) override {
+    HistoryOutcome outcome;
+    {
+      std::lock_guard<std::mutex> lock(owner_.lock_);
+      // From here on, this shard is handed every new message of the channel; history covers
+      // what came before, and the core drops the overlap by seq.
+      owner_.interest_[channel] |= bit();
+      owner_.inner_->history(channel, since, [&outcome](HistoryOutcome& h) { outcome = std::move(h); });
+    }
+    for (EnvelopePtr& message : outcome.messages) message = copy_for_shard(*message);
+    done(outcome);
+  }
+
+  void release(const std::string& channel) override {
+    std::lock_guard<std::mutex> lock(owner_.lock_);
+    auto it = owner_.interest_.find(channel);
+    if (it != owner_.interest_.end() && !(it->second &= ~bit())) owner_.interest_.erase(it);
+    owner_.inner_->release(channel);
+  }
+
+  void tick(int64_t now_ms) override {
+    if (index_ != 0) return;  // the shared history expires once, not once per shard
+    std::lock_guard<std::mutex> lock(owner_.lock_);
+    owner_.inner_->tick(now_ms);
+  }
+
+  size_t history_bytes() const override {
+    std::lock_guard<std::mutex> lock(owner_.lock_);
+    return owner_.inner_->history_bytes();
+  }
+
+  size_t channel_count() const override {
+    std::lock_guard<std::mutex> lock(owner_.lock_);
+    return owner_.inner_->channel_count();
+  }
+
+ private:
+  uint64_t bit() const { return uint64_t{1} << index_; }
+
+  SharedBroker& owner_;
+  size_t index_;
+  Post post_;
+};
+
+SharedBroker::SharedBroker(size_t history_size, int history_ttl_seconds, size_t shards, std::function<void()> published)
+    : inner_(new MemoryBroker(history_size, history_ttl_seconds)),
+      fan_out_(new FanOut(*this)),
+      published_(std::move(published)),
+      members_(shards) {
+  inner_->attach(*fan_out_);
+}
+
+SharedBroker::~SharedBroker() = default;
+
+std::unique_ptr<Broker> SharedBroker::shard(size_t index, Post post) {
+  return std::unique_ptr<Broker>(new ShardBroker(*this, index, std::move(post)));
+}
+
+}  // namespace rthub

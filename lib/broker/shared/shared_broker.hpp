@@ -1,0 +1,55 @@
+// shared_broker.hpp: one in-memory broker for a hub served by several shards (service threads).
+//
+// With shards, every shard has its own event loop, sessions and HubCore, but a channel has one
+// numbering and one history. SharedBroker keeps them in a single MemoryBroker behind a mutex and
+// gives each shard a Broker of its own (shard()). A message published on any shard is handed,
+// under that mutex and so in seq order, to the service queue of every shard that has subscribers
+// on the channel; each shard gets its own copy of the envelope, because an envelope's frames are
+// encoded lazily by the one thread that owns it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "rthub/broker.hpp"
+
+namespace rthub {
+
+class SharedBroker {
+ public:
+  // Runs a task on a shard's service thread; false once that shard stopped.
+  using Post = std::function<bool(std::function<void()>)>;
+
+  // `published` runs once per position assigned (for the hub-wide count), under the lock.
+  SharedBroker(size_t history_size, int history_ttl_seconds, size_t shards, std::function<void()> published);
+  ~SharedBroker();
+
+  // The broker shard `index` uses (`post` reaches its service thread). Lives while that shard
+  // serves; the SharedBroker outlives every shard's broker.
+  std::unique_ptr<Broker> shard(size_t index, Post post);
+
+ private:
+  class ShardBroker;
+  class FanOut;
+  friend class ShardBroker;
+  friend class FanOut;
+
+  std::mutex lock_;
+  std::unique_ptr<Broker> inner_;
+  std::unique_ptr<FanOut> fan_out_;
+  std::function<void()> published_;
+  struct Member {
+    Post post;                          // empty while the shard is not serving
+    BrokerListener* listener = nullptr;  // the shard's core
+  };
+  std::vector<Member> members_;
+  // Which shards have local subscribers of a channel (bit i: shard i).
+  std::unordered_map<std::string, uint64_t> interest_;
+};
+
+}  // namespace rthub

@@ -1,0 +1,95 @@
+#include "transport/shared_listener.hpp"
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "rthub/hub.hpp"
+
+namespace rthub {
+
+SharedListener::~SharedListener() { close(); }
+
+void SharedListener::open(const std::string& host, int port) {
+  struct addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  struct addrinfo* found = nullptr;
+  std::string service = std::to_string(port);
+  bool any = host.empty() || host == "*" || host == "0.0.0.0";
+  if (getaddrinfo(any ? "0.0.0.0" : host.c_str(), service.c_str(), &hints, &found) != 0)
+    throw Error(Errc::kIo, "cannot resolve " + host);
+  std::string why = "no address";
+  for (auto* a = found; a && fd_ < 0; a = a->ai_next) {
+    int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) continue;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0) {
+      fd_ = fd;
+    } else {
+      why = std::strerror(errno);
+      ::close(fd);
+    }
+  }
+  freeaddrinfo(found);
+  if (fd_ < 0) throw Error(Errc::kIo, "cannot listen on " + host + ":" + std::to_string(port) + ": " + why);
+  struct sockaddr_storage bound{};
+  socklen_t len = sizeof bound;
+  getsockname(fd_, reinterpret_cast<struct sockaddr*>(&bound), &len);
+  port_ = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<struct sockaddr_in6*>(&bound)->sin6_port
+                                            : reinterpret_cast<struct sockaddr_in*>(&bound)->sin_port);
+}
+
+void SharedListener::start(uv_loop_t* loop, struct lws_vhost* vhost) {
+  vhost_ = vhost;
+  poll_ = new uv_poll_t;
+  uv_poll_init(loop, poll_, fd_);
+  poll_->data = this;
+  uv_poll_start(poll_, UV_READABLE, on_readable);
+}
+
+void SharedListener::resume() {
+  if (!paused_ || !poll_) return;
+  paused_ = false;
+  uv_poll_start(poll_, UV_READABLE, on_readable);
+}
+
+void SharedListener::close() {
+  if (poll_) {
+    uv_poll_stop(poll_);
+    uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* handle) { delete reinterpret_cast<uv_poll_t*>(handle); });
+    poll_ = nullptr;
+  }
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+void SharedListener::on_readable(uv_poll_t* poll, int status, int) {
+  auto* self = static_cast<SharedListener*>(poll->data);
+  if (status < 0) return;
+  // Everything waiting, then back to the loop; lws closes a socket it cannot adopt.
+  for (;;) {
+    int fd = accept4(self->fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      lws_adopt_socket_vhost(self->vhost_, fd);
+      continue;
+    }
+    if (errno == EINTR || errno == ECONNABORTED) continue;
+    // Out of descriptors: the socket stays readable, so stop polling it until resume() (called
+    // by the server's housekeeping timer) rather than spin.
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      uv_poll_stop(poll);
+      self->paused_ = true;
+    }
+    return;
+  }
+}
+
+}  // namespace rthub
