@@ -1,7 +1,5 @@
 #include "transport/lws_server.hpp"
 
-#include <netdb.h>
-#include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -10,6 +8,7 @@
 #include <mutex>
 
 #include "core/hub_core.hpp"
+#include "transport/bind_address.hpp"
 #include "transport/http/http_exchange.hpp"
 #include "transport/lws_glue.hpp"
 #include "transport/lws_session.hpp"
@@ -34,31 +33,6 @@ const struct lws_protocols kProtocols[] = {
     {"rthub", on_event, sizeof(ConnectionSlot), 128, 0, nullptr, kWriteBatchBytes},
     {nullptr, nullptr, 0, 0, 0, nullptr, 0},
 };
-
-// Whether host:port can be bound now. libwebsockets, when it cannot bind, still returns a context
-// whose teardown leaves libuv callbacks into its unloaded event-lib plugin; asking first avoids
-// ever building that context.
-bool can_bind(const std::string& host, int port) {
-  if (port == 0) return true;
-  struct addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  struct addrinfo* found = nullptr;
-  std::string service = std::to_string(port);
-  if (getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &found) != 0) return false;
-  bool ok = false;
-  for (auto* a = found; a && !ok; a = a->ai_next) {
-    int fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
-    if (fd < 0) continue;
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    ok = bind(fd, a->ai_addr, a->ai_addrlen) == 0;
-    close(fd);
-  }
-  freeaddrinfo(found);
-  return ok;
-}
 
 std::string request_path(struct lws* wsi, std::string& method) {
   static const struct {
@@ -311,6 +285,8 @@ void LwsServer::open(bool joins_shards) {
   for (size_t i = 0; i + 1 < s.mounts.size(); ++i) s.mounts[i].mount_next = &s.mounts[i + 1];
 
   std::string bind_host = s.options.listen_host == "*" ? "0.0.0.0" : s.options.listen_host;
+  // Asking first: libwebsockets, when it cannot bind, still returns a context whose teardown
+  // leaves libuv callbacks into its unloaded event-lib plugin.
   // Shards listen on one port each with its own socket, and hand connections to lws. The first
   // one checks with a plain bind that nobody holds the port, not even another process's
   // SO_REUSEPORT group, which would otherwise take a share of the connections.

@@ -10,7 +10,8 @@ LwsSession::LwsSession(WireFormat format, struct lws* wsi, std::string peer)
 LwsSession::~LwsSession() {
   if (!listed_) return;
   auto& list = server_of(wsi_).flush_list;
-  list.erase(std::find(list.begin(), list.end(), this));
+  auto it = std::find(list.begin(), list.end(), this);
+  if (it != list.end()) list.erase(it);
 }
 
 void LwsSession::want_write() {

@@ -1,6 +1,5 @@
 #include "transport/shared_listener.hpp"
 
-#include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -9,36 +8,28 @@
 #include <cstring>
 
 #include "rthub/hub.hpp"
+#include "transport/bind_address.hpp"
 
 namespace rthub {
 
 SharedListener::~SharedListener() { close(); }
 
 void SharedListener::open(const std::string& host, int port) {
-  struct addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  struct addrinfo* found = nullptr;
-  std::string service = std::to_string(port);
-  bool any = host.empty() || host == "*" || host == "0.0.0.0";
-  if (getaddrinfo(any ? "0.0.0.0" : host.c_str(), service.c_str(), &hints, &found) != 0)
-    throw Error(Errc::kIo, "cannot resolve " + host);
   std::string why = "no address";
-  for (auto* a = found; a && fd_ < 0; a = a->ai_next) {
-    int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
-    if (fd < 0) continue;
+  try_bind_addresses(host, port, [&](const struct addrinfo& a) {
+    int fd = socket(a.ai_family, a.ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a.ai_protocol);
+    if (fd < 0) return false;
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-    if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0) {
+    if (bind(fd, a.ai_addr, a.ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0) {
       fd_ = fd;
-    } else {
-      why = std::strerror(errno);
-      ::close(fd);
+      return true;
     }
-  }
-  freeaddrinfo(found);
+    why = std::strerror(errno);
+    ::close(fd);
+    return false;
+  });
   if (fd_ < 0) throw Error(Errc::kIo, "cannot listen on " + host + ":" + std::to_string(port) + ": " + why);
   struct sockaddr_storage bound{};
   socklen_t len = sizeof bound;
