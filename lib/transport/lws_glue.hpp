@@ -45,6 +45,8 @@ struct ServerContext {
   std::unordered_set<HttpExchange*> exchanges;
   // Sessions with frames to write once the loop has handled the events at hand.
   std::vector<LwsSession*> flush_list;
+  // Exchanges whose answer is written at the end of the iteration, before the flush list.
+  std::vector<HttpExchange*> answer_list;
   std::string id_line;  // an SSE event's id line, rebuilt per event
 };
 

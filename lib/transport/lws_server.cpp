@@ -111,6 +111,13 @@ struct LwsServer::State {
   // listed since then writes all its new frames in one send.
   static void on_prepare(uv_prepare_t* handle) {
     auto* self = static_cast<State*>(handle->data);
+    ServerContext& server = *self->server;
+    if (!server.answer_list.empty()) {
+      std::vector<HttpExchange*> answers;
+      answers.swap(server.answer_list);
+      for (HttpExchange* exchange : answers)
+        if (server.exchanges.count(exchange)) exchange->answer_now();  // skip those gone meanwhile
+    }
     std::vector<LwsSession*> listed;
     listed.swap(self->server->flush_list);
     for (LwsSession* session : listed) session->flush();
@@ -259,7 +266,7 @@ void LwsServer::open(bool joins_shards) {
   if (uv_loop_init(&s.loop) != 0) throw Error(Errc::kIo, "cannot create the event loop");
   s.loop_ready = true;
   s.scratch.resize(LWS_PRE + kWriteBatchBytes);
-  s.server.reset(new ServerContext{s.options, s.core, s.metrics, s.scratch, s.hooks.broker_ready, s.hooks.on_wake, s.hooks.broker_metrics, {}, {}, {}});
+  s.server.reset(new ServerContext{s.options, s.core, s.metrics, s.scratch, s.hooks.broker_ready, s.hooks.on_wake, s.hooks.broker_metrics, {}, {}, {}, {}});
 
   // Dynamic endpoints are callback mounts so that a static "/" mount cannot shadow them.
   for (const char* point : {"/events", "/publish", "/metrics", "/healthz"}) {

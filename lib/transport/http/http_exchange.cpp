@@ -250,10 +250,37 @@ void HttpExchange::reply(int status, const char* content_type, std::string body)
   content_type_ = content_type;
   answer_ = std::move(body);
   if (replay_ != Replay::kNo) return;  // queued() writes it at once
-  lws_callback_on_writable(wsi_);
+  // After a body, everything lws had read of the connection has been fed to it by now (a
+  // pipelined request shows as a second body completion, see on_body_complete).
+  if (expects_body_)
+    server_of(wsi_).answer_list.push_back(this);
+  else
+    lws_callback_on_writable(wsi_);
+}
+
+void HttpExchange::answer_now() {
+  if (!status_) return;
+  if (too_large_ || pipelined_ || !body_done_) {
+    lws_callback_on_writable(wsi_);  // an answer that closes: on_writable's path
+    return;
+  }
+  lws_set_opaque_user_data(wsi_, nullptr);
+  struct lws* wsi = wsi_;
+  if (write_answer(false) < 0) {
+    lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+    return;
+  }
+  if (lws_partial_buffered(wsi)) {  // see on_writable
+    close_when_sent_ = true;
+    lws_callback_on_writable(wsi);
+    return;
+  }
+  // Completing rebinds the protocol, which deletes this exchange: touch no member after it.
+  if (lws_http_transaction_completed(wsi)) lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
 }
 
 int HttpExchange::on_writable() {
+  if (close_when_sent_) return -1;  // lws calls back once the buffered rest is sent
   if (!status_) return 0;
   lws_set_opaque_user_data(wsi_, nullptr);  // answered: no replay of this request can come now
   // Keep the connection only if lws holds nothing of a next request and read this body whole.

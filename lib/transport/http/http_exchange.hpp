@@ -29,6 +29,11 @@ class HttpExchange {
   int on_body(const void* data, size_t len);
   int on_body_complete();
   int on_writable();
+  // Writes a ready answer to a request with a body, from the server's end-of-iteration pass
+  // (outside any lws callback), unless the connection is to close: that goes through
+  // on_writable. A publisher waits for this answer before its next request, so it goes out
+  // before the iteration's deliveries are flushed, not after an epoll round trip.
+  void answer_now();
   // The connection closed; an answer still being prepared is dropped.
   void abandon() { alive_->value = false; }
 
@@ -52,6 +57,7 @@ class HttpExchange {
   bool expects_body_ = false;  // lws reads a body after the headers (HTTP_BODY ... COMPLETION)
   bool body_done_ = false;     // HTTP_BODY_COMPLETION came
   bool pipelined_ = false;     // bytes of a next request are buffered behind this one
+  bool close_when_sent_ = false;  // answered outside a callback, partly sent: close once sent
   enum class Replay { kNo, kSame, kOther };
   Replay replay_ = Replay::kNo;  // lws re-ran the headers of a request whose answer is unsent
   std::string body_;
