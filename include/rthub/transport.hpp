@@ -44,8 +44,9 @@ struct Outbound {
   uint64_t seq = 0;
 };
 
-// A FIFO that allocates nothing until used and gives its memory back when drained, so that idle
-// sessions stay small.
+// A FIFO that allocates nothing until used. Drained, it keeps its storage (a busy session drains
+// on every write), until shrink() gives it back: the hub does that for empty queues once a second,
+// so that idle sessions stay small.
 template <typename T>
 class OutboundRing {
  public:
@@ -60,10 +61,11 @@ class OutboundRing {
   void pop() {
     items_[head_] = T{};
     head_ = (head_ + 1) & (items_.size() - 1);
-    if (--count_ == 0 && items_.size() > kKeep) {
-      std::vector<T>().swap(items_);
-      head_ = 0;
-    }
+    if (--count_ == 0) head_ = 0;
+  }
+  // Frees the storage of an empty queue bigger than a few items.
+  void shrink() {
+    if (count_ == 0 && items_.size() > kKeep) std::vector<T>().swap(items_);
   }
   void clear() {
     std::vector<T>().swap(items_);

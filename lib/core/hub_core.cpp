@@ -470,12 +470,18 @@ void HubCore::open_stream(Session& session, const std::vector<std::string>& chan
 }
 
 void HubCore::on_written(Session& session, const Outbound& item, int64_t now_us) {
-  metrics_.bytes_sent.add(item.frame->size());
+  written_.bytes += item.frame->size();
   if (item.published_us > 0) {
-    metrics_.deliveries.add();
-    metrics_.latency.observe_us(now_us - item.published_us);
+    written_.deliveries++;
+    written_.observe_latency_us(now_us - item.published_us);
   }
   session.note_written(item);
+}
+
+void HubCore::publish_write_metrics() {
+  if (written_.empty()) return;
+  metrics_.add(written_);
+  written_ = WriteTally{};
 }
 
 void HubCore::publish(Message message, std::function<void(const PublishOutcome&)> done) {
@@ -486,10 +492,12 @@ void HubCore::publish(Message message, std::function<void(const PublishOutcome&)
 void HubCore::tick() {
   int64_t now_ms = monotonic_us() / 1000;
   coarse_now_ms_ = now_ms;
+  publish_write_metrics();
   int64_t idle_ms = static_cast<int64_t>(options_.heartbeat_seconds) * 1000;
   std::array<Frame, kWireFormats> pings;
   for (size_t i = 0; i < sessions_.size(); ++i) {
     Session& session = *sessions_[i].session;
+    session.queue().shrink();  // idle sessions give back what a burst made their queue grow to
     if (session.closing()) continue;
     if (session.format() == WireFormat::kWebSocket && probe_silent_peer(session, now_ms, idle_ms)) continue;
     if (now_ms - session.last_queued_ms < idle_ms) continue;

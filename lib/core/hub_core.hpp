@@ -46,6 +46,9 @@ class HubCore final : public SessionHost, public BrokerListener {
   void send_error(Session& session, codec::ErrorCode code, std::string_view text, std::string_view ref = {});
   // Shards sharing one broker see each message once per shard: the broker counts them instead.
   void leave_published_count_to_broker() { counts_published_ = false; }
+  // Adds the deliveries counted since the last call to the shared metrics; the transport calls
+  // it once per loop iteration (per-delivery atomics would cost more than the rest of a write).
+  void publish_write_metrics();
   // Heartbeats and history expiry; call about once a second.
   void tick();
   // Closes every session with `code` (shutdown).
@@ -106,6 +109,7 @@ class HubCore final : public SessionHost, public BrokerListener {
   std::unordered_map<uint64_t, Session*> by_id_;
   uint64_t next_id_ = 1;
   int64_t coarse_now_ms_ = monotonic_us() / 1000;  // monotonic, refreshed by tick()
+  WriteTally written_;  // deliveries not yet added to metrics_
   Gatekeeper gatekeeper_;
   std::function<void(std::function<void()>)> post_;
 };

@@ -25,14 +25,44 @@ void head(std::string& out, const char* name, const char* type, const char* help
 
 }  // namespace
 
-void LatencyHistogram::observe_us(int64_t us) {
-  if (us < 0) us = 0;
+namespace {
+
+size_t bucket_of(int64_t us) {
   double ms = static_cast<double>(us) / 1000.0;
   size_t i = 0;
-  while (i < kBoundsMs.size() && ms > kBoundsMs[i]) ++i;
-  buckets_[i].add();
+  while (i < WriteTally::kBoundsMs.size() && ms > WriteTally::kBoundsMs[i]) ++i;
+  return i;
+}
+
+}  // namespace
+
+void WriteTally::observe_latency_us(int64_t us) {
+  if (us < 0) us = 0;
+  latency_buckets[bucket_of(us)]++;
+  latency_sum_us += static_cast<uint64_t>(us);
+}
+
+void LatencyHistogram::observe_us(int64_t us) {
+  if (us < 0) us = 0;
+  buckets_[bucket_of(us)].add();
   count_.add();
   sum_us_.add(static_cast<uint64_t>(us));
+}
+
+void LatencyHistogram::add(const WriteTally& tally) {
+  uint64_t count = 0;
+  for (size_t i = 0; i < buckets_.size(); ++i) {
+    if (tally.latency_buckets[i]) buckets_[i].add(tally.latency_buckets[i]);
+    count += tally.latency_buckets[i];
+  }
+  count_.add(count);
+  sum_us_.add(tally.latency_sum_us);
+}
+
+void Metrics::add(const WriteTally& tally) {
+  bytes_sent.add(tally.bytes);
+  deliveries.add(tally.deliveries);
+  latency.add(tally);
 }
 
 void LatencyHistogram::render(std::string& out, const char* name) const {

@@ -24,12 +24,24 @@ class Counter {
   std::atomic<uint64_t> v_{0};
 };
 
+// What one service thread wrote since it last reported: plain counters, added to the shared
+// Metrics in one go (Metrics::add).
+struct WriteTally {
+  static constexpr std::array<double, 12> kBoundsMs = {0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 5000};
+  uint64_t bytes = 0, deliveries = 0, latency_sum_us = 0;
+  std::array<uint64_t, kBoundsMs.size() + 1> latency_buckets{};
+  void observe_latency_us(int64_t us);
+  bool empty() const { return bytes == 0; }
+};
+
 // Publish-to-write latency, in cumulative Prometheus buckets (milliseconds).
 class LatencyHistogram {
  public:
-  static constexpr std::array<double, 12> kBoundsMs = {0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 5000};
+  static constexpr auto kBoundsMs = WriteTally::kBoundsMs;
   void observe_us(int64_t us);
+  void add(const WriteTally& tally);
   void render(std::string& out, const char* name) const;
+  uint64_t count() const { return count_.get(); }
 
  private:
   std::array<Counter, kBoundsMs.size() + 1> buckets_;
@@ -57,6 +69,8 @@ struct Metrics {
 
   void count_error(codec::ErrorCode code) { errors[static_cast<size_t>(code)].add(); }
   HubStats snapshot() const;
+  // Adds what a service thread wrote since it last reported.
+  void add(const WriteTally& tally);
   // Prometheus text exposition format 0.0.4.
   std::string render() const;
 };

@@ -121,6 +121,7 @@ struct LwsServer::State {
     std::vector<LwsSession*> listed;
     listed.swap(self->server->flush_list);
     for (LwsSession* session : listed) session->flush();
+    self->core.publish_write_metrics();
     // Keep the vector's capacity: the list is refilled on every busy iteration.
     listed.clear();
     if (self->server->flush_list.empty()) self->server->flush_list.swap(listed);

@@ -245,6 +245,11 @@ TEST_CASE("HubCore fans one message out to every subscriber", "[hub_core]") {
   CHECK_MESSAGE(to_a[0], "news", p, "message", R"("hello")");
   CHECK(c.take(f.core).empty());
   CHECK(f.metrics.published.get() == 1);
+  CHECK(f.metrics.deliveries.get() == 0);  // tallied by the service thread, reported per iteration
+  f.core.publish_write_metrics();
+  CHECK(f.metrics.deliveries.get() == 2);
+  CHECK(f.metrics.latency.count() == 2);
+  f.core.publish_write_metrics();  // reported once
   CHECK(f.metrics.deliveries.get() == 2);
   f.core.detach(b);
   f.publish("news", "2");
