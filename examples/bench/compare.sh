@@ -3,7 +3,7 @@
 # (floor-naive, floor-coalescing), driven by the same load generator (rthub-bench) in one run.
 #
 #   examples/bench/compare.sh [--quick] [--build DIR] [--rthub-server PATH] [--out FILE] [--keep]
-#                             [--only LIST]
+#                             [--only LIST] [--servers LIST] [--rthub-args ARGS]
 #
 #   --quick       smaller numbers (about 2 minutes): a smoke run, not a measurement
 #   --build DIR   the CMake build directory holding bin/rthub-server, bin/rthub-bench,
@@ -12,6 +12,8 @@
 #   --out FILE    also write the final table (markdown) and the raw JSON lines next to it
 #   --keep        keep the temporary directory (configs, logs, raw results)
 #   --only LIST   comma-separated scenarios: idle,broadcast,fixed,saturation,sse,stall (default: all)
+#   --servers LIST  comma-separated servers to run: nchan,rthub,naive,coalescing (default: all)
+#   --rthub-args ARGS  more rthub-server options, e.g. "--shards 2" (default: none)
 #   --nice N      run the servers and the bench at this niceness (e.g. -10 on a machine that
 #                 other work keeps busy; negative values need root). Default 0: unchanged.
 #
@@ -29,6 +31,8 @@ QUICK=0
 OUT=""
 KEEP=0
 ONLY="idle,broadcast,fixed,saturation,sse,stall"
+SERVERS="nchan,rthub,naive,coalescing"
+RTHUB_ARGS=""
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -38,8 +42,10 @@ while [[ $# -gt 0 ]]; do
     --out) OUT="$2"; shift ;;
     --keep) KEEP=1 ;;
     --only) ONLY="$2"; shift ;;
+    --servers) SERVERS="$2"; shift ;;
+    --rthub-args) RTHUB_ARGS="$2"; shift ;;
     --nice) NICE="$2"; shift ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -58,6 +64,13 @@ command -v python3 >/dev/null || { echo "compare.sh: needs python3 for the table
 
 log() { printf '%s\n' "$*" >&2; }
 want() { [[ ",$ONLY," == *",$1,"* ]]; }
+# The servers of `--servers`, among those given.
+servers_among() {
+  local k
+  for k in "$@"; do [[ ",$SERVERS," == *",$k,"* ]] && printf '%s ' "$k"; done
+  return 0
+}
+read -r -a RTHUB_EXTRA <<<"$RTHUB_ARGS"
 
 # ------------------------------------------------------------------------------------------------
 # The machine: descriptors, ports, nginx + nchan.
@@ -71,13 +84,13 @@ else
 fi
 
 NCHAN_SO=/usr/lib/nginx/modules/ngx_nchan_module.so
-if ! command -v nginx >/dev/null || [[ ! -f "$NCHAN_SO" ]]; then
+if [[ ",$SERVERS," == *",nchan,"* ]] && { ! command -v nginx >/dev/null || [[ ! -f "$NCHAN_SO" ]]; }; then
   log "== installing nginx-light and libnginx-mod-nchan"
   export DEBIAN_FRONTEND=noninteractive
   apt-get install -y nginx-light libnginx-mod-nchan >/dev/null ||
     { apt-get update >/dev/null && apt-get install -y nginx-light libnginx-mod-nchan >/dev/null; }
 fi
-NGINX="$(command -v nginx)"
+NGINX="$(command -v nginx || true)"
 
 TMP="$(mktemp -d /tmp/rthub-compare.XXXXXX)"
 RESULTS="$TMP/results.jsonl"
@@ -178,7 +191,7 @@ start_server() {
   : >"$log"
   case "$kind" in
     rthub)
-      nice -n "$NICE" "$SERVER" --listen 127.0.0.1:0 2>"$log" &
+      nice -n "$NICE" "$SERVER" --listen 127.0.0.1:0 "${RTHUB_EXTRA[@]}" 2>"$log" &
       SERVER_PID=$!
       SERVER_PIDS+=("$SERVER_PID")
       URL="http://127.0.0.1:$(wait_listening "$log" "$SERVER_PID")"
@@ -262,9 +275,9 @@ else
   FIXED_RATE=20; FIXED_SECS=10
   WARM=2; CONNECT_TIMEOUT=30
 fi
-# Publishers: keep-alive connections with one request in flight each (rthub-server hangs on
-# pipelined requests at the time of writing; the same for every server keeps it fair). 32 of them
-# so that the many-channel ramps are not bound by publish round trips too early.
+# Publishers: keep-alive connections with one request in flight each (rthub-server does not serve
+# pipelined requests: it closes the connection after the first; the same for every server keeps it
+# fair). 32 of them so that the many-channel ramps are not bound by publish round trips too early.
 PUB=(--publishers 32 --pipeline 1)
 # Each side of a connection needs a descriptor: the bench and the server each hold N.
 IDLE_B_ASKED=$IDLE_B
@@ -274,8 +287,8 @@ START=$(date +%s)
 log "== rthub-bench comparison in $TMP ($( [[ $QUICK -eq 1 ]] && echo quick || echo full ))"
 log "   RLIMIT_NOFILE $NOFILE, $PORTS_NOTE, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
-KINDS_WS=(nchan rthub naive coalescing)
-KINDS_SSE=(nchan rthub)
+read -r -a KINDS_WS <<<"$(servers_among nchan rthub naive coalescing)"
+read -r -a KINDS_SSE <<<"$(servers_among nchan rthub)"
 
 if want idle; then
   for n in "$IDLE_A" "$IDLE_B"; do
@@ -534,7 +547,7 @@ PY
 echo
 cat "$TABLE"
 echo
-echo "(ran in ${ELAPSED} s; $(nproc) CPUs; RLIMIT_NOFILE $NOFILE; $PORTS_NOTE; niceness $NICE)"
+echo "(ran in ${ELAPSED} s; $(nproc) CPUs; RLIMIT_NOFILE $NOFILE; $PORTS_NOTE; niceness $NICE; rthub-server options: ${RTHUB_ARGS:-none})"
 if [[ -n "$OUT" ]]; then
   cp "$TABLE" "$OUT"
   cp "$RESULTS" "${OUT%.*}.jsonl"
