@@ -1,6 +1,7 @@
 #include "transport/shared_listener.hpp"
 
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -11,6 +12,22 @@
 #include "transport/bind_address.hpp"
 
 namespace rthub {
+
+namespace {
+
+// What libwebsockets' own listener sets on the connections it accepts, and does not on adopted
+// ones: no Nagle delay (a small answer or frame behind another would wait for the peer's delayed
+// ACK, 40 ms), and TCP keepalive for half-open peers (as LwsServer's ka_* settings).
+void set_connection_options(int fd) {
+  int one = 1, idle = 60, interval = 10, probes = 3;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof probes);
+}
+
+}  // namespace
 
 SharedListener::~SharedListener() { close(); }
 
@@ -69,6 +86,7 @@ void SharedListener::on_readable(uv_poll_t* poll, int status, int) {
   for (;;) {
     int fd = accept4(self->fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
+      set_connection_options(fd);
       lws_adopt_socket_vhost(self->vhost_, fd);
       continue;
     }
