@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "broker/memory/memory_broker.hpp"
+#include "broker_calls.hpp"
 
 using namespace rthub;
 
@@ -23,37 +24,9 @@ class RecordingListener final : public BrokerListener {
   std::set<std::string> subscribed;
 };
 
-constexpr int64_t kStartMs = 1'700'000'000'000;
-
-// Publishes and returns the assigned position; `ts_ms` stands for the hub's clock.
-Position publish(MemoryBroker& broker, const std::string& channel, const std::string& data = "1",
-                 int64_t ts_ms = kStartMs) {
-  Message m;
-  m.channel = channel;
-  m.data = data;
-  m.ts_ms = ts_ms;
-  Position assigned;
-  bool done = false;
-  broker.publish(std::move(m), [&](const PublishOutcome& outcome) {
-    REQUIRE(outcome.error == BrokerError::kOk);
-    assigned = outcome.position;
-    done = true;
-  });
-  REQUIRE(done);  // the in-memory broker answers before publish returns
-  return assigned;
-}
-
-HistoryOutcome history(MemoryBroker& broker, const std::string& channel,
-                       std::optional<Position> since) {
-  HistoryOutcome answer;
-  bool done = false;
-  broker.history(channel, since, [&](HistoryOutcome& outcome) {
-    answer = outcome;
-    done = true;
-  });
-  REQUIRE(done);
-  return answer;
-}
+using test::history;
+using test::kStartMs;
+using test::publish;
 
 std::vector<uint64_t> seqs(const std::vector<EnvelopePtr>& messages) {
   std::vector<uint64_t> out;

@@ -7,8 +7,11 @@
 #include <vector>
 
 #include "broker/shared/shared_broker.hpp"
+#include "broker_calls.hpp"
 
 using namespace rthub;
+using test::history;
+using test::publish;
 
 namespace {
 
@@ -26,27 +29,6 @@ struct FakeShard final : BrokerListener {
   std::vector<EnvelopePtr> received;
   bool serving = true;
 };
-
-Position publish(Broker& broker, const std::string& channel, const std::string& data) {
-  Message m;
-  m.channel = channel;
-  m.data = data;
-  Position assigned;
-  bool done = false;
-  broker.publish(std::move(m), [&](const PublishOutcome& outcome) {
-    REQUIRE(outcome.error == BrokerError::kOk);
-    assigned = outcome.position;
-    done = true;
-  });
-  REQUIRE(done);
-  return assigned;
-}
-
-HistoryOutcome history(Broker& broker, const std::string& channel, std::optional<Position> since) {
-  HistoryOutcome answer;
-  broker.history(channel, since, [&](HistoryOutcome& outcome) { answer = std::move(outcome); });
-  return answer;
-}
 
 struct TwoShards {
   int published = 0;
