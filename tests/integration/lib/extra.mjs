@@ -12,7 +12,7 @@ import path from 'node:path';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import EventSource from 'eventsource';
-import { Inbox, sleep, httpRequest, serverBinary } from './server.mjs';
+import { Inbox, sleep, httpRequest, serverBinary, wsClient } from './server.mjs';
 import { parseMetrics, metricValue } from './prometheus.mjs';
 
 // Child processes (redis-server, nginx, TLS hubs) still running when the
@@ -118,62 +118,8 @@ export function wsHandshake(url, { headers, wsOptions = {}, timeoutMs = 5000 } =
   });
 }
 
-// Like server.mjs's wsClient, with `wsOptions` passed to `ws` (TLS: `ca`,
-// `rejectUnauthorized`; `origin`; `autoPong`...).
-export function wsConnect(url, { headers, wsOptions = {}, openTimeoutMs = 5000, label = 'ws' } = {}) {
-  const ws = new WebSocket(url, { headers, handshakeTimeout: openTimeoutMs, ...wsOptions });
-  const inbox = new Inbox(label);
-  let closeInfo = null;
-  let nextId = 1;
-  ws.on('message', (data, isBinary) => {
-    let frame;
-    try { frame = isBinary ? undefined : JSON.parse(data.toString('utf8')); } catch { frame = undefined; }
-    if (frame === null || typeof frame !== 'object' || Array.isArray(frame)) {
-      inbox.unparsable.push(isBinary ? `(binary) ${data.toString('hex')}` : data.toString('utf8'));
-      return;
-    }
-    inbox.push(frame);
-  });
-  const closed = new Promise((resolve) => {
-    ws.on('close', (code, reason) => {
-      closeInfo = { code, reason: reason.toString('utf8'), at: Date.now() };
-      inbox.end(`connection closed with code ${code}`);
-      resolve(closeInfo);
-    });
-  });
-  const client = {
-    ws,
-    inbox,
-    closed,
-    get frames() { return inbox.all; },
-    get closeInfo() { return closeInfo; },
-    get isOpen() { return ws.readyState === WebSocket.OPEN; },
-    next: (predicate, timeoutMs) => inbox.next(predicate, timeoutMs),
-    take: (count, predicate, timeoutMs) => inbox.take(count, predicate, timeoutMs),
-    none: (predicate, ms, message) => inbox.none(predicate, ms, message),
-    send(value) { ws.send(typeof value === 'string' ? value : JSON.stringify(value)); },
-    request(request, timeoutMs = 5000) {
-      const id = request.id ?? `r${nextId++}`;
-      client.send({ ...request, id });
-      return inbox.next((f) => f.ref === id, timeoutMs);
-    },
-    close(code = 1000) {
-      if (ws.readyState === WebSocket.CONNECTING || ws.readyState === WebSocket.OPEN) ws.close(code);
-      return closed;
-    },
-    terminate() {
-      if (ws.readyState !== WebSocket.CLOSED) ws.terminate();
-      return closed;
-    },
-  };
-  return new Promise((resolve, reject) => {
-    const onError = (error) => { cleanup(); ws.terminate(); reject(new Error(`${label}: cannot connect to ${url}: ${error.message}`)); };
-    const onOpen = () => { cleanup(); ws.on('error', () => { /* reported through 'close' */ }); resolve(client); };
-    const cleanup = () => { ws.off('error', onError); ws.off('open', onOpen); };
-    ws.on('error', onError);
-    ws.on('open', onOpen);
-  });
-}
+// server.mjs's wsClient; `wsOptions` go to `ws` (TLS, origin, autoPong...).
+export const wsConnect = wsClient;
 
 export async function wsConnectFor(t, url, options = {}) {
   const client = await wsConnect(url, options);

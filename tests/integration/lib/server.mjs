@@ -252,9 +252,10 @@ export class Inbox {
 let nextRequestId = 1000;
 
 // Connects and resolves once open. Frames are parsed JSON objects; anything
-// else (binary, non-JSON, non-object) lands in `badFrames`.
-export function wsClient(url, { headers, openTimeoutMs = 5000, label = 'ws' } = {}) {
-  const ws = new WebSocket(url, { headers, handshakeTimeout: openTimeoutMs });
+// else (binary, non-JSON, non-object) lands in `badFrames`. `wsOptions` go to
+// `ws` as they are (TLS: `ca`, `rejectUnauthorized`; `origin`; `autoPong`...).
+export function wsClient(url, { headers, wsOptions = {}, openTimeoutMs = 5000, label = 'ws' } = {}) {
+  const ws = new WebSocket(url, { headers, handshakeTimeout: openTimeoutMs, ...wsOptions });
   const inbox = new Inbox(label);
   const badFrames = [];
   let closeInfo = null;
@@ -270,7 +271,7 @@ export function wsClient(url, { headers, openTimeoutMs = 5000, label = 'ws' } = 
 
   const closed = new Promise((resolve) => {
     ws.on('close', (code, reason) => {
-      closeInfo = { code, reason: reason.toString('utf8') };
+      closeInfo = { code, reason: reason.toString('utf8'), at: Date.now() };
       inbox.end(`connection closed with code ${code}`);
       resolve(closeInfo);
     });
