@@ -106,8 +106,10 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
 
   int port() const { return port_; }
 
-  void publish_async(const std::string& channel, const std::string& type, const std::string& data, PublishDone done) {
+  void publish_async(const std::string& channel, const std::string& type, const std::string& data, PublishDone done,
+                     const PublishOptions& options) {
     Message m = checked(channel, type, data);
+    m.idempotency_key = options.idempotency_key;
     // One channel's messages go through one shard, so that a host's publishes keep their order.
     size_t shard = shard_count_ > 1 ? std::hash<std::string>{}(m.channel) % shard_count_ : 0;
     bool queued = post(shard, [m = std::move(m), done = std::move(done)]() mutable {
@@ -119,7 +121,8 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
     if (!queued) throw Error(Errc::kState, "hub is not running");
   }
 
-  Position publish(const std::string& channel, const std::string& type, const std::string& data) {
+  Position publish(const std::string& channel, const std::string& type, const std::string& data,
+                   const PublishOptions& options) {
     if (t_serving_hub == this)
       throw Error(Errc::kState, "publish would wait on its own service thread; use publish_async");
     // Only the task holds the promise: if the hub stops before the task runs, dropping the task
@@ -127,7 +130,8 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
     auto result = std::make_shared<std::promise<std::pair<Errc, Position>>>();
     auto future = result->get_future();
     publish_async(channel, type, data,
-                  [result = std::move(result)](Errc code, const Position& p) { result->set_value({code, p}); });
+                  [result = std::move(result)](Errc code, const Position& p) { result->set_value({code, p}); },
+                  options);
     std::pair<Errc, Position> outcome;
     try {
       outcome = future.get();
@@ -265,11 +269,13 @@ Hub::~Hub() { impl_->stop(); }
 void Hub::start() { impl_->start(); }
 void Hub::stop() { impl_->stop(); }
 int Hub::port() const { return impl_->port(); }
-Position Hub::publish(const std::string& channel, const std::string& type, const std::string& data) {
-  return impl_->publish(channel, type, data);
+Position Hub::publish(const std::string& channel, const std::string& type, const std::string& data,
+                      const PublishOptions& options) {
+  return impl_->publish(channel, type, data, options);
 }
-void Hub::publish_async(const std::string& channel, const std::string& type, const std::string& data, PublishDone done) {
-  impl_->publish_async(channel, type, data, std::move(done));
+void Hub::publish_async(const std::string& channel, const std::string& type, const std::string& data, PublishDone done,
+                        const PublishOptions& options) {
+  impl_->publish_async(channel, type, data, std::move(done), options);
 }
 HubStats Hub::stats() const { return impl_->stats(); }
 void Hub::set_auth_hooks(AuthHooks hooks) { impl_->set_auth_hooks(std::move(hooks)); }

@@ -24,6 +24,9 @@ const (
 	ErrTooLarge    Code = C.RTHUB_ERR_TOO_LARGE   // over a size limit
 	ErrTimeout     Code = C.RTHUB_ERR_TIMEOUT     // a wait ran out
 	ErrInternal    Code = C.RTHUB_ERR_INTERNAL    // a bug in rthub: please report it
+	// ErrUnknownOutcome: a publish may or may not have happened (a broker timeout); retry it with
+	// the same idempotency key.
+	ErrUnknownOutcome Code = C.RTHUB_ERR_UNKNOWN_OUTCOME
 )
 
 // Error gives the library's name of the code (rthub_strerror).

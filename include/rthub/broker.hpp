@@ -17,7 +17,9 @@
 
 namespace rthub {
 
-enum class BrokerError { kOk = 0, kUnavailable, kInternal };
+// kUnavailable: surely not published (the command never left); kUnknownOutcome: it may have been
+// (sent, but no answer came in time).
+enum class BrokerError { kOk = 0, kUnavailable, kInternal, kUnknownOutcome };
 
 // The hub side of a broker.
 class BrokerListener {

@@ -12,38 +12,16 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <stdexcept>
 #include <string>
 
 #include <vector>
 
 #include "rthub/auth.hpp"
+#include "rthub/error.hpp"
 #include "rthub/export.h"
 #include "rthub/message.hpp"
 
 namespace rthub {
-
-// Error codes, the same numbers as rthub_err in rthub.h.
-enum class Errc : int {
-  kOk = 0,
-  kInvalid = 1,      // bad argument (channel name, JSON, options)
-  kNoMemory = 2,
-  kState = 3,        // wrong state: not started, already started, stopped
-  kIo = 4,           // socket or file failure (could not listen, ...)
-  kUnavailable = 5,  // the broker cannot take the message now
-  kTooLarge = 6,
-  kTimeout = 7,
-  kInternal = 8,
-};
-
-class RTHUB_API Error : public std::runtime_error {
- public:
-  Error(Errc code, const std::string& what) : std::runtime_error(what), code_(code) {}
-  Errc code() const noexcept { return code_; }
-
- private:
-  Errc code_;
-};
 
 struct HubOptions {
   std::string listen_host = "127.0.0.1";  // address to bind; "0.0.0.0" for every interface
@@ -74,6 +52,16 @@ struct HubOptions {
   // Many nodes as one hub (Redis broker). Empty: the in-memory broker.
   std::string redis_url;                   // redis://[:password@]host:port[/db]
   std::vector<std::string> bridge_channels;  // Redis channels whose plain PUBLISHes are ingested
+  std::vector<std::string> redis_cluster;    // Redis Cluster seed nodes "host:port"; empty: none
+
+  // Publishes carrying an idempotency key are answered once per key and channel for this long.
+  int idempotency_window_seconds = 300;
+
+  // History beyond memory and Redis (PostgreSQL). Empty conninfo: none.
+  std::string postgres_conninfo;             // a libpq connection string or URI
+  std::vector<std::string> persist_patterns; // channels to persist (trailing '*'); empty: all
+  int persist_ttl_seconds = 0;               // rows older than this are deleted; 0: kept
+  size_t persist_buffer = 100000;            // messages held while PostgreSQL is away
 };
 
 // Counters and gauges of a hub, the same numbers as /metrics.
@@ -89,6 +77,13 @@ struct HubStats {
   uint64_t auth_failures = 0;                                        // refused tokens, since start
   uint64_t reconnects = 0;                                           // connections that resumed
   uint64_t sse_fallbacks = 0;                                        // SSE streams marked fallback
+};
+
+// Per-publish options beyond channel, type and data.
+struct PublishOptions {
+  // When not empty (at most 128 bytes): a repeat with the same key on the same channel within the
+  // hub's idempotency window is answered with the first one's position and not published again.
+  std::string idempotency_key;
 };
 
 class RTHUB_API Hub {
@@ -109,12 +104,13 @@ class RTHUB_API Hub {
   // Publishes `data` (JSON text, checked) as `type` on `channel` and waits until the message has
   // its position. Any thread except the service thread's own callbacks, which must use the
   // asynchronous form. Throws Error (kInvalid, kState, kUnavailable, kTooLarge).
-  Position publish(const std::string& channel, const std::string& type, const std::string& data);
+  Position publish(const std::string& channel, const std::string& type, const std::string& data,
+                   const PublishOptions& options = {});
   // Asynchronous form: checks the arguments (throws Error), queues the message and returns.
   // `done` (may be empty) runs later on the service thread with the outcome.
   using PublishDone = std::function<void(Errc, const Position&)>;
   void publish_async(const std::string& channel, const std::string& type, const std::string& data,
-                     PublishDone done);
+                     PublishDone done, const PublishOptions& options = {});
 
   HubStats stats() const;
 

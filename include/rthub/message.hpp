@@ -30,6 +30,7 @@ struct Message {
   std::string data;
   Position position;
   int64_t ts_ms = 0;  // hub's publish time, wall clock, milliseconds since the Unix epoch
+  std::string idempotency_key;  // empty: none (see PublishOptions in hub.hpp)
 };
 
 // The wire formats a transport can ask for. Each message is encoded at most once per format.

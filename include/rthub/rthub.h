@@ -48,7 +48,8 @@ typedef enum rthub_err {
   RTHUB_ERR_UNAVAILABLE = 5, /* the broker cannot take the message now */
   RTHUB_ERR_TOO_LARGE = 6,   /* over a size limit */
   RTHUB_ERR_TIMEOUT = 7,     /* a wait ran out */
-  RTHUB_ERR_INTERNAL = 8     /* a bug: please report it */
+  RTHUB_ERR_INTERNAL = 8,    /* a bug: please report it */
+  RTHUB_ERR_UNKNOWN_OUTCOME = 9 /* a publish may or may not have happened (broker timeout) */
 } rthub_err;
 
 /* rthub_strerror names an error code (static storage, never NULL). */

@@ -104,6 +104,7 @@ const char* rthub_strerror(rthub_err err) {
     case RTHUB_ERR_TOO_LARGE: return "too large";
     case RTHUB_ERR_TIMEOUT: return "timed out";
     case RTHUB_ERR_INTERNAL: return "internal error";
+    case RTHUB_ERR_UNKNOWN_OUTCOME: return "outcome unknown";
   }
   return "unknown error";
 }

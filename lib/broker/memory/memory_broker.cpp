@@ -1,5 +1,7 @@
 #include "broker/memory/memory_broker.hpp"
 
+#include "core/epoch.hpp"
+
 #include <chrono>
 
 namespace rthub {
@@ -9,16 +11,7 @@ MemoryBroker::MemoryBroker(size_t history_size, int history_ttl_seconds)
       ttl_ms_(static_cast<int64_t>(history_ttl_seconds) * 1000),
       random_(std::random_device{}() ^ static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())) {}
 
-std::string MemoryBroker::new_epoch() {
-  static const char kAlphabet[] = "0123456789abcdefghijklmnopqrstuvwxyz";
-  std::string epoch(8, '0');
-  uint64_t bits = random_();
-  for (char& c : epoch) {
-    c = kAlphabet[bits % 36];
-    bits /= 36;
-  }
-  return epoch;
-}
+std::string MemoryBroker::new_epoch() { return rthub::new_epoch(random_); }
 
 // What a retained message holds: the envelope and its text (its frames are dropped after the
 // fan-out, see codec::forget_frames), plus the allocator's share.

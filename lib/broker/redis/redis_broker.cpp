@@ -1,5 +1,7 @@
 #include "broker/redis/redis_broker.hpp"
 
+#include "core/epoch.hpp"
+
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <hiredis/adapters/libuv.h>
@@ -76,16 +78,7 @@ RedisBroker::~RedisBroker() {
   stop();
 }
 
-std::string RedisBroker::new_epoch() {
-  static const char kAlphabet[] = "0123456789abcdefghijklmnopqrstuvwxyz";
-  std::string epoch(8, '0');
-  uint64_t bits = random_();
-  for (char& c : epoch) {
-    c = kAlphabet[bits % 36];
-    bits /= 36;
-  }
-  return epoch;
-}
+std::string RedisBroker::new_epoch() { return rthub::new_epoch(random_); }
 
 std::string RedisBroker::key(const std::string& channel, const char* part) const {
   return "rthub:{" + channel + "}:" + part;

@@ -36,6 +36,7 @@ abstract final class rthub_err {
   static const RTHUB_ERR_TOO_LARGE = 6;
   static const RTHUB_ERR_TIMEOUT = 7;
   static const RTHUB_ERR_INTERNAL = 8;
+  static const RTHUB_ERR_UNKNOWN_OUTCOME = 9;
 }
 
 abstract final class rthub_client_event_kind {

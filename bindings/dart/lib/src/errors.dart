@@ -14,6 +14,7 @@ enum RthubErrorCode {
   tooLarge,
   timeout,
   internal, // a bug in rthub: please report it
+  unknownOutcome, // a publish may or may not have happened (broker timeout): retry with its idempotency key
 }
 
 /// A failed call: the operation, its rthub_err code and the library's detail text.
