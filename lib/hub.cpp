@@ -86,7 +86,7 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
     if (shards > kMaxShards) throw Error(Errc::kInvalid, "at most 64 shards");
     if (shards > 1 && options_.redis_url.empty())
       shared_.reset(new SharedBroker(options_.history_size, options_.history_ttl_seconds, shards,
-                                     [this] { metrics_.published.add(); }));
+                                     [this] { metrics_.published.add(); }, options_.idempotency_window_seconds));
     {
       std::lock_guard<std::mutex> lock(queue_lock_);
       queues_.assign(shards, nullptr);
@@ -109,13 +109,18 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
   void publish_async(const std::string& channel, const std::string& type, const std::string& data, PublishDone done,
                      const PublishOptions& options) {
     Message m = checked(channel, type, data);
+    if (options.idempotency_key.size() > json::kMaxIdempotencyKeyBytes)
+      throw Error(Errc::kInvalid, "idempotency key over " + std::to_string(json::kMaxIdempotencyKeyBytes) + " bytes");
     m.idempotency_key = options.idempotency_key;
     // One channel's messages go through one shard, so that a host's publishes keep their order.
     size_t shard = shard_count_ > 1 ? std::hash<std::string>{}(m.channel) % shard_count_ : 0;
     bool queued = post(shard, [m = std::move(m), done = std::move(done)]() mutable {
       t_shard->core->publish(std::move(m), [done = std::move(done)](const PublishOutcome& outcome) {
         if (!done) return;
-        done(outcome.error == BrokerError::kOk ? Errc::kOk : Errc::kUnavailable, outcome.position);
+        done(outcome.error == BrokerError::kOk               ? Errc::kOk
+             : outcome.error == BrokerError::kUnknownOutcome ? Errc::kUnknownOutcome
+                                                             : Errc::kUnavailable,
+             outcome.position);
       });
     });
     if (!queued) throw Error(Errc::kState, "hub is not running");
@@ -138,6 +143,8 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
     } catch (const std::future_error&) {  // the hub stopped before the message was taken
       throw Error(Errc::kState, "hub stopped");
     }
+    if (outcome.first == Errc::kUnknownOutcome)
+      throw Error(outcome.first, "publish outcome unknown (broker timeout): retry with the same idempotency key");
     if (outcome.first != Errc::kOk) throw Error(outcome.first, "broker unavailable");
     return outcome.second;
   }
@@ -223,7 +230,7 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
       if (shared_)
         broker = shared_->shard(index, [queue](std::function<void()> task) { return queue->post(std::move(task)); });
       else if (options.redis_url.empty())
-        broker.reset(new MemoryBroker(options.history_size, options.history_ttl_seconds));
+        broker.reset(new MemoryBroker(options.history_size, options.history_ttl_seconds, options.idempotency_window_seconds));
       else
         broker.reset(new RedisBroker(static_cast<uv_loop_t*>(server.loop()), options));
     } catch (...) {

@@ -37,6 +37,8 @@ const char kUsage[] =
     "                              through Redis, so that many nodes act as one hub\n"
     "  --bridge CHANNEL            with --redis: plain 'PUBLISH CHANNEL payload' reaches hub channel\n"
     "                              CHANNEL (repeatable)\n"
+    "  --idempotency-window SECONDS  a publish repeating an idempotency_key on its channel within this\n"
+    "                              long is answered with the first one's position (default 300; 0: off)\n"
     "  --help                      this text\n";
 
 [[noreturn]] void usage_error(const std::string& what) {
@@ -115,6 +117,8 @@ rthub::HubOptions parse(int argc, char** argv) {
       o.redis_url = value;
     } else if (flag == "--bridge") {
       o.bridge_channels.emplace_back(value);
+    } else if (flag == "--idempotency-window") {
+      o.idempotency_window_seconds = static_cast<int>(number("--idempotency-window", value, 0, 7 * 86400));
     } else {
       usage_error("unknown option: " + flag);
     }

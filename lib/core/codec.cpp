@@ -30,6 +30,7 @@ const char* error_code_name(ErrorCode code) {
     case ErrorCode::kNotFound: return "not_found";
     case ErrorCode::kUnavailable: return "unavailable";
     case ErrorCode::kInternal: return "internal";
+    case ErrorCode::kUnknownOutcome: return "unknown_outcome";
   }
   return "internal";
 }

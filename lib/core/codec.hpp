@@ -4,6 +4,7 @@
 // `id` are copied in as the raw JSON they arrived as.
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,8 +13,13 @@
 
 namespace rthub::codec {
 
-// Error codes of the protocol.
-enum class ErrorCode { kBadRequest, kUnauthorized, kForbidden, kTooLarge, kLimit, kNotFound, kUnavailable, kInternal };
+// Error codes of the protocol. kUnavailable: surely not published (when it answers a publish);
+// kUnknownOutcome: a publish that may or may not have been published (retry it with its key).
+enum class ErrorCode {
+  kBadRequest, kUnauthorized, kForbidden, kTooLarge, kLimit, kNotFound, kUnavailable, kInternal,
+  kUnknownOutcome,
+};
+constexpr size_t kErrorCodeCount = static_cast<size_t>(ErrorCode::kUnknownOutcome) + 1;
 const char* error_code_name(ErrorCode code);
 
 std::string message(const Message& m);

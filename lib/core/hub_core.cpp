@@ -216,10 +216,14 @@ void HubCore::publish_request(Session& session, const json::Fields& f, const std
   m.channel = f.channel;
   if (f.has_type) m.type = f.type;
   m.data = data;
+  m.idempotency_key = f.idempotency_key;
   uint64_t id = session.id;
   publish(std::move(m), [this, id, ref, channel = f.channel](const PublishOutcome& outcome) {
     Session* target = find_session(id);  // the session may have gone while the broker worked
     if (!target) return;
+    if (outcome.error == BrokerError::kUnknownOutcome)
+      return send_error(*target, codec::ErrorCode::kUnknownOutcome,
+                        "publish outcome unknown (" + outcome.detail + "): retry with the same idempotency_key", ref);
     if (outcome.error != BrokerError::kOk)
       return send_error(*target, codec::ErrorCode::kUnavailable,
                         outcome.detail.empty() ? "broker unavailable" : outcome.detail, ref);

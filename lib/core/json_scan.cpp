@@ -81,6 +81,7 @@ class FieldPicker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Field
              : k == "id"      ? Field::kId
              : k == "since"   ? Field::kSince
              : k == "token"   ? Field::kToken
+             : k == "idempotency_key" ? Field::kIdempotencyKey
                               : Field::kOther;
     } else if (in_since_ && depth_ == item_depth_ + 1) {
       since_key_ = k == "epoch" ? SinceField::kEpoch : k == "seq" ? SinceField::kSeq : SinceField::kOther;
@@ -96,6 +97,7 @@ class FieldPicker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Field
         case Field::kChannel: set(fields().channel, fields().has_channel, s, n); break;
         case Field::kType: set(fields().type, fields().has_type, s, n); break;
         case Field::kToken: set(fields().token, fields().has_token, s, n); break;
+        case Field::kIdempotencyKey: idempotency_key(s, n); break;
         case Field::kSince: mistyped(); break;
         default: break;
       }
@@ -137,7 +139,7 @@ class FieldPicker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Field
   }
 
  private:
-  enum class Field { kNone, kOp, kChannel, kType, kData, kId, kSince, kToken, kOther };
+  enum class Field { kNone, kOp, kChannel, kType, kData, kId, kSince, kToken, kIdempotencyKey, kOther };
   enum class SinceField { kOther, kEpoch, kSeq };
 
   Fields& fields() { return scan.items.back(); }
@@ -171,9 +173,18 @@ class FieldPicker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Field
     if (!fields().error.empty()) return;
     static const char* const kWhy[] = {"", "op must be a string", "channel must be a string",
                                        "type must be a string", "", "id must be a number or string",
-                                       "since must be an object", "token must be a string", ""};
+                                       "since must be an object", "token must be a string",
+                                       "idempotency_key must be a string", ""};
     const char* why = kWhy[static_cast<int>(key_)];
     if (*why) fields().error = why;
+  }
+  void idempotency_key(const char* s, size_t n) {
+    if (!fields().error.empty()) return;
+    if (n == 0 || n > kMaxIdempotencyKeyBytes)
+      fields().error = "idempotency_key must be 1-" + std::to_string(kMaxIdempotencyKeyBytes) + " bytes (got " +
+                       std::to_string(n) + ")";
+    else
+      fields().idempotency_key.assign(s, n);
   }
   void since_type_error() {
     if (fields().error.empty()) fields().error = "since needs epoch (string) and seq (integer)";

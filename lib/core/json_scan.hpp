@@ -13,6 +13,9 @@
 
 namespace rthub::json {
 
+// The longest "idempotency_key" a publish may carry, in bytes.
+constexpr size_t kMaxIdempotencyKeyBytes = 128;
+
 // A [begin, end) byte range of the scanned text.
 struct Range {
   size_t begin = 0, end = 0;
@@ -28,6 +31,7 @@ struct Fields {
   bool has_since = false;
   std::string since_epoch;
   uint64_t since_seq = 0;
+  std::string idempotency_key;  // empty: none (an empty string given is an error)
   std::string error;  // first problem found, for an error object
 };
 

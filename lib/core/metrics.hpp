@@ -60,7 +60,7 @@ struct Metrics {
   Counter reconnects_ws, reconnects_sse;  // connections that came back with a resume position
   Counter sse_fallbacks;                  // SSE streams a client marked as a WebSocket fallback
   Counter slow_consumers, heartbeats_sent, heartbeat_timeouts;
-  std::array<Counter, static_cast<size_t>(codec::ErrorCode::kInternal) + 1> errors;
+  std::array<Counter, codec::kErrorCodeCount> errors;
   std::array<Counter, static_cast<size_t>(Refusal::kCount)> refused;
   std::array<Counter, static_cast<size_t>(AuthFailure::kCount)> auth_failures;
   Counter forbidden;  // subscribes and publishes refused by rights

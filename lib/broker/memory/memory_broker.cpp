@@ -6,10 +6,20 @@
 
 namespace rthub {
 
-MemoryBroker::MemoryBroker(size_t history_size, int history_ttl_seconds)
+namespace {
+
+int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+MemoryBroker::MemoryBroker(size_t history_size, int history_ttl_seconds, int idempotency_window_seconds)
     : history_size_(history_size),
       ttl_ms_(static_cast<int64_t>(history_ttl_seconds) * 1000),
-      random_(std::random_device{}() ^ static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())) {}
+      random_(std::random_device{}() ^ static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())),
+      idempotency_(static_cast<int64_t>(idempotency_window_seconds) * 1000, kIdempotencyBytes) {}
 
 std::string MemoryBroker::new_epoch() { return rthub::new_epoch(random_); }
 
@@ -56,8 +66,19 @@ void MemoryBroker::drop_oldest(Log& log) {
 }
 
 void MemoryBroker::publish(Message message, std::function<void(const PublishOutcome&)> done) {
+  std::string key = std::move(message.idempotency_key);  // not kept in the history
+  if (!key.empty()) {
+    int64_t now = steady_ms();
+    if (const Position* first = idempotency_.find(message.channel, key, now)) {
+      PublishOutcome outcome;
+      outcome.position = *first;
+      if (done) done(outcome);
+      return;  // a repeat: answered, delivered to nobody
+    }
+  }
   Log& log = log_of(message.channel);
   message.position = Position{log.epoch, ++log.seq};
+  if (!key.empty()) idempotency_.remember(message.channel, key, message.position, steady_ms());
   auto envelope = std::make_shared<Envelope>();
   envelope->published_us = std::chrono::duration_cast<std::chrono::microseconds>(
                                std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -109,6 +130,15 @@ void MemoryBroker::tick(int64_t now_ms) {
       ++it;
     }
   }
+}
+
+void MemoryBroker::render_metrics(std::string& out) const {
+  out += "# HELP rthub_idempotency_keys Idempotency keys remembered (their window not over).\n"
+         "# TYPE rthub_idempotency_keys gauge\n"
+         "rthub_idempotency_keys " + std::to_string(idempotency_.size()) + "\n"
+         "# HELP rthub_idempotency_evicted_total Keys forgotten before their window ended (memory bound).\n"
+         "# TYPE rthub_idempotency_evicted_total counter\n"
+         "rthub_idempotency_evicted_total " + std::to_string(idempotency_.evicted()) + "\n";
 }
 
 }  // namespace rthub

@@ -6,6 +6,10 @@
 // back its numbering goes on: a quiet channel whose subscribers all left and came back still
 // resumes exactly. Tombstones are bounded; past the bound the oldest are forgotten, and those
 // channels start a new epoch (their clients get recovered:false, never a wrong replay).
+//
+// A publish carrying an idempotency key that repeats one seen on its channel within the window
+// is answered with the first one's position and not published again (idempotency_record.hpp).
+// Publishing here completes before publish() returns, so no repeat can overtake a first one.
 #pragma once
 
 #include <deque>
@@ -13,13 +17,16 @@
 #include <string>
 #include <unordered_map>
 
+#include "broker/memory/idempotency_record.hpp"
 #include "rthub/broker.hpp"
 
 namespace rthub {
 
 class MemoryBroker final : public Broker {
  public:
-  MemoryBroker(size_t history_size, int history_ttl_seconds);
+  MemoryBroker(size_t history_size, int history_ttl_seconds, int idempotency_window_seconds = 300);
+  // At most this much memory remembers idempotency keys; past it the oldest are forgotten early.
+  static constexpr size_t kIdempotencyBytes = size_t{64} << 20;
 
   void attach(BrokerListener& listener) override { listener_ = &listener; }
   void publish(Message message, std::function<void(const PublishOutcome&)> done) override;
@@ -29,6 +36,7 @@ class MemoryBroker final : public Broker {
   void tick(int64_t now_ms) override;
   size_t history_bytes() const override { return bytes_; }
   size_t channel_count() const override { return logs_.size(); }
+  void render_metrics(std::string& out) const override;
 
  private:
   struct Log {
@@ -57,6 +65,7 @@ class MemoryBroker final : public Broker {
   uint64_t tombstone_generation_ = 0;
   size_t bytes_ = 0;
   std::mt19937_64 random_;
+  IdempotencyRecord idempotency_;
 };
 
 }  // namespace rthub

@@ -198,24 +198,40 @@ void RedisBroker::publish(Message message, std::function<void(const PublishOutco
   std::string channel = message.channel;
   // History is kept for a day past its age bound so that the numbering survives idle hours.
   std::string lifetime = std::to_string(std::max(86400, options_.history_ttl_seconds * 2));
-  command(
-      [this, started, done = std::move(done)](redisReply* r) {
+  // Whether the script left for Redis: a missing answer then leaves the outcome unknown (the
+  // command may run when a frozen Redis resumes); a command never sent surely published nothing.
+  auto sent = std::make_shared<bool>(false);
+  std::vector<std::string> args{"EVAL", redis_scripts::kPublish, "3", key(channel, "seq"), key(channel, "epoch"),
+                                key(channel, "log"), new_epoch(), std::to_string(message.ts_ms), message.type,
+                                message.data, std::to_string(options_.history_size), lifetime,
+                                kMessagePrefix + channel};
+  if (!message.idempotency_key.empty() && options_.idempotency_window_seconds > 0) {
+    args[2] = "4";
+    args.insert(args.begin() + 6, key(channel, "idem:") + message.idempotency_key);
+    args.push_back(std::to_string(options_.idempotency_window_seconds));
+  }
+  size_t queued = command(
+      [this, started, sent, done = std::move(done)](redisReply* r) {
         PublishOutcome outcome;
-        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+        if (!r && *sent) {
+          publish_failures_.add();
+          outcome.error = BrokerError::kUnknownOutcome;
+          outcome.detail = "no answer from redis in time";
+        } else if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 2 || r->elements > 3) {
+          // Not sent, or refused before the script ran (an error reply: BUSY, OOM, READONLY...).
           publish_failures_.add();
           outcome.error = BrokerError::kUnavailable;
           outcome.detail = r && r->type == REDIS_REPLY_ERROR ? "redis: " + reply_string(r) : "redis unavailable";
         } else {
-          messages_out_.add();
+          if (r->elements == 2) messages_out_.add();  // 3: a repeat of an idempotency key, not published
           publish_rtt_.observe_us(now_us() - started);
           outcome.position.epoch = reply_string(r->element[0]);
           outcome.position.seq = static_cast<uint64_t>(std::strtoull(reply_string(r->element[1]).c_str(), nullptr, 10));
         }
         if (done) done(outcome);
       },
-      {"EVAL", redis_scripts::kPublish, "3", key(channel, "seq"), key(channel, "epoch"), key(channel, "log"), new_epoch(),
-       std::to_string(message.ts_ms), message.type, message.data, std::to_string(options_.history_size), lifetime,
-       kMessagePrefix + channel});
+      args);
+  *sent = queued != 0;
 }
 
 void RedisBroker::history(const std::string& channel, const std::optional<Position>& since,

@@ -7,9 +7,19 @@
 
 namespace rthub::redis_scripts {
 
-// KEYS: seq, epoch, log. ARGV: fresh epoch, ts, type, data, max history, key lifetime (s),
-// pub/sub channel. Returns {epoch, seq}.
+// KEYS: seq, epoch, log[, idempotency key]. ARGV: fresh epoch, ts, type, data, max history, key
+// lifetime (s), pub/sub channel[, idempotency window (s)]. Returns {epoch, seq}, or for a repeat of
+// a recorded idempotency key {first epoch, first seq, 1}, having published nothing. The key is
+// recorded in the same script that assigns the seq: Redis runs scripts one at a time, so of two
+// publishes with one key (from any nodes, retried or racing) exactly one is published.
 constexpr const char* kPublish = R"lua(
+if KEYS[4] then
+  local first = redis.call('GET', KEYS[4])
+  if first then
+    local space = string.find(first, ' ', 1, true)
+    return {string.sub(first, 1, space - 1), tonumber(string.sub(first, space + 1)), 1}
+  end
+end
 local epoch = redis.call('GET', KEYS[2])
 if not epoch or redis.call('EXISTS', KEYS[1]) == 0 then
   epoch = ARGV[1]
@@ -22,6 +32,7 @@ if tonumber(ARGV[5]) > 0 then
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], seq .. '-1', 'r', record)
 end
 for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[6]) end
+if KEYS[4] then redis.call('SET', KEYS[4], epoch .. ' ' .. seq, 'EX', ARGV[8]) end
 redis.call('PUBLISH', ARGV[7], record)
 return {epoch, seq}
 )lua";

@@ -108,6 +108,11 @@ class SharedBroker::ShardBroker final : public Broker {
     return owner_.inner_->channel_count();
   }
 
+  void render_metrics(std::string& out) const override {
+    std::lock_guard<std::mutex> lock(owner_.lock_);
+    owner_.inner_->render_metrics(out);
+  }
+
  private:
   uint64_t bit() const { return uint64_t{1} << index_; }
 
@@ -116,8 +121,9 @@ class SharedBroker::ShardBroker final : public Broker {
   Post post_;
 };
 
-SharedBroker::SharedBroker(size_t history_size, int history_ttl_seconds, size_t shards, std::function<void()> published)
-    : inner_(new MemoryBroker(history_size, history_ttl_seconds)),
+SharedBroker::SharedBroker(size_t history_size, int history_ttl_seconds, size_t shards, std::function<void()> published,
+                           int idempotency_window_seconds)
+    : inner_(new MemoryBroker(history_size, history_ttl_seconds, idempotency_window_seconds)),
       fan_out_(new FanOut(*this)),
       published_(std::move(published)),
       members_(shards) {

@@ -5,7 +5,8 @@
 // gives each shard a Broker of its own (shard()). A message published on any shard is handed,
 // under that mutex and so in seq order, to the service queue of every shard that has subscribers
 // on the channel; each shard gets its own copy of the envelope, because an envelope's frames are
-// encoded lazily by the one thread that owns it.
+// encoded lazily by the one thread that owns it. Idempotency keys are remembered by that one
+// MemoryBroker too, so a repeat is recognised whichever shard it arrives on.
 #pragma once
 
 #include <cstdint>
@@ -26,7 +27,8 @@ class SharedBroker {
   using Post = std::function<bool(std::function<void()>)>;
 
   // `published` runs once per position assigned (for the hub-wide count), under the lock.
-  SharedBroker(size_t history_size, int history_ttl_seconds, size_t shards, std::function<void()> published);
+  SharedBroker(size_t history_size, int history_ttl_seconds, size_t shards, std::function<void()> published,
+               int idempotency_window_seconds = 300);
   ~SharedBroker();
 
   // The broker shard `index` uses (`post` reaches its service thread). Lives while that shard

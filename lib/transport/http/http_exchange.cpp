@@ -213,6 +213,7 @@ void HttpExchange::publish_body() {
     m.channel = f.channel;
     if (f.has_type) m.type = f.type;
     m.data.assign(f.data.in(body_));
+    m.idempotency_key = f.idempotency_key;
     messages.push_back(std::move(m));
   }
 
@@ -228,11 +229,27 @@ void HttpExchange::publish_body() {
     server.core.publish(std::move(messages[i]), [this, alive = alive_, batch, i, channels](const PublishOutcome& outcome) {
       batch->outcomes[i] = outcome;
       if (--batch->remaining > 0 || !alive->value) return;
+      // 503 only when no item can have been published; any other failure leaves the outcome of
+      // the request unknown (some items published, or one maybe): 504, to retry with the keys.
+      size_t published = 0, unavailable = 0;
+      const PublishOutcome* failed = nullptr;
+      for (const PublishOutcome& o : batch->outcomes) {
+        if (o.error == BrokerError::kOk) published++;
+        else if (o.error == BrokerError::kUnavailable) unavailable++;
+        if (o.error != BrokerError::kOk && (!failed || failed->error == BrokerError::kUnavailable)) failed = &o;
+      }
+      if (unavailable == batch->outcomes.size())
+        return error(503, codec::ErrorCode::kUnavailable, failed->detail.empty() ? "broker unavailable" : failed->detail);
+      if (failed) {
+        std::string why = failed->detail.empty() ? "broker unavailable" : failed->detail;
+        if (batch->array) why = std::to_string(published) + " of " + std::to_string(batch->outcomes.size()) +
+                                " items published, the others failed or may have been (" + why + ")";
+        return error(504, codec::ErrorCode::kUnknownOutcome,
+                     "publish outcome unknown: " + why + "; retry with the same idempotency_key");
+      }
       std::string body;
       for (size_t k = 0; k < batch->outcomes.size(); ++k) {
         const PublishOutcome& o = batch->outcomes[k];
-        if (o.error != BrokerError::kOk)
-          return error(503, codec::ErrorCode::kUnavailable, o.detail.empty() ? "broker unavailable" : o.detail);
         if (k) body.push_back(',');
         body += "{\"channel\":";
         json::append_string(body, channels[k]);
