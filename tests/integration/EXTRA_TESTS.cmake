@@ -5,3 +5,5 @@
 # which skips itself with a message when /usr/sbin/nginx is missing), and
 # openssl (tls).
 set(RTHUB_INTEGRATION_EXTRA_TESTS redis_nodes nginx_two_nodes auth tls hostile backpressure heartbeat pipelining shards)
+# idempotency: keyed publishes and publish outcomes, with redis-server frozen by SIGSTOP.
+list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS idempotency)

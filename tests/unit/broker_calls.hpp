@@ -31,6 +31,26 @@ inline Position publish(Broker& broker, const std::string& channel, const std::s
   return assigned;
 }
 
+// Publishes with an idempotency key; returns the position answered (the first one's, for a
+// repeat within the window).
+inline Position publish_keyed(Broker& broker, const std::string& channel, const std::string& key,
+                              const std::string& data = "1") {
+  Message m;
+  m.channel = channel;
+  m.data = data;
+  m.ts_ms = kStartMs;
+  m.idempotency_key = key;
+  Position answered;
+  bool done = false;
+  broker.publish(std::move(m), [&](const PublishOutcome& outcome) {
+    REQUIRE(outcome.error == BrokerError::kOk);
+    answered = outcome.position;
+    done = true;
+  });
+  REQUIRE(done);
+  return answered;
+}
+
 inline HistoryOutcome history(Broker& broker, const std::string& channel, std::optional<Position> since) {
   HistoryOutcome answer;
   bool done = false;
