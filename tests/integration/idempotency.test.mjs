@@ -215,6 +215,7 @@ test('Redis frozen (SIGSTOP) while publishing: 200, 503 or 504 unknown_outcome; 
   await drain(t, node.port, watcher, channel, 'after resume');
   const seen = new Set(delivered(watcher, channel).map((m) => m.data.n));
   for (const n of byStatus[503]) assert.ok(!seen.has(n), `message ${n} was answered 503 yet delivered`);
+  t.diagnostic(`504 messages delivered before any retry: ${byStatus[504].filter((n) => seen.has(n)).length} of ${byStatus[504].length}`);
 
   // Retry every non-200 with its key: each is answered 200 now.
   const retried = [...byStatus[503], ...byStatus[504], 51].sort((x, y) => x - y);
