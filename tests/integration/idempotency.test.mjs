@@ -13,6 +13,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { serverFor, wsFor, publish, publishOk, httpGet, waitFor } from './lib/server.mjs';
 import { redisFor } from './lib/redis.mjs';
+import { metricsOf } from './lib/extra.mjs';
 
 // The Redis broker's promise (lib/broker/redis/redis_broker.cpp): a command with no answer for
 // kHungAfterMs (3 s) is given up at the next check of its 1 s timer, so every publish is answered
@@ -74,6 +75,8 @@ async function repeatsInMemory(t, extraArgs) {
   await drain(t, node.port, watcher, channel, 'end');
   assert.deepEqual(delivered(watcher, channel).map((m) => m.data.n), [1, 2, 3, 4], 'each key delivered once, in order');
   assert.ok(delivered(watcher, channel).every((m) => !m.data.retried && !m.data.from), 'only first publishes were delivered');
+  // order-1..4 on this channel and order-1 on the other, whichever shard answers /metrics.
+  assert.equal((await metricsOf(node.port)).value('rthub_idempotency_keys'), 5);
 }
 
 test('memory mode: HTTP and WebSocket repeats of a key answer the first position and deliver nothing', async (t) => {
