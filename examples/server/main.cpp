@@ -37,7 +37,8 @@ const char kUsage[] =
     "                              through Redis, so that many nodes act as one hub\n"
     "  --bridge CHANNEL            with --redis: plain 'PUBLISH CHANNEL payload' reaches hub channel\n"
     "                              CHANNEL (repeatable)\n"
-    "  --idempotency-window SECONDS  a publish repeating an idempotency_key on its channel within this\n"
+    "  --idempotency-window SECONDS\n"
+    "                              a publish repeating an idempotency_key on its channel within this\n"
     "                              long is answered with the first one's position (default 300; 0: off)\n"
     "  --help                      this text\n";
 
