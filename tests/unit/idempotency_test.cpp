@@ -49,7 +49,8 @@ TEST_CASE("IdempotencyRecord answers a key per channel until its window ends", "
 TEST_CASE("IdempotencyRecord keeps its bound by forgetting the oldest keys, and counts them",
           "[idempotency]") {
   IdempotencyRecord record(60000, 2000);
-  for (int i = 0; i < 100; ++i) record.remember("ch", "key-" + std::to_string(i), Position{"e", uint64_t(i)}, i);
+  for (int i = 0; i < 100; ++i)
+    record.remember("ch", "key-" + std::to_string(i), Position{"e", uint64_t(i)}, i);
   CHECK(record.bytes() <= 2000);
   CHECK(record.size() > 0);
   CHECK(record.evicted() == 100 - record.size());
@@ -74,7 +75,7 @@ TEST_CASE("MemoryBroker answers a repeated key with the first position and deliv
   CHECK(publish_keyed(broker, "orders", "o-1", "{\"n\":1,\"again\":true}") == first);
   Position other = publish_keyed(broker, "orders", "o-2");
   CHECK(other.seq == first.seq + 1);
-  CHECK(publish(broker, "orders").seq == other.seq + 1);  // no key: always new
+  CHECK(publish(broker, "orders").seq == other.seq + 1);     // no key: always new
   CHECK(publish_keyed(broker, "invoices", "o-1").seq == 1);  // same key, other channel
   REQUIRE(listener.received.size() == 4);
   CHECK(listener.received[0]->message.data == "{\"n\":1}");
@@ -90,7 +91,8 @@ TEST_CASE("MemoryBroker with a window of 0 publishes every repeat", "[idempotenc
 TEST_CASE("SharedBroker: a repeat arriving on another shard answers the first position",
           "[idempotency]") {
   int published = 0;
-  SharedBroker shared(100, 300, 2, [&published] { ++published; }, 300);
+  SharedBroker shared(
+      100, 300, 2, [&published] { ++published; }, 300);
   auto post = [](std::function<void()>) { return true; };
   std::unique_ptr<Broker> a = shared.shard(0, post), b = shared.shard(1, post);
   Recorder ra, rb;
@@ -104,18 +106,20 @@ TEST_CASE("SharedBroker: a repeat arriving on another shard answers the first po
 
 TEST_CASE("scan_requests reads idempotency_key, refusing a wrong type or length", "[idempotency]") {
   std::string max(json::kMaxIdempotencyKeyBytes, 'k');
-  json::Scan ok = json::scan_requests(R"({"channel":"c","data":1,"idempotency_key":")" + max + "\"}", false);
+  json::Scan ok =
+      json::scan_requests(R"({"channel":"c","data":1,"idempotency_key":")" + max + "\"}", false);
   REQUIRE(ok.ok);
   CHECK(ok.items[0].error.empty());
   CHECK(ok.items[0].idempotency_key == max);
 
-  json::Scan longer = json::scan_requests(R"({"channel":"c","data":1,"idempotency_key":"k)" + max + "\"}", false);
+  json::Scan longer =
+      json::scan_requests(R"({"channel":"c","data":1,"idempotency_key":"k)" + max + "\"}", false);
   REQUIRE(longer.ok);
   CHECK(longer.items[0].error == "idempotency_key must be 1-128 bytes (got 129)");
   CHECK(longer.items[0].idempotency_key.empty());
 
-  for (const char* bad : {R"({"idempotency_key":1})", R"({"idempotency_key":{}})", R"({"idempotency_key":[]})",
-                          R"({"idempotency_key":null})"}) {
+  for (const char* bad : {R"({"idempotency_key":1})", R"({"idempotency_key":{}})",
+                          R"({"idempotency_key":[]})", R"({"idempotency_key":null})"}) {
     json::Scan s = json::scan_requests(bad, false);
     REQUIRE(s.ok);
     CHECK(s.items[0].error == "idempotency_key must be a string");
@@ -123,7 +127,8 @@ TEST_CASE("scan_requests reads idempotency_key, refusing a wrong type or length"
   CHECK(json::scan_requests(R"({"idempotency_key":""})", false).items[0].error ==
         "idempotency_key must be 1-128 bytes (got 0)");
 
-  json::Scan array = json::scan_requests(R"([{"idempotency_key":"a"},{"data":{"idempotency_key":7}}])", true);
+  json::Scan array =
+      json::scan_requests(R"([{"idempotency_key":"a"},{"data":{"idempotency_key":7}}])", true);
   REQUIRE(array.ok);
   CHECK(array.items[0].idempotency_key == "a");
   CHECK(array.items[1].error.empty());  // a key nested in data is the publisher's own
@@ -131,7 +136,8 @@ TEST_CASE("scan_requests reads idempotency_key, refusing a wrong type or length"
 }
 
 TEST_CASE("unknown_outcome is a protocol error code", "[idempotency]") {
-  CHECK(std::string(codec::error_code_name(codec::ErrorCode::kUnknownOutcome)) == "unknown_outcome");
+  CHECK(std::string(codec::error_code_name(codec::ErrorCode::kUnknownOutcome)) ==
+        "unknown_outcome");
   CHECK(codec::error(codec::ErrorCode::kUnknownOutcome, "x", "4") ==
         R"({"op":"error","code":"unknown_outcome","message":"x","ref":4})");
 }
