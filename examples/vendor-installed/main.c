@@ -46,7 +46,7 @@ int main(void) {
   rthub_hub *hub = NULL;
   int status;
 
-  rthub_hub_options_init(&options);
+  rthub_hub_options_init(&options, sizeof options);
   options.port = 0; /* any free port */
   if (rthub_hub_new(&options, &hub) != RTHUB_OK) {
     fprintf(stderr, "rthub_hub_new: %s\n", rthub_last_error());
