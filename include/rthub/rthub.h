@@ -263,6 +263,11 @@ typedef struct rthub_channel_check rthub_channel_check;
  * request waits (a subscribe is not answered). */
 RTHUB_API rthub_err rthub_channel_check_complete(rthub_channel_check *check, int allow);
 
+/* rthub_channel_check_info gives what `check` is about: the same info the callback received, but
+ * valid until rthub_channel_check_complete(), for a host that decides after the callback returned
+ * (a binding whose callbacks run later, e.g. Dart's NativeCallable.listener). NULL for NULL. */
+RTHUB_API const rthub_channel_info *rthub_channel_check_info(const rthub_channel_check *check);
+
 /* rthub_channel_fn: receives each channel check (service thread). */
 typedef void (*rthub_channel_fn)(const rthub_channel_info *info, rthub_channel_check *check, void *user_data);
 

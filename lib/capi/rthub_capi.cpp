@@ -16,8 +16,11 @@ struct rthub_connect_answer {
   rthub::ConnectDecision decision;
 };
 
+// A pending channel decision and a copy of what it is about, valid until it is completed.
 struct rthub_channel_check {
   rthub::ChannelCompletion completion;
+  std::string channel, identity;
+  rthub_channel_info info;
 };
 
 namespace rthub::capi {
@@ -230,6 +233,10 @@ rthub_err rthub_channel_check_complete(rthub_channel_check* check, int allow) {
   return err;
 }
 
+const rthub_channel_info* rthub_channel_check_info(const rthub_channel_check* check) {
+  return check ? &check->info : nullptr;
+}
+
 rthub_err rthub_hub_set_auth(rthub_hub* hub, rthub_connect_fn on_connect, rthub_channel_fn on_channel, void* user_data) {
   if (!hub) return fail(RTHUB_ERR_INVALID, "hub is NULL");
   return guarded([&] {
@@ -252,13 +259,13 @@ rthub_err rthub_hub_set_auth(rthub_hub* hub, rthub_connect_fn on_connect, rthub_
     }
     if (on_channel) {
       hooks.on_channel = [on_channel, user_data](const rthub::ChannelRequest& r, rthub::ChannelCompletion done) {
-        rthub_channel_info info;
+        auto* check = new rthub_channel_check{std::move(done), r.channel, r.rights.identity, {}};
+        rthub_channel_info& info = check->info;
         info.struct_size = sizeof info;
         info.action = r.action == rthub::ChannelRequest::Action::kSubscribe ? RTHUB_SUBSCRIBE : RTHUB_PUBLISH;
-        info.channel = r.channel.c_str();
-        info.identity = r.rights.identity.c_str();
+        info.channel = check->channel.c_str();
+        info.identity = check->identity.c_str();
         info.allowed_by_rules = r.allowed_by_rules ? 1 : 0;
-        auto* check = new rthub_channel_check{std::move(done)};
         on_channel(&info, check, user_data);
       };
     }

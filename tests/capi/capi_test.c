@@ -282,7 +282,11 @@ static void check_shards(void) {
 static void* complete_later(void* check) {
   struct timespec pause = {0, 100 * 1000 * 1000};
   nanosleep(&pause, NULL);
-  rthub_channel_check_complete((rthub_channel_check*)check, 1);
+  /* The callback has returned: what the check is about is still readable until it completes. */
+  const rthub_channel_info* info = rthub_channel_check_info((rthub_channel_check*)check);
+  int about_later = info && info->action == RTHUB_SUBSCRIBE && strcmp(info->channel, "later") == 0 &&
+                    strcmp(info->identity, "u1") == 0;
+  rthub_channel_check_complete((rthub_channel_check*)check, about_later);
   return NULL;
 }
 
@@ -341,6 +345,7 @@ static void check_auth_hooks(void) {
     }
   }
   CHECK(seen >= 5);
+  CHECK(rthub_channel_check_info(NULL) == NULL);
   rthub_hub_free(hub);
 }
 
