@@ -24,7 +24,8 @@
  *   _init zeroes the bytes this library does not know, and a call that receives the struct refuses
  *   it (RTHUB_ERR_INVALID) unless they are still zero, rather than ignore a setting. Structs the
  *   library fills (rthub_stats, rthub_client_counters) work the same way: the caller sets
- *   struct_size, and fields past it are left alone.
+ *   struct_size, and fields past it are left alone. An options struct ends without padding (its
+ *   last field pointer-sized), so that an appended field never starts inside an older struct.
  */
 #ifndef RTHUB_H
 #define RTHUB_H
@@ -246,7 +247,8 @@ typedef void (*rthub_connect_fn)(const rthub_connect_info *info, rthub_connect_a
 /* What a channel check is about. */
 typedef enum rthub_channel_action { RTHUB_SUBSCRIBE = 0, RTHUB_PUBLISH = 1 } rthub_channel_action;
 
-/* rthub_channel_info: a subscribe or client publish to decide; strings valid during the callback. */
+/* rthub_channel_info: a subscribe or client publish to decide; valid until the check is completed
+ * (see rthub_channel_check_info). */
 typedef struct rthub_channel_info {
   uint32_t struct_size;
   rthub_channel_action action;
