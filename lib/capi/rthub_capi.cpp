@@ -37,16 +37,11 @@ namespace {
 using rthub::capi::fail;
 using rthub::capi::guarded;
 
-constexpr size_t kKnownHubOptions = RTHUB_KNOWN_BYTES(rthub_hub_options, persist_buffer);
-// A struct that ends on its last field: a field appended later cannot start in tail padding that
-// an older host's struct_size counts.
-static_assert(sizeof(rthub_hub_options) == kKnownHubOptions, "rthub_hub_options has tail padding");
+using HubOptionsLayout = rthub::capi::Layout<rthub_hub_options, RTHUB_KNOWN_BYTES(rthub_hub_options, persist_buffer)>;
 
 rthub_hub_options default_hub_options() {
   rthub::HubOptions d;
-  rthub_hub_options o;
-  std::memset(&o, 0, sizeof o);
-  o.struct_size = sizeof o;
+  rthub_hub_options o = HubOptionsLayout::zeroed();
   o.port = d.port;
   o.history_size = d.history_size;
   o.history_ttl_seconds = d.history_ttl_seconds;
@@ -86,7 +81,7 @@ rthub::HubOptions to_options(const rthub_hub_options* in) {
   rthub::HubOptions out;
   if (!in) return out;
   rthub_hub_options o = default_hub_options();
-  rthub::capi::read_sized(in, o, kKnownHubOptions, "options");
+  HubOptionsLayout::read(in, o, "options");
   if (o.listen_host) out.listen_host = o.listen_host;
   out.port = o.port;
   if (o.static_dir) out.static_dir = o.static_dir;
@@ -145,7 +140,7 @@ const char* rthub_strerror(rthub_err err) {
 const char* rthub_last_error(void) { return rthub::capi::last_error().c_str(); }
 
 rthub_err rthub_hub_options_init(rthub_hub_options* options, size_t struct_size) {
-  return rthub::capi::init_sized(options, struct_size, default_hub_options(), "options");
+  return HubOptionsLayout::init(options, struct_size, default_hub_options(), "options");
 }
 
 rthub_err rthub_hub_new(const rthub_hub_options* options, rthub_hub** out) {

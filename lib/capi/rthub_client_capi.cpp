@@ -26,16 +26,11 @@ namespace {
 using rthub::capi::fail;
 using rthub::capi::guarded;
 
-constexpr size_t kKnownClientOptions = RTHUB_KNOWN_BYTES(rthub_client_options, user_data);
-// A struct that ends on its last field: a field appended later cannot start in tail padding that
-// an older host's struct_size counts.
-static_assert(sizeof(rthub_client_options) == kKnownClientOptions, "rthub_client_options has tail padding");
+using ClientOptionsLayout = rthub::capi::Layout<rthub_client_options, RTHUB_KNOWN_BYTES(rthub_client_options, user_data)>;
 
 rthub_client_options default_client_options() {
   rthub::ClientOptions d;
-  rthub_client_options o;
-  std::memset(&o, 0, sizeof o);
-  o.struct_size = sizeof o;
+  rthub_client_options o = ClientOptionsLayout::zeroed();
   o.backoff_base_ms = d.backoff_base_ms;
   o.backoff_cap_ms = d.backoff_cap_ms;
   o.max_attempts = d.max_attempts;
@@ -117,7 +112,7 @@ rthub::ClientOptions to_options(const rthub_client_options& o) {
 extern "C" {
 
 rthub_err rthub_client_options_init(rthub_client_options* options, size_t struct_size) {
-  return rthub::capi::init_sized(options, struct_size, default_client_options(), "options");
+  return ClientOptionsLayout::init(options, struct_size, default_client_options(), "options");
 }
 
 rthub_err rthub_client_new(const rthub_client_options* options, rthub_client** out) {
@@ -126,7 +121,7 @@ rthub_err rthub_client_new(const rthub_client_options* options, rthub_client** o
   if (!options) return fail(RTHUB_ERR_INVALID, "options is NULL: the url is required");
   return guarded([&] {
     rthub_client_options c = default_client_options();
-    rthub::capi::read_sized(options, c, kKnownClientOptions, "options");
+    ClientOptionsLayout::read(options, c, "options");
     rthub::ClientOptions o = to_options(c);
     rthub_client* handle = new (std::nothrow) rthub_client();
     if (!handle) throw std::bad_alloc();

@@ -15,21 +15,14 @@ namespace {
 using rthub::capi::fail;
 using rthub::capi::guarded;
 
-constexpr size_t kKnownPublishOptions = RTHUB_KNOWN_BYTES(rthub_publish_options, idempotency_key);
-static_assert(sizeof(rthub_publish_options) == kKnownPublishOptions, "rthub_publish_options has tail padding");
-
-rthub_publish_options default_publish_options() {
-  rthub_publish_options o;
-  std::memset(&o, 0, sizeof o);
-  o.struct_size = sizeof o;
-  return o;
-}
+using PublishOptionsLayout =
+    rthub::capi::Layout<rthub_publish_options, RTHUB_KNOWN_BYTES(rthub_publish_options, idempotency_key)>;
 
 rthub::PublishOptions to_options(const rthub_publish_options* in) {
   rthub::PublishOptions out;
   if (!in) return out;
-  rthub_publish_options o = default_publish_options();
-  rthub::capi::read_sized(in, o, kKnownPublishOptions, "options");
+  rthub_publish_options o = PublishOptionsLayout::zeroed();  // the defaults: no key
+  PublishOptionsLayout::read(in, o, "options");
   if (o.idempotency_key) out.idempotency_key = o.idempotency_key;
   return out;
 }
@@ -71,7 +64,7 @@ class Completion {
 extern "C" {
 
 rthub_err rthub_publish_options_init(rthub_publish_options* options, size_t struct_size) {
-  return rthub::capi::init_sized(options, struct_size, default_publish_options(), "options");
+  return PublishOptionsLayout::init(options, struct_size, PublishOptionsLayout::zeroed(), "options");
 }
 
 rthub_err rthub_hub_publish_with_options(rthub_hub* hub, const char* channel, const char* type, const char* data,

@@ -64,4 +64,25 @@ void write_sized(const T& full, T* out, const char* name) {
   out->struct_size = size;
 }
 
+// The layout of one struct of the C ABI: T, of which this library knows `Known` bytes
+// (RTHUB_KNOWN_BYTES of its last field).
+template <typename T, size_t Known>
+struct Layout {
+  // A struct that ends on its last field: a field appended later cannot start in tail padding that
+  // an older host's struct_size counts.
+  static_assert(sizeof(T) == Known, "an options struct of rthub.h must end without padding");
+
+  // A zeroed T with struct_size set: where the library's defaults start.
+  static T zeroed() {
+    T o;
+    std::memset(&o, 0, sizeof o);
+    o.struct_size = sizeof o;
+    return o;
+  }
+  static rthub_err init(T* out, size_t size, const T& defaults, const char* name) {
+    return init_sized(out, size, defaults, name);
+  }
+  static void read(const T* in, T& ours, const char* name) { read_sized(in, ours, Known, name); }
+};
+
 }  // namespace rthub::capi
