@@ -37,7 +37,8 @@ namespace {
 using rthub::capi::fail;
 using rthub::capi::guarded;
 
-using HubOptionsLayout = rthub::capi::Layout<rthub_hub_options, RTHUB_KNOWN_BYTES(rthub_hub_options, persist_buffer)>;
+using HubOptionsLayout =
+    rthub::capi::Layout<rthub_hub_options, RTHUB_KNOWN_BYTES(rthub_hub_options, persist_buffer)>;
 
 rthub_hub_options default_hub_options() {
   rthub::HubOptions d;

@@ -26,7 +26,8 @@ namespace {
 using rthub::capi::fail;
 using rthub::capi::guarded;
 
-using ClientOptionsLayout = rthub::capi::Layout<rthub_client_options, RTHUB_KNOWN_BYTES(rthub_client_options, user_data)>;
+using ClientOptionsLayout =
+    rthub::capi::Layout<rthub_client_options, RTHUB_KNOWN_BYTES(rthub_client_options, user_data)>;
 
 rthub_client_options default_client_options() {
   rthub::ClientOptions d;

@@ -16,7 +16,8 @@ using rthub::capi::fail;
 using rthub::capi::guarded;
 
 using PublishOptionsLayout =
-    rthub::capi::Layout<rthub_publish_options, RTHUB_KNOWN_BYTES(rthub_publish_options, idempotency_key)>;
+    rthub::capi::Layout<rthub_publish_options,
+                        RTHUB_KNOWN_BYTES(rthub_publish_options, idempotency_key)>;
 
 rthub::PublishOptions to_options(const rthub_publish_options* in) {
   rthub::PublishOptions out;
@@ -64,11 +65,14 @@ class Completion {
 extern "C" {
 
 rthub_err rthub_publish_options_init(rthub_publish_options* options, size_t struct_size) {
-  return PublishOptionsLayout::init(options, struct_size, PublishOptionsLayout::zeroed(), "options");
+  return PublishOptionsLayout::init(options, struct_size, PublishOptionsLayout::zeroed(),
+                                    "options");
 }
 
-rthub_err rthub_hub_publish_with_options(rthub_hub* hub, const char* channel, const char* type, const char* data,
-                                         size_t data_len, const rthub_publish_options* options, rthub_position* out) {
+rthub_err rthub_hub_publish_with_options(rthub_hub* hub, const char* channel, const char* type,
+                                         const char* data, size_t data_len,
+                                         const rthub_publish_options* options,
+                                         rthub_position* out) {
   if (!hub) return fail(RTHUB_ERR_INVALID, "hub is NULL");
   if (!channel) return fail(RTHUB_ERR_INVALID, "channel is NULL");
   if (!data) return fail(RTHUB_ERR_INVALID, "data is NULL");
@@ -84,13 +88,14 @@ rthub_err rthub_hub_publish_with_options(rthub_hub* hub, const char* channel, co
   });
 }
 
-rthub_err rthub_hub_publish(rthub_hub* hub, const char* channel, const char* type, const char* data, size_t data_len,
-                            rthub_position* out) {
+rthub_err rthub_hub_publish(rthub_hub* hub, const char* channel, const char* type, const char* data,
+                            size_t data_len, rthub_position* out) {
   return rthub_hub_publish_with_options(hub, channel, type, data, data_len, nullptr, out);
 }
 
-rthub_err rthub_hub_publish_async(rthub_hub* hub, const char* channel, const char* type, const char* data,
-                                  size_t data_len, const rthub_publish_options* options, rthub_publish_done_fn done,
+rthub_err rthub_hub_publish_async(rthub_hub* hub, const char* channel, const char* type,
+                                  const char* data, size_t data_len,
+                                  const rthub_publish_options* options, rthub_publish_done_fn done,
                                   void* user_data) {
   if (!hub) return fail(RTHUB_ERR_INVALID, "hub is NULL");
   if (!channel) return fail(RTHUB_ERR_INVALID, "channel is NULL");
@@ -102,7 +107,8 @@ rthub_err rthub_hub_publish_async(rthub_hub* hub, const char* channel, const cha
     hub->hub.publish_async(
         channel, type ? type : "message", std::string(data, data_len),
         [completion](rthub::Errc code, const rthub::Position& p) {
-          if (code != rthub::Errc::kOk) return completion->report(rthub::capi::from_errc(code), nullptr);
+          if (code != rthub::Errc::kOk)
+            return completion->report(rthub::capi::from_errc(code), nullptr);
           rthub_position position;
           store(p, position);
           completion->report(RTHUB_OK, &position);

@@ -13,7 +13,8 @@
 
 // The bytes of `type` up to the end of `last_field`: what this library knows of the struct. Its
 // tail padding is not counted, since a newer header may place a field there.
-#define RTHUB_KNOWN_BYTES(type, last_field) (offsetof(type, last_field) + sizeof(((type*)nullptr)->last_field))
+#define RTHUB_KNOWN_BYTES(type, last_field) \
+  (offsetof(type, last_field) + sizeof(((type*)nullptr)->last_field))
 
 namespace rthub::capi {
 
@@ -41,14 +42,16 @@ template <typename T>
 void read_sized(const T* in, T& ours, size_t known, const char* name) {
   size_t size = in->struct_size;
   if (size < sizeof(uint32_t))
-    throw Error(Errc::kInvalid, std::string(name) + "->struct_size not set: call its _init function");
+    throw Error(Errc::kInvalid,
+                std::string(name) + "->struct_size not set: call its _init function");
   if (size > known) {
     const unsigned char* bytes = reinterpret_cast<const unsigned char*>(in);
     for (size_t i = known; i < size; ++i)
       if (bytes[i] != 0)
-        throw Error(Errc::kInvalid, std::string(name) + " sets a field this library (rthub " + RTHUB_VERSION_STRING +
-                                        ", " + std::to_string(known) + " bytes) does not know: it is " +
-                                        std::to_string(size) + " bytes, from a newer rthub.h");
+        throw Error(Errc::kInvalid, std::string(name) + " sets a field this library (rthub " +
+                                        RTHUB_VERSION_STRING + ", " + std::to_string(known) +
+                                        " bytes) does not know: it is " + std::to_string(size) +
+                                        " bytes, from a newer rthub.h");
   }
   std::memcpy(&ours, in, size < sizeof(T) ? size : sizeof(T));
   ours.struct_size = sizeof(T);
@@ -59,7 +62,8 @@ void read_sized(const T* in, T& ours, size_t known, const char* name) {
 template <typename T>
 void write_sized(const T& full, T* out, const char* name) {
   uint32_t size = out->struct_size;
-  if (size < sizeof(uint32_t)) throw Error(Errc::kInvalid, std::string(name) + "->struct_size not set");
+  if (size < sizeof(uint32_t))
+    throw Error(Errc::kInvalid, std::string(name) + "->struct_size not set");
   std::memcpy(out, &full, size < sizeof(T) ? size : sizeof(T));
   out->struct_size = size;
 }

@@ -8,7 +8,9 @@
 namespace rthub::client {
 namespace {
 
-[[noreturn]] void invalid(const std::string& what) { throw Error(Errc::kInvalid, what); }
+[[noreturn]] void invalid(const std::string& what) {
+  throw Error(Errc::kInvalid, what);
+}
 
 }  // namespace
 
@@ -16,7 +18,8 @@ ClientOptions validate_client_options(ClientOptions o) {
   std::string error;
   if (!parse_endpoint(o.url, error)) invalid(error);
   if (o.backoff_base_ms == 0) invalid("backoff_base_ms must be positive");
-  if (o.backoff_cap_ms < o.backoff_base_ms) invalid("backoff_cap_ms must be at least backoff_base_ms");
+  if (o.backoff_cap_ms < o.backoff_base_ms)
+    invalid("backoff_cap_ms must be at least backoff_base_ms");
   if (o.heartbeat_seconds <= 0) invalid("heartbeat_seconds must be positive");
   if (o.watchdog_ms < 0) invalid("watchdog_ms must not be negative");
   if (o.handshake_timeout_ms <= 0) invalid("handshake_timeout_ms must be positive");

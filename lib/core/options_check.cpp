@@ -11,7 +11,9 @@ namespace {
 
 constexpr int kMaxShards = 64;
 
-[[noreturn]] void invalid(const std::string& what) { throw Error(Errc::kInvalid, what); }
+[[noreturn]] void invalid(const std::string& what) {
+  throw Error(Errc::kInvalid, what);
+}
 
 void check_positive(long long value, const char* name) {
   if (value <= 0) invalid(std::string(name) + " must be positive");
@@ -70,7 +72,8 @@ HubOptions checked_hub_options(HubOptions o) {
   check_not_negative(o.persist_ttl_seconds, "persist_ttl_seconds");
   for (const auto& pattern : o.persist_patterns)
     if (!is_channel_pattern(pattern))
-      invalid("persist_patterns: '" + pattern + "' is neither a channel name nor a prefix ending in '*'");
+      invalid("persist_patterns: '" + pattern +
+              "' is neither a channel name nor a prefix ending in '*'");
   if (o.postgres_conninfo.empty() && !o.persist_patterns.empty())
     invalid("persist_patterns needs postgres_conninfo");
   return o;

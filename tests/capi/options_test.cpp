@@ -60,37 +60,51 @@ void check_hub_case(const HubCase& c) {
     return;
   }
   if (err != RTHUB_ERR_INVALID) fail(std::string(c.name) + ": C did not answer RTHUB_ERR_INVALID");
-  if (c_text != cpp_text) fail(std::string(c.name) + ": C said '" + c_text + "', C++ '" + cpp_text + "'");
+  if (c_text != cpp_text)
+    fail(std::string(c.name) + ": C said '" + c_text + "', C++ '" + cpp_text + "'");
   if (c_text.find(c.mentions) == std::string::npos)
     fail(std::string(c.name) + ": '" + c_text + "' does not mention " + c.mentions);
 }
 
 void check_hub_options() {
   const std::vector<HubCase> cases = {
-      {"heartbeat 0", [](auto& o) { o.heartbeat_seconds = 0; }, [](auto& o) { o.heartbeat_seconds = 0; },
-       "heartbeat_seconds"},
+      {"heartbeat 0", [](auto& o) { o.heartbeat_seconds = 0; },
+       [](auto& o) { o.heartbeat_seconds = 0; }, "heartbeat_seconds"},
       {"port", [](auto& o) { o.port = 70000; }, [](auto& o) { o.port = 70000; }, "port"},
       {"shards", [](auto& o) { o.shards = 0; }, [](auto& o) { o.shards = 0; }, "shards"},
-      {"history ttl", [](auto& o) { o.history_ttl_seconds = 0; }, [](auto& o) { o.history_ttl_seconds = 0; },
-       "history_ttl_seconds"},
-      {"no history", [](auto& o) { o.history_size = 0; }, [](auto& o) { o.history_size = 0; }, nullptr},
-      {"queue", [](auto& o) { o.max_queue_bytes = 0; }, [](auto& o) { o.max_queue_bytes = 0; }, "max_queue_bytes"},
-      {"connect rate", [](auto& o) { o.max_connect_rate = -1; }, [](auto& o) { o.max_connect_rate = -1; },
-       "max_connect_rate"},
-      {"tls half", [](auto& o) { o.tls_cert = "cert.pem"; }, [](auto& o) { o.tls_cert = "cert.pem"; }, "tls_key"},
+      {"history ttl", [](auto& o) { o.history_ttl_seconds = 0; },
+       [](auto& o) { o.history_ttl_seconds = 0; }, "history_ttl_seconds"},
+      {"no history", [](auto& o) { o.history_size = 0; }, [](auto& o) { o.history_size = 0; },
+       nullptr},
+      {"queue", [](auto& o) { o.max_queue_bytes = 0; }, [](auto& o) { o.max_queue_bytes = 0; },
+       "max_queue_bytes"},
+      {"connect rate", [](auto& o) { o.max_connect_rate = -1; },
+       [](auto& o) { o.max_connect_rate = -1; }, "max_connect_rate"},
+      {"tls half", [](auto& o) { o.tls_cert = "cert.pem"; },
+       [](auto& o) { o.tls_cert = "cert.pem"; }, "tls_key"},
       {"bridge", [](auto& o) { o.bridge_channels = "ok,not ok"; },
-       [](auto& o) { o.bridge_channels = {"ok", "not ok"}; }, "bridge_channels"},
+       [](auto& o) {
+         o.bridge_channels = {"ok", "not ok"};
+       },
+       "bridge_channels"},
       {"cluster seeds", [](auto& o) { o.redis_cluster = "127.0.0.1:7000, 127.0.0.1:7001"; },
-       [](auto& o) { o.redis_cluster = {"127.0.0.1:7000", "127.0.0.1:7001"}; }, nullptr},
+       [](auto& o) {
+         o.redis_cluster = {"127.0.0.1:7000", "127.0.0.1:7001"};
+       },
+       nullptr},
       {"cluster seed without port", [](auto& o) { o.redis_cluster = "127.0.0.1:7000,redis"; },
-       [](auto& o) { o.redis_cluster = {"127.0.0.1:7000", "redis"}; }, "redis_cluster"},
+       [](auto& o) {
+         o.redis_cluster = {"127.0.0.1:7000", "redis"};
+       },
+       "redis_cluster"},
       {"cluster seed port 0", [](auto& o) { o.redis_cluster = "[::1]:0"; },
        [](auto& o) { o.redis_cluster = {"[::1]:0"}; }, "redis_cluster"},
       {"window 0", [](auto& o) { o.idempotency_window_seconds = 0; },
        [](auto& o) { o.idempotency_window_seconds = 0; }, "idempotency_window_seconds"},
       {"window 60", [](auto& o) { o.idempotency_window_seconds = 60; },
        [](auto& o) { o.idempotency_window_seconds = 60; }, nullptr},
-      {"persist", [](auto& o) {
+      {"persist",
+       [](auto& o) {
          o.postgres_conninfo = "postgresql://127.0.0.1:1/rthub";
          o.persist_patterns = "orders:*,audit,*";
          o.persist_ttl_seconds = 86400;
@@ -105,7 +119,8 @@ void check_hub_options() {
        nullptr},
       {"persist without postgres", [](auto& o) { o.persist_patterns = "orders:*"; },
        [](auto& o) { o.persist_patterns = {"orders:*"}; }, "postgres_conninfo"},
-      {"persist bad pattern", [](auto& o) {
+      {"persist bad pattern",
+       [](auto& o) {
          o.postgres_conninfo = "dbname=rthub";
          o.persist_patterns = "ord ers*";
        },
@@ -114,8 +129,8 @@ void check_hub_options() {
          o.persist_patterns = {"ord ers*"};
        },
        "persist_patterns"},
-      {"persist ttl", [](auto& o) { o.persist_ttl_seconds = -1; }, [](auto& o) { o.persist_ttl_seconds = -1; },
-       "persist_ttl_seconds"},
+      {"persist ttl", [](auto& o) { o.persist_ttl_seconds = -1; },
+       [](auto& o) { o.persist_ttl_seconds = -1; }, "persist_ttl_seconds"},
   };
   for (const auto& c : cases) check_hub_case(c);
 }
@@ -128,16 +143,21 @@ void check_client_options() {
     const char* mentions;
   };
   const std::vector<ClientCase> cases = {
-      {"heartbeat", [](auto& o) { o.heartbeat_seconds = 0; }, [](auto& o) { o.heartbeat_seconds = 0; },
-       "heartbeat_seconds"},
-      {"backoff", [](auto& o) { o.backoff_cap_ms = 1; }, [](auto& o) { o.backoff_cap_ms = 1; }, "backoff_cap_ms"},
+      {"heartbeat", [](auto& o) { o.heartbeat_seconds = 0; },
+       [](auto& o) { o.heartbeat_seconds = 0; }, "heartbeat_seconds"},
+      {"backoff", [](auto& o) { o.backoff_cap_ms = 1; }, [](auto& o) { o.backoff_cap_ms = 1; },
+       "backoff_cap_ms"},
       {"url", [](auto& o) { o.url = "ftp://x"; }, [](auto& o) { o.url = "ftp://x"; }, "ftp"},
-      {"channel", [](auto& o) {
+      {"channel",
+       [](auto& o) {
          static const char* const channels[] = {"fine", "not fine"};
          o.channels = channels;
          o.channel_count = 2;
        },
-       [](auto& o) { o.channels = {"fine", "not fine"}; }, "bad channel name 'not fine'"},
+       [](auto& o) {
+         o.channels = {"fine", "not fine"};
+       },
+       "bad channel name 'not fine'"},
   };
   for (const auto& c : cases) {
     rthub_client_options options;
@@ -152,8 +172,10 @@ void check_client_options() {
     cpp.url = "http://127.0.0.1:1";
     c.set_cpp(cpp);
     std::string cpp_text = cpp_error([&] { rthub::Client cl(cpp); });
-    if (err != RTHUB_ERR_INVALID) fail(std::string(c.name) + ": C did not answer RTHUB_ERR_INVALID");
-    if (c_text != cpp_text) fail(std::string(c.name) + ": C said '" + c_text + "', C++ '" + cpp_text + "'");
+    if (err != RTHUB_ERR_INVALID)
+      fail(std::string(c.name) + ": C did not answer RTHUB_ERR_INVALID");
+    if (c_text != cpp_text)
+      fail(std::string(c.name) + ": C said '" + c_text + "', C++ '" + cpp_text + "'");
     if (c_text.find(c.mentions) == std::string::npos)
       fail(std::string(c.name) + ": '" + c_text + "' does not mention " + c.mentions);
   }

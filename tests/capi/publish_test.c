@@ -19,13 +19,13 @@
 typedef struct batch {
   pthread_mutex_t lock;
   pthread_cond_t changed;
-  int done;              /* completions so far */
-  int ok;                /* of which RTHUB_OK */
-  int state;             /* of which RTHUB_ERR_STATE */
-  int other;             /* of which anything else */
+  int done;               /* completions so far */
+  int ok;                 /* of which RTHUB_OK */
+  int state;              /* of which RTHUB_ERR_STATE */
+  int other;              /* of which anything else */
   uint64_t seq_seen[512]; /* seq_seen[seq]: completions that reported seq */
-  pthread_t thread;      /* the thread of the latest completion */
-  int threads_differ;    /* completions ran on more than one thread */
+  pthread_t thread;       /* the thread of the latest completion */
+  int threads_differ;     /* completions ran on more than one thread */
   rthub_position last;
 } batch;
 
@@ -67,7 +67,8 @@ static int wait_done(batch* b, int count) {
   until.tv_sec += 20;
   pthread_mutex_lock(&b->lock);
   int err = 0;
-  while (b->done < count && err != ETIMEDOUT) err = pthread_cond_timedwait(&b->changed, &b->lock, &until);
+  while (b->done < count && err != ETIMEDOUT)
+    err = pthread_cond_timedwait(&b->changed, &b->lock, &until);
   int reached = b->done >= count;
   pthread_mutex_unlock(&b->lock);
   return reached;
@@ -110,15 +111,20 @@ static void check_publish_options(rthub_hub* hub) {
   CHECK(at.seq == 3);
   key[128] = 'k';
   key[129] = '\0'; /* 129 bytes */
-  CHECK_ERR(rthub_hub_publish_with_options(hub, "opts", NULL, "4", 1, &options, &at), RTHUB_ERR_INVALID);
+  CHECK_ERR(rthub_hub_publish_with_options(hub, "opts", NULL, "4", 1, &options, &at),
+            RTHUB_ERR_INVALID);
   CHECK(strstr(rthub_last_error(), "128") != NULL);
-  CHECK_ERR(rthub_hub_publish_with_options(hub, "opts", NULL, "4", 1, &options, NULL), RTHUB_ERR_INVALID);
-  CHECK_ERR(rthub_hub_publish_async(hub, "opts", NULL, "4", 1, &options, NULL, NULL), RTHUB_ERR_INVALID);
+  CHECK_ERR(rthub_hub_publish_with_options(hub, "opts", NULL, "4", 1, &options, NULL),
+            RTHUB_ERR_INVALID);
+  CHECK_ERR(rthub_hub_publish_async(hub, "opts", NULL, "4", 1, &options, NULL, NULL),
+            RTHUB_ERR_INVALID);
   options.idempotency_key = "\xff\xfe";
-  CHECK_ERR(rthub_hub_publish_with_options(hub, "opts", NULL, "4", 1, &options, &at), RTHUB_ERR_INVALID);
+  CHECK_ERR(rthub_hub_publish_with_options(hub, "opts", NULL, "4", 1, &options, &at),
+            RTHUB_ERR_INVALID);
   options.idempotency_key = NULL;
   options.struct_size = 0; /* never initialised */
-  CHECK_ERR(rthub_hub_publish_with_options(hub, "opts", NULL, "4", 1, &options, &at), RTHUB_ERR_INVALID);
+  CHECK_ERR(rthub_hub_publish_with_options(hub, "opts", NULL, "4", 1, &options, &at),
+            RTHUB_ERR_INVALID);
 }
 
 /* ---- rthub_hub_publish_async -------------------------------------------------------------- */
@@ -127,7 +133,8 @@ static pthread_t hook_thread;
 static int hook_ran = 0;
 
 /* Records the thread of the hub's auth hooks: its service thread. */
-static void record_service_thread(const rthub_connect_info* info, rthub_connect_answer* answer, void* user_data) {
+static void record_service_thread(const rthub_connect_info* info, rthub_connect_answer* answer,
+                                  void* user_data) {
   (void)info;
   (void)answer;
   (void)user_data;
@@ -141,7 +148,8 @@ static void check_async_arguments(rthub_hub* hub) {
   CHECK_ERR(rthub_hub_publish_async(NULL, "a", NULL, "1", 1, NULL, on_done, &b), RTHUB_ERR_INVALID);
   CHECK_ERR(rthub_hub_publish_async(hub, NULL, NULL, "1", 1, NULL, on_done, &b), RTHUB_ERR_INVALID);
   CHECK_ERR(rthub_hub_publish_async(hub, "a", NULL, NULL, 0, NULL, on_done, &b), RTHUB_ERR_INVALID);
-  CHECK_ERR(rthub_hub_publish_async(hub, "bad channel", NULL, "1", 1, NULL, on_done, &b), RTHUB_ERR_INVALID);
+  CHECK_ERR(rthub_hub_publish_async(hub, "bad channel", NULL, "1", 1, NULL, on_done, &b),
+            RTHUB_ERR_INVALID);
   CHECK(strstr(rthub_last_error(), "bad channel name") != NULL);
   CHECK_ERR(rthub_hub_publish_async(hub, "a", NULL, "{", 1, NULL, on_done, &b), RTHUB_ERR_INVALID);
   /* A NULL completion: the message is published all the same. */
@@ -158,7 +166,8 @@ static void check_async_completion_thread(rthub_hub* hub) {
   batch b;
   batch_init(&b);
   for (int i = 0; i < 10; ++i)
-    CHECK_ERR(rthub_hub_publish_async(hub, "async", "t", "{\"n\":1}", 7, NULL, on_done, &b), RTHUB_OK);
+    CHECK_ERR(rthub_hub_publish_async(hub, "async", "t", "{\"n\":1}", 7, NULL, on_done, &b),
+              RTHUB_OK);
   CHECK(wait_done(&b, 10));
   pthread_mutex_lock(&b.lock);
   CHECK(b.ok == 10);
@@ -180,7 +189,8 @@ typedef struct publisher {
 static void* publish_from_thread(void* arg) {
   publisher* p = (publisher*)arg;
   for (int i = 0; i < p->count; ++i)
-    if (rthub_hub_publish_async(p->hub, "many", NULL, "[]", 2, NULL, on_done, p->b) != RTHUB_OK) ++p->refused;
+    if (rthub_hub_publish_async(p->hub, "many", NULL, "[]", 2, NULL, on_done, p->b) != RTHUB_OK)
+      ++p->refused;
   return NULL;
 }
 
@@ -219,7 +229,8 @@ static void publish_again(rthub_err err, const rthub_position* position, void* u
   rthub_position waited;
   c->again = err == RTHUB_OK ? rthub_hub_publish(c->hub, "chain", NULL, "1", 1, &waited) : err;
   /* the waiting form refuses on the service thread; the asynchronous form works there */
-  if (c->again == RTHUB_ERR_STATE) rthub_hub_publish_async(c->hub, "chain", NULL, "2", 1, NULL, on_done, c->b);
+  if (c->again == RTHUB_ERR_STATE)
+    rthub_hub_publish_async(c->hub, "chain", NULL, "2", 1, NULL, on_done, c->b);
   (void)position;
 }
 
@@ -244,7 +255,8 @@ static void check_async_across_stop(void) {
   enum { kCount = 300 };
   int queued = 0;
   for (int i = 0; i < kCount; ++i)
-    if (rthub_hub_publish_async(hub, "stopping", NULL, "1", 1, NULL, on_done, &b) == RTHUB_OK) ++queued;
+    if (rthub_hub_publish_async(hub, "stopping", NULL, "1", 1, NULL, on_done, &b) == RTHUB_OK)
+      ++queued;
   CHECK(queued == kCount);
   CHECK_ERR(rthub_hub_stop(hub), RTHUB_OK);
   pthread_mutex_lock(&b.lock);
@@ -252,7 +264,8 @@ static void check_async_across_stop(void) {
   CHECK(b.ok + b.state == b.done);
   CHECK(b.other == 0);
   pthread_mutex_unlock(&b.lock);
-  CHECK_ERR(rthub_hub_publish_async(hub, "stopping", NULL, "1", 1, NULL, on_done, &b), RTHUB_ERR_STATE);
+  CHECK_ERR(rthub_hub_publish_async(hub, "stopping", NULL, "1", 1, NULL, on_done, &b),
+            RTHUB_ERR_STATE);
   CHECK(b.done == queued);
   rthub_hub_free(hub);
   batch_destroy(&b);
@@ -267,18 +280,22 @@ static void check_idempotency_key_reaches_hub(void) {
   CHECK_ERR(rthub_publish_options_init(&options, sizeof options), RTHUB_OK);
   options.idempotency_key = "order-17";
   rthub_position first, repeat, other;
-  CHECK_ERR(rthub_hub_publish_with_options(hub, "orders", NULL, "{\"n\":1}", 7, &options, &first), RTHUB_OK);
-  CHECK_ERR(rthub_hub_publish_with_options(hub, "orders", NULL, "{\"n\":1}", 7, &options, &repeat), RTHUB_OK);
+  CHECK_ERR(rthub_hub_publish_with_options(hub, "orders", NULL, "{\"n\":1}", 7, &options, &first),
+            RTHUB_OK);
+  CHECK_ERR(rthub_hub_publish_with_options(hub, "orders", NULL, "{\"n\":1}", 7, &options, &repeat),
+            RTHUB_OK);
   CHECK(repeat.seq == first.seq && strcmp(repeat.epoch, first.epoch) == 0);
   /* the asynchronous form carries it too */
   batch b;
   batch_init(&b);
-  CHECK_ERR(rthub_hub_publish_async(hub, "orders", NULL, "{\"n\":1}", 7, &options, on_done, &b), RTHUB_OK);
+  CHECK_ERR(rthub_hub_publish_async(hub, "orders", NULL, "{\"n\":1}", 7, &options, on_done, &b),
+            RTHUB_OK);
   CHECK(wait_done(&b, 1));
   CHECK(b.ok == 1 && b.last.seq == first.seq);
   /* another key is another message */
   options.idempotency_key = "order-18";
-  CHECK_ERR(rthub_hub_publish_with_options(hub, "orders", NULL, "{\"n\":2}", 7, &options, &other), RTHUB_OK);
+  CHECK_ERR(rthub_hub_publish_with_options(hub, "orders", NULL, "{\"n\":2}", 7, &options, &other),
+            RTHUB_OK);
   CHECK(other.seq == first.seq + 1);
   rthub_hub_free(hub);
   batch_destroy(&b);
@@ -297,7 +314,8 @@ int main(int argc, char** argv) {
   if (!hub) return check_summary("capi-publish");
   batch unstarted;
   batch_init(&unstarted);
-  CHECK_ERR(rthub_hub_publish_async(hub, "a", NULL, "1", 1, NULL, on_done, &unstarted), RTHUB_ERR_STATE);
+  CHECK_ERR(rthub_hub_publish_async(hub, "a", NULL, "1", 1, NULL, on_done, &unstarted),
+            RTHUB_ERR_STATE);
   CHECK(unstarted.done == 0);
   batch_destroy(&unstarted);
   CHECK_ERR(rthub_hub_set_auth(hub, record_service_thread, NULL, NULL), RTHUB_OK);

@@ -55,7 +55,9 @@ static void check_older_hub_options(void) {
 
 #else
 
-static int mentions_newer(void) { return strstr(rthub_last_error(), "newer rthub.h") != NULL; }
+static int mentions_newer(void) {
+  return strstr(rthub_last_error(), "newer rthub.h") != NULL;
+}
 
 static void check_newer_hub_options(void) {
   rthub_hub_options options;
@@ -108,9 +110,11 @@ static void check_newer_publish_options(void) {
   rthub_position at;
   CHECK_ERR(rthub_hub_publish_with_options(hub, "newer", NULL, "1", 1, &options, &at), RTHUB_OK);
   options.future_field = 1;
-  CHECK_ERR(rthub_hub_publish_with_options(hub, "newer", NULL, "1", 1, &options, &at), RTHUB_ERR_INVALID);
+  CHECK_ERR(rthub_hub_publish_with_options(hub, "newer", NULL, "1", 1, &options, &at),
+            RTHUB_ERR_INVALID);
   CHECK(mentions_newer());
-  CHECK_ERR(rthub_hub_publish_async(hub, "newer", NULL, "1", 1, &options, NULL, NULL), RTHUB_ERR_INVALID);
+  CHECK_ERR(rthub_hub_publish_async(hub, "newer", NULL, "1", 1, &options, NULL, NULL),
+            RTHUB_ERR_INVALID);
   rthub_hub_free(hub);
 }
 
