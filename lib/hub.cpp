@@ -84,8 +84,7 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
   void start() {
     std::lock_guard<std::mutex> guard(lifecycle_);
     if (!threads_.empty()) throw Error(Errc::kState, "hub already started");
-    size_t shards = options_.shards < 1 ? 1 : static_cast<size_t>(options_.shards);
-    if (shards > kMaxShards) throw Error(Errc::kInvalid, "at most 64 shards");
+    size_t shards = static_cast<size_t>(options_.shards);  // 1 to 64: checked_hub_options
     if (shards > 1 && options_.redis_url.empty())
       shared_.reset(new SharedBroker(options_.history_size, options_.history_ttl_seconds, shards,
                                      [this] { metrics_.published.add(); }));
@@ -153,8 +152,6 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
   }
 
  private:
-  static constexpr size_t kMaxShards = 64;
-
   Message checked(const std::string& channel, const std::string& type, const std::string& data) const {
     if (!is_valid_channel_name(channel)) throw Error(Errc::kInvalid, bad_channel_name_text());
     if (!is_valid_utf8(type)) throw Error(Errc::kInvalid, "type is not valid UTF-8");
