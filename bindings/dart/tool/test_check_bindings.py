@@ -71,7 +71,7 @@ MUTATIONS = [
      "  static const RTHUB_CLIENT_FALLBACK = 3;\n",
      "",
      ["rthub_client_state", "lacks RTHUB_CLIENT_FALLBACK"]),
-    ("a callback typedef unused by any binding, with a wrong argument",
+    ("a callback typedef with a wrong argument (checked on its own, as a NativeCallable uses it)",
      "typedef rthub_publish_done_fn = Void Function(Int32 err,",
      "typedef rthub_publish_done_fn = Void Function(Int64 err,",
      ["typedef rthub_publish_done_fn", "argument 1"]),

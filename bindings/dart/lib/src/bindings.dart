@@ -372,6 +372,13 @@ class RthubBindings {
       int Function(Pointer<rthub_hub>, Pointer<Char>, Pointer<Char>, Pointer<Char>, int, Pointer<rthub_publish_options>,
           Pointer<rthub_position>)>('rthub_hub_publish_with_options');
 
+  /// Bound for completeness: the Dart classes do not use it (see rthub_publish_done_fn).
+  late final rthub_hub_publish_async = _lib.lookupFunction<
+      Int32 Function(Pointer<rthub_hub>, Pointer<Char>, Pointer<Char>, Pointer<Char>, Size,
+          Pointer<rthub_publish_options>, Pointer<NativeFunction<rthub_publish_done_fn>>, Pointer<Void>),
+      int Function(Pointer<rthub_hub>, Pointer<Char>, Pointer<Char>, Pointer<Char>, int, Pointer<rthub_publish_options>,
+          Pointer<NativeFunction<rthub_publish_done_fn>>, Pointer<Void>)>('rthub_hub_publish_async');
+
   late final rthub_hub_stats = _lib.lookupFunction<Int32 Function(Pointer<rthub_hub>, Pointer<rthub_stats>),
       int Function(Pointer<rthub_hub>, Pointer<rthub_stats>)>('rthub_hub_stats');
 
