@@ -371,7 +371,9 @@ final class RthubClient implements Finalizable {
       waiter.completeError(RthubException('publish', RthubErrorCode.state, 'closed'));
     }
     _waiters.clear();
-    await _events.close();
+    // Not awaited: its Future ends only once a listener has taken the done event, which an app
+    // that never listened (or paused) would not.
+    unawaited(_events.close());
   }
 }
 
