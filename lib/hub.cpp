@@ -14,7 +14,9 @@
 #include "broker/redis/redis_broker.hpp"
 #include "broker/shared/shared_broker.hpp"
 #include "core/hub_core.hpp"
+#include "core/channel_name.hpp"
 #include "core/json_scan.hpp"
+#include "core/options_check.hpp"
 #include "core/utf8.hpp"
 #include "transport/lws_server.hpp"
 
@@ -82,8 +84,7 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
   void start() {
     std::lock_guard<std::mutex> guard(lifecycle_);
     if (!threads_.empty()) throw Error(Errc::kState, "hub already started");
-    size_t shards = options_.shards < 1 ? 1 : static_cast<size_t>(options_.shards);
-    if (shards > kMaxShards) throw Error(Errc::kInvalid, "at most 64 shards");
+    size_t shards = static_cast<size_t>(options_.shards);  // 1 to 64: checked_hub_options
     if (shards > 1 && options_.redis_url.empty())
       shared_.reset(new SharedBroker(options_.history_size, options_.history_ttl_seconds, shards,
                                      [this] { metrics_.published.add(); }, options_.idempotency_window_seconds));
@@ -158,10 +159,8 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
   }
 
  private:
-  static constexpr size_t kMaxShards = 64;
-
   Message checked(const std::string& channel, const std::string& type, const std::string& data) const {
-    if (!is_valid_channel_name(channel)) throw Error(Errc::kInvalid, "bad channel name: 1-255 bytes of [A-Za-z0-9_.:@/-]");
+    if (!is_valid_channel_name(channel)) throw Error(Errc::kInvalid, bad_channel_name_text());
     if (!is_valid_utf8(type)) throw Error(Errc::kInvalid, "type is not valid UTF-8");
     if (data.size() > options_.max_message_bytes) throw Error(Errc::kTooLarge, "data over max_message_bytes");
     if (!json::is_valid_json(data)) throw Error(Errc::kInvalid, "data is not one valid JSON value");
@@ -271,17 +270,19 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
   std::atomic<int> port_{0};
 };
 
-Hub::Hub(HubOptions options) : impl_(new Impl(std::move(options))) {}
+Hub::Hub(HubOptions options) : impl_(new Impl(checked_hub_options(std::move(options)))) {}
 Hub::~Hub() { impl_->stop(); }
 void Hub::start() { impl_->start(); }
 void Hub::stop() { impl_->stop(); }
 int Hub::port() const { return impl_->port(); }
 Position Hub::publish(const std::string& channel, const std::string& type, const std::string& data,
                       const PublishOptions& options) {
+  check_publish_options(options);
   return impl_->publish(channel, type, data, options);
 }
 void Hub::publish_async(const std::string& channel, const std::string& type, const std::string& data, PublishDone done,
                         const PublishOptions& options) {
+  check_publish_options(options);
   impl_->publish_async(channel, type, data, std::move(done), options);
 }
 HubStats Hub::stats() const { return impl_->stats(); }

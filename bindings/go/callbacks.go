@@ -62,3 +62,16 @@ func rthubGoOnChannel(info *C.rthub_channel_info, c *C.rthub_channel_check, hook
 	}()
 	hh.onChannel(check)
 }
+
+//export rthubGoPublishDone
+func rthubGoPublishDone(err C.rthub_err, position *C.rthub_position, waiter C.uintptr_t) {
+	handle := cgo.Handle(waiter)
+	outcome := handle.Value().(chan publishOutcome)
+	handle.Delete()
+	liveObjects.Add(-1)
+	o := publishOutcome{code: Code(err)}
+	if err == C.RTHUB_OK && position != nil {
+		o.pos = Position{Epoch: C.GoString(&position.epoch[0]), Seq: uint64(position.seq)}
+	}
+	outcome <- o // room for one: never blocks the service thread
+}

@@ -18,8 +18,6 @@ import "C"
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"sync"
 	"time"
 	"unsafe"
@@ -61,77 +59,6 @@ type ClientOptions struct {
 	EventBuffer int
 }
 
-// EventKind is what an Event reports.
-type EventKind int
-
-const (
-	EventMessage      EventKind = C.RTHUB_CLIENT_EVENT_MESSAGE      // Channel, Position, Type, Data, Time
-	EventSubscribed   EventKind = C.RTHUB_CLIENT_EVENT_SUBSCRIBED   // Channel, Position (the hub's latest), ResumeAsked, Recovered
-	EventUnsubscribed EventKind = C.RTHUB_CLIENT_EVENT_UNSUBSCRIBED // Channel
-	EventReset        EventKind = C.RTHUB_CLIENT_EVENT_RESET        // Channel, Position, Reason: messages were missed; reload the channel's state
-	EventState        EventKind = C.RTHUB_CLIENT_EVENT_STATE        // State, Transport, Reason, Attempt, RetryIn
-	EventError        EventKind = C.RTHUB_CLIENT_EVENT_ERROR        // Code, Message; Channel and RequestID when it answers a request
-	EventPublished    EventKind = C.RTHUB_CLIENT_EVENT_PUBLISHED    // Channel, Position, RequestID
-)
-
-var eventKindNames = [...]string{"message", "subscribed", "unsubscribed", "reset", "state", "error", "published"}
-
-func (k EventKind) String() string {
-	if k >= 0 && int(k) < len(eventKindNames) {
-		return eventKindNames[k]
-	}
-	return fmt.Sprintf("EventKind(%d)", int(k))
-}
-
-// ClientState is a client's connection state.
-type ClientState int
-
-const (
-	StateConnecting   ClientState = C.RTHUB_CLIENT_CONNECTING   // an attempt starts
-	StateConnected    ClientState = C.RTHUB_CLIENT_CONNECTED    // the transport is open
-	StateDisconnected ClientState = C.RTHUB_CLIENT_DISCONNECTED // the connection ended; next attempt in RetryIn
-	StateFallback     ClientState = C.RTHUB_CLIENT_FALLBACK     // WebSocket cannot pass: switching to SSE
-	StateClosed       ClientState = C.RTHUB_CLIENT_CLOSED       // stopped or gave up: no more attempts
-)
-
-func (s ClientState) String() string {
-	return C.GoString(C.rthub_client_state_name(C.rthub_client_state(s)))
-}
-
-// Transport is how a client is connected.
-type Transport int
-
-const (
-	TransportNone Transport = C.RTHUB_TRANSPORT_NONE
-	TransportWS   Transport = C.RTHUB_TRANSPORT_WS
-	TransportSSE  Transport = C.RTHUB_TRANSPORT_SSE
-)
-
-func (t Transport) String() string {
-	return C.GoString(C.rthub_transport_name(C.rthub_transport(t)))
-}
-
-// Event is one thing that happened to a Client; Kind says which fields apply.
-type Event struct {
-	Kind     EventKind
-	Channel  string
-	Position Position        // message, subscribed, reset, published
-	Type     string          // message
-	Data     json.RawMessage // message: the publisher's JSON value, byte for byte
-	Time     time.Time       // message: the hub's publish time
-	// ResumeAsked is true when the subscription asked to resume from a position; Recovered then
-	// says whether the hub could replay everything after it.
-	ResumeAsked, Recovered bool
-	State                  ClientState
-	Transport              Transport
-	Reason                 string        // state (disconnected, fallback, closed), reset
-	Attempt                int           // state: consecutive failed attempts so far
-	RetryIn                time.Duration // state disconnected: delay before the next attempt; negative: none
-	Code                   string        // error: bad_request, unauthorized, forbidden, ..., or protocol
-	Message                string        // error: human readable
-	RequestID              uint64        // published, error: the id PublishAsync returned
-}
-
 // RequestError is the hub's refusal of a request (an error event), as Publish returns it.
 type RequestError struct {
 	Code    string // forbidden, bad_request, unavailable, ...
@@ -147,14 +74,14 @@ func (e *RequestError) Error() string { return "rthub: " + e.Code + ": " + e.Mes
 // Events arrive, in order, on the channel Events returns. Read it: while it is full, the client
 // stops taking events from the library, which after MaxPendingEvents stops reading from the hub.
 type Client struct {
-	mu      sync.RWMutex    // held for reading by calls into C, for writing by Close
-	c       *C.rthub_client // nil once closed
-	closing chan struct{}   // closed by Close: the poll goroutine stops delivering
-	events  chan Event      // closed by the poll goroutine when it ends
-	polled  chan struct{}   // closed when the poll goroutine has ended
-	once    sync.Once       // Close
-	state   sync.Mutex      // guards waiters, connected
-	waiters map[uint64]chan Event
+	mu      sync.RWMutex          // held for reading by calls into C, for writing by Close
+	c       *C.rthub_client       // nil once closed
+	closing chan struct{}         // closed by Close: the poll goroutine stops delivering
+	events  chan Event            // closed by the poll goroutine when it ends
+	polled  chan struct{}         // closed when the poll goroutine has ended
+	once    sync.Once             // Close
+	state   sync.Mutex            // guards waiters, connected
+	waiters map[uint64]chan Event // a waiting Publish's outcome: Published or ErrorEvent
 	// connected is closed at the first StateConnected event; replaced by a new channel at
 	// each disconnection.
 	connected   chan struct{}
@@ -166,7 +93,11 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	var strs cStrings
 	defer strs.free()
 	var copts C.rthub_client_options
-	C.rthub_client_options_init(&copts)
+	if err := callFresh("NewClient", func() C.rthub_err {
+		return C.rthub_client_options_init(&copts, C.size_t(unsafe.Sizeof(copts)))
+	}); err != nil {
+		return nil, err
+	}
 	copts.url = strs.add(opts.URL)
 	copts.channels, copts.channel_count = strs.array(opts.Channels)
 	copts.token = strs.addOptional(opts.Token)
@@ -246,49 +177,30 @@ func (cl *Client) poll() {
 func (cl *Client) route(event Event) bool {
 	cl.state.Lock()
 	defer cl.state.Unlock()
-	switch event.Kind {
-	case EventState:
-		if event.State == StateConnected && !cl.isConnected {
+	var requestID uint64
+	switch e := event.(type) {
+	case StateChange:
+		if e.State == StateConnected && !cl.isConnected {
 			cl.isConnected = true
 			close(cl.connected)
-		} else if event.State != StateConnected && cl.isConnected {
+		} else if e.State != StateConnected && cl.isConnected {
 			cl.isConnected = false
 			cl.connected = make(chan struct{})
 		}
-	case EventPublished, EventError:
-		if waiter, ok := cl.waiters[event.RequestID]; ok && event.RequestID != 0 {
-			delete(cl.waiters, event.RequestID)
-			waiter <- event // buffered, one event per waiter
-			return false
-		}
+		return true
+	case Published:
+		requestID = e.RequestID
+	case ErrorEvent:
+		requestID = e.RequestID
+	default:
+		return true
+	}
+	if waiter, ok := cl.waiters[requestID]; ok && requestID != 0 {
+		delete(cl.waiters, requestID)
+		waiter <- event // buffered, one event per waiter
+		return false
 	}
 	return true
-}
-
-func copyEvent(ev *C.rthub_client_event) Event {
-	e := Event{
-		Kind:      EventKind(ev.kind),
-		Channel:   C.GoStringN(ev.channel, C.int(ev.channel_len)),
-		Position:  Position{Epoch: C.GoStringN(ev.epoch, C.int(ev.epoch_len)), Seq: uint64(ev.seq)},
-		Type:      C.GoStringN(ev._type, C.int(ev.type_len)),
-		State:     ClientState(ev.state),
-		Transport: Transport(ev.transport),
-		Reason:    C.GoStringN(ev.reason, C.int(ev.reason_len)),
-		Attempt:   int(ev.attempt),
-		RetryIn:   time.Duration(ev.retry_in_ms) * time.Millisecond,
-		Code:      C.GoStringN(ev.code, C.int(ev.code_len)),
-		Message:   C.GoStringN(ev.message, C.int(ev.message_len)),
-		RequestID: uint64(ev.request_id),
-	}
-	if e.Kind == EventMessage {
-		e.Data = C.GoBytes(unsafe.Pointer(ev.data), C.int(ev.data_len))
-		e.Time = time.UnixMilli(int64(ev.ts_ms))
-	}
-	if e.Kind == EventSubscribed {
-		e.ResumeAsked = ev.recovered >= 0
-		e.Recovered = ev.recovered == 1
-	}
-	return e
 }
 
 // WaitConnected waits until the client is connected (by either transport), ctx ends, or the
@@ -351,8 +263,8 @@ func (cl *Client) Unsubscribe(channel string) error {
 
 // PublishAsync publishes data (one JSON value, sent untouched) as typ ("": "message") on
 // channel: over the WebSocket when connected by it (the hub must allow client publishes), else by
-// POST /publish. It returns the request id that the outcome event (EventPublished or
-// EventError) carries.
+// POST /publish. It returns the request id that the outcome event (Published or ErrorEvent)
+// carries.
 func (cl *Client) PublishAsync(channel, typ string, data []byte) (uint64, error) {
 	return cl.publish(channel, typ, data, nil)
 }
@@ -369,10 +281,10 @@ func (cl *Client) Publish(ctx context.Context, channel, typ string, data []byte)
 	}
 	select {
 	case event := <-waiter:
-		if event.Kind == EventError {
-			return Position{}, &RequestError{Code: event.Code, Message: event.Message}
+		if e, ok := event.(ErrorEvent); ok {
+			return Position{}, &RequestError{Code: e.Code, Message: e.Message}
 		}
-		return event.Position, nil
+		return event.(Published).Position, nil
 	case <-ctx.Done():
 		cl.state.Lock()
 		delete(cl.waiters, id)

@@ -31,25 +31,37 @@ func fastClient(t *testing.T, url string, channels ...string) *Client {
 	return cl
 }
 
-// nextEvent returns the next event of one of the kinds (others are skipped), or fails.
-func nextEvent(t *testing.T, cl *Client, kinds ...EventKind) Event {
+// nextEvent returns the next event that `wanted` accepts (others are skipped), or fails. 10 s:
+// every wait here follows an action on a loopback hub with fast reconnects (fastClient).
+func nextEvent(t *testing.T, cl *Client, wanted func(Event) bool) Event {
 	t.Helper()
 	timeout := time.After(10 * time.Second)
 	for {
 		select {
 		case e, ok := <-cl.Events():
 			if !ok {
-				t.Fatalf("Events closed while waiting for %v", kinds)
+				t.Fatal("Events closed while waiting")
 			}
-			for _, k := range kinds {
-				if e.Kind == k {
-					return e
-				}
+			if wanted(e) {
+				return e
 			}
 		case <-timeout:
-			t.Fatalf("no %v event within 10 s", kinds)
+			t.Fatal("no awaited event within 10 s")
 		}
 	}
+}
+
+// next returns the next event of type T (others are skipped), or fails.
+func next[T Event](t *testing.T, cl *Client) T {
+	t.Helper()
+	return nextEvent(t, cl, func(e Event) bool { _, ok := e.(T); return ok }).(T)
+}
+
+// either accepts events of type A or B.
+func either[A, B Event](e Event) bool {
+	_, a := e.(A)
+	_, b := e.(B)
+	return a || b
 }
 
 func hubURL(h *Hub) string { return "http://" + hubAddr(h) }
@@ -67,7 +79,7 @@ func TestClientReceivesPublishesAndSurvivesRestart(t *testing.T) {
 	if err := cl.WaitConnected(ctx); err != nil {
 		t.Fatal(err)
 	}
-	sub := nextEvent(t, cl, EventSubscribed)
+	sub := next[Subscribed](t, cl)
 	if sub.Channel != "geometry" || sub.ResumeAsked {
 		t.Fatalf("subscribed %+v", sub)
 	}
@@ -77,7 +89,7 @@ func TestClientReceivesPublishesAndSurvivesRestart(t *testing.T) {
 		if _, err := hub.Publish(ctx, "geometry", "geometry.updated", []byte(data)); err != nil {
 			t.Fatal(err)
 		}
-		msg := nextEvent(t, cl, EventMessage)
+		msg := next[Message](t, cl)
 		if string(msg.Data) != data || msg.Type != "geometry.updated" || msg.Position.Seq != uint64(i) || msg.Time.IsZero() {
 			t.Fatalf("message %d: %+v", i, msg)
 		}
@@ -88,7 +100,7 @@ func TestClientReceivesPublishesAndSurvivesRestart(t *testing.T) {
 	if err != nil || pos.Seq != 4 {
 		t.Fatalf("client Publish: %+v %v", pos, err)
 	}
-	if msg := nextEvent(t, cl, EventMessage); msg.Position.Seq != 4 || msg.Type != "geometry.created" {
+	if msg := next[Message](t, cl); msg.Position.Seq != 4 || msg.Type != "geometry.created" {
 		t.Fatalf("own message %+v", msg)
 	}
 	// An asynchronous publish reports on Events.
@@ -96,7 +108,7 @@ func TestClientReceivesPublishesAndSurvivesRestart(t *testing.T) {
 	if err != nil || id == 0 {
 		t.Fatalf("PublishAsync: %d %v", id, err)
 	}
-	if ev := nextEvent(t, cl, EventPublished); ev.RequestID != id || ev.Position.Seq != 5 {
+	if ev := next[Published](t, cl); ev.RequestID != id || ev.Position.Seq != 5 {
 		t.Fatalf("published %+v", ev)
 	}
 	if _, err := cl.PublishAsync("bad channel!", "", []byte(`1`)); !errors.Is(err, ErrInvalid) {
@@ -108,16 +120,16 @@ func TestClientReceivesPublishesAndSurvivesRestart(t *testing.T) {
 	if err := hub.Close(); err != nil {
 		t.Fatal(err)
 	}
-	nextEvent(t, cl, EventState) // disconnected (or connecting): the link is gone
+	next[StateChange](t, cl) // disconnected (or connecting): the link is gone
 	hub = startHub(t, Options{Addr: "127.0.0.1:" + strconv.Itoa(port), AllowClientPublish: true})
-	reset := nextEvent(t, cl, EventReset)
+	reset := next[Reset](t, cl)
 	if reset.Channel != "geometry" || reset.Position.Epoch == oldEpoch {
 		t.Fatalf("reset %+v", reset)
 	}
 	if _, err := hub.Publish(ctx, "geometry", "geometry.updated", []byte(`{"after":"restart"}`)); err != nil {
 		t.Fatal(err)
 	}
-	if msg := nextEvent(t, cl, EventMessage); string(msg.Data) != `{"after":"restart"}` || msg.Position.Seq != 1 {
+	if msg := next[Message](t, cl); string(msg.Data) != `{"after":"restart"}` || msg.Position.Seq != 1 {
 		t.Fatalf("message after the restart %+v", msg)
 	}
 	counters, err := cl.Counters()
@@ -150,13 +162,13 @@ func TestClientResumesExactlyAcrossRestartWithRedis(t *testing.T) {
 	waitHealthy(t, hub)
 	port := hub.Port()
 	cl := fastClient(t, hubURL(hub), "incidents")
-	nextEvent(t, cl, EventSubscribed)
+	next[Subscribed](t, cl)
 	ctx := context.Background()
 	first, err := hub.Publish(ctx, "incidents", "incident.created", []byte(`{"n":1}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if msg := nextEvent(t, cl, EventMessage); msg.Position != first {
+	if msg := next[Message](t, cl); msg.Position != first {
 		t.Fatalf("first message %+v, published at %+v", msg, first)
 	}
 
@@ -170,14 +182,14 @@ func TestClientResumesExactlyAcrossRestartWithRedis(t *testing.T) {
 		}
 	}
 	startHub(t, Options{Addr: "127.0.0.1:" + strconv.Itoa(port), RedisURL: redisURL})
-	sub := nextEvent(t, cl, EventSubscribed, EventReset)
-	if sub.Kind != EventSubscribed || !sub.ResumeAsked || !sub.Recovered {
-		t.Fatalf("resume: %+v", sub)
+	ev := nextEvent(t, cl, either[Subscribed, Reset])
+	if sub, ok := ev.(Subscribed); !ok || !sub.ResumeAsked || !sub.Recovered {
+		t.Fatalf("resume: %+v", ev)
 	}
 	for n := 2; n <= 3; n++ {
-		msg := nextEvent(t, cl, EventMessage, EventReset)
-		if msg.Kind != EventMessage || string(msg.Data) != fmt.Sprintf(`{"n":%d}`, n) || msg.Position.Seq != first.Seq+uint64(n-1) {
-			t.Fatalf("replayed message %d: %+v", n, msg)
+		ev := nextEvent(t, cl, either[Message, Reset])
+		if msg, ok := ev.(Message); !ok || string(msg.Data) != fmt.Sprintf(`{"n":%d}`, n) || msg.Position.Seq != first.Seq+uint64(n-1) {
+			t.Fatalf("replayed message %d: %+v", n, ev)
 		}
 	}
 }

@@ -25,6 +25,20 @@ static rthub_err rthub_go_set_auth(rthub_hub *hub, int on_connect, int on_channe
 }
 
 static void rthub_go_stats_init(rthub_stats *stats) { stats->struct_size = sizeof *stats; }
+
+extern void rthubGoPublishDone(rthub_err err, rthub_position *position, uintptr_t waiter);
+
+static void rthub_go_publish_done(rthub_err err, const rthub_position *position, void *user_data) {
+	rthubGoPublishDone(err, (rthub_position *)position, (uintptr_t)user_data);
+}
+
+// rthub_hub_publish_async with rthubGoPublishDone as the completion and a cgo.Handle as its
+// user_data.
+static rthub_err rthub_go_publish_async(rthub_hub *hub, const char *channel, const char *type, const char *data,
+                                        size_t data_len, const rthub_publish_options *options, uintptr_t waiter) {
+	return rthub_hub_publish_async(hub, channel, type, data, data_len, options, rthub_go_publish_done,
+	                               (void *)waiter);
+}
 */
 import "C"
 
@@ -50,8 +64,9 @@ type Options struct {
 	Addr string
 	// StaticDir, when set, is served at "/".
 	StaticDir string
-	// HistorySize is how many messages each channel retains for resuming clients (default 1000),
-	// HistoryTTL for how long at most (default 5 minutes, whole seconds).
+	// HistorySize is how many messages each channel retains for resuming clients (0: the default,
+	// 1000; NoHistory keeps none), HistoryTTL for how long at most (default 5 minutes, whole
+	// seconds).
 	HistorySize int
 	HistoryTTL  time.Duration
 	// Heartbeat is how long a stream may stay idle before the hub pings it (default 25 s).
@@ -84,6 +99,19 @@ type Options struct {
 	// Shards is the number of service threads accepting on the one port (SO_REUSEPORT), 1 to 64;
 	// 0 means 1.
 	Shards int
+	// RedisCluster are Redis Cluster seed nodes ("host:port").
+	RedisCluster []string
+	// IdempotencyWindow is how long a publish's idempotency key is remembered (default 5
+	// minutes, whole seconds).
+	IdempotencyWindow time.Duration
+	// PostgresConninfo (a libpq connection string or URI) keeps history in PostgreSQL too.
+	PostgresConninfo string
+	// PersistPatterns are the channels kept in PostgreSQL (a trailing '*' matches a prefix); nil:
+	// every channel. PersistTTL deletes older messages (0: kept); PersistBuffer is how many
+	// messages wait while PostgreSQL is away (default 100000).
+	PersistPatterns []string
+	PersistTTL      time.Duration
+	PersistBuffer   int
 
 	// OnConnect, when set, decides each new connection before its upgrade or stream. It runs on
 	// the hub's service thread and must return quickly. The zero ConnectDecision lets the JWT
@@ -94,6 +122,17 @@ type Options struct {
 	// from any goroutine. Until then the request waits. Checks still open when the hub stops are
 	// denied. A panic denies the check.
 	OnChannel func(check *ChannelCheck)
+}
+
+// NoHistory is the HistorySize of a hub that keeps no message for resuming clients.
+const NoHistory = -1
+
+// PublishOptions are the settings of one publish.
+type PublishOptions struct {
+	// IdempotencyKey (at most 128 bytes), when set: a repeat with the same key on the same
+	// channel within the hub's IdempotencyWindow is answered with the first one's position and not
+	// published again. Retry a publish that failed with ErrUnknownOutcome with the same key.
+	IdempotencyKey string
 }
 
 // Position is where a message sits in its channel: Seq increases by one per message, Epoch
@@ -134,7 +173,11 @@ type Hub struct {
 // NewHub creates a hub that does not serve yet; call Start. Release it with Close.
 func NewHub(opts Options) (*Hub, error) {
 	var copts C.rthub_hub_options
-	C.rthub_hub_options_init(&copts)
+	if err := call("NewHub", func() C.rthub_err {
+		return C.rthub_hub_options_init(&copts, C.size_t(unsafe.Sizeof(copts)))
+	}); err != nil {
+		return nil, err
+	}
 	var strs cStrings
 	defer strs.free()
 
@@ -158,6 +201,8 @@ func NewHub(opts Options) (*Hub, error) {
 	copts.static_dir = strs.addOptional(opts.StaticDir)
 	if opts.HistorySize > 0 {
 		copts.history_size = C.size_t(opts.HistorySize)
+	} else if opts.HistorySize < 0 {
+		copts.history_size = 0
 	}
 	if opts.HistoryTTL > 0 {
 		copts.history_ttl_seconds = C.int(seconds(opts.HistoryTTL))
@@ -197,6 +242,18 @@ func NewHub(opts Options) (*Hub, error) {
 	if opts.Shards > 0 {
 		copts.shards = C.int(opts.Shards)
 	}
+	copts.redis_cluster = strs.addOptional(strings.Join(opts.RedisCluster, ","))
+	if opts.IdempotencyWindow > 0 {
+		copts.idempotency_window_seconds = C.int(seconds(opts.IdempotencyWindow))
+	}
+	copts.postgres_conninfo = strs.addOptional(opts.PostgresConninfo)
+	copts.persist_patterns = strs.addOptional(strings.Join(opts.PersistPatterns, ","))
+	if opts.PersistTTL > 0 {
+		copts.persist_ttl_seconds = C.int(seconds(opts.PersistTTL))
+	}
+	if opts.PersistBuffer > 0 {
+		copts.persist_buffer = C.size_t(opts.PersistBuffer)
+	}
 
 	h := &Hub{}
 	if err := call("NewHub", func() C.rthub_err { return C.rthub_hub_new(&copts, &h.c) }); err != nil {
@@ -229,9 +286,9 @@ func (h *Hub) Start() error {
 	return call("Hub.Start", func() C.rthub_err { return C.rthub_hub_start(h.c) })
 }
 
-// Stop closes every connection (WebSocket close 1001) and stops serving. Publishes in progress
-// finish first; later ones return ErrState until Start is called again. Stopping a stopped hub
-// does nothing.
+// Stop closes every connection (WebSocket close 1001) and stops serving. A Publish waiting for
+// its position returns it, or ErrState when the hub stopped before taking the message; later
+// publishes return ErrState until Start is called again. Stopping a stopped hub does nothing.
 func (h *Hub) Stop() error {
 	h.lifecycle.Lock()
 	defer h.lifecycle.Unlock()
@@ -243,8 +300,8 @@ func (h *Hub) Stop() error {
 
 // stopLocked stops the C hub; h.lifecycle is held, so h.c stays valid.
 func (h *Hub) stopLocked() error {
-	// Waiting publishes finish before the hub stops, and new ones are refused: a publish that
-	// waits for its position while the hub stops is not guaranteed to return.
+	// Calls into C finish before the hub stops, and new ones are refused. A Publish waiting for
+	// its position gets its completion while the hub stops (the library promises one per publish).
 	h.mu.Lock()
 	h.stopping = true
 	h.mu.Unlock()
@@ -262,8 +319,8 @@ func (h *Hub) stopLocked() error {
 	return call("Hub.Stop", func() C.rthub_err { return C.rthub_hub_stop(h.c) })
 }
 
-// Close stops the hub and frees it. Publishes in progress finish first. Calling Close again does
-// nothing; other methods then return ErrState.
+// Close stops the hub and frees it; waiting publishes return as with Stop. Calling Close again
+// does nothing; other methods then return ErrState.
 func (h *Hub) Close() error {
 	h.lifecycle.Lock()
 	defer h.lifecycle.Unlock()
@@ -307,63 +364,96 @@ func (h *Hub) Port() int {
 
 // Publish publishes data (one JSON value, passed to subscribers untouched) as typ ("" means
 // "message") on channel, and waits until the message has its position. When ctx ends first,
-// Publish returns ctx.Err(); the message may still be published. Safe from any goroutine, but
-// not from OnConnect or OnChannel (use PublishAsync there).
+// Publish returns ctx.Err() at once; the message may still be published, and nothing is left
+// waiting for it (no goroutine, no thread). Safe from any goroutine, but not from OnConnect or
+// OnChannel (use PublishAsync there). ErrUnknownOutcome: the message may or may not have been
+// published; retry with PublishWithOptions and an idempotency key.
 func (h *Hub) Publish(ctx context.Context, channel, typ string, data []byte) (Position, error) {
+	return h.PublishWithOptions(ctx, channel, typ, data, PublishOptions{})
+}
+
+// PublishWithOptions is Publish with per-publish options.
+func (h *Hub) PublishWithOptions(ctx context.Context, channel, typ string, data []byte, opts PublishOptions) (Position, error) {
 	if err := ctx.Err(); err != nil {
 		return Position{}, err
 	}
-	msg := newCMessage(channel, typ, data)
-	if ctx.Done() == nil { // a context that never ends: wait in this goroutine
-		defer msg.free()
-		return h.publishWait(msg)
+	// The library calls rthubGoPublishDone exactly once, on its service thread, with the outcome;
+	// the channel has room for it, so that the call never blocks even when nobody waits any more.
+	outcome := make(chan publishOutcome, 1)
+	handle := cgo.NewHandle(outcome)
+	liveObjects.Add(1)
+	err := h.withPublishArgs("Hub.Publish", channel, typ, data, opts, func(msg *cMessage, copts *C.rthub_publish_options) C.rthub_err {
+		return C.rthub_go_publish_async(h.c, msg.channel, msg.typ, msg.data, msg.dataLen, copts, C.uintptr_t(handle))
+	})
+	if err != nil { // refused: the completion will never come
+		handle.Delete()
+		liveObjects.Add(-1)
+		return Position{}, err
 	}
-	type outcome struct {
-		pos Position
-		err error
-	}
-	done := make(chan outcome, 1)
-	go func() {
-		defer msg.free()
-		pos, err := h.publishWait(msg)
-		done <- outcome{pos, err}
-	}()
 	select {
-	case o := <-done:
-		return o.pos, o.err
+	case o := <-outcome:
+		if o.code != 0 {
+			return Position{}, &Error{Op: "Hub.Publish", Code: o.code, Detail: publishFailure(o.code)}
+		}
+		return o.pos, nil
 	case <-ctx.Done():
 		return Position{}, ctx.Err()
 	}
 }
 
-func (h *Hub) publishWait(msg *cMessage) (Position, error) {
+// publishOutcome is what a completion of rthub_hub_publish_async reports.
+type publishOutcome struct {
+	pos  Position
+	code Code // 0: published
+}
+
+func publishFailure(code Code) string {
+	switch code {
+	case ErrState:
+		return "the hub stopped before taking the message"
+	case ErrUnknownOutcome:
+		return "the message may or may not have been published"
+	case ErrUnavailable:
+		return "the broker cannot take the message now; it was not published"
+	}
+	return ""
+}
+
+// withPublishArgs copies a publish's arguments into C memory and makes the C call `fn` with them,
+// holding h.mu for reading so that the hub stays valid during the call.
+func (h *Hub) withPublishArgs(op, channel, typ string, data []byte, opts PublishOptions,
+	fn func(msg *cMessage, copts *C.rthub_publish_options) C.rthub_err) error {
+	msg := newCMessage(channel, typ, data)
+	defer msg.free()
+	var copts C.rthub_publish_options
+	if err := call(op, func() C.rthub_err {
+		return C.rthub_publish_options_init(&copts, C.size_t(unsafe.Sizeof(copts)))
+	}); err != nil {
+		return err
+	}
+	if opts.IdempotencyKey != "" {
+		key := C.CString(opts.IdempotencyKey)
+		defer C.free(unsafe.Pointer(key))
+		copts.idempotency_key = key
+	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	if err := h.usable("Hub.Publish"); err != nil {
-		return Position{}, err
+	if err := h.usable(op); err != nil {
+		return err
 	}
-	var pos C.rthub_position
-	err := call("Hub.Publish", func() C.rthub_err {
-		return C.rthub_hub_publish(h.c, msg.channel, msg.typ, msg.data, msg.dataLen, &pos)
-	})
-	if err != nil {
-		return Position{}, err
-	}
-	return Position{Epoch: C.GoString(&pos.epoch[0]), Seq: uint64(pos.seq)}, nil
+	return call(op, func() C.rthub_err { return fn(msg, &copts) })
 }
 
 // PublishAsync checks and queues a message without waiting for its position. Safe from any
 // goroutine, including OnConnect and OnChannel.
 func (h *Hub) PublishAsync(channel, typ string, data []byte) error {
-	msg := newCMessage(channel, typ, data)
-	defer msg.free()
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	if err := h.usable("Hub.PublishAsync"); err != nil {
-		return err
-	}
-	return call("Hub.PublishAsync", func() C.rthub_err {
-		return C.rthub_hub_publish(h.c, msg.channel, msg.typ, msg.data, msg.dataLen, nil)
+	return h.PublishAsyncWithOptions(channel, typ, data, PublishOptions{})
+}
+
+// PublishAsyncWithOptions is PublishAsync with per-publish options.
+func (h *Hub) PublishAsyncWithOptions(channel, typ string, data []byte, opts PublishOptions) error {
+	return h.withPublishArgs("Hub.PublishAsync", channel, typ, data, opts, func(msg *cMessage, copts *C.rthub_publish_options) C.rthub_err {
+		return C.rthub_hub_publish_with_options(h.c, msg.channel, msg.typ, msg.data, msg.dataLen, copts, nil)
 	})
 }
 
@@ -394,8 +484,8 @@ func (h *Hub) Stats() (Stats, error) {
 	}, nil
 }
 
-// cMessage is a publish's arguments in C memory, so that a call that outlives its caller (a
-// Publish whose context ended) reads nothing the caller may change.
+// cMessage is a publish's arguments in C memory (cgo may not pass Go memory that C keeps past
+// the call; the library copies them before it returns).
 type cMessage struct {
 	channel, typ, data *C.char
 	dataLen            C.size_t

@@ -24,7 +24,7 @@ int main(int argc, char **argv) {
   int ticks = argc > 1 ? atoi(argv[1]) : -1; /* optional: stop after this many messages */
   int n;
 
-  rthub_hub_options_init(&options);
+  rthub_hub_options_init(&options, sizeof options);
   options.port = argc > 2 ? atoi(argv[2]) : 8090;
 
   err = rthub_hub_new(&options, &hub);

@@ -1,7 +1,8 @@
 /* main.c: a program that embeds rthub through rthub.h alone. It starts a hub on a free port,
  * publishes twice, checks the positions and the counters, and exits 0 when all is as expected.
- * The same program as examples/vendor-subdir/main.c, built here against an installed rthub:
- * with find_package(rthub) (CMakeLists.txt) and with pkg-config (build-pkgconfig.sh). */
+ * Built against an installed rthub, with find_package(rthub) (CMakeLists.txt) and with
+ * pkg-config (build-pkgconfig.sh), and against a vendored source tree by
+ * examples/vendor-subdir, which compiles this file. */
 #include <stdio.h>
 #include <string.h>
 
@@ -46,7 +47,7 @@ int main(void) {
   rthub_hub *hub = NULL;
   int status;
 
-  rthub_hub_options_init(&options);
+  rthub_hub_options_init(&options, sizeof options);
   options.port = 0; /* any free port */
   if (rthub_hub_new(&options, &hub) != RTHUB_OK) {
     fprintf(stderr, "rthub_hub_new: %s\n", rthub_last_error());

@@ -3,8 +3,9 @@
  *
  * Thread safety
  *   Every function may be called from any thread unless its comment says otherwise. A hub runs
- *   one service thread of its own that owns every connection; callbacks (none in this version
- *   of the hub API) run on that thread with no library lock held.
+ *   one service thread of its own (one per shard) that owns every connection. The hub's
+ *   callbacks (the auth hooks, rthub_hub_publish_async's completion) run on that thread with no
+ *   library lock held, and must not block it. A client's callback runs on the client's thread.
  *
  * Errors
  *   Fallible calls return rthub_err; RTHUB_OK is 0. rthub_strerror() names a code;
@@ -15,8 +16,16 @@
  *   Strings and buffers passed in are copied before the call returns. Pointers handed out by the
  *   library stay valid as documented per function.
  *
- * Options structs begin with `struct_size` and are filled by their _init() function; fields are
- * only ever appended, so a host built against an older header keeps working.
+ * Versions of the structs
+ *   Options structs begin with `struct_size` and are filled by their _init() function, which the
+ *   host calls with the size it was built with: rthub_hub_options_init(&opts, sizeof opts). Fields
+ *   are only ever appended. A host built against an older header passes a shorter struct: the
+ *   fields it lacks keep their defaults. A host built against a newer header passes a longer one:
+ *   _init zeroes the bytes this library does not know, and a call that receives the struct refuses
+ *   it (RTHUB_ERR_INVALID) unless they are still zero, rather than ignore a setting. Structs the
+ *   library fills (rthub_stats, rthub_client_counters) work the same way: the caller sets
+ *   struct_size, and fields past it are left alone. An options struct ends without padding (its
+ *   last field pointer-sized), so that an appended field never starts inside an older struct.
  */
 #ifndef RTHUB_H
 #define RTHUB_H
@@ -31,12 +40,18 @@ extern "C" {
 #endif
 
 #define RTHUB_VERSION_MAJOR 0
-#define RTHUB_VERSION_MINOR 1
+#define RTHUB_VERSION_MINOR 2
 #define RTHUB_VERSION_PATCH 0
-#define RTHUB_VERSION_STRING "0.1.0"
+#define RTHUB_VERSION_STRING "0.2.0"
+/* RTHUB_VERSION_NUMBER is MAJOR * 10000 + MINOR * 100 + PATCH: 200 for 0.2.0. */
+#define RTHUB_VERSION_NUMBER (RTHUB_VERSION_MAJOR * 10000 + RTHUB_VERSION_MINOR * 100 + RTHUB_VERSION_PATCH)
 
 /* rthub_version returns the library's version as "MAJOR.MINOR.PATCH" (static storage). */
 RTHUB_API const char *rthub_version(void);
+
+/* rthub_version_number returns the library's RTHUB_VERSION_NUMBER, for comparing the library a
+ * host runs with against the header it was built with. */
+RTHUB_API unsigned rthub_version_number(void);
 
 /* rthub_err: the result of every fallible call. */
 typedef enum rthub_err {
@@ -65,7 +80,7 @@ typedef struct rthub_hub rthub_hub;
 /* rthub_hub_options: settings of a hub; fill with rthub_hub_options_init() first. String fields
  * are copied by rthub_hub_new(); NULL means the default. */
 typedef struct rthub_hub_options {
-  uint32_t struct_size;          /* set by _init: sizeof(rthub_hub_options) */
+  uint32_t struct_size;          /* set by _init: the size the host passed it */
   const char *listen_host;       /* default "127.0.0.1"; "0.0.0.0" for every interface */
   int port;                      /* default 8080; 0 picks a free port (rthub_hub_port) */
   const char *static_dir;        /* serve files at "/" from here; NULL: no static files */
@@ -88,13 +103,23 @@ typedef struct rthub_hub_options {
   const char *bridge_channels;   /* comma-separated Redis channels whose plain PUBLISHes are ingested */
   int sse_retry_ms;              /* the "retry:" an SSE stream starts with, default 2000 */
   int shards;                    /* service threads sharing the port (SO_REUSEPORT), 1-64, default 1 */
+  /* Since 0.2: */
+  const char *redis_cluster;     /* comma-separated Redis Cluster seed nodes "host:port"; NULL: none */
+  int idempotency_window_seconds; /* a publish's idempotency key is remembered this long, default 300 */
+  const char *postgres_conninfo; /* libpq connection string or URI: history in PostgreSQL; NULL: none */
+  const char *persist_patterns;  /* comma-separated channels to persist (a trailing '*' matches a
+                                    prefix); NULL: every channel. Needs postgres_conninfo */
+  int persist_ttl_seconds;       /* persisted messages older than this are deleted; 0 (default): kept */
+  size_t persist_buffer;         /* messages held while PostgreSQL is away, default 100000 */
   /* Add new fields just above here. */
 } rthub_hub_options;
 
-/* rthub_hub_options_init fills `options` with the defaults and sets struct_size. */
-RTHUB_API void rthub_hub_options_init(rthub_hub_options *options);
+/* rthub_hub_options_init fills `options` (struct_size bytes: pass sizeof *options) with the
+ * defaults and sets options->struct_size. RTHUB_ERR_INVALID for NULL or a size under 4. */
+RTHUB_API rthub_err rthub_hub_options_init(rthub_hub_options *options, size_t struct_size);
 
-/* rthub_hub_new creates a hub (not yet serving). `options` may be NULL for the defaults. On
+/* rthub_hub_new checks the options and creates a hub (not yet serving). `options` may be NULL
+ * for the defaults. RTHUB_ERR_INVALID names the first bad option in rthub_last_error(). On
  * success *out owns the hub; free it with rthub_hub_free(). */
 RTHUB_API rthub_err rthub_hub_new(const rthub_hub_options *options, rthub_hub **out);
 
@@ -121,9 +146,49 @@ typedef struct rthub_position {
 /* rthub_hub_publish publishes `data` (data_len bytes of one JSON value, passed through to
  * subscribers untouched) as `type` (NULL: "message") on `channel`. With `out` non-NULL the call
  * waits until the message has its position and stores it; with NULL it returns once the message
- * is queued. Must not be called with `out` from the hub's own service thread. */
+ * is queued (its outcome is not reported: see rthub_hub_publish_async). Must not be called with
+ * `out` from the hub's own service thread. Errors: RTHUB_ERR_INVALID (channel name, JSON),
+ * RTHUB_ERR_TOO_LARGE, RTHUB_ERR_STATE (not started, stopped), and with `out`:
+ * RTHUB_ERR_UNAVAILABLE (surely not published), RTHUB_ERR_UNKNOWN_OUTCOME (perhaps published:
+ * retry with the same idempotency key). */
 RTHUB_API rthub_err rthub_hub_publish(rthub_hub *hub, const char *channel, const char *type, const char *data,
                                       size_t data_len, rthub_position *out);
+
+/* rthub_publish_options: settings of one publish; fill with rthub_publish_options_init() first. */
+typedef struct rthub_publish_options {
+  uint32_t struct_size;        /* set by _init: the size the host passed it */
+  const char *idempotency_key; /* at most 128 bytes of UTF-8; NULL or "": none. A repeat with the
+                                  same key on the same channel within the hub's
+                                  idempotency_window_seconds is answered with the first one's
+                                  position and not published again */
+  /* Add new fields just above here. */
+} rthub_publish_options;
+
+/* rthub_publish_options_init fills `options` (struct_size bytes: pass sizeof *options) with the
+ * defaults and sets options->struct_size. RTHUB_ERR_INVALID for NULL or a size under 4. */
+RTHUB_API rthub_err rthub_publish_options_init(rthub_publish_options *options, size_t struct_size);
+
+/* rthub_hub_publish_with_options is rthub_hub_publish with per-publish options (NULL: none);
+ * the strings in `options` are copied before the call returns. */
+RTHUB_API rthub_err rthub_hub_publish_with_options(rthub_hub *hub, const char *channel, const char *type,
+                                                   const char *data, size_t data_len,
+                                                   const rthub_publish_options *options, rthub_position *out);
+
+/* rthub_publish_done_fn receives a publish's outcome: RTHUB_OK with the message's position, or
+ * RTHUB_ERR_UNAVAILABLE, RTHUB_ERR_UNKNOWN_OUTCOME, RTHUB_ERR_STATE (the hub stopped before
+ * taking the message) with `position` NULL. `position` is valid only during the call. */
+typedef void (*rthub_publish_done_fn)(rthub_err err, const rthub_position *position, void *user_data);
+
+/* rthub_hub_publish_async checks and queues a publish like rthub_hub_publish, and returns without
+ * waiting; `options` may be NULL. Callable from any thread, the hub's service thread included.
+ * When it returns RTHUB_OK, `done` (may be NULL) is called exactly once with the outcome: on the
+ * hub's service thread, with no library lock held (it must not block; it may publish again). When
+ * the hub stops before the outcome is known, `done` gets RTHUB_ERR_STATE as the hub stops (on its
+ * service thread, or on the calling thread if the hub stopped during this call). When this call
+ * returns an error (bad argument, hub not running), `done` is not called. */
+RTHUB_API rthub_err rthub_hub_publish_async(rthub_hub *hub, const char *channel, const char *type, const char *data,
+                                            size_t data_len, const rthub_publish_options *options,
+                                            rthub_publish_done_fn done, void *user_data);
 
 /* rthub_stats: counters and gauges of a hub, the same numbers as GET /metrics. */
 typedef struct rthub_stats {
@@ -182,7 +247,8 @@ typedef void (*rthub_connect_fn)(const rthub_connect_info *info, rthub_connect_a
 /* What a channel check is about. */
 typedef enum rthub_channel_action { RTHUB_SUBSCRIBE = 0, RTHUB_PUBLISH = 1 } rthub_channel_action;
 
-/* rthub_channel_info: a subscribe or client publish to decide; strings valid during the callback. */
+/* rthub_channel_info: a subscribe or client publish to decide; valid until the check is completed
+ * (see rthub_channel_check_info). */
 typedef struct rthub_channel_info {
   uint32_t struct_size;
   rthub_channel_action action;
@@ -198,6 +264,11 @@ typedef struct rthub_channel_check rthub_channel_check;
  * exactly once per check, from any thread, during or after the callback. Until it is called the
  * request waits (a subscribe is not answered). */
 RTHUB_API rthub_err rthub_channel_check_complete(rthub_channel_check *check, int allow);
+
+/* rthub_channel_check_info gives what `check` is about: the same info the callback received, but
+ * valid until rthub_channel_check_complete(), for a host that decides after the callback returned
+ * (a binding whose callbacks run later, e.g. Dart's NativeCallable.listener). NULL for NULL. */
+RTHUB_API const rthub_channel_info *rthub_channel_check_info(const rthub_channel_check *check);
 
 /* rthub_channel_fn: receives each channel check (service thread). */
 typedef void (*rthub_channel_fn)(const rthub_channel_info *info, rthub_channel_check *check, void *user_data);
@@ -292,7 +363,7 @@ typedef void (*rthub_client_event_fn)(const rthub_client_event *event, void *use
 /* rthub_client_options: settings of a client; fill with rthub_client_options_init() first. Strings
  * and the channel array are copied by rthub_client_new(); NULL means the default. */
 typedef struct rthub_client_options {
-  uint32_t struct_size;        /* set by _init: sizeof(rthub_client_options) */
+  uint32_t struct_size;        /* set by _init: the size the host passed it */
   const char *url;             /* required: the hub's base URL, http(s)://host:port[/prefix] */
   const char *const *channels; /* channels subscribed from the start; may be NULL */
   size_t channel_count;
@@ -315,8 +386,9 @@ typedef struct rthub_client_options {
   /* Add new fields just above here. */
 } rthub_client_options;
 
-/* rthub_client_options_init fills `options` with the defaults and sets struct_size. */
-RTHUB_API void rthub_client_options_init(rthub_client_options *options);
+/* rthub_client_options_init fills `options` (struct_size bytes: pass sizeof *options) with the
+ * defaults and sets options->struct_size. RTHUB_ERR_INVALID for NULL or a size under 4. */
+RTHUB_API rthub_err rthub_client_options_init(rthub_client_options *options, size_t struct_size);
 
 /* rthub_client_new checks the options and creates a client (not yet connecting). RTHUB_ERR_INVALID
  * for a bad URL, channel name or number. On success *out owns the client; free it with

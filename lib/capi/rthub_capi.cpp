@@ -9,18 +9,18 @@
 
 #include "rthub/hub.hpp"
 #include "capi/guard.hpp"
-
-struct rthub_hub {
-  rthub::Hub hub;
-  explicit rthub_hub(rthub::HubOptions options) : hub(std::move(options)) {}
-};
+#include "capi/hub_handle.hpp"
+#include "capi/sized_struct.hpp"
 
 struct rthub_connect_answer {
   rthub::ConnectDecision decision;
 };
 
+// A pending channel decision and a copy of what it is about, valid until it is completed.
 struct rthub_channel_check {
   rthub::ChannelCompletion completion;
+  std::string channel, identity;
+  rthub_channel_info info;
 };
 
 namespace rthub::capi {
@@ -36,6 +36,29 @@ namespace {
 
 using rthub::capi::fail;
 using rthub::capi::guarded;
+
+using HubOptionsLayout =
+    rthub::capi::Layout<rthub_hub_options, RTHUB_KNOWN_BYTES(rthub_hub_options, persist_buffer)>;
+
+rthub_hub_options default_hub_options() {
+  rthub::HubOptions d;
+  rthub_hub_options o = HubOptionsLayout::zeroed();
+  o.port = d.port;
+  o.history_size = d.history_size;
+  o.history_ttl_seconds = d.history_ttl_seconds;
+  o.heartbeat_seconds = d.heartbeat_seconds;
+  o.max_message_bytes = d.max_message_bytes;
+  o.max_queue_bytes = d.max_queue_bytes;
+  o.max_connections = d.max_connections;
+  o.max_connections_per_ip = d.max_connections_per_ip;
+  o.max_subscriptions = d.max_subscriptions;
+  o.sse_retry_ms = d.sse_retry_ms;
+  o.shards = d.shards;
+  o.idempotency_window_seconds = d.idempotency_window_seconds;
+  o.persist_ttl_seconds = d.persist_ttl_seconds;
+  o.persist_buffer = d.persist_buffer;
+  return o;
+}
 
 // "a, b,c" -> {"a", "b", "c"}
 std::vector<std::string> comma_list(const std::string& list) {
@@ -53,15 +76,13 @@ std::vector<std::string> comma_list(const std::string& list) {
   return out;
 }
 
-// Reads an options struct of any size up to ours: fields a shorter (older) struct lacks keep
-// their defaults.
+// The C++ options of a host's struct (any version: see sized_struct.hpp). The C++ Hub checks
+// them.
 rthub::HubOptions to_options(const rthub_hub_options* in) {
   rthub::HubOptions out;
   if (!in) return out;
-  rthub_hub_options o;
-  rthub_hub_options_init(&o);
-  size_t n = in->struct_size < sizeof(o) ? in->struct_size : sizeof(o);
-  std::memcpy(&o, in, n);
+  rthub_hub_options o = default_hub_options();
+  HubOptionsLayout::read(in, o, "options");
   if (o.listen_host) out.listen_host = o.listen_host;
   out.port = o.port;
   if (o.static_dir) out.static_dir = o.static_dir;
@@ -84,6 +105,12 @@ rthub::HubOptions to_options(const rthub_hub_options* in) {
   if (o.bridge_channels) out.bridge_channels = comma_list(o.bridge_channels);
   out.sse_retry_ms = o.sse_retry_ms;
   out.shards = o.shards;
+  if (o.redis_cluster) out.redis_cluster = comma_list(o.redis_cluster);
+  out.idempotency_window_seconds = o.idempotency_window_seconds;
+  if (o.postgres_conninfo) out.postgres_conninfo = o.postgres_conninfo;
+  if (o.persist_patterns) out.persist_patterns = comma_list(o.persist_patterns);
+  out.persist_ttl_seconds = o.persist_ttl_seconds;
+  out.persist_buffer = o.persist_buffer;
   return out;
 }
 
@@ -92,6 +119,8 @@ rthub::HubOptions to_options(const rthub_hub_options* in) {
 extern "C" {
 
 const char* rthub_version(void) { return RTHUB_VERSION_STRING; }
+
+unsigned rthub_version_number(void) { return RTHUB_VERSION_NUMBER; }
 
 const char* rthub_strerror(rthub_err err) {
   switch (err) {
@@ -111,36 +140,15 @@ const char* rthub_strerror(rthub_err err) {
 
 const char* rthub_last_error(void) { return rthub::capi::last_error().c_str(); }
 
-void rthub_hub_options_init(rthub_hub_options* options) {
-  if (!options) return;
-  rthub::HubOptions d;
-  std::memset(options, 0, sizeof *options);
-  options->struct_size = sizeof *options;
-  options->port = d.port;
-  options->history_size = d.history_size;
-  options->history_ttl_seconds = d.history_ttl_seconds;
-  options->heartbeat_seconds = d.heartbeat_seconds;
-  options->max_message_bytes = d.max_message_bytes;
-  options->max_queue_bytes = d.max_queue_bytes;
-  options->max_connections = d.max_connections;
-  options->max_connections_per_ip = d.max_connections_per_ip;
-  options->max_subscriptions = d.max_subscriptions;
-  options->sse_retry_ms = d.sse_retry_ms;
-  options->shards = d.shards;
+rthub_err rthub_hub_options_init(rthub_hub_options* options, size_t struct_size) {
+  return HubOptionsLayout::init(options, struct_size, default_hub_options(), "options");
 }
 
 rthub_err rthub_hub_new(const rthub_hub_options* options, rthub_hub** out) {
   if (!out) return fail(RTHUB_ERR_INVALID, "out is NULL");
   *out = nullptr;
-  if (options && options->struct_size < offsetof(rthub_hub_options, listen_host))
-    return fail(RTHUB_ERR_INVALID, "options->struct_size not set: call rthub_hub_options_init");
   return guarded([&] {
-    rthub::HubOptions o = to_options(options);
-    if (o.port < 0 || o.port > 65535) throw rthub::Error(rthub::Errc::kInvalid, "port out of range");
-    if (o.heartbeat_seconds <= 0) throw rthub::Error(rthub::Errc::kInvalid, "heartbeat_seconds must be positive");
-    if (o.max_message_bytes == 0) throw rthub::Error(rthub::Errc::kInvalid, "max_message_bytes must be positive");
-    if (o.shards < 1 || o.shards > 64) throw rthub::Error(rthub::Errc::kInvalid, "shards must be 1 to 64");
-    rthub_hub* hub = new (std::nothrow) rthub_hub(std::move(o));
+    rthub_hub* hub = new (std::nothrow) rthub_hub(to_options(options));
     if (!hub) throw std::bad_alloc();
     *out = hub;
   });
@@ -164,28 +172,8 @@ void rthub_hub_free(rthub_hub* hub) {
 
 int rthub_hub_port(const rthub_hub* hub) { return hub ? hub->hub.port() : 0; }
 
-rthub_err rthub_hub_publish(rthub_hub* hub, const char* channel, const char* type, const char* data, size_t data_len,
-                            rthub_position* out) {
-  if (!hub) return fail(RTHUB_ERR_INVALID, "hub is NULL");
-  if (!channel) return fail(RTHUB_ERR_INVALID, "channel is NULL");
-  if (!data) return fail(RTHUB_ERR_INVALID, "data is NULL");
-  return guarded([&] {
-    std::string payload(data, data_len);
-    std::string kind = type ? type : "message";
-    if (!out) {
-      hub->hub.publish_async(channel, kind, payload, nullptr);
-      return;
-    }
-    rthub::Position p = hub->hub.publish(channel, kind, payload);
-    std::memset(out->epoch, 0, sizeof out->epoch);
-    std::strncpy(out->epoch, p.epoch.c_str(), sizeof out->epoch - 1);
-    out->seq = p.seq;
-  });
-}
-
 rthub_err rthub_hub_stats(const rthub_hub* hub, rthub_stats* out) {
   if (!hub || !out) return fail(RTHUB_ERR_INVALID, "hub or out is NULL");
-  if (out->struct_size < sizeof(uint32_t)) return fail(RTHUB_ERR_INVALID, "out->struct_size not set");
   return guarded([&] {
     rthub::HubStats s = hub->hub.stats();
     rthub_stats full;
@@ -208,8 +196,7 @@ rthub_err rthub_hub_stats(const rthub_hub* hub, rthub_stats* out) {
     full.auth_failures = s.auth_failures;
     full.reconnects = s.reconnects;
     full.sse_fallbacks = s.sse_fallbacks;
-    size_t n = out->struct_size < sizeof full ? out->struct_size : sizeof full;
-    std::memcpy(out, &full, n);
+    rthub::capi::write_sized(full, out, "out");
   });
 }
 
@@ -242,6 +229,10 @@ rthub_err rthub_channel_check_complete(rthub_channel_check* check, int allow) {
   return err;
 }
 
+const rthub_channel_info* rthub_channel_check_info(const rthub_channel_check* check) {
+  return check ? &check->info : nullptr;
+}
+
 rthub_err rthub_hub_set_auth(rthub_hub* hub, rthub_connect_fn on_connect, rthub_channel_fn on_channel, void* user_data) {
   if (!hub) return fail(RTHUB_ERR_INVALID, "hub is NULL");
   return guarded([&] {
@@ -264,13 +255,13 @@ rthub_err rthub_hub_set_auth(rthub_hub* hub, rthub_connect_fn on_connect, rthub_
     }
     if (on_channel) {
       hooks.on_channel = [on_channel, user_data](const rthub::ChannelRequest& r, rthub::ChannelCompletion done) {
-        rthub_channel_info info;
+        auto* check = new rthub_channel_check{std::move(done), r.channel, r.rights.identity, {}};
+        rthub_channel_info& info = check->info;
         info.struct_size = sizeof info;
         info.action = r.action == rthub::ChannelRequest::Action::kSubscribe ? RTHUB_SUBSCRIBE : RTHUB_PUBLISH;
-        info.channel = r.channel.c_str();
-        info.identity = r.rights.identity.c_str();
+        info.channel = check->channel.c_str();
+        info.identity = check->identity.c_str();
         info.allowed_by_rules = r.allowed_by_rules ? 1 : 0;
-        auto* check = new rthub_channel_check{std::move(done)};
         on_channel(&info, check, user_data);
       };
     }

@@ -9,6 +9,7 @@
 #include "rthub/rthub.h"
 
 #include "capi/guard.hpp"
+#include "capi/sized_struct.hpp"
 
 struct rthub_client {
   rthub_client_event_fn on_event = nullptr;
@@ -24,6 +25,23 @@ namespace {
 
 using rthub::capi::fail;
 using rthub::capi::guarded;
+
+using ClientOptionsLayout =
+    rthub::capi::Layout<rthub_client_options, RTHUB_KNOWN_BYTES(rthub_client_options, user_data)>;
+
+rthub_client_options default_client_options() {
+  rthub::ClientOptions d;
+  rthub_client_options o = ClientOptionsLayout::zeroed();
+  o.backoff_base_ms = d.backoff_base_ms;
+  o.backoff_cap_ms = d.backoff_cap_ms;
+  o.max_attempts = d.max_attempts;
+  o.heartbeat_seconds = d.heartbeat_seconds;
+  o.watchdog_ms = d.watchdog_ms;
+  o.handshake_timeout_ms = d.handshake_timeout_ms;
+  o.websocket_retry_ms = d.websocket_retry_ms;
+  o.max_pending_events = d.max_pending_events;
+  return o;
+}
 
 rthub_client_state to_c(rthub::ClientState state) {
   return static_cast<rthub_client_state>(state);
@@ -61,14 +79,9 @@ void view_of(const rthub::ClientEvent& e, rthub_client_event& out) {
   out.request_id = e.request_id;
 }
 
-// Reads an options struct of any size up to ours: fields a shorter (older) struct lacks keep
-// their defaults.
-rthub::ClientOptions to_options(const rthub_client_options* in) {
-  rthub_client_options o;
-  rthub_client_options_init(&o);
-  size_t n = in->struct_size < sizeof(o) ? in->struct_size : sizeof(o);
-  std::memcpy(&o, in, n);
-  o.struct_size = sizeof o;
+// The C++ options of a host's struct, read with read_sized (any version). The C++ Client checks
+// the values; here only what C alone can get wrong (NULL pointers).
+rthub::ClientOptions to_options(const rthub_client_options& o) {
   rthub::ClientOptions out;
   if (!o.url) throw rthub::Error(rthub::Errc::kInvalid, "options->url is NULL");
   out.url = o.url;
@@ -99,36 +112,22 @@ rthub::ClientOptions to_options(const rthub_client_options* in) {
 
 extern "C" {
 
-void rthub_client_options_init(rthub_client_options* options) {
-  if (!options) return;
-  rthub::ClientOptions d;
-  std::memset(options, 0, sizeof *options);
-  options->struct_size = sizeof *options;
-  options->backoff_base_ms = d.backoff_base_ms;
-  options->backoff_cap_ms = d.backoff_cap_ms;
-  options->max_attempts = d.max_attempts;
-  options->heartbeat_seconds = d.heartbeat_seconds;
-  options->watchdog_ms = d.watchdog_ms;
-  options->handshake_timeout_ms = d.handshake_timeout_ms;
-  options->websocket_retry_ms = d.websocket_retry_ms;
-  options->max_pending_events = d.max_pending_events;
+rthub_err rthub_client_options_init(rthub_client_options* options, size_t struct_size) {
+  return ClientOptionsLayout::init(options, struct_size, default_client_options(), "options");
 }
 
 rthub_err rthub_client_new(const rthub_client_options* options, rthub_client** out) {
   if (!out) return fail(RTHUB_ERR_INVALID, "out is NULL");
   *out = nullptr;
   if (!options) return fail(RTHUB_ERR_INVALID, "options is NULL: the url is required");
-  if (options->struct_size < offsetof(rthub_client_options, channels))
-    return fail(RTHUB_ERR_INVALID, "options->struct_size not set: call rthub_client_options_init");
   return guarded([&] {
-    rthub::ClientOptions o = to_options(options);
+    rthub_client_options c = default_client_options();
+    ClientOptionsLayout::read(options, c, "options");
+    rthub::ClientOptions o = to_options(c);
     rthub_client* handle = new (std::nothrow) rthub_client();
     if (!handle) throw std::bad_alloc();
-    size_t n = options->struct_size;
-    if (n >= offsetof(rthub_client_options, user_data) + sizeof(void*)) {
-      handle->on_event = options->on_event;
-      handle->user_data = options->user_data;
-    }
+    handle->on_event = c.on_event;
+    handle->user_data = c.user_data;
     if (handle->on_event) {
       rthub_client_event_fn fn = handle->on_event;
       void* user_data = handle->user_data;
@@ -218,8 +217,6 @@ int rthub_client_fd(const rthub_client* client) {
 
 rthub_err rthub_client_get_counters(const rthub_client* client, rthub_client_counters* out) {
   if (!client || !out) return fail(RTHUB_ERR_INVALID, "client or out is NULL");
-  if (out->struct_size < sizeof(uint32_t))
-    return fail(RTHUB_ERR_INVALID, "out->struct_size not set");
   return guarded([&] {
     rthub::ClientStats s = client->client->stats();
     rthub_client_counters full;
@@ -232,8 +229,7 @@ rthub_err rthub_client_get_counters(const rthub_client* client, rthub_client_cou
     full.duplicates_dropped = s.duplicates_dropped;
     full.resets = s.resets;
     full.watchdog_timeouts = s.watchdog_timeouts;
-    size_t n = out->struct_size < sizeof full ? out->struct_size : sizeof full;
-    std::memcpy(out, &full, n);
+    rthub::capi::write_sized(full, out, "out");
   });
 }
 

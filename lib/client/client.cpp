@@ -23,6 +23,7 @@
 #include "client/backoff.hpp"
 #include "client/channel_book.hpp"
 #include "client/client_loop.hpp"
+#include "client/client_options_check.hpp"
 #include "client/endpoint.hpp"
 #include "client/event_queue.hpp"
 #include "client/publish_exchange.hpp"
@@ -879,7 +880,7 @@ void Client::Impl::emit_reset(const std::string& channel, const Position& positi
 
 // ---- Public API ---------------------------------------------------------------------------
 
-Client::Client(ClientOptions options) : impl_(new Impl(std::move(options))) {}
+Client::Client(ClientOptions options) : impl_(new Impl(client::validate_client_options(std::move(options)))) {}
 Client::~Client() = default;
 void Client::start() {
   impl_->start();

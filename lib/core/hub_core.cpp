@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 
+#include "core/channel_name.hpp"
 #include "core/jwt.hpp"
 #include "core/utf8.hpp"
 #include "core/sse_cursor.hpp"
@@ -170,7 +171,7 @@ void HubCore::on_request(Session& session, std::string_view text) {
   if (!f.has_channel) return send_error(session, codec::ErrorCode::kBadRequest, "missing channel", ref);
   if (!is_valid_channel_name(f.channel))
     return send_error(session, codec::ErrorCode::kBadRequest,
-                      "bad channel name: 1-255 bytes of [A-Za-z0-9_.:@/-]", ref);
+                      bad_channel_name_text(), ref);
 
   if (f.op == "unsubscribe") return unsubscribe(session, f.channel, ref);
   if (f.op == "subscribe") {

@@ -6,6 +6,9 @@
 
 #include "rthub/rthub.h"
 
+#include "check.h"
+#include "http_status.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -18,83 +21,19 @@
 #include <time.h>
 #include <unistd.h>
 
-static int failures = 0;
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      ++failures;                                                              \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                                          \
-  } while (0)
-
-/* Checks that a call returned `want`, and prints the library's detail when it did not. */
-#define CHECK_ERR(call, want)                                                             \
-  do {                                                                                    \
-    rthub_err got_ = (call);                                                              \
-    if (got_ != (want)) {                                                                 \
-      ++failures;                                                                         \
-      fprintf(stderr, "%s:%d: %s returned %d (%s), wanted %d (%s); last error: \"%s\"\n", \
-              __FILE__, __LINE__, #call, (int)got_, rthub_strerror(got_), (int)(want),    \
-              rthub_strerror(want), rthub_last_error());                                  \
-    }                                                                                     \
-  } while (0)
-
-/* Sends GET `path` over a plain TCP connection to 127.0.0.1:port and reads the status line
- * into `status` ("HTTP/1.1 200 OK"). Returns 0 on success. */
-static int http_get_status(int port, const char* path, char* status, size_t status_size) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return -1;
-  struct timeval timeout = {5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-  struct sockaddr_in addr;
-  memset(&addr, 0, sizeof addr);
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons((uint16_t)port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, (struct sockaddr*)&addr, sizeof addr) != 0) {
-    close(fd);
-    return -1;
-  }
-  char request[256];
-  int n = snprintf(request, sizeof request,
-                   "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
-  if (send(fd, request, (size_t)n, 0) != n) {
-    close(fd);
-    return -1;
-  }
-  char response[4096];
-  size_t have = 0;
-  while (have + 1 < sizeof response) {
-    ssize_t got = recv(fd, response + have, sizeof response - 1 - have, 0);
-    if (got <= 0) break;
-    have += (size_t)got;
-    response[have] = '\0';
-    if (strstr(response, "\r\n")) break;
-  }
-  close(fd);
-  response[have] = '\0';
-  char* eol = strstr(response, "\r\n");
-  if (!eol) return -1;
-  size_t length = (size_t)(eol - response);
-  if (length >= status_size) length = status_size - 1;
-  memcpy(status, response, length);
-  status[length] = '\0';
-  return 0;
-}
-
 static void check_version_and_errors(void) {
   CHECK(strcmp(rthub_version(), RTHUB_VERSION_STRING) == 0);
   char expected[32];
   snprintf(expected, sizeof expected, "%d.%d.%d", RTHUB_VERSION_MAJOR, RTHUB_VERSION_MINOR,
            RTHUB_VERSION_PATCH);
   CHECK(strcmp(RTHUB_VERSION_STRING, expected) == 0);
+  CHECK(rthub_version_number() == RTHUB_VERSION_NUMBER);
+  CHECK(RTHUB_VERSION_NUMBER == RTHUB_VERSION_MAJOR * 10000 + RTHUB_VERSION_MINOR * 100 + RTHUB_VERSION_PATCH);
 
   const rthub_err codes[] = {
       RTHUB_OK,          RTHUB_ERR_INVALID,     RTHUB_ERR_NOMEM,     RTHUB_ERR_STATE,
       RTHUB_ERR_IO,      RTHUB_ERR_UNAVAILABLE, RTHUB_ERR_TOO_LARGE, RTHUB_ERR_TIMEOUT,
-      RTHUB_ERR_INTERNAL};
+      RTHUB_ERR_INTERNAL, RTHUB_ERR_UNKNOWN_OUTCOME};
   size_t count = sizeof codes / sizeof codes[0];
   for (size_t i = 0; i < count; ++i) {
     const char* name = rthub_strerror(codes[i]);
@@ -109,7 +48,7 @@ static void check_version_and_errors(void) {
 static void check_options_and_new(void) {
   rthub_hub_options options;
   memset(&options, 0xab, sizeof options);
-  rthub_hub_options_init(&options);
+  rthub_hub_options_init(&options, sizeof options);
   CHECK(options.struct_size == sizeof(rthub_hub_options));
   CHECK(options.listen_host == NULL);
   CHECK(options.port == 8080);
@@ -118,7 +57,7 @@ static void check_options_and_new(void) {
   CHECK(options.max_message_bytes == 65536);
   CHECK(options.publish_key == NULL);
   CHECK(options.shards == 1);
-  rthub_hub_options_init(NULL); /* harmless */
+  CHECK_ERR(rthub_hub_options_init(NULL, sizeof options), RTHUB_ERR_INVALID);
 
   CHECK_ERR(rthub_hub_new(&options, NULL), RTHUB_ERR_INVALID);
   CHECK(rthub_last_error()[0] != '\0');
@@ -133,14 +72,14 @@ static void check_options_and_new(void) {
   CHECK_ERR(rthub_hub_new(&options, &hub), RTHUB_ERR_INVALID);
   CHECK(hub == NULL);
 
-  rthub_hub_options_init(&options);
+  rthub_hub_options_init(&options, sizeof options);
   options.shards = 0;
   CHECK_ERR(rthub_hub_new(&options, &hub), RTHUB_ERR_INVALID);
   options.shards = 65;
   CHECK_ERR(rthub_hub_new(&options, &hub), RTHUB_ERR_INVALID);
   CHECK(hub == NULL);
 
-  rthub_hub_options_init(&options);
+  rthub_hub_options_init(&options, sizeof options);
   options.struct_size = 0; /* never initialised */
   CHECK_ERR(rthub_hub_new(&options, &hub), RTHUB_ERR_INVALID);
   CHECK(hub == NULL);
@@ -235,7 +174,7 @@ static void check_port_conflict(int port) {
   if (child < 0) return;
   if (child == 0) {
     rthub_hub_options same_port;
-    rthub_hub_options_init(&same_port);
+    rthub_hub_options_init(&same_port, sizeof same_port);
     same_port.listen_host = "127.0.0.1";
     same_port.port = port;
     rthub_hub* second = NULL;
@@ -294,7 +233,7 @@ static void check_stats(rthub_hub* hub) {
  * port answers (whichever shard takes the connection), and it is not free for another hub. */
 static void check_shards(void) {
   rthub_hub_options options;
-  rthub_hub_options_init(&options);
+  rthub_hub_options_init(&options, sizeof options);
   options.listen_host = "127.0.0.1";
   options.port = 0;
   options.shards = 3;
@@ -343,7 +282,11 @@ static void check_shards(void) {
 static void* complete_later(void* check) {
   struct timespec pause = {0, 100 * 1000 * 1000};
   nanosleep(&pause, NULL);
-  rthub_channel_check_complete((rthub_channel_check*)check, 1);
+  /* The callback has returned: what the check is about is still readable until it completes. */
+  const rthub_channel_info* info = rthub_channel_check_info((rthub_channel_check*)check);
+  int about_later = info && info->action == RTHUB_SUBSCRIBE && strcmp(info->channel, "later") == 0 &&
+                    strcmp(info->identity, "u1") == 0;
+  rthub_channel_check_complete((rthub_channel_check*)check, about_later);
   return NULL;
 }
 
@@ -372,7 +315,7 @@ static void on_channel(const rthub_channel_info* info, rthub_channel_check* chec
 
 static void check_auth_hooks(void) {
   rthub_hub_options options;
-  rthub_hub_options_init(&options);
+  rthub_hub_options_init(&options, sizeof options);
   options.port = 0;
   rthub_hub* hub = NULL;
   int seen = 0;
@@ -402,6 +345,7 @@ static void check_auth_hooks(void) {
     }
   }
   CHECK(seen >= 5);
+  CHECK(rthub_channel_check_info(NULL) == NULL);
   rthub_hub_free(hub);
 }
 
@@ -410,7 +354,7 @@ int main(void) {
   check_options_and_new();
 
   rthub_hub_options options;
-  rthub_hub_options_init(&options);
+  rthub_hub_options_init(&options, sizeof options);
   options.listen_host = "127.0.0.1";
   options.port = 0;
   options.max_message_bytes = 1024;
@@ -458,9 +402,5 @@ int main(void) {
   CHECK(http_get_status(port, "/healthz", status, sizeof status) != 0); /* nobody listens */
   rthub_hub_free(hub);
 
-  if (failures)
-    fprintf(stderr, "%d check(s) failed\n", failures);
-  else
-    printf("capi: all checks passed\n");
-  return failures > 100 ? 100 : failures;
+  return check_summary("capi");
 }

@@ -112,7 +112,7 @@ TEST_CASE("poll API is not for callback clients", "[poll]") {
 TEST_CASE("C API: options, polling, descriptor, counters", "[poll][capi]") {
   HubProcess hub;
   rthub_client_options options;
-  rthub_client_options_init(&options);
+  rthub_client_options_init(&options, sizeof options);
   CHECK(options.struct_size == sizeof options);
   CHECK(options.backoff_base_ms == 500);
   CHECK(options.heartbeat_seconds == 25);
@@ -203,7 +203,7 @@ TEST_CASE("C API: callbacks on the client's thread with user_data", "[poll][capi
   CallbackSink sink;
   std::string url = hub.url();
   rthub_client_options options;
-  rthub_client_options_init(&options);
+  rthub_client_options_init(&options, sizeof options);
   options.url = url.c_str();
   options.on_event = on_event;
   options.user_data = &sink;

@@ -12,7 +12,12 @@ It parses lib/src/bindings.dart and include/rthub/rthub.h and checks that
   * the Dart function type of each lookupFunction is the Dart mirror of its native type
     (Int32 -> int, Double -> double, Pointer<T> -> Pointer<T>, Void -> void);
   * every `final class X extends Struct` mirrors the C struct X: same fields, same order, same
-    names and types (@Array(n) for arrays); every `extends Opaque` names a C type.
+    names and types (@Array(n) for arrays); every `extends Opaque` names a C type;
+  * every constants class (`abstract final class X { static const NAME = n; }`) named after a C
+    enum has each of its enumerators, with the same values, and nothing else;
+  * every Dart function typedef named after a C callback type (`typedef rthub_channel_fn =
+    Void Function(...)`) has its signature, so that a NativeCallable built on it is right;
+  * `rthubHeaderVersion` is the RTHUB_VERSION_NUMBER of the header.
 
 C functions of rthub.h that the Dart code does not bind are listed as a note (not an error).
 
@@ -100,6 +105,31 @@ class CHeader:
         self.enums = set()
         self.fnptrs = {}      # typedef name -> ("fn", ret, params)
         self.aliases = {}     # typedef name -> type
+        self.enum_values = {}  # enum name -> {enumerator: value}
+        self.version_number = None  # RTHUB_VERSION_NUMBER, from the MAJOR/MINOR/PATCH macros
+
+
+def parse_version_number(text):
+    parts = {}
+    for m in re.finditer(r"#\s*define\s+RTHUB_VERSION_(MAJOR|MINOR|PATCH)\s+(\d+)", text):
+        parts[m.group(1)] = int(m.group(2))
+    if len(parts) != 3:
+        return None
+    return parts["MAJOR"] * 10000 + parts["MINOR"] * 100 + parts["PATCH"]
+
+
+def enumerators(tokens):
+    """{name: value} of an enum body's tokens; a name without '=' is one more than the last."""
+    values, last = {}, -1
+    for item in split_top(tokens, ","):
+        if not item:
+            continue
+        if len(item) >= 3 and item[1] == "=":
+            last = int("".join(item[2:]), 0)
+        else:
+            last += 1
+        values[item[0]] = last
+    return values
 
 
 def strip_c(text):
@@ -219,6 +249,7 @@ class CParser:
                 name = body[j + 1]
                 if kind == "enum":
                     h.enums.add(name)
+                    h.enum_values[name] = enumerators(body[i + 1:j])
                     return
                 fields = []
                 h.opaque.discard(name)
@@ -262,7 +293,9 @@ class CParser:
 
 def parse_header(path):
     header = CHeader()
-    tokens = c_tokens(strip_c(read_text(path)))
+    text = read_text(path)
+    header.version_number = parse_version_number(text)
+    tokens = c_tokens(strip_c(text))
     parser = CParser(header)
     for stmt in split_top(tokens, ";"):
         try:
@@ -353,6 +386,9 @@ class DartFile:
         self.structs = {}    # name -> (line, [(field, native type or ('array', type, n))])
         self.typedefs = {}   # name -> dart type
         self.bindings = []   # (symbol, native, dart or None, line)
+        self.constants = {}  # class name -> (line, [(name, value, line)])
+        self.typedef_lines = {}  # typedef name -> line
+        self.header_version = None  # (value, line) of rthubHeaderVersion
 
 
 def line_of(text, pos):
@@ -380,7 +416,17 @@ def parse_dart(path):
     for m in re.finditer(r"final\s+class\s+(\w+)\s+extends\s+Opaque\s*\{\s*\}", text):
         d.opaque[m.group(1)] = line_of(text, m.start())
 
+    for m in re.finditer(r"abstract\s+final\s+class\s+(\w+)\s*\{([^}]*)\}", text):
+        consts = [(c.group(1), int(c.group(2), 0), line_of(text, m.start(2) + c.start()))
+                  for c in re.finditer(r"static\s+const\s+(\w+)\s*=\s*(-?\w+)\s*;", m.group(2))]
+        d.constants[m.group(1)] = (line_of(text, m.start()), consts)
+
+    m = re.search(r"const\s+rthubHeaderVersion\s*=\s*(\d+)\s*;", text)
+    if m:
+        d.header_version = (int(m.group(1)), line_of(text, m.start()))
+
     for m in re.finditer(r"typedef\s+(\w+)\s*=\s*([^;]+);", text):
+        d.typedef_lines[m.group(1)] = line_of(text, m.start())
         try:
             d.typedefs[m.group(1)] = parse_type_text(dart_tokens(m.group(2)))
         except ValueError as e:
@@ -596,6 +642,40 @@ class Checker:
                 self.errors.append("bindings.dart:%d: opaque %s: no such C type in rthub.h" % (line, name))
 
 
+    def check_enums(self):
+        for name, (line, consts) in self.d.constants.items():
+            where = "bindings.dart:%d: %s" % (line, name)
+            if name not in self.h.enum_values:
+                self.errors.append("%s: no such enum in rthub.h" % where)
+                continue
+            cvalues = self.h.enum_values[name]
+            for const, value, cline in consts:
+                if const not in cvalues:
+                    self.errors.append("bindings.dart:%d: %s.%s: no such enumerator in rthub.h" % (cline, name, const))
+                elif cvalues[const] != value:
+                    self.errors.append("bindings.dart:%d: %s.%s is %d, rthub.h says %d"
+                                       % (cline, name, const, value, cvalues[const]))
+            missing = sorted(set(cvalues) - {c[0] for c in consts})
+            if missing:
+                self.errors.append("%s: lacks %s of rthub.h" % (where, ", ".join(missing)))
+
+    def check_callback_typedefs(self):
+        for name, line in self.d.typedef_lines.items():
+            if name not in self.h.fnptrs:
+                continue
+            why = self.match_fn(self.d.typedefs[name], self.h.fnptrs[name])
+            if why:
+                self.errors.append("bindings.dart:%d: typedef %s does not match the C callback type %s: %s"
+                                   % (line, name, show(self.h.fnptrs[name]), why))
+
+    def check_version(self):
+        if self.d.header_version is None:
+            self.errors.append("bindings.dart: no `const rthubHeaderVersion = N;` (RTHUB_VERSION_NUMBER)")
+        elif self.d.header_version[0] != self.h.version_number:
+            self.errors.append("bindings.dart:%d: rthubHeaderVersion is %d, rthub.h's RTHUB_VERSION_NUMBER is %s"
+                               % (self.d.header_version[1], self.d.header_version[0], self.h.version_number))
+
+
 def exported_symbols(library, nm):
     out = subprocess.run([nm, "-D", "--defined-only", library], check=True, capture_output=True, text=True).stdout
     symbols = set()
@@ -622,14 +702,18 @@ def main(argv=None):
     checker = Checker(header, dart)
     seen = checker.check_bindings(exported_symbols(args.library, args.nm))
     checker.check_structs()
+    checker.check_enums()
+    checker.check_callback_typedefs()
+    checker.check_version()
     if not dart.bindings:
         checker.errors.append("bindings.dart: no lookupFunction/lookup bindings found")
 
     for error in checker.errors:
         print(error)
     unbound = sorted(set(header.functions) - seen)
-    summary = "%d bindings, %d structs, %d opaque types checked against %s and %s" % (
-        len(dart.bindings), len(dart.structs), len(dart.opaque),
+    summary = "%d bindings, %d structs, %d opaque types, %d enums, %d callback types checked against %s and %s" % (
+        len(dart.bindings), len(dart.structs), len(dart.opaque), len(dart.constants),
+        len([n for n in dart.typedef_lines if n in header.fnptrs]),
         os.path.relpath(args.header), os.path.relpath(args.library))
     if unbound:
         print("note: C functions without a Dart binding: " + ", ".join(unbound))

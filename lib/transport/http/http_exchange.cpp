@@ -1,5 +1,6 @@
 #include "transport/http/http_exchange.hpp"
 
+#include "core/channel_name.hpp"
 #include "core/hub_core.hpp"
 #include "core/json_scan.hpp"
 
@@ -205,7 +206,7 @@ void HttpExchange::publish_body() {
     std::string where = scan.array ? "item " + std::to_string(i) + ": " : std::string();
     std::string problem = !f.error.empty()                     ? f.error
                           : !f.has_channel                     ? "missing channel"
-                          : !is_valid_channel_name(f.channel)  ? "bad channel name: 1-255 bytes of [A-Za-z0-9_.:@/-]"
+                          : !is_valid_channel_name(f.channel)  ? bad_channel_name_text()
                           : !f.data.present()                  ? "missing data"
                                                                : "";
     if (!problem.empty()) return error(400, codec::ErrorCode::kBadRequest, where + problem);

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "core/channel_name.hpp"
 #include "core/hub_core.hpp"
 #include "core/sse_cursor.hpp"
 #include "transport/http/http_exchange.hpp"
@@ -27,7 +28,7 @@ int SseSession::open(struct lws* wsi, ConnectionSlot& slot) {
   for (const auto& c : channels)
     if (!is_valid_channel_name(c))
       return HttpExchange::reply_error(wsi, slot, 400, codec::ErrorCode::kBadRequest,
-                                       "bad channel name: 1-255 bytes of [A-Za-z0-9_.:@/-]");
+                                       bad_channel_name_text());
   if (server.options.max_subscriptions && channels.size() > server.options.max_subscriptions)
     return HttpExchange::reply_error(wsi, slot, 400, codec::ErrorCode::kLimit, "too many channels");
   if (server.broker_ready && !server.broker_ready())

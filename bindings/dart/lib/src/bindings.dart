@@ -3,7 +3,10 @@
 // Names follow the C header on purpose, so that a reader (and tool/check_bindings.py, which
 // verifies every symbol and signature here against rthub.h and the built librthub.so) can match
 // each line to its prototype. Structs mirror the C structs field by field, in order; fields are
-// only ever appended in C, so a struct here may be a prefix of a newer library's.
+// only ever appended in C, so a struct here may be a prefix of a newer library's: every _init
+// call passes sizeOf<T>() of the struct here, and the library reads only that much (rthub.h,
+// "Versions of the structs"). The constants classes mirror the C enums, and the function
+// typedefs the C callback types; the checker verifies both.
 //
 // Conventions the checker relies on: functions are bound with `lookupFunction<Native, Dart>('name')`
 // (or `lookup<NativeFunction<Native>>('name')`), native function types are written inline or as
@@ -13,6 +16,10 @@
 // ignore_for_file: camel_case_types, non_constant_identifier_names
 
 import 'dart:ffi';
+
+/// RTHUB_VERSION_NUMBER of the rthub.h these bindings mirror. A library older than this lacks
+/// what they call (library.dart refuses it); a newer one takes their shorter structs.
+const rthubHeaderVersion = 200;
 
 // ---- Opaque handles ----------------------------------------------------------------------------
 
@@ -108,6 +115,15 @@ final class rthub_hub_options extends Struct {
   external int sse_retry_ms;
   @Int()
   external int shards;
+  external Pointer<Char> redis_cluster;
+  @Int()
+  external int idempotency_window_seconds;
+  external Pointer<Char> postgres_conninfo;
+  external Pointer<Char> persist_patterns;
+  @Int()
+  external int persist_ttl_seconds;
+  @Size()
+  external int persist_buffer;
 }
 
 final class rthub_position extends Struct {
@@ -116,6 +132,16 @@ final class rthub_position extends Struct {
   @Uint64()
   external int seq;
 }
+
+final class rthub_publish_options extends Struct {
+  @Uint32()
+  external int struct_size;
+  external Pointer<Char> idempotency_key;
+}
+
+/// rthub_publish_done_fn: not used by the Dart classes (its position is valid only during the
+/// call, and NativeCallable.listener runs the Dart side after it returned).
+typedef rthub_publish_done_fn = Void Function(Int32 err, Pointer<rthub_position> position, Pointer<Void> user_data);
 
 final class rthub_stats extends Struct {
   @Uint32()
@@ -305,10 +331,13 @@ class RthubBindings {
   late final rthub_last_error =
       _lib.lookupFunction<Pointer<Char> Function(), Pointer<Char> Function()>('rthub_last_error');
 
+  late final rthub_version_number =
+      _lib.lookupFunction<UnsignedInt Function(), int Function()>('rthub_version_number');
+
   // Hub.
 
-  late final rthub_hub_options_init = _lib.lookupFunction<Void Function(Pointer<rthub_hub_options>),
-      void Function(Pointer<rthub_hub_options>)>('rthub_hub_options_init');
+  late final rthub_hub_options_init = _lib.lookupFunction<Int32 Function(Pointer<rthub_hub_options>, Size),
+      int Function(Pointer<rthub_hub_options>, int)>('rthub_hub_options_init');
 
   late final rthub_hub_new = _lib.lookupFunction<
       Int32 Function(Pointer<rthub_hub_options>, Pointer<Pointer<rthub_hub>>),
@@ -334,10 +363,28 @@ class RthubBindings {
       int Function(Pointer<rthub_hub>, Pointer<Char>, Pointer<Char>, Pointer<Char>, int,
           Pointer<rthub_position>)>('rthub_hub_publish');
 
+  late final rthub_publish_options_init = _lib.lookupFunction<Int32 Function(Pointer<rthub_publish_options>, Size),
+      int Function(Pointer<rthub_publish_options>, int)>('rthub_publish_options_init');
+
+  late final rthub_hub_publish_with_options = _lib.lookupFunction<
+      Int32 Function(Pointer<rthub_hub>, Pointer<Char>, Pointer<Char>, Pointer<Char>, Size,
+          Pointer<rthub_publish_options>, Pointer<rthub_position>),
+      int Function(Pointer<rthub_hub>, Pointer<Char>, Pointer<Char>, Pointer<Char>, int, Pointer<rthub_publish_options>,
+          Pointer<rthub_position>)>('rthub_hub_publish_with_options');
+
+  /// Bound for completeness: the Dart classes do not use it (see rthub_publish_done_fn).
+  late final rthub_hub_publish_async = _lib.lookupFunction<
+      Int32 Function(Pointer<rthub_hub>, Pointer<Char>, Pointer<Char>, Pointer<Char>, Size,
+          Pointer<rthub_publish_options>, Pointer<NativeFunction<rthub_publish_done_fn>>, Pointer<Void>),
+      int Function(Pointer<rthub_hub>, Pointer<Char>, Pointer<Char>, Pointer<Char>, int, Pointer<rthub_publish_options>,
+          Pointer<NativeFunction<rthub_publish_done_fn>>, Pointer<Void>)>('rthub_hub_publish_async');
+
   late final rthub_hub_stats = _lib.lookupFunction<Int32 Function(Pointer<rthub_hub>, Pointer<rthub_stats>),
       int Function(Pointer<rthub_hub>, Pointer<rthub_stats>)>('rthub_hub_stats');
 
-  // Auth hooks. Bound for completeness; the Dart classes do not install hooks (see README.md).
+  // Auth hooks. RthubHub installs the channel hook (a NativeCallable.listener that reads the check
+  // through rthub_channel_check_info); the connect hook must answer during the call, which a
+  // listener cannot, so it is bound for completeness only (see README.md).
 
   late final rthub_connect_accept = _lib.lookupFunction<
       Void Function(Pointer<rthub_connect_answer>, Pointer<Char>, Pointer<Pointer<Char>>, Size, Pointer<Pointer<Char>>,
@@ -357,10 +404,14 @@ class RthubBindings {
   late final rthub_channel_check_complete = _lib.lookupFunction<Int32 Function(Pointer<rthub_channel_check>, Int),
       int Function(Pointer<rthub_channel_check>, int)>('rthub_channel_check_complete');
 
+  late final rthub_channel_check_info = _lib.lookupFunction<
+      Pointer<rthub_channel_info> Function(Pointer<rthub_channel_check>),
+      Pointer<rthub_channel_info> Function(Pointer<rthub_channel_check>)>('rthub_channel_check_info');
+
   // Client.
 
-  late final rthub_client_options_init = _lib.lookupFunction<Void Function(Pointer<rthub_client_options>),
-      void Function(Pointer<rthub_client_options>)>('rthub_client_options_init');
+  late final rthub_client_options_init = _lib.lookupFunction<Int32 Function(Pointer<rthub_client_options>, Size),
+      int Function(Pointer<rthub_client_options>, int)>('rthub_client_options_init');
 
   late final rthub_client_new = _lib.lookupFunction<
       Int32 Function(Pointer<rthub_client_options>, Pointer<Pointer<rthub_client>>),

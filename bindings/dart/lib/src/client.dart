@@ -61,16 +61,26 @@ class RthubClientOptions {
   final int? maxPendingEvents;
 }
 
-enum RthubEventKind { message, subscribed, unsubscribed, reset, state, error, published }
+/// What an [RthubEvent] reports; [unknown] for a kind a newer library adds ([RthubEvent.kindCode]
+/// has its number).
+enum RthubEventKind { message, subscribed, unsubscribed, reset, state, error, published, unknown }
 
-enum RthubClientState { connecting, connected, disconnected, fallback, closed }
+/// A client's connection state; [unknown] for a state a newer library adds
+/// ([RthubEvent.stateCode] has its number).
+enum RthubClientState { connecting, connected, disconnected, fallback, closed, unknown }
 
-enum RthubTransport { none, ws, sse }
+/// How a client is connected; [unknown] for a transport a newer library adds.
+enum RthubTransport { none, ws, sse, unknown }
+
+/// values[code], or the enum's last value (`unknown`) for a code this binding does not know.
+T _known<T extends Enum>(List<T> values, int code) => code >= 0 && code < values.length - 1 ? values[code] : values.last;
 
 /// One thing that happened to a client; [kind] says which fields apply.
 class RthubEvent {
   RthubEvent._({
     required this.kind,
+    required this.kindCode,
+    required this.stateCode,
     required this.channel,
     required this.position,
     required this.type,
@@ -88,6 +98,9 @@ class RthubEvent {
   });
 
   final RthubEventKind kind;
+
+  /// The library's numbers of [kind] and [state], also when this binding does not know them.
+  final int kindCode, stateCode;
   final String channel;
 
   /// message, subscribed (the hub's latest), reset (where the channel continues), published.
@@ -123,6 +136,7 @@ class RthubEvent {
         RthubEventKind.message => 'message $channel@$position $type ${utf8.decode(data)}',
         RthubEventKind.state => 'state ${state.name} ${transport.name} $reason',
         RthubEventKind.error => 'error $code: $message',
+        RthubEventKind.unknown => 'event of unknown kind $kindCode',
         _ => '${kind.name} $channel@$position',
       };
 }
@@ -160,6 +174,11 @@ class RthubRequestException implements Exception {
 /// until the next call, which rules out NativeCallable.listener (its Dart side runs after the
 /// native callback returned), and the helper keeps the app's isolate free.
 ///
+/// Delivery is bounded: the helper takes an event from the library only against a credit, and
+/// the client gives credits back as [events] delivers them. While the app does not listen, or
+/// pauses its subscription, at most [_window] events wait in Dart; the rest wait in the library,
+/// which stops reading from the hub past `maxPendingEvents`.
+///
 /// Owns its native handle: call [close]. While the client runs, its helper isolate keeps it
 /// reachable; a client that was never started or has ended is freed by a NativeFinalizer.
 final class RthubClient implements Finalizable {
@@ -172,7 +191,7 @@ final class RthubClient implements Finalizable {
     final b = rthubBindings;
     final client = using((arena) {
       final o = arena<rthub_client_options>();
-      b.rthub_client_options_init(o);
+      checkError(b.rthub_client_options_init(o, sizeOf<rthub_client_options>()), 'RthubClient');
       final r = o.ref;
       r.url = nativeString(options.url, arena);
       if (options.channels.isNotEmpty) {
@@ -216,32 +235,66 @@ final class RthubClient implements Finalizable {
   static final _finalizer = NativeFinalizer(rthubBindings.rthub_client_free_ptr.cast());
 
   Pointer<rthub_client> _handle;
-  final _events = StreamController<RthubEvent>();
+  late final _events = StreamController<RthubEvent>(onListen: _grant, onResume: _grant, onCancel: _cancelled);
   final _port = ReceivePort();
   final _polled = Completer<void>();
   final _waiters = <int, Completer<RthubEvent>>{};
   bool _closing = false;
 
-  /// The client's events, in order. Single subscription.
+  /// Events between the library and the app at most: what Dart holds while the app does not read.
+  static const _window = 32;
+
+  SendPort? _helper; // where credits go, once the helper isolate has said where
+  int _owed = _window; // credits not given to the helper yet
+  bool _unlistened = false; // the app cancelled its subscription: events are dropped, not held
+
+  /// The client's events, in order. Single subscription. Keep it listened to (or paused only
+  /// briefly) while a [publish] waits: its outcome comes through the same bounded pipe.
   Stream<RthubEvent> get events => _events.stream;
+
+  /// Gives the helper the credits owed, when the app takes events (listens, not paused).
+  void _grant() {
+    final helper = _helper;
+    if (helper == null || _closing || _owed == 0) return;
+    if (_events.isPaused && !_unlistened) return;
+    helper.send(_owed);
+    _owed = 0;
+  }
+
+  void _cancelled() {
+    _unlistened = true;
+    _grant();
+  }
 
   void _startPolling() {
     _port.listen((message) {
       if (message == null) {
-        // The helper ended: the client is stopped and its queue drained.
+        // The helper ended: the client is stopped and its queue drained (or closing).
         _port.close();
         _polled.complete();
         return;
       }
+      if (message is SendPort) {
+        _helper = message;
+        if (_closing) {
+          message.send(-1);
+        } else {
+          _grant();
+        }
+        return;
+      }
       final event = message as RthubEvent;
+      _owed++;
       if ((event.kind == RthubEventKind.published || event.kind == RthubEventKind.error) && event.requestId != 0) {
         final waiter = _waiters.remove(event.requestId);
         if (waiter != null) {
           waiter.complete(event);
+          _grant();
           return;
         }
       }
-      if (!_closing) _events.add(event);
+      if (!_closing && !_unlistened) _events.add(event);
+      _grant();
     });
     Isolate.spawn(_poll, _PollStart(_handle.address, rthubLibraryPath, _port.sendPort),
         debugName: 'rthub client events');
@@ -308,7 +361,8 @@ final class RthubClient implements Finalizable {
   Future<void> close() async {
     if (_closing) return _polled.future;
     _closing = true;
-    rthubBindings.rthub_client_stop(_handle); // the helper's wait ends once the queue is drained
+    _helper?.send(-1); // a helper waiting for credits ends; one that has not said hello yet is told then
+    rthubBindings.rthub_client_stop(_handle); // a helper waiting in the library ends once it is drained
     await _polled.future;
     _finalizer.detach(this);
     rthubBindings.rthub_client_free(_handle);
@@ -317,7 +371,9 @@ final class RthubClient implements Finalizable {
       waiter.completeError(RthubException('publish', RthubErrorCode.state, 'closed'));
     }
     _waiters.clear();
-    await _events.close();
+    // Not awaited: its Future ends only once a listener has taken the done event, which an app
+    // that never listened (or paused) would not.
+    unawaited(_events.close());
   }
 }
 
@@ -329,34 +385,52 @@ class _PollStart {
   final SendPort port;
 }
 
-/// The helper isolate: waits for each event, copies it, sends it, until the client stops.
-void _poll(_PollStart start) {
+/// The helper isolate: takes events from the library against credits (a positive number from the
+/// client; -1: stop), copies each and sends it, until the client stops.
+Future<void> _poll(_PollStart start) async {
   final b = RthubBindings(openRthubLibrary(start.libraryPath));
   final client = Pointer<rthub_client>.fromAddress(start.client);
   final out = calloc<Pointer<rthub_client_event>>();
+  final credits = ReceivePort();
+  final grants = StreamIterator<Object?>(credits);
+  start.port.send(credits.sendPort);
+  var available = 0;
   try {
-    while (b.rthub_client_next_event(client, -1, out) == rthub_err.RTHUB_OK) {
-      final event = out.value.ref;
-      // Copied before the next call, which ends the event's life. Kinds from a newer library
-      // than this binding knows are skipped.
-      if (event.kind < RthubEventKind.values.length) start.port.send(_copy(event));
+    while (true) {
+      if (available == 0) {
+        // Out of credits: the app has not taken what it got. Wait here, not in the library, whose
+        // queue then fills and stops the client reading from the hub.
+        if (!await grants.moveNext()) break;
+        final grant = grants.current as int;
+        if (grant < 0) break;
+        available += grant;
+        continue;
+      }
+      // Waits for the next event (blocking this helper isolate only); ends with RTHUB_ERR_TIMEOUT
+      // once the client is stopped and drained.
+      if (b.rthub_client_next_event(client, -1, out) != rthub_err.RTHUB_OK) break;
+      start.port.send(_copy(out.value.ref)); // copied before the next call ends the event's life
+      available--;
     }
   } finally {
+    await grants.cancel();
     calloc.free(out);
     start.port.send(null);
   }
 }
 
 RthubEvent _copy(rthub_client_event e) => RthubEvent._(
-      kind: RthubEventKind.values[e.kind],
+      kind: _known(RthubEventKind.values, e.kind),
+      kindCode: e.kind,
+      stateCode: e.state,
       channel: stringOf(e.channel, e.channel_len),
       position: RthubPosition(stringOf(e.epoch, e.epoch_len), e.seq),
       type: stringOf(e.type, e.type_len),
       data: Uint8List.fromList(e.data.cast<Uint8>().asTypedList(e.data_len)),
       timestamp: DateTime.fromMillisecondsSinceEpoch(e.ts_ms),
       recovered: e.recovered < 0 ? null : e.recovered == 1,
-      state: RthubClientState.values[e.state],
-      transport: RthubTransport.values[e.transport],
+      state: _known(RthubClientState.values, e.state),
+      transport: _known(RthubTransport.values, e.transport),
       reason: stringOf(e.reason, e.reason_len),
       attempt: e.attempt,
       retryIn: e.retry_in_ms < 0 ? null : Duration(milliseconds: e.retry_in_ms),

@@ -1,3 +1,4 @@
+import 'dart:async';
 import 'dart:convert';
 import 'dart:ffi';
 
@@ -33,6 +34,13 @@ class RthubHubOptions {
     this.bridgeChannels,
     this.sseRetry,
     this.shards,
+    this.redisCluster,
+    this.idempotencyWindow,
+    this.postgresConninfo,
+    this.persistPatterns,
+    this.persistTtl,
+    this.persistBuffer,
+    this.onChannel,
   });
 
   /// Address to listen on (default 127.0.0.1; 0.0.0.0 for every interface).
@@ -41,6 +49,8 @@ class RthubHubOptions {
   /// Port (default 8080); 0 picks a free one, see [RthubHub.port].
   final int? port;
   final String? staticDir;
+
+  /// Messages kept per channel for resuming clients (default 1000; 0 keeps none).
   final int? historySize;
   final Duration? historyTtl;
   final Duration? heartbeat;
@@ -62,6 +72,48 @@ class RthubHubOptions {
 
   /// Service threads accepting on the one port (SO_REUSEPORT), 1 to 64 (default 1).
   final int? shards;
+
+  /// Redis Cluster seed nodes ("host:port").
+  final List<String>? redisCluster;
+
+  /// How long a publish's idempotency key is remembered (default 5 minutes, whole seconds).
+  final Duration? idempotencyWindow;
+
+  /// A libpq connection string or URI: history is kept in PostgreSQL too.
+  final String? postgresConninfo;
+
+  /// Channels kept in PostgreSQL (a trailing '*' matches a prefix); null: every channel.
+  final List<String>? persistPatterns;
+
+  /// Persisted messages older than this are deleted; null: kept.
+  final Duration? persistTtl;
+
+  /// Messages held while PostgreSQL is away (default 100000).
+  final int? persistBuffer;
+
+  /// Decides each subscribe and client publish: true allows it. It may answer later (a Future),
+  /// e.g. after asking a database; until then the request waits. An exception denies it. Checks
+  /// still open when the hub stops or closes are denied first.
+  final FutureOr<bool> Function(RthubChannelRequest request)? onChannel;
+}
+
+/// What [RthubHubOptions.onChannel] decides.
+class RthubChannelRequest {
+  RthubChannelRequest._(rthub_channel_info info)
+      : subscribe = info.action == rthub_channel_action.RTHUB_SUBSCRIBE,
+        channel = info.channel.cast<Utf8>().toDartString(),
+        identity = info.identity.cast<Utf8>().toDartString(),
+        allowedByRules = info.allowed_by_rules != 0;
+
+  /// True for a subscribe, false for a client publish.
+  final bool subscribe;
+  final String channel;
+
+  /// The connection's identity; '' when anonymous.
+  final String identity;
+
+  /// What the JWT or anonymous rules alone answer.
+  final bool allowedByRules;
 }
 
 /// A hub's counters, the numbers of GET /metrics.
@@ -94,8 +146,9 @@ class RthubStats {
 /// service thread of its own. Owns its native handle: [close] frees it at once; a hub that is
 /// garbage collected without [close] is freed by a NativeFinalizer.
 ///
-/// The auth hooks of the C API are not offered here: their callbacks must answer synchronously
-/// on the hub's thread, which Dart cannot do (see README.md).
+/// The channel hook is [RthubHubOptions.onChannel]. The connect hook of the C API is not offered:
+/// it must answer before its call returns, which a Dart callback from another thread cannot do
+/// (see README.md).
 final class RthubHub implements Finalizable {
   RthubHub._(this._handle) {
     _finalizer.attach(this, _handle.cast(), detach: this);
@@ -106,7 +159,7 @@ final class RthubHub implements Finalizable {
     final b = rthubBindings;
     return using((arena) {
       final o = arena<rthub_hub_options>();
-      b.rthub_hub_options_init(o);
+      checkError(b.rthub_hub_options_init(o, sizeOf<rthub_hub_options>()), 'RthubHub');
       final r = o.ref;
       Pointer<Char> str(String? v) => v == null ? nullptr : nativeString(v, arena);
       if (options.host != null) r.listen_host = str(options.host);
@@ -131,10 +184,59 @@ final class RthubHub implements Finalizable {
       r.bridge_channels = str(options.bridgeChannels?.join(','));
       if (options.sseRetry != null) r.sse_retry_ms = options.sseRetry!.inMilliseconds;
       if (options.shards != null) r.shards = options.shards!;
+      r.redis_cluster = str(options.redisCluster?.join(','));
+      if (options.idempotencyWindow != null) r.idempotency_window_seconds = options.idempotencyWindow!.inSeconds;
+      r.postgres_conninfo = str(options.postgresConninfo);
+      r.persist_patterns = str(options.persistPatterns?.join(','));
+      if (options.persistTtl != null) r.persist_ttl_seconds = options.persistTtl!.inSeconds;
+      if (options.persistBuffer != null) r.persist_buffer = options.persistBuffer!;
       final out = arena<Pointer<rthub_hub>>();
       checkError(b.rthub_hub_new(o, out), 'RthubHub');
-      return RthubHub._(out.value);
+      final hub = RthubHub._(out.value);
+      if (options.onChannel != null) hub._installChannelHook(options.onChannel!);
+      return hub;
     });
+  }
+
+  // ---- The channel hook ----
+  //
+  // The hub calls rthub_channel_fn on its service thread; a NativeCallable.listener queues the
+  // call to this isolate and returns at once. By the time Dart runs, the info pointer of the call
+  // is gone, but the check owns a copy (rthub_channel_check_info) until it is completed, which
+  // may be done from any thread: the decision is given here, when the host's Future completes.
+
+  NativeCallable<rthub_channel_fn>? _channelHook;
+  final _openChecks = <int>{}; // addresses of checks not completed yet
+
+  void _installChannelHook(FutureOr<bool> Function(RthubChannelRequest) decide) {
+    final hook = NativeCallable<rthub_channel_fn>.listener(
+        (Pointer<rthub_channel_info> _, Pointer<rthub_channel_check> check, Pointer<Void> __) {
+      _openChecks.add(check.address);
+      if (_handle == nullptr) return _complete(check, false); // arrived after close: deny
+      final request = RthubChannelRequest._(rthubBindings.rthub_channel_check_info(check).ref);
+      Future.sync(() => decide(request)).then((allow) => _complete(check, allow), onError: (_) => _complete(check, false));
+    });
+    try {
+      checkError(rthubBindings.rthub_hub_set_auth(_handle, nullptr, hook.nativeFunction, nullptr), 'RthubHub');
+    } catch (_) {
+      hook.close();
+      close();
+      rethrow;
+    }
+    _channelHook = hook;
+  }
+
+  /// Completes a check once (a second answer, e.g. after a deny at stop, is ignored).
+  void _complete(Pointer<rthub_channel_check> check, bool allow) {
+    if (!_openChecks.remove(check.address)) return;
+    rthubBindings.rthub_channel_check_complete(check, allow ? 1 : 0);
+  }
+
+  /// Denies the checks still open, while the hub can still take their answers.
+  void _denyOpenChecks() {
+    for (final address in _openChecks.toList()) {
+      _complete(Pointer<rthub_channel_check>.fromAddress(address), false);
+    }
   }
 
   static final _finalizer = NativeFinalizer(rthubBindings.rthub_hub_free_ptr.cast());
@@ -149,32 +251,43 @@ final class RthubHub implements Finalizable {
   /// Binds the port and starts serving.
   void start() => checkError(rthubBindings.rthub_hub_start(_live('start')), 'start');
 
-  /// Closes every connection (WebSocket close 1001) and stops serving.
-  void stop() => checkError(rthubBindings.rthub_hub_stop(_live('stop')), 'stop');
+  /// Closes every connection (WebSocket close 1001) and stops serving. Open channel checks are
+  /// denied first.
+  void stop() {
+    final handle = _live('stop');
+    _denyOpenChecks();
+    checkError(rthubBindings.rthub_hub_stop(handle), 'stop');
+  }
 
   /// The bound port of a started hub, or 0.
   int get port => _handle == nullptr ? 0 : rthubBindings.rthub_hub_port(_handle);
 
   /// Publishes [json] (one JSON value, passed through untouched) as [type] on [channel] and
   /// returns its position. It waits for the hub's service thread (microseconds in memory; a
-  /// Redis round trip with Redis): from a Flutter UI isolate, prefer [publishAsync].
-  RthubPosition publish(String channel, String json, {String? type}) => using((arena) {
+  /// Redis round trip with Redis): from a Flutter UI isolate, prefer [publishAsync]. With
+  /// [idempotencyKey] (at most 128 bytes), a repeat within the hub's idempotency window answers
+  /// the first one's position; retry an [RthubErrorCode.unknownOutcome] with the same key.
+  RthubPosition publish(String channel, String json, {String? type, String? idempotencyKey}) => using((arena) {
         final position = arena<rthub_position>();
-        _publish(arena, channel, json, type, position, 'publish');
+        _publish(arena, channel, json, type, idempotencyKey, position, 'publish');
         return RthubPosition.fromNative(position.ref);
       });
 
   /// Checks and queues a message without waiting for its position.
-  void publishAsync(String channel, String json, {String? type}) =>
-      using((arena) => _publish(arena, channel, json, type, nullptr, 'publishAsync'));
+  void publishAsync(String channel, String json, {String? type, String? idempotencyKey}) =>
+      using((arena) => _publish(arena, channel, json, type, idempotencyKey, nullptr, 'publishAsync'));
 
-  void _publish(Arena arena, String channel, String json, String? type, Pointer<rthub_position> out, String op) {
+  void _publish(Arena arena, String channel, String json, String? type, String? idempotencyKey,
+      Pointer<rthub_position> out, String op) {
     final bytes = utf8.encode(json);
     final data = arena<Uint8>(bytes.isEmpty ? 1 : bytes.length);
     data.asTypedList(bytes.isEmpty ? 1 : bytes.length).setAll(0, bytes);
+    final options = arena<rthub_publish_options>();
+    checkError(rthubBindings.rthub_publish_options_init(options, sizeOf<rthub_publish_options>()), op);
+    if (idempotencyKey != null) options.ref.idempotency_key = nativeString(idempotencyKey, arena);
     checkError(
-        rthubBindings.rthub_hub_publish(_live(op), nativeString(channel, arena),
-            type == null ? nullptr : nativeString(type, arena), data.cast<Char>(), bytes.length, out),
+        rthubBindings.rthub_hub_publish_with_options(_live(op), nativeString(channel, arena),
+            type == null ? nullptr : nativeString(type, arena), data.cast<Char>(), bytes.length, options, out),
         op);
   }
 
@@ -186,11 +299,18 @@ final class RthubHub implements Finalizable {
         return RthubStats._(s.ref);
       });
 
-  /// Stops the hub and frees it. Calling it again does nothing.
+  /// Stops the hub and frees it (open channel checks are denied first). Calling it again does
+  /// nothing.
   void close() {
     if (_handle == nullptr) return;
+    _denyOpenChecks();
     _finalizer.detach(this);
     rthubBindings.rthub_hub_free(_handle);
     _handle = nullptr;
+    // The hub calls the hook no more. Checks it queued before it stopped still reach the listener
+    // until the callable is closed; close it once those have been answered (denied).
+    final hook = _channelHook;
+    _channelHook = null;
+    if (hook != null) Timer.run(hook.close);
   }
 }

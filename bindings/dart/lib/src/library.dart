@@ -32,8 +32,24 @@ DynamicLibrary openRthubLibrary([String? path]) {
   return DynamicLibrary.open('librthub.so');
 }
 
-/// The bindings of this isolate, opened on first use.
-RthubBindings get rthubBindings => _bindings ??= RthubBindings(openRthubLibrary(_libraryPath));
+/// The bindings of this isolate, opened on first use. A library older than the header these
+/// bindings mirror is refused here, with its version, rather than called with structs it cannot
+/// read.
+RthubBindings get rthubBindings => _bindings ??= _checked(RthubBindings(openRthubLibrary(_libraryPath)));
+
+RthubBindings _checked(RthubBindings b) {
+  int version;
+  try {
+    version = b.rthub_version_number();
+  } on ArgumentError {
+    version = 0; // before 0.2: no rthub_version_number
+  }
+  if (version < rthubHeaderVersion) {
+    throw StateError('librthub ${b.rthub_version().cast<Utf8>().toDartString()} is older than the '
+        'rthub.h of these bindings ($rthubHeaderVersion): update the library');
+  }
+  return b;
+}
 
 /// The version of the loaded library, "MAJOR.MINOR.PATCH".
 String rthubVersion() => rthubBindings.rthub_version().cast<Utf8>().toDartString();
