@@ -2,12 +2,12 @@
 // Hub itself, so that C, C++, Go and Dart hosts all get the same Error(kInvalid) and its text.
 #pragma once
 
+#include "core/json_scan.hpp"
 #include "rthub/hub.hpp"
 
 namespace rthub {
 
-// The longest idempotency key a publish may carry (docs/PROTOCOL.md).
-constexpr size_t kMaxIdempotencyKeyBytes = 128;
+using json::kMaxIdempotencyKeyBytes;  // the same bound as a publish request's
 
 // Throws Error(kInvalid) naming the first bad field; returns `options` unchanged otherwise.
 HubOptions checked_hub_options(HubOptions options);
