@@ -42,10 +42,12 @@ inline HubSample scrape_hub(const sockaddr_in& dst, const std::string& host_port
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   std::string text;
   if (connect(fd, reinterpret_cast<const sockaddr*>(&dst), sizeof dst) == 0) {
-    std::string req = "GET /metrics HTTP/1.1\r\nHost: " + host_port + "\r\nConnection: close\r\n\r\n";
+    std::string req =
+        "GET /metrics HTTP/1.1\r\nHost: " + host_port + "\r\nConnection: close\r\n\r\n";
     if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
       char buf[16384];
-      for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;) text.append(buf, static_cast<size_t>(n));
+      for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;)
+        text.append(buf, static_cast<size_t>(n));
     }
   }
   close(fd);
