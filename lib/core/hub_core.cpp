@@ -36,8 +36,6 @@ struct HubCore::Subscription {
   std::shared_ptr<StreamOpening> opening;  // set while its stream waits for its other channels
 };
 
-// A stream (SSE) sends every channel's `subscribed` before any replayed message: each
-// subscription's replay waits here until the last channel's history has answered.
 // One live message's fan-out on this shard, until its last queued copy is written. It holds the
 // frames, so that their addresses (the keys of fanouts_) are not reused while it lives.
 struct HubCore::FanOut {
@@ -48,6 +46,8 @@ struct HubCore::FanOut {
   size_t unwritten = 0;
 };
 
+// A stream (SSE) sends every channel's `subscribed` before any replayed message: each
+// subscription's replay waits here until the last channel's history has answered.
 struct HubCore::StreamOpening {
   size_t remaining = 1;  // one per channel, plus one held by open_stream until it has asked all
   std::vector<std::pair<std::shared_ptr<Subscription>, std::vector<EnvelopePtr>>> ready;
