@@ -528,9 +528,16 @@ void HubCore::on_written(Session& session, const Outbound& item, int64_t now_us)
 }
 
 void HubCore::count_fanout_copy(const Outbound& item, int64_t written_us) {
-  auto it = fanouts_.empty() ? fanouts_.end() : fanouts_.find(item.frame.get());
-  if (it == fanouts_.end()) return;
-  FanOut& fanout = *it->second;
+  // Copies of one message are mostly written one after another (one per session of a flush):
+  // the last record found answers them without a hash lookup.
+  const std::string* key = item.frame.get();
+  if (key != fanout_hit_key_) {
+    auto it = fanouts_.empty() ? fanouts_.end() : fanouts_.find(key);
+    if (it == fanouts_.end()) return;
+    fanout_hit_key_ = key;
+    fanout_hit_ = it->second.get();
+  }
+  FanOut& fanout = *fanout_hit_;
   if (written_us) {
     if (!fanout.last_written_us) metrics_.fanout_first_write.observe_us(written_us - fanout.published_us);
     fanout.last_written_us = written_us;
@@ -538,7 +545,8 @@ void HubCore::count_fanout_copy(const Outbound& item, int64_t written_us) {
   if (--fanout.unwritten > 0) return;
   // The last copy: written now, or discarded (then the last one written, if any, was the last).
   if (fanout.last_written_us) metrics_.fanout_last_write.observe_us(fanout.last_written_us - fanout.published_us);
-  auto keep = it->second;  // the frames stay alive until their keys are gone
+  fanout_hit_key_ = nullptr;
+  auto keep = fanouts_[key];  // the frames stay alive until their keys are gone
   for (const Frame& frame : keep->frames)
     if (frame) fanouts_.erase(frame.get());
 }
@@ -611,6 +619,7 @@ void HubCore::once_per_sweep(int64_t now_ms) {
   // A fan-out whose last copies were never written (their sessions closed first) ends here,
   // unobserved: a minute is far past any write the hub would still make.
   constexpr int64_t kAbandonMs = 60'000;
+  fanout_hit_key_ = nullptr;
   for (auto it = fanouts_.begin(); it != fanouts_.end();) {
     if (now_ms - it->second->started_ms > kAbandonMs) it = fanouts_.erase(it);
     else ++it;

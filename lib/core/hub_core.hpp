@@ -140,6 +140,8 @@ class HubCore final : public SessionHost, public BrokerListener {
   int64_t sweep_due_ms_ = -1;                              // when it is due; -1 before the first tick
   // Live fan-outs not yet written to every subscriber, by each of their frames (WebSocket, SSE).
   std::unordered_map<const std::string*, std::shared_ptr<FanOut>> fanouts_;
+  const std::string* fanout_hit_key_ = nullptr;  // the frame last found in fanouts_ ...
+  FanOut* fanout_hit_ = nullptr;                 // ... and its record
 };
 
 }  // namespace rthub
