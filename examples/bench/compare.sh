@@ -74,7 +74,7 @@ while [[ $# -gt 0 ]]; do
     --bench-cpus) BENCH_CPUS="$2"; shift ;;
     --no-pin) PIN=0 ;;
     --no-check) CHECK=0 ;;
-    -h|--help) sed -n '2,46p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
