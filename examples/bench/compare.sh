@@ -4,6 +4,7 @@
 #
 #   examples/bench/compare.sh [--quick] [--build DIR] [--rthub-server PATH] [--out FILE] [--keep]
 #                             [--only LIST] [--servers LIST] [--rthub-args ARGS]
+#                             [--server-cpus LIST] [--bench-cpus LIST] [--no-pin] [--no-check]
 #
 #   --quick       smaller numbers (about 2 minutes): a smoke run, not a measurement
 #   --build DIR   the CMake build directory holding bin/rthub-server, bin/rthub-bench,
@@ -16,6 +17,26 @@
 #   --rthub-args ARGS  more rthub-server options, e.g. "--shards 2" (default: none)
 #   --nice N      run the servers and the bench at this niceness (e.g. -10 on a machine that
 #                 other work keeps busy; negative values need root). Default 0: unchanged.
+#   --server-cpus LIST  CPU set (taskset -c) of every server: its process and all its threads,
+#                 nginx's master and worker alike (default 0)
+#   --bench-cpus LIST   CPU set of rthub-bench, subscribers and publishers (default 1). The two
+#                 sets should not overlap: a load generator that shares the server's core steals
+#                 it exactly when the server is busiest, and a server past a core's worth falls
+#                 behind with a backlog whose age then passes for its latency.
+#   --no-pin      no CPU sets (the run says so in its summary)
+#   --no-check    skip the sanity runs (below)
+#
+# Fairness, per scenario and server: a fresh server process, a fresh channel name (rthub-bench
+# --prefix SCENARIO-SERVER-TIME, never used before on any server, so nothing buffered is replayed
+# to new subscribers), the same publisher settings for all, and the server's CPU time per delivery
+# beside its latency. Fixed-rate scenarios (broadcast, fixed, stall) use 4 publisher connections
+# with one request in flight each: the asked rate needs fewer, and more in flight would let a
+# server that cannot keep up build a backlog of that many messages. A server that took less than
+# 95% of the asked publishes, or a bench at more than 90% of its CPU set, is flagged.
+# Sanity check: each fixed-rate scenario runs a second time on a fresh server for half as long;
+# when a server's p99 or CPU per delivery in the two runs are out of line (p99 more than 2x apart
+# and more than 25 ms apart, or CPU per delivery more than 1.35x apart), or a run is flagged as
+# above, the check fails and the script exits 3 after printing everything.
 #
 # Installs nginx-light and libnginx-mod-nchan with apt-get when missing. Every server it starts
 # gets a fresh process per scenario (so memory baselines are clean) on a free loopback port, and
@@ -33,6 +54,10 @@ KEEP=0
 ONLY="idle,broadcast,fixed,saturation,sse,stall"
 SERVERS="nchan,rthub,naive,coalescing"
 RTHUB_ARGS=""
+SERVER_CPUS=0
+BENCH_CPUS=1
+PIN=1
+CHECK=1
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -45,7 +70,11 @@ while [[ $# -gt 0 ]]; do
     --servers) SERVERS="$2"; shift ;;
     --rthub-args) RTHUB_ARGS="$2"; shift ;;
     --nice) NICE="$2"; shift ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --server-cpus) SERVER_CPUS="$2"; shift ;;
+    --bench-cpus) BENCH_CPUS="$2"; shift ;;
+    --no-pin) PIN=0 ;;
+    --no-check) CHECK=0 ;;
+    -h|--help) sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -71,6 +100,25 @@ servers_among() {
   return 0
 }
 read -r -a RTHUB_EXTRA <<<"$RTHUB_ARGS"
+
+# CPU sets: "${ON_SERVER[@]}" CMD... and "${ON_BENCH[@]}" CMD... run CMD pinned, at the niceness asked.
+SERVER_PIN=()
+BENCH_PIN=()
+if [[ $PIN -eq 1 ]]; then
+  command -v taskset >/dev/null || { echo "compare.sh: taskset (util-linux) is missing; or use --no-pin" >&2; exit 2; }
+  for set in "$SERVER_CPUS" "$BENCH_CPUS"; do
+    taskset -c "$set" true 2>/dev/null || { echo "compare.sh: cannot pin to CPU set $set ($(nproc) CPUs)" >&2; exit 2; }
+  done
+  SERVER_PIN=(taskset -c "$SERVER_CPUS")
+  BENCH_PIN=(taskset -c "$BENCH_CPUS")
+  PIN_NOTE="servers on CPU $SERVER_CPUS, rthub-bench on CPU $BENCH_CPUS (taskset)"
+else
+  PIN_NOTE="not pinned"
+fi
+# Used as a command prefix, not a function: taskset and nice exec the program, so `$!` of a
+# background start is the server's own PID (for CPU sampling and for stopping it).
+ON_SERVER=("${SERVER_PIN[@]}" nice -n "$NICE")
+ON_BENCH=("${BENCH_PIN[@]}" nice -n "$NICE")
 
 # ------------------------------------------------------------------------------------------------
 # The machine: descriptors, ports, nginx + nchan.
@@ -191,14 +239,14 @@ start_server() {
   : >"$log"
   case "$kind" in
     rthub)
-      nice -n "$NICE" "$SERVER" --listen 127.0.0.1:0 "${RTHUB_EXTRA[@]}" 2>"$log" &
+      "${ON_SERVER[@]}" "$SERVER" --listen 127.0.0.1:0 "${RTHUB_EXTRA[@]}" 2>"$log" &
       SERVER_PID=$!
       SERVER_PIDS+=("$SERVER_PID")
       URL="http://127.0.0.1:$(wait_listening "$log" "$SERVER_PID")"
       HUB_PID=$SERVER_PID
       ;;
     naive|coalescing)
-      nice -n "$NICE" "$BIN/floor-$kind" --listen 127.0.0.1:0 2>"$log" &
+      "${ON_SERVER[@]}" "$BIN/floor-$kind" --listen 127.0.0.1:0 2>"$log" &
       SERVER_PID=$!
       SERVER_PIDS+=("$SERVER_PID")
       URL="http://127.0.0.1:$(wait_listening "$log" "$SERVER_PID")"
@@ -209,7 +257,7 @@ start_server() {
       port=$(free_port)
       rm -rf "$dir"
       write_nginx_conf "$port" "$dir"
-      nice -n "$NICE" "$NGINX" -c "$dir/nginx.conf" -p "$dir" >"$log" 2>&1 &
+      "${ON_SERVER[@]}" "$NGINX" -c "$dir/nginx.conf" -p "$dir" >"$log" 2>&1 &
       SERVER_PID=$!
       SERVER_PIDS+=("$SERVER_PID")
       HUB_PID=""
@@ -249,7 +297,10 @@ run() {
     return 0
   fi
   local out="$TMP/$scenario-$kind.out"
-  nice -n "$NICE" "$BENCH" --url "$URL" --target "$target" --hub-pid "$HUB_PID" --label "$scenario/$kind" --json "$@" >"$out" 2>&1 || true
+  # A channel name no server has seen: nothing buffered under it can be replayed.
+  local prefix="${scenario//[^A-Za-z0-9]/-}-$kind-$(date +%s%N)"
+  "${ON_BENCH[@]}" "$BENCH" --url "$URL" --target "$target" --hub-pid "$HUB_PID" --label "$scenario/$kind" --prefix "$prefix" \
+    --json "$@" >"$out" 2>&1 || true
   grep -v '^{' "$out" | sed 's/^/   /' >&2 || true
   grep '^{' "$out" | tail -1 >>"$RESULTS" || true
   stop_server
@@ -279,13 +330,15 @@ fi
 # pipelined requests: it closes the connection after the first; the same for every server keeps it
 # fair). 32 of them so that the many-channel ramps are not bound by publish round trips too early.
 PUB=(--publishers 32 --pipeline 1)
+# Fixed-rate scenarios: see the header (a backlog of at most 4 messages can hide in a server).
+PUB_FIXED=(--publishers 4 --pipeline 1)
 # Each side of a connection needs a descriptor: the bench and the server each hold N.
 IDLE_B_ASKED=$IDLE_B
 if (( IDLE_B + 1000 > NOFILE )); then IDLE_B=$((NOFILE - 1000)); fi
 
 START=$(date +%s)
 log "== rthub-bench comparison in $TMP ($( [[ $QUICK -eq 1 ]] && echo quick || echo full ))"
-log "   RLIMIT_NOFILE $NOFILE, $PORTS_NOTE, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+log "   RLIMIT_NOFILE $NOFILE, $PORTS_NOTE, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), $PIN_NOTE"
 
 read -r -a KINDS_WS <<<"$(servers_among nchan rthub naive coalescing)"
 read -r -a KINDS_SSE <<<"$(servers_among nchan rthub)"
@@ -298,18 +351,27 @@ if want idle; then
   done
 fi
 
-if want broadcast; then
+# fixed_rate SCENARIO SECONDS [options]: the measured run, then (unless --no-check) the same
+# for half as long on a fresh server, labelled SCENARIO~check, for the sanity check.
+fixed_rate() {
+  local scenario=$1 secs=$2 k
+  shift 2
   for k in "${KINDS_WS[@]}"; do
-    run broadcast "$k" --subscribers "$BCAST_N" --rate 10 --warmup "$WARM" --duration "$BCAST_SECS" "${PUB[@]}"
+    run "$scenario" "$k" --duration "$secs" "$@" "${PUB_FIXED[@]}"
+    if [[ $CHECK -eq 1 ]]; then
+      run "$scenario~check" "$k" --duration "$(python3 -c "print(max(1.0, $secs / 2))")" "$@" "${PUB_FIXED[@]}"
+    fi
   done
+}
+
+if want broadcast; then
+  fixed_rate broadcast "$BCAST_SECS" --subscribers "$BCAST_N" --rate 10 --warmup "$WARM"
 fi
 
 # A fixed, moderate load every server carries: what each delivery costs the server in CPU time
 # (the number a busy machine disturbs least), and the latency at that load.
 if want fixed; then
-  for k in "${KINDS_WS[@]}"; do
-    run fixed "$k" --subscribers "$SAT_N" --rate "$FIXED_RATE" --warmup "$WARM" --duration "$FIXED_SECS" "${PUB[@]}"
-  done
+  fixed_rate fixed "$FIXED_SECS" --subscribers "$SAT_N" --rate "$FIXED_RATE" --warmup "$WARM"
 fi
 
 # Saturation: the rate rises by 1.4x per step until p99 passes 100 ms (or fewer than 90% of the
@@ -338,10 +400,7 @@ fi
 # 1 MiB queue within the run, so a server that bounds its queues drops them. The healthy ones'
 # latency is what counts.
 if want stall; then
-  for k in "${KINDS_WS[@]}"; do
-    run stall "$k" --subscribers "$STALL_N" --rate 20 --payload 16384 --stall-fraction 0.1 --warmup "$WARM" \
-      --duration "$STALL_SECS" "${PUB[@]}"
-  done
+  fixed_rate stall "$STALL_SECS" --subscribers "$STALL_N" --rate 20 --payload 16384 --stall-fraction 0.1 --warmup "$WARM"
 fi
 
 ELAPSED=$(( $(date +%s) - START ))
@@ -350,10 +409,16 @@ ELAPSED=$(( $(date +%s) - START ))
 # The table.
 
 TABLE="$TMP/table.md"
-python3 - "$RESULTS" "$IDLE_A" "$IDLE_B" "$IDLE_B_ASKED" "$NOFILE" "$QUICK" >"$TABLE" <<'PY'
+SANITY_FAILED="$TMP/sanity-failed"
+# The bench's CPUs, for "the bench used up its CPU set" (its CPU% counts one core as 100).
+BENCH_NCPU=$(nproc)
+[[ $PIN -eq 1 ]] && BENCH_NCPU=$(taskset -c "$BENCH_CPUS" nproc)
+python3 - "$RESULTS" "$IDLE_A" "$IDLE_B" "$IDLE_B_ASKED" "$NOFILE" "$QUICK" "$SANITY_FAILED" "$BENCH_NCPU" >"$TABLE" <<'PY'
 import json, sys
 path, idle_a, idle_b, idle_b_asked, nofile = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 quick = sys.argv[6] == "1"
+sanity_failed_path = sys.argv[7]
+bench_ncpu = int(sys.argv[8])
 R = {}
 for line in open(path):
     line = line.strip()
@@ -373,6 +438,22 @@ def conn_note(j):
     if j and j["connected"] < j["subscribers"]:
         return " (%d/%d conn.)" % (j["connected"], j["subscribers"])
     return ""
+
+# Why a fixed-rate run's latency is not the server's own: it took fewer publishes than asked (the
+# latency is then the age of a backlog), or the load generator used up its CPU set.
+def flags(j):
+    out = []
+    if not j or "steps" in j or j.get("idle") or "rate" not in j:
+        return out
+    if j["rate"] > 0 and j["pub_per_s"] < 0.95 * j["rate"]:
+        out.append("took %.1f of %g msg/s" % (j["pub_per_s"], j["rate"]))
+    if j.get("bench_cpu", 0) > 90 * bench_ncpu:
+        out.append("bench at %.0f%% CPU of %d" % (j["bench_cpu"], bench_ncpu))
+    return out
+
+def flag_note(j):
+    f = flags(j)
+    return " [" + "; ".join(f) + "]" if f else ""
 
 def fmt(v, unit):
     if v is None:
@@ -413,7 +494,7 @@ def row(name, scen, key, unit, kinds=("nchan", "rthub", "naive", "coalescing"), 
         elif v is None and key in ("deliveries_per_s", "p99_ms") and "steps" in j:
             cells.append("no step passed" + conn_note(j))
         else:
-            cells.append(fmt(v, unit) + conn_note(j))
+            cells.append(fmt(v, unit) + conn_note(j) + (flag_note(j) if unit == "ms" else ""))
     met = ("quick run" if quick else check(vals)) if check else ""
     rows.append([name] + cells + [ratio(vals["rthub"], vals["nchan"]),
                                   ratio(vals["rthub"], vals["naive"]) if "naive" in kinds else "-",
@@ -500,6 +581,7 @@ cpu_row("  hub CPU per delivery, fixed load", "fixed")
 cpu_row("  hub CPU per delivery, saturation WS 1 channel", "sat-1ch")
 cpu_row("  hub CPU per delivery, saturation WS many channels", "sat-manych")
 cpu_row("  hub CPU per delivery, saturation SSE 1 channel", "sse-1ch", kinds=("nchan", "rthub"))
+cpu_row("  hub CPU per delivery, 10% stalled", "stall")
 
 # Keep the scenario order: the CPU rows were appended last; move each under its scenario.
 order = ["idle RSS", "broadcast, 10 msg/s", "  hub CPU per delivery, broadcast", "fixed load",
@@ -507,7 +589,8 @@ order = ["idle RSS", "broadcast, 10 msg/s", "  hub CPU per delivery, broadcast",
          "  (p99 at that rate)#1", "  (hub CPU at that rate, %)#1", "  hub CPU per delivery, saturation WS 1",
          "saturation WS, many", "  (p99 at that rate)#2", "  (hub CPU at that rate, %)#2",
          "  hub CPU per delivery, saturation WS many", "saturation SSE, 1 channel", "  (p99 at that rate)#3",
-         "  hub CPU per delivery, saturation SSE", "saturation SSE, many", "  (p99 at that rate)#4", "10% stalled"]
+         "  hub CPU per delivery, saturation SSE", "saturation SSE, many", "  (p99 at that rate)#4", "10% stalled",
+         "  hub CPU per delivery, 10%"]
 def sort_key(item):
     idx, r = item
     name = r[0]
@@ -526,6 +609,44 @@ print("|" + "|".join(["---"] * len(hdr)) + "|")
 for r in rows:
     r = [("%.0f" % x) if isinstance(x, float) else str(x) for x in r]
     print("| " + " | ".join(r) + " |")
+
+# Sanity: each fixed-rate scenario ran twice per server (the second time half as long, on a fresh
+# server). Numbers out of line between the two, or a flagged run, fail the whole run.
+def cpu_per_delivery(j):
+    d, c = j.get("deliveries_per_s"), j.get("hub_cpu")
+    return c * 1e4 / d if d and c is not None and c >= 0 else None
+
+checks = []
+for scen in ("broadcast", "fixed", "stall"):
+    for k in ("nchan", "rthub", "naive", "coalescing"):
+        a, b = get(scen, k), get(scen + "~check", k)
+        if a is None or b is None:
+            continue
+        problems = []
+        for name, j in (("run", a), ("check run", b)):
+            problems += ["%s %s" % (name, f) for f in flags(j)]
+        pa, pb = a.get("p99_ms"), b.get("p99_ms")
+        if pa is None or pb is None or pa <= 0 or pb <= 0:
+            problems.append("no p99")
+        elif max(pa, pb) > 2 * min(pa, pb) and abs(pa - pb) > 25:
+            problems.append("p99 %.1f ms vs %.1f ms" % (pa, pb))
+        ca, cb = cpu_per_delivery(a), cpu_per_delivery(b)
+        if ca and cb and max(ca, cb) > 1.35 * min(ca, cb):
+            problems.append("CPU per delivery %.1f us vs %.1f us" % (ca, cb))
+        checks.append((scen, k, pa, pb, ca, cb, problems))
+if checks:
+    print()
+    print("| sanity: scenario / server | p99 run | p99 check run | CPU per delivery run | check run | verdict |")
+    print("|---|---|---|---|---|---|")
+    for scen, k, pa, pb, ca, cb, problems in checks:
+        f = lambda v, u: "-" if v is None else ("%.1f %s" % (v, u))
+        print("| %s / %s | %s | %s | %s | %s | %s |" % (scen, k, f(pa, "ms"), f(pb, "ms"), f(ca, "us"), f(cb, "us"),
+              "FAILED: " + "; ".join(problems) if problems else "ok"))
+    failed = [c for c in checks if c[6]]
+    if failed:
+        with open(sanity_failed_path, "w") as out:
+            for scen, k, *_, problems in failed:
+                out.write("%s / %s: %s\n" % (scen, k, "; ".join(problems)))
 
 # Sizes and the load the machine was under, per scenario.
 print()
@@ -547,10 +668,15 @@ PY
 echo
 cat "$TABLE"
 echo
-echo "(ran in ${ELAPSED} s; $(nproc) CPUs; RLIMIT_NOFILE $NOFILE; $PORTS_NOTE; niceness $NICE; rthub-server options: ${RTHUB_ARGS:-none})"
+echo "(ran in ${ELAPSED} s; $(nproc) CPUs; $PIN_NOTE; load average at the end $(cut -d' ' -f1-3 /proc/loadavg); RLIMIT_NOFILE $NOFILE; $PORTS_NOTE; niceness $NICE; rthub-server options: ${RTHUB_ARGS:-none})"
 if [[ -n "$OUT" ]]; then
   cp "$TABLE" "$OUT"
   cp "$RESULTS" "${OUT%.*}.jsonl"
   for f in "$TMP"/*.out; do cat "$f"; echo; done >"${OUT%.*}.log"
   log "== table in $OUT, raw results in ${OUT%.*}.jsonl, bench output in ${OUT%.*}.log"
+fi
+if [[ -s "$SANITY_FAILED" ]]; then
+  log "compare.sh: sanity check FAILED: these numbers are not fit to publish:"
+  sed 's/^/   /' "$SANITY_FAILED" >&2
+  exit 3
 fi

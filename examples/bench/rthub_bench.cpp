@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "histogram.hpp"
+#include "hub_metrics.hpp"
 #include "wire.hpp"
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
@@ -603,10 +604,14 @@ class Publisher {
       }
       for (size_t i = 0; i < conns_.size(); ++i)
         if (!conns_[i].out.empty() && !conns_[i].connecting) flush(i);
+      // At least 1 ms: a zero timeout below a millisecond's worth of credit made the publisher
+      // spin (a whole core at 1,000 msg/s, taken from the subscribers it shares a CPU set with).
+      // Waking once a millisecond, it sends what came due meanwhile; each message is stamped
+      // when it is written, so the short bursts do not show as latency.
       int timeout = 1;
       if (rate > 0 && credit < 1.0) {
         double wait_ms = (1.0 - credit) / rate * 1000.0;
-        timeout = wait_ms < 1.0 ? 0 : static_cast<int>(std::min(wait_ms, 5.0));
+        timeout = static_cast<int>(std::ceil(std::min(std::max(wait_ms, 1.0), 5.0)));
       }
       int n = epoll_wait(epfd_, events.data(), static_cast<int>(events.size()), timeout);
       for (int i = 0; i < n; ++i) on_event(events[static_cast<size_t>(i)].data.u32, events[static_cast<size_t>(i)].events);
@@ -996,6 +1001,7 @@ struct StepResult {
   double hub_cpu = -1, bench_cpu = -1;
   uint64_t drops = 0;  // healthy subscribers lost during the step
   bool pass = true;
+  std::vector<HubDelta> hub;  // the hub's own breakdown (hub_breakdown_names()), when it has one
 };
 
 std::string ms(uint64_t ns) {
@@ -1124,6 +1130,11 @@ int main(int argc, char** argv) {
       r.rate = rate;
       uint64_t sent0 = pub->sent;
       uint64_t drops0 = total_drops();
+      // The hub's histograms, read outside the CPU window (serving /metrics costs the hub too).
+      std::vector<std::string> hub_names;
+      for (const auto& n : hub_breakdown_names()) hub_names.push_back(n.first);
+      const std::string host_port = o.host + ":" + std::to_string(o.port);
+      HubSample m0 = o.target == Target::kRthub ? scrape_hub(dst, host_port, hub_names) : HubSample{};
       double cpu0 = self_cpu_seconds();
       ProcSample h0 = sample_process(o.hub_pid);
       uint64_t t0 = now_ns();
@@ -1133,6 +1144,13 @@ int main(int argc, char** argv) {
       uint64_t t1 = now_ns();
       ProcSample h1 = sample_process(o.hub_pid);
       double cpu1 = self_cpu_seconds();
+      if (!m0.empty()) {
+        HubSample m1 = scrape_hub(dst, host_port, hub_names);
+        for (const auto& n : hub_names) {
+          auto a = m0.find(n), b = m1.find(n);
+          r.hub.push_back(a != m0.end() && b != m1.end() ? hub_delta(a->second, b->second) : HubDelta{});
+        }
+      }
       // Wait until every subscriber thread has left step k, then read its histogram.
       for (auto& w : workers)
         while (w->seen_step.load(std::memory_order_acquire) == k) usleep(1000);
@@ -1253,6 +1271,21 @@ int main(int argc, char** argv) {
     std::printf("  stalled closed  %" PRIu64 " of %d stalled subscribers were closed by the hub (%" PRIu64
                 " seen while stalled, the rest when read at the end)\n",
                 stalled_closed, stalled_total, stalled_closed_early);
+  const StepResult* counted = best >= 0 ? &steps[static_cast<size_t>(best)] : nullptr;
+  if (counted && !counted->hub.empty()) {
+    // The hub's breakdown of the counted step: where a message's time goes before the bench's
+    // receive (bucket bounds of its histograms, so "<=").
+    std::printf("  hub breakdown   from the hub's /metrics over the step, per message (loop: per iteration)\n");
+    const auto& names = hub_breakdown_names();
+    for (size_t i = 0; i < names.size() && i < counted->hub.size(); ++i) {
+      const HubDelta& d = counted->hub[i];
+      if (!d.n) continue;
+      auto bound = [](double v) { return v < 0 ? std::string("> 5000") : "<= " + ms(static_cast<uint64_t>(v * 1e6)); };
+      std::printf("    %-24s %9" PRIu64 "  mean %8s ms  p50 %10s  p99 %10s  max %10s ms\n", names[i].second.c_str(), d.n,
+                  ms(static_cast<uint64_t>(d.mean_ms * 1e6)).c_str(), bound(d.p50_ms).c_str(), bound(d.p99_ms).c_str(),
+                  bound(d.max_ms).c_str());
+    }
+  }
   std::printf("  machine         load average %.2f (1 min) on %ld CPUs at the end\n", load_end, sysconf(_SC_NPROCESSORS_ONLN));
 
   if (o.json) {
@@ -1300,6 +1333,17 @@ int main(int argc, char** argv) {
                   ",\"slow_closes\":%" PRIu64 ",\"stalled_closed\":%" PRIu64 ",\"publish_errors\":%" PRIu64 ",",
                   messages, total_published, errors, closed, slow_closes, stalled_closed, pub_errors);
     j += buf;
+    if (b && !b->hub.empty()) {
+      j += "\"hub_breakdown\":{";
+      const auto& names = hub_breakdown_names();
+      for (size_t i = 0; i < names.size() && i < b->hub.size(); ++i) {
+        const HubDelta& d = b->hub[i];
+        std::snprintf(buf, sizeof buf, "%s\"%s\":{\"n\":%" PRIu64 ",\"mean_ms\":%.3f,\"p50_le_ms\":%.3f,\"p99_le_ms\":%.3f,\"max_le_ms\":%.3f}",
+                      i ? "," : "", names[i].first.c_str(), d.n, d.mean_ms, d.p50_ms, d.p99_ms, d.max_ms);
+        j += buf;
+      }
+      j += "},";
+    }
     std::snprintf(buf, sizeof buf, "\"loadavg\":%.2f,", load_end);
     j += buf;
     j += "\"first_error\":\"" + json_escape(first_error) + "\"}";

@@ -37,6 +37,16 @@ struct HubCore::Subscription {
   std::shared_ptr<StreamOpening> opening;  // set while its stream waits for its other channels
 };
 
+// One live message's fan-out on this shard, until its last queued copy is written. It holds the
+// frames, so that their addresses (the keys of fanouts_) are not reused while it lives.
+struct HubCore::FanOut {
+  std::array<Frame, kWireFormats> frames;
+  int64_t published_us = 0;
+  int64_t started_ms = 0;
+  int64_t last_written_us = 0;  // 0 until the first copy is written
+  size_t unwritten = 0;
+};
+
 // A stream (SSE) sends every channel's `subscribed` before any replayed message: each
 // subscription's replay waits here until the last channel's history has answered.
 struct HubCore::StreamOpening {
@@ -122,6 +132,13 @@ void HubCore::attach(Session& session) {
   session.host_index = sessions_.size();
   session.last_queued_ms = session.last_heard_ms = monotonic_us() / 1000;
   sessions_.push_back(SessionRecord{&session, {}, 0});
+  // The emptiest bucket: connections that arrive together land in different slices of the sweep.
+  size_t bucket = 0;
+  for (size_t b = 1; b < sweep_.size(); ++b)
+    if (sweep_[b].size() < sweep_[bucket].size()) bucket = b;
+  sessions_.back().sweep_bucket = bucket;
+  sessions_.back().sweep_index = sweep_[bucket].size();
+  sweep_[bucket].push_back(&session);
   if (session.format() == WireFormat::kWebSocket) {
     metrics_.open_ws.add();
     metrics_.accepted_ws.add();
@@ -136,6 +153,13 @@ void HubCore::detach(Session& session) {
   SessionRecord& record = record_of(session);
   for (auto& sub : record.slots)
     if (sub) remove_subscription(*sub);
+  auto& bucket = sweep_[record.sweep_bucket];
+  size_t in_bucket = record.sweep_index;
+  if (in_bucket + 1 != bucket.size()) {
+    bucket[in_bucket] = bucket.back();
+    record_of(*bucket[in_bucket]).sweep_index = in_bucket;
+  }
+  bucket.pop_back();
   size_t index = session.host_index;
   if (index + 1 != sessions_.size()) {
     sessions_[index] = std::move(sessions_.back());
@@ -146,7 +170,7 @@ void HubCore::detach(Session& session) {
   auto peer = per_peer_.find(session.peer());
   if (peer != per_peer_.end() && --peer->second == 0) per_peer_.erase(peer);
   by_id_.erase(session.id);
-  session.queue().clear();
+  discard_queue(session);
   if (session.format() == WireFormat::kWebSocket) metrics_.open_ws.sub();
   else metrics_.open_sse.sub();
 }
@@ -394,19 +418,38 @@ void HubCore::on_broker_message(const EnvelopePtr& message) {
   if (it == channels_.end()) return;
   // Index loop: a slow consumer dropped here stays in the list until its transport detaches it.
   auto& subscribers = it->second;
+  size_t queued = 0;
+  std::array<bool, kWireFormats> formats{};
   for (size_t i = 0; i < subscribers.size(); ++i) {
     Subscription& sub = *subscribers[i];
-    if (sub.pending) sub.held.push_back(message);
-    else deliver(sub, message);
+    if (sub.pending) {
+      sub.held.push_back(message);
+    } else if (deliver(sub, message)) {
+      ++queued;
+      formats[static_cast<size_t>(sub.session->format())] = true;
+    }
+  }
+  if (queued && message->published_us > 0) {
+    // Followed until its last copy is written (on_written): the breakdown of the fan-out's time.
+    metrics_.fanout_queued.observe_us(monotonic_us() - message->published_us);
+    auto fanout = std::make_shared<FanOut>();
+    fanout->published_us = message->published_us;
+    fanout->started_ms = coarse_now_ms_;
+    fanout->unwritten = queued;
+    for (size_t f = 0; f < kWireFormats; ++f) {
+      if (!formats[f]) continue;
+      fanout->frames[f] = codec::envelope_frame(*message, static_cast<WireFormat>(f));
+      fanouts_[fanout->frames[f].get()] = fanout;
+    }
   }
   codec::forget_frames(*message);  // the queues hold them now; history keeps only the text
 }
 
-void HubCore::deliver(Subscription& sub, const EnvelopePtr& message) {
+const std::string* HubCore::deliver(Subscription& sub, const EnvelopePtr& message) {
   const Position& p = message->message.position;
   Session& session = *sub.session;
-  if (session.closing()) return;
-  if (p.epoch == sub.epoch && p.seq <= sub.last_seq) return;  // already sent (replay and live overlap)
+  if (session.closing()) return nullptr;
+  if (p.epoch == sub.epoch && p.seq <= sub.last_seq) return nullptr;  // already sent (replay and live overlap)
   if (p.epoch != sub.epoch || p.seq != sub.last_seq + 1) {
     // The broker lost history (a new epoch) or could not fill a gap: say so before going on,
     // exactly as a resume that could not be honoured would.
@@ -417,7 +460,7 @@ void HubCore::deliver(Subscription& sub, const EnvelopePtr& message) {
     notice.frame = codec::make_frame(session.format(), codec::subscribed(sub.channel, Position{p.epoch, p.seq - 1}, false, {}));
     notice.slot = sub.slot;
     notice.seq = p.seq - 1;
-    if (!enqueue(session, std::move(notice))) return;
+    if (!enqueue(session, std::move(notice))) return nullptr;
   }
   Outbound item;
   item.frame = codec::envelope_frame(*message, session.format());
@@ -425,7 +468,8 @@ void HubCore::deliver(Subscription& sub, const EnvelopePtr& message) {
   item.slot = sub.slot;
   item.seq = p.seq;
   sub.last_seq = p.seq;
-  enqueue(session, std::move(item));
+  const std::string* frame = item.frame.get();
+  return enqueue(session, std::move(item)) ? frame : nullptr;
 }
 
 bool HubCore::enqueue(Session& session, Outbound item) {
@@ -434,7 +478,7 @@ bool HubCore::enqueue(Session& session, Outbound item) {
   if (session.queued_bytes() + n > options_.max_queue_bytes + session.replay_allowance()) {
     metrics_.slow_consumers.add();
     session.set_closing();
-    session.queue().clear();
+    discard_queue(session);
     session.close(CloseCode::kSlowConsumer, "slow consumer: resume to catch up");
     return false;
   }
@@ -479,8 +523,40 @@ void HubCore::on_written(Session& session, const Outbound& item, int64_t now_us)
   if (item.published_us > 0) {
     written_.deliveries++;
     written_.observe_latency_us(now_us - item.published_us);
+    count_fanout_copy(item, now_us);
   }
   session.note_written(item);
+}
+
+void HubCore::count_fanout_copy(const Outbound& item, int64_t written_us) {
+  // Copies of one message are mostly written one after another (one per session of a flush):
+  // the last record found answers them without a hash lookup.
+  const std::string* key = item.frame.get();
+  if (key != fanout_hit_key_) {
+    auto it = fanouts_.empty() ? fanouts_.end() : fanouts_.find(key);
+    if (it == fanouts_.end()) return;
+    fanout_hit_key_ = key;
+    fanout_hit_ = it->second.get();
+  }
+  FanOut& fanout = *fanout_hit_;
+  if (written_us) {
+    if (!fanout.last_written_us) metrics_.fanout_first_write.observe_us(written_us - fanout.published_us);
+    fanout.last_written_us = written_us;
+  }
+  if (--fanout.unwritten > 0) return;
+  // The last copy: written now, or discarded (then the last one written, if any, was the last).
+  if (fanout.last_written_us) metrics_.fanout_last_write.observe_us(fanout.last_written_us - fanout.published_us);
+  fanout_hit_key_ = nullptr;
+  auto keep = fanouts_[key];  // the frames stay alive until their keys are gone
+  for (const Frame& frame : keep->frames)
+    if (frame) fanouts_.erase(frame.get());
+}
+
+void HubCore::discard_queue(Session& session) {
+  auto& queue = session.queue();
+  for (; !queue.empty(); queue.pop())
+    if (queue.front().published_us > 0) count_fanout_copy(queue.front(), 0);
+  queue.clear();
 }
 
 void HubCore::publish_write_metrics() {
@@ -494,38 +570,61 @@ void HubCore::publish(Message message, std::function<void(const PublishOutcome&)
   broker_->publish(std::move(message), std::move(done));
 }
 
-void HubCore::tick() {
-  int64_t now_ms = monotonic_us() / 1000;
+void HubCore::tick() { tick_at(monotonic_us() / 1000); }
+
+void HubCore::tick_at(int64_t now_ms) {
   coarse_now_ms_ = now_ms;
   publish_write_metrics();
-  int64_t idle_ms = static_cast<int64_t>(options_.heartbeat_seconds) * 1000;
-  std::array<Frame, kWireFormats> pings;
-  for (size_t i = 0; i < sessions_.size(); ++i) {
-    Session& session = *sessions_[i].session;
-    session.queue().shrink();  // idle sessions give back what a burst made their queue grow to
-    if (session.closing()) continue;
-    if (session.format() == WireFormat::kWebSocket && probe_silent_peer(session, now_ms, idle_ms)) continue;
-    if (now_ms - session.last_queued_ms < idle_ms) continue;
-    Frame& ping = pings[static_cast<size_t>(session.format())];
-    if (!ping) ping = codec::make_frame(session.format(), codec::ping(wall_ms()));
-    Outbound item;
-    item.frame = ping;
-    if (enqueue(session, std::move(item))) metrics_.heartbeats_sent.add();
-  }
-  // Connections whose token expired (and was not refreshed) end with 1008.
-  int64_t now_s = wall_ms() / 1000;
-  for (size_t i = 0; i < sessions_.size(); ++i) {
-    Session& session = *sessions_[i].session;
-    const Rights* r = session.rights.get();
-    if (r && r->expires_at && now_s > r->expires_at + jwt::kLeewaySeconds && !session.closing()) {
-      session.set_closing();
-      session.close(CloseCode::kPolicy, "token expired");
+  if (sweep_due_ms_ < 0) sweep_due_ms_ = now_ms;
+  std::array<Frame, kWireFormats> pings;  // one ping frame per format and tick, shared
+  for (int n = 0; n < kSweepSlices && now_ms >= sweep_due_ms_; ++n) {
+    // By index: a visit may close a session, but the transport detaches it later, never now.
+    auto& bucket = sweep_[sweep_next_];
+    for (size_t i = 0; i < bucket.size(); ++i) visit(*bucket[i], now_ms, pings);
+    sweep_due_ms_ += kTickMs;
+    if (++sweep_next_ == sweep_.size()) {
+      sweep_next_ = 0;
+      once_per_sweep(now_ms);
     }
   }
+  // Late by more than a whole sweep (a stalled loop): every bucket was just visited; go on from
+  // now instead of visiting them all again.
+  if (now_ms >= sweep_due_ms_) sweep_due_ms_ = now_ms + kTickMs;
+}
+
+void HubCore::visit(Session& session, int64_t now_ms, std::array<Frame, kWireFormats>& pings) {
+  session.queue().shrink();  // idle sessions give back what a burst made their queue grow to
+  if (session.closing()) return;
+  // Connections whose token expired (and was not refreshed) end with 1008.
+  const Rights* r = session.rights.get();
+  if (r && r->expires_at && wall_ms() / 1000 > r->expires_at + jwt::kLeewaySeconds) {
+    session.set_closing();
+    session.close(CloseCode::kPolicy, "token expired");
+    return;
+  }
+  int64_t idle_ms = static_cast<int64_t>(options_.heartbeat_seconds) * 1000;
+  if (session.format() == WireFormat::kWebSocket && probe_silent_peer(session, now_ms, idle_ms)) return;
+  if (now_ms - session.last_queued_ms < idle_ms) return;
+  Frame& ping = pings[static_cast<size_t>(session.format())];
+  if (!ping) ping = codec::make_frame(session.format(), codec::ping(wall_ms()));
+  Outbound item;
+  item.frame = ping;
+  if (enqueue(session, std::move(item))) metrics_.heartbeats_sent.add();
+}
+
+void HubCore::once_per_sweep(int64_t now_ms) {
   gatekeeper_.tick(now_ms);
   broker_->tick(wall_ms());
   metrics_.history_bytes.set(broker_->history_bytes());
   metrics_.channels.set(broker_->channel_count());
+  // A fan-out whose last copies were never written (their sessions closed first) ends here,
+  // unobserved: a minute is far past any write the hub would still make.
+  constexpr int64_t kAbandonMs = 60'000;
+  fanout_hit_key_ = nullptr;
+  for (auto it = fanouts_.begin(); it != fanouts_.end();) {
+    if (now_ms - it->second->started_ms > kAbandonMs) it = fanouts_.erase(it);
+    else ++it;
+  }
 }
 
 bool HubCore::probe_silent_peer(Session& session, int64_t now_ms, int64_t idle_ms) {

@@ -2,6 +2,7 @@
 // fan-out, resume and heartbeats. It knows no transport library and no broker internals.
 #pragma once
 
+#include <array>
 #include <functional>
 #include <memory>
 #include <string>
@@ -49,8 +50,18 @@ class HubCore final : public SessionHost, public BrokerListener {
   // Adds the deliveries counted since the last call to the shared metrics; the transport calls
   // it once per loop iteration (per-delivery atomics would cost more than the rest of a write).
   void publish_write_metrics();
-  // Heartbeats and history expiry; call about once a second.
+  // Housekeeping, spread over time: the sessions sit in kSweepSlices buckets and each tick visits
+  // the buckets whose turn has come, so every session is visited once per kSweepMs (queue shrink,
+  // heartbeat ping, silent-peer probe, token expiry) and a tick touches about 1/kSweepSlices of
+  // them: connections that arrived together are not all pinged in one loop iteration. History
+  // expiry and the admission counters run once per sweep. Call every kTickMs.
+  static constexpr int kSweepSlices = 40;
+  static constexpr int64_t kSweepMs = 1000;
+  static constexpr int64_t kTickMs = kSweepMs / kSweepSlices;
   void tick();
+  // tick() at a given monotonic time (ms); a tick late by several slices visits each one due, at
+  // most one whole sweep.
+  void tick_at(int64_t now_ms);
   // Closes every session with `code` (shutdown).
   void close_all(CloseCode code);
   size_t session_count() const { return sessions_.size(); }
@@ -72,12 +83,23 @@ class HubCore final : public SessionHost, public BrokerListener {
     Session* session;
     std::vector<std::shared_ptr<Subscription>> slots;  // by cursor slot; null when free
     size_t count = 0;
+    size_t sweep_bucket = 0;  // in sweep_
+    size_t sweep_index = 0;   // in sweep_[sweep_bucket]
   };
+  struct FanOut;
 
   bool counts_published_ = true;
   SessionRecord& record_of(Session& session) { return sessions_[session.host_index]; }
   // Pings a WebSocket peer silent for a heartbeat; true when it was silent for three and closed.
   bool probe_silent_peer(Session& session, int64_t now_ms, int64_t idle_ms);
+  // Counts one copy of a followed fan-out as written at `written_us`, or discarded when 0.
+  void count_fanout_copy(const Outbound& item, int64_t written_us);
+  // Empties a session's queue (it is closing or gone), counting its fan-out copies as discarded.
+  void discard_queue(Session& session);
+  // One session's turn in the sweep.
+  void visit(Session& session, int64_t now_ms, std::array<Frame, kWireFormats>& pings);
+  // Runs once per sweep: admission counters, history expiry, gauges, abandoned fan-out records.
+  void once_per_sweep(int64_t now_ms);
   // Adds a subscription and asks the broker for its history; false (with an error queued) when
   // the session may not have it.
   bool subscribe(Session& session, const std::string& channel, const std::optional<Position>& since,
@@ -89,7 +111,8 @@ class HubCore final : public SessionHost, public BrokerListener {
   // Sends the retained messages after a subscription's `subscribed`, then what it held meanwhile.
   void replay(Subscription& sub, const std::vector<EnvelopePtr>& messages);
   void stream_step(const std::shared_ptr<StreamOpening>& opening);
-  void deliver(Subscription& sub, const EnvelopePtr& message);
+  // Queues `message` for `sub`; the frame it queued, or null when it queued none.
+  const std::string* deliver(Subscription& sub, const EnvelopePtr& message);
   // Queues `item`; a session past its bound is dropped as a slow consumer. False when dropped.
   bool enqueue(Session& session, Outbound item);
   void send_control(Session& session, std::string json);
@@ -112,6 +135,13 @@ class HubCore final : public SessionHost, public BrokerListener {
   WriteTally written_;  // deliveries not yet added to metrics_
   Gatekeeper gatekeeper_;
   std::function<void(std::function<void()>)> post_;
+  std::array<std::vector<Session*>, kSweepSlices> sweep_;  // sessions by sweep bucket
+  size_t sweep_next_ = 0;                                  // the bucket visited next
+  int64_t sweep_due_ms_ = -1;                              // when it is due; -1 before the first tick
+  // Live fan-outs not yet written to every subscriber, by each of their frames (WebSocket, SSE).
+  std::unordered_map<const std::string*, std::shared_ptr<FanOut>> fanouts_;
+  const std::string* fanout_hit_key_ = nullptr;  // the frame last found in fanouts_ ...
+  FanOut* fanout_hit_ = nullptr;                 // ... and its record
 };
 
 }  // namespace rthub

@@ -159,6 +159,18 @@ std::string Metrics::render() const {
   line(out, "rthub_history_bytes", "", history_bytes.get());
   head(out, "rthub_delivery_latency_seconds", "histogram", "Time from publish to the write of a message to a subscriber's socket.");
   latency.render(out, "rthub_delivery_latency_seconds");
+  head(out, "rthub_loop_busy_seconds", "histogram",
+       "Time each event-loop iteration kept a service thread busy (waiting for events excluded).");
+  loop_busy.render(out, "rthub_loop_busy_seconds");
+  head(out, "rthub_fanout_queued_seconds", "histogram",
+       "Per message and shard: time from publish until every subscriber's copy was queued.");
+  fanout_queued.render(out, "rthub_fanout_queued_seconds");
+  head(out, "rthub_fanout_first_write_seconds", "histogram",
+       "Per message and shard: time from publish to the first subscriber's socket write.");
+  fanout_first_write.render(out, "rthub_fanout_first_write_seconds");
+  head(out, "rthub_fanout_last_write_seconds", "histogram",
+       "Per message and shard: time from publish to the last subscriber's socket write.");
+  fanout_last_write.render(out, "rthub_fanout_last_write_seconds");
   return out;
 }
 

@@ -66,6 +66,12 @@ struct Metrics {
   Counter forbidden;  // subscribes and publishes refused by rights
   Counter history_bytes;
   LatencyHistogram latency;
+  // How long each event-loop iteration kept the service thread busy (time blocked waiting for
+  // events excluded): a long one delays every connection of the shard.
+  LatencyHistogram loop_busy;
+  // One message's fan-out on one shard, from its publish: every subscriber's copy queued, the
+  // first copy written to a socket, the last copy written.
+  LatencyHistogram fanout_queued, fanout_first_write, fanout_last_write;
 
   void count_error(codec::ErrorCode code) { errors[static_cast<size_t>(code)].add(); }
   HubStats snapshot() const;

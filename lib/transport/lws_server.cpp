@@ -4,6 +4,7 @@
 #include <uv.h>
 
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 
@@ -19,7 +20,7 @@
 namespace rthub {
 namespace {
 
-constexpr uint64_t kTimerMs = 250;          // housekeeping period
+constexpr uint64_t kTimerMs = HubCore::kTickMs;  // housekeeping period (the core's sweep slices)
 constexpr int64_t kStopGraceMs = 2000;      // how long closing connections may take at stop
 // Marks (as the wsi's opaque user data) a connection that carries an SSE stream.
 const char kStreamOpen = 0;
@@ -104,7 +105,7 @@ struct LwsServer::State {
       return;
     }
     self->listener.resume();
-    if (++self->ticks % (1000 / kTimerMs) == 0) self->core.tick();
+    self->core.tick();
   }
 
   // Runs when the loop has handled every pending event, before it waits again: each session
@@ -125,6 +126,20 @@ struct LwsServer::State {
     // Keep the vector's capacity: the list is refilled on every busy iteration.
     listed.clear();
     if (self->server->flush_list.empty()) self->server->flush_list.swap(listed);
+    self->observe_loop_busy();
+  }
+
+  // The busy time of the iteration that ends here: the time since the last prepare, less what
+  // the loop spent blocked waiting for events (libuv's idle-time metric, on since open()).
+  uint64_t last_prepare_ns = 0, last_idle_ns = 0;
+  void observe_loop_busy() {
+    uint64_t now = uv_hrtime(), idle = uv_metrics_idle_time(&loop);
+    if (last_prepare_ns) {
+      uint64_t busy = now - last_prepare_ns - std::min(now - last_prepare_ns, idle - last_idle_ns);
+      metrics.loop_busy.observe_us(static_cast<int64_t>(busy / 1000));
+    }
+    last_prepare_ns = now;
+    last_idle_ns = idle;
   }
 };
 
@@ -266,6 +281,7 @@ void LwsServer::open(bool joins_shards) {
   lws_set_log_level(LLL_ERR | LLL_WARN, [](int, const char* line) { std::fprintf(stderr, "rthub: lws: %s", line); });
   if (uv_loop_init(&s.loop) != 0) throw Error(Errc::kIo, "cannot create the event loop");
   s.loop_ready = true;
+  uv_loop_configure(&s.loop, UV_METRICS_IDLE_TIME);  // for the loop-busy histogram
   s.scratch.resize(LWS_PRE + kWriteBatchBytes);
   s.server.reset(new ServerContext{s.options, s.core, s.metrics, s.scratch, s.hooks.broker_ready, s.hooks.on_wake, s.hooks.broker_metrics, {}, {}, {}, {}});
 
@@ -333,7 +349,7 @@ void LwsServer::open(bool joins_shards) {
   info.max_http_header_pool = 64;
   // libwebsockets' own liveness checks are off (a policy with zero times): they keep a timer per
   // connection in a sorted list, whose inserts cost O(connections) each. The hub pings silent
-  // WebSocket peers from its once-a-second tick instead (HubCore::probe_silent_peer).
+  // WebSocket peers from its sweep instead (HubCore::probe_silent_peer).
   info.retry_and_idle_policy = &s.liveness;
   info.ka_time = 60;  // TCP keepalive finds half-open peers that never answer heartbeats
   info.ka_probes = 3;

@@ -771,10 +771,11 @@ TEST_CASE("HubCore sends a ping on a stream idle for the heartbeat interval", "[
   FakeSession idle, busy;
   f.core.attach(idle);
   f.core.attach(busy);
-  f.core.tick();
+  int64_t t0 = monotonic_us() / 1000;
+  f.core.tick_at(t0);
   CHECK(idle.queue().empty());
   idle.last_queued_ms -= 26'000;
-  f.core.tick();
+  f.core.tick_at(t0 + HubCore::kSweepMs);  // one whole sweep later: every session was visited
   auto objects = idle.take(f.core);
   REQUIRE(objects.size() == 1);
   Parsed ping(objects[0]);
