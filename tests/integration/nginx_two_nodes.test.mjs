@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   repoRoot, serverFor, httpGet, httpRequest, waitFor, sleep, assertConsecutive, curlFor,
+  HANG_MS,
 } from './lib/server.mjs';
 import { redisFor } from './lib/redis.mjs';
 import {
@@ -54,7 +55,7 @@ async function startNginx(t, dir, conf, port) {
   const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
   t.after(async () => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGQUIT');
-    if ((await within(exited, 5000)) === 'timeout') {
+    if ((await within(exited, HANG_MS)) === 'timeout') {
       proc.kill('SIGKILL');
       await exited;
     }
