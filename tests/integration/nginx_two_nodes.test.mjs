@@ -123,7 +123,7 @@ test('WebSocket upgrade through nginx: subscribe, publish, ping, spread over bot
   assert.equal(unauth.status, 401, 'behind the proxy the publish key is what protects /publish');
 });
 
-test('SSE through nginx streams unbuffered: each message arrives within 1 s', { skip }, async (t) => {
+test('SSE through nginx streams unbuffered: each message arrives before the next is published', { skip }, async (t) => {
   const proxy = await setup(t);
   const channel = 'nginx.sse';
   const curl = curlFor(t, `${proxy.url}/events?channel=${channel}`, { maxTimeMs: 30000, includeHeaders: true });
@@ -133,16 +133,15 @@ test('SSE through nginx streams unbuffered: each message arrives within 1 s', { 
   const es = await sseConnectFor(t, `${proxy.url}/events?channel=${channel}`, { label: 'eventsource via nginx' });
   await es.next({ op: 'subscribed', channel });
 
+  // A buffering proxy holds a small event until its buffer fills or the stream ends: neither
+  // happens here, so each message arriving before the next is published proves it is unbuffered
+  // (a wait for an event, not a time: nginx has no timer that would flush it either).
   for (let i = 1; i <= 5; i++) {
-    const started = Date.now();
     const [position] = await publishVia(proxy.port, [{ channel, type: 'nginx.test', data: { i } }]);
     const pattern = new RegExp(`"seq":${position.seq},"type":"nginx\\.test","data":\\{"i":${i}\\}`);
-    await curl.waitFor(pattern, 1000);
-    const message = await es.next({ op: 'message', channel, seq: position.seq }, 1000);
+    await curl.waitFor(pattern);
+    const message = await es.next({ op: 'message', channel, seq: position.seq });
     assert.equal(message.data.i, i);
-    const elapsed = Date.now() - started;
-    assert.ok(elapsed < 1000, `message ${i} took ${elapsed} ms through nginx`);
-    await sleep(150);
   }
 });
 

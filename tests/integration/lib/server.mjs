@@ -147,7 +147,7 @@ export async function startServer(extraArgs = [], { readyTimeoutMs = HANG_MS, en
     stop(signal = 'SIGTERM') {
       if (!stopping) {
         stopping = server.kill(signal).then((result) => {
-          assert.ok(!result.timedOut, `rthub-server did not exit within 5 s of ${signal}; output:\n${output}`);
+          assert.ok(!result.timedOut, `rthub-server did not exit within ${HANG_MS} ms of ${signal}; output:\n${output}`);
           assert.ok(result.code === 0 && result.signal === null,
             `rthub-server should exit with status 0 on ${signal}, got code ${result.code}, ` +
             `signal ${result.signal}; output:\n${output}`);
