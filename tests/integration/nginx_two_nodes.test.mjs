@@ -2,8 +2,8 @@
 // WebSocket upgrade on /ws, unbuffered SSE on /events, publish through the
 // proxy, and resume on whichever node the proxy picks.
 //
-// Needs nginx (Debian package nginx-light, /usr/sbin/nginx); skipped with a
-// message when it is missing.
+// Needs nginx (Debian package nginx-light, /usr/sbin/nginx), which tests/run.sh
+// installs: each test fails with a message naming the package when it is missing.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,7 +21,8 @@ import {
 
 const NGINX = process.env.RTHUB_NGINX || '/usr/sbin/nginx';
 const haveNginx = fs.existsSync(NGINX);
-const skip = haveNginx ? false : `${NGINX} is missing: install the Debian package nginx-light (tests/run.sh does)`;
+// tests/run.sh installs nginx: its absence fails every test here, never skips it.
+const requireNginx = () => assert.ok(haveNginx, `${NGINX} is missing (Debian package: nginx-light)`);
 const KEY = 'nginx-test-publish-key';
 const auth = { Authorization: `Bearer ${KEY}` };
 
@@ -72,6 +73,7 @@ async function startNginx(t, dir, conf, port) {
 }
 
 async function setup(t) {
+  requireNginx();
   const redis = await redisFor(t);
   const args = ['--redis', redis.url, '--bridge', 'updates', '--publish-key', KEY];
   const a = await serverFor(t, args);
@@ -97,7 +99,7 @@ const publishVia = async (port, body) => {
   return res.json;
 };
 
-test('WebSocket upgrade through nginx: subscribe, publish, ping, spread over both nodes', { skip }, async (t) => {
+test('WebSocket upgrade through nginx: subscribe, publish, ping, spread over both nodes', async (t) => {
   const proxy = await setup(t);
   const channel = 'nginx.ws';
   const ws1 = await wsConnectFor(t, proxy.wsUrl, { label: 'ws via nginx 1', wsOptions: { autoPong: true } });
@@ -123,7 +125,7 @@ test('WebSocket upgrade through nginx: subscribe, publish, ping, spread over bot
   assert.equal(unauth.status, 401, 'behind the proxy the publish key is what protects /publish');
 });
 
-test('SSE through nginx streams unbuffered: each message arrives before the next is published', { skip }, async (t) => {
+test('SSE through nginx streams unbuffered: each message arrives before the next is published', async (t) => {
   const proxy = await setup(t);
   const channel = 'nginx.sse';
   const curl = curlFor(t, `${proxy.url}/events?channel=${channel}`, { maxTimeMs: 30000, includeHeaders: true });
@@ -145,7 +147,7 @@ test('SSE through nginx streams unbuffered: each message arrives before the next
   }
 });
 
-test('resume through nginx lands on whichever node and is exact (WS since, SSE Last-Event-ID)', { skip }, async (t) => {
+test('resume through nginx lands on whichever node and is exact (WS since, SSE Last-Event-ID)', async (t) => {
   const proxy = await setup(t);
   const channel = 'nginx.resume';
   let at = null;
