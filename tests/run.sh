@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one test command of rthub. On Debian 12 (bookworm), as root:
-#   1. installs the Debian packages that are missing (apt-get),
+#   1. installs the Debian packages that are missing (.ci/debian-packages, groups build and test),
 #   2. installs the Node test clients (npm ci in tests/),
 #   3. configures and builds with CMake,
 #   4. runs every test with CTest.
@@ -42,47 +42,9 @@ trap 'rc=$?; printf "\ntests/run.sh: FAILED in \"%s\" (exit %d, after %ds)\n" "$
 # --------------------------------------------------------------------------
 section "Debian packages"
 
-packages=(
-  build-essential cmake pkg-config git ca-certificates
-  libwebsockets-dev libwebsockets-evlib-uv libwebsockets-evlib-ev libuv1-dev libssl-dev
-  libhiredis-dev rapidjson-dev catch2 redis-server
-  nodejs npm curl chromium
-  clang libclang-rt-14-dev valgrind procps iproute2 openssl nginx-light golang-go
-)
-
-is_installed() {
-  [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == 'install ok installed' ]]
-}
-
-missing=()
-for package in "${packages[@]}"; do
-  if is_installed "$package"; then continue; fi
-  case "$package" in
-    # A Node.js that did not come from Debian (NodeSource, nvm) ships its own
-    # npm, and NodeSource's nodejs package conflicts with Debian's npm: keep it.
-    nodejs) command -v node >/dev/null 2>&1 && continue ;;
-    npm) command -v npm >/dev/null 2>&1 && continue ;;
-  esac
-  missing+=("$package")
-done
-
-if ((${#missing[@]} > 0)); then
-  echo "missing: ${missing[*]}"
-  sudo=()
-  if [[ $(id -u) -ne 0 ]]; then
-    if command -v sudo >/dev/null 2>&1; then
-      sudo=(sudo)
-    else
-      echo "tests/run.sh: not root and no sudo; install these packages first: ${missing[*]}" >&2
-      false
-    fi
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  "${sudo[@]}" apt-get update
-  "${sudo[@]}" apt-get install -y "${missing[@]}"
-else
-  echo "all ${#packages[@]} packages are installed"
-fi
+# The one list: .ci/debian-packages (groups build and test); the installer skips a Node.js and
+# npm that did not come from Debian.
+bash .ci/install-packages.sh build test
 echo "node $(node --version), npm $(npm --version 2>/dev/null), $(cmake --version | head -n 1)"
 
 # --------------------------------------------------------------------------
@@ -126,8 +88,9 @@ section "Test (${build_dir})"
 ctest_args=()
 if ((sanitize)); then
   # The bindings and vendoring tests rebuild or re-link the library with other toolchains (Go,
-  # separate CMake projects); under the sanitizers they add minutes and no coverage of our code.
-  ctest_args=(-LE bindings)
+  # separate CMake projects), and the demo test builds its own Release rthub-server; under the
+  # sanitizers they add minutes and no coverage of our code.
+  ctest_args=(-LE 'bindings|demo')
 fi
 ctest --test-dir "$build_dir" --output-on-failure -j2 --timeout 600 --no-tests=error "${ctest_args[@]}"
 

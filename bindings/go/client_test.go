@@ -31,11 +31,11 @@ func fastClient(t *testing.T, url string, channels ...string) *Client {
 	return cl
 }
 
-// nextEvent returns the next event that `wanted` accepts (others are skipped), or fails. 10 s:
-// every wait here follows an action on a loopback hub with fast reconnects (fastClient).
+// nextEvent returns the next event that `wanted` accepts (others are skipped), or fails after
+// hangTimeout: every wait here is for an event that follows an action on a loopback hub.
 func nextEvent(t *testing.T, cl *Client, wanted func(Event) bool) Event {
 	t.Helper()
-	timeout := time.After(10 * time.Second)
+	timeout := time.After(hangTimeout)
 	for {
 		select {
 		case e, ok := <-cl.Events():
@@ -46,7 +46,7 @@ func nextEvent(t *testing.T, cl *Client, wanted func(Event) bool) Event {
 				return e
 			}
 		case <-timeout:
-			t.Fatal("no awaited event within 10 s")
+			t.Fatalf("no awaited event within %v", hangTimeout)
 		}
 	}
 }
@@ -74,7 +74,7 @@ func TestClientReceivesPublishesAndSurvivesRestart(t *testing.T) {
 	port := hub.Port()
 	cl := fastClient(t, hubURL(hub), "geometry")
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), hangTimeout)
 	defer cancel()
 	if err := cl.WaitConnected(ctx); err != nil {
 		t.Fatal(err)
@@ -197,7 +197,7 @@ func TestClientResumesExactlyAcrossRestartWithRedis(t *testing.T) {
 // waitHealthy waits until GET /healthz answers 200: in Redis mode, until the broker is connected.
 func waitHealthy(t *testing.T, h *Hub) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	for deadline := time.Now().Add(hangTimeout); ; {
 		resp, err := http.Get(hubURL(h) + "/healthz")
 		if err == nil {
 			resp.Body.Close()
@@ -212,12 +212,13 @@ func waitHealthy(t *testing.T, h *Hub) {
 	}
 }
 
-// startRedis runs a redis-server on a free port in a temporary directory, or skips the test.
+// startRedis runs a redis-server on a free port in a temporary directory. tests/run.sh installs
+// redis-server: without it the test fails (naming the package), it is never skipped.
 func startRedis(t *testing.T) string {
 	t.Helper()
 	server, err := exec.LookPath("redis-server")
 	if err != nil {
-		t.Skip("redis-server not installed: the Redis resume test needs it")
+		t.Fatal("redis-server not installed (Debian package: redis-server): the Redis resume test needs it")
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -238,7 +239,7 @@ func startRedis(t *testing.T) string {
 		cmd.Process.Kill()
 		<-done
 	})
-	for deadline := time.Now().Add(5 * time.Second); ; {
+	for deadline := time.Now().Add(hangTimeout); ; {
 		if c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
 			c.Close()
 			break
@@ -257,7 +258,7 @@ func TestClientPublishRefused(t *testing.T) {
 	checkNoLeaks(t)
 	hub := startHub(t, Options{})
 	cl := fastClient(t, hubURL(hub))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), hangTimeout)
 	defer cancel()
 	if err := cl.WaitConnected(ctx); err != nil {
 		t.Fatal(err)
@@ -284,7 +285,7 @@ func TestClientCloseWithoutReading(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), hangTimeout)
 	defer cancel()
 	if err := cl.WaitConnected(ctx); err != nil {
 		t.Fatal(err)
@@ -320,11 +321,11 @@ func TestClientCloseWithoutReading(t *testing.T) {
 func TestNodeWebSocketClient(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("node not installed")
+		t.Fatal("node not installed (Debian package: nodejs)")
 	}
 	modules, _ := filepath.Abs(filepath.Join("..", "..", "tests", "node_modules"))
 	if _, err := os.Stat(filepath.Join(modules, "ws")); err != nil {
-		t.Skip("tests/node_modules/ws missing (npm ci in tests/)")
+		t.Fatal("tests/node_modules/ws missing (npm ci in tests/, which tests/run.sh does)")
 	}
 	checkNoLeaks(t)
 	hub := startHub(t, Options{})

@@ -40,7 +40,7 @@ func TestPublishReturnsOnCancelWithoutLeaking(t *testing.T) {
 	}()
 	select {
 	case <-entered:
-	case <-time.After(10 * time.Second): // a loopback request reaches the hook at once
+	case <-time.After(hangTimeout): // an event: a loopback request reaches the hook
 		close(release)
 		t.Fatal("the OnConnect hook was not called")
 	}
@@ -54,13 +54,14 @@ func TestPublishReturnsOnCancelWithoutLeaking(t *testing.T) {
 		close(release)
 		t.Fatalf("Publish while the hub is held: %v, want the context's error", err)
 	}
-	if waited := time.Since(start); waited > 5*time.Second {
+	// Publish returns when its context ends (50 ms), not when the held hub answers.
+	if waited := time.Since(start); waited > 50*time.Millisecond+schedulingAllowance {
 		t.Errorf("Publish returned %v after its context ended", waited)
 	}
 	// Nothing waits for the outcome: the goroutine count is back where it was (the context's
 	// timer goroutine may take a moment to end); the completion's handle is still held by the
 	// hub, which has not answered yet.
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(hangTimeout)
 	for runtime.NumGoroutine() > goroutines && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -74,7 +75,7 @@ func TestPublishReturnsOnCancelWithoutLeaking(t *testing.T) {
 	close(release)
 	// The hub takes the message after all (seq 1): its completion finds nobody waiting and
 	// releases its handle.
-	for deadline := time.Now().Add(10 * time.Second); liveObjects.Load() != objects && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(hangTimeout); liveObjects.Load() != objects && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if n := liveObjects.Load(); n != objects {

@@ -27,7 +27,7 @@ type wsConn struct {
 // dialWS opens ws://addr/path with extra headers. A refused handshake returns an error that
 // names the HTTP status.
 func dialWS(addr, path string, header http.Header) (*wsConn, error) {
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	conn, err := net.DialTimeout("tcp", addr, hangTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +43,7 @@ func dialWS(addr, path string, header http.Header) (*wsConn, error) {
 		}
 	}
 	req.WriteString("\r\n")
-	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	conn.SetDeadline(time.Now().Add(hangTimeout))
 	if _, err := io.WriteString(conn, req.String()); err != nil {
 		conn.Close()
 		return nil, err
@@ -88,7 +88,7 @@ func (c *wsConn) writeFrame(opcode byte, payload []byte) error {
 	for i, b := range payload {
 		masked[i] = b ^ mask[i%4]
 	}
-	c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	c.conn.SetWriteDeadline(time.Now().Add(hangTimeout))
 	_, err := c.conn.Write(append(header, masked...))
 	return err
 }

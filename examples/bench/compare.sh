@@ -38,7 +38,7 @@
 # and more than 25 ms apart, or CPU per delivery more than 1.35x apart), or a run is flagged as
 # above, the check fails and the script exits 3 after printing everything.
 #
-# Installs nginx-light and libnginx-mod-nchan with apt-get when missing. Every server it starts
+# Installs nginx-light and libnginx-mod-nchan (.ci/debian-packages, group bench) when missing. Every server it starts
 # gets a fresh process per scenario (so memory baselines are clean) on a free loopback port, and
 # is stopped on exit, however the script ends.
 set -euo pipefail
@@ -133,10 +133,8 @@ fi
 
 NCHAN_SO=/usr/lib/nginx/modules/ngx_nchan_module.so
 if [[ ",$SERVERS," == *",nchan,"* ]] && { ! command -v nginx >/dev/null || [[ ! -f "$NCHAN_SO" ]]; }; then
-  log "== installing nginx-light and libnginx-mod-nchan"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y nginx-light libnginx-mod-nchan >/dev/null ||
-    { apt-get update >/dev/null && apt-get install -y nginx-light libnginx-mod-nchan >/dev/null; }
+  log "== installing the bench group of .ci/debian-packages (nginx-light, libnginx-mod-nchan)"
+  bash "$REPO/.ci/install-packages.sh" bench >/dev/null
 fi
 NGINX="$(command -v nginx || true)"
 

@@ -1,10 +1,11 @@
 # go_env.sh: sourced by the Go tests. Finds go, points cgo at the build tree's librthub.a and
-# keeps Go offline and its cache in the build tree. Exits 77 (CTest: skipped) without go.
+# keeps Go offline and its cache in the build tree. Fails (exit 1, naming golang-go) without go.
 #   $1 source dir, $2 build dir, $3 lib dir (librthub.a), $4 sanitizers of the build ("" if none)
 src=$1 build=$2 libdir=$3 sanitize=${4:-}
 if ! command -v go >/dev/null 2>&1; then
-  echo "SKIPPED: 'go' is not installed (Debian: apt-get install golang-go); the Go binding was not tested" >&2
-  exit 77
+  # tests/run.sh installs go (.ci/debian-packages): its absence is a failure, never a skip.
+  echo "FAILED: 'go' is not installed (Debian package: golang-go); the Go binding was not tested" >&2
+  exit 1
 fi
 export CGO_ENABLED=1
 # Env flags come before the package's #cgo flags: this -L wins over ../../build/lib.

@@ -23,7 +23,11 @@ const CHROMIUM_ARGS = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
 ];
-const STEP_TIMEOUT = 10000;
+// Every wait here is for an event (a subscribed, a delivery, a close): its timeout only turns a
+// hang into a readable failure, so it is long (tests/README.md, "Time bounds"); latency bounds
+// are asserted apart, derived from the design, plus SCHEDULING_ALLOWANCE_MS for a busy machine.
+const STEP_TIMEOUT = 30000;
+const SCHEDULING_ALLOWANCE_MS = 2000;
 
 // ------------------------------------------------------------------ fixtures
 
@@ -172,7 +176,7 @@ async function assertDemoStreamsClean(page) {
 
 // ------------------------------------------------------------------ native clients
 
-test('native WebSocket and EventSource receive POSTed messages in order', { timeout: 60000 }, async () => {
+test('native WebSocket and EventSource receive POSTed messages in order', { timeout: 180000 }, async () => {
   const { base, browser: b } = await setup();
   const page = await newPage(b);
   try {
@@ -262,7 +266,7 @@ test('native WebSocket and EventSource receive POSTed messages in order', { time
   }
 });
 
-test('native WebSocket resumes with since and EventSource with last_event_id', { timeout: 60000 }, async () => {
+test('native WebSocket resumes with since and EventSource with last_event_id', { timeout: 180000 }, async () => {
   const { base, browser: b } = await setup();
   const page = await newPage(b);
   try {
@@ -347,7 +351,7 @@ test('native WebSocket resumes with since and EventSource with last_event_id', {
   }
 });
 
-test('the browser sees the close codes of server-initiated closes', { timeout: 60000 }, async () => {
+test('the browser sees the close codes of server-initiated closes', { timeout: 180000 }, async () => {
   const { base, browser: b } = await setup();
   const page = await newPage(b, { allowConsoleErrors: true }); // a failed close is logged as an error
   try {
@@ -381,7 +385,7 @@ async function openDemo(b, base, query = '', opts) {
   return page;
 }
 
-test('demo page connects over websocket and draws published geometry', { timeout: 90000 }, async () => {
+test('demo page connects over websocket and draws published geometry', { timeout: 240000 }, async () => {
   const { base, browser: b } = await setup();
   const page = await openDemo(b, base);
   try {
@@ -455,7 +459,7 @@ test('demo page connects over websocket and draws published geometry', { timeout
   }
 });
 
-test('demo page with ?transport=sse uses EventSource and receives', { timeout: 60000 }, async () => {
+test('demo page with ?transport=sse uses EventSource and receives', { timeout: 180000 }, async () => {
   const { base, browser: b } = await setup();
   const page = await openDemo(b, base, '?transport=sse');
   try {
@@ -487,7 +491,7 @@ test('demo page with ?transport=sse uses EventSource and receives', { timeout: 6
   }
 });
 
-test('demo page falls back to SSE when the WebSocket cannot open', { timeout: 60000 }, async () => {
+test('demo page falls back to SSE when the WebSocket cannot open', { timeout: 180000 }, async () => {
   const { base, browser: b } = await setup();
   const page = await newPage(b, { allowConsoleErrors: true }); // Chromium logs the failed WebSocket
   try {
@@ -512,7 +516,7 @@ test('demo page falls back to SSE when the WebSocket cannot open', { timeout: 60
 
 // ------------------------------------------------------------------ shutdown
 
-test('server exits 0 on SIGTERM with browsers still connected', { timeout: 30000 }, async () => {
+test('server exits 0 on SIGTERM with browsers still connected', { timeout: 120000 }, async () => {
   const { base, browser: b } = await setup();
   const page = await newPage(b);
   try {

@@ -27,10 +27,15 @@ const CHROMIUM_ARGS = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
 ];
-const STEP_TIMEOUT = 15000;
-// The hub's --heartbeat. It pings between N and N+1 s after the last thing it sent, so with N=1
-// pings can be 2 s apart, exactly the watchdog's 2 x N: 2 leaves the watchdog (4 s) a margin.
-const HEARTBEAT_S = 2;
+// Every wait here is for an event (a subscribed, a delivery, a close): its timeout only turns a
+// hang into a readable failure, so it is long (tests/README.md, "Time bounds"); latency bounds
+// are asserted apart, derived from the design, plus SCHEDULING_ALLOWANCE_MS for a busy machine.
+const STEP_TIMEOUT = 30000;
+const SCHEDULING_ALLOWANCE_MS = 2000;
+// The hub's --heartbeat. It pings between N and N+1 s after the last thing it sent (it visits each
+// session once per 1 s sweep), so an idle link may be silent for N+1 s; the watchdog fires after
+// 2 x N. N = 3 leaves the watchdog a margin of SCHEDULING_ALLOWANCE_MS (2 s) for a busy machine.
+const HEARTBEAT_S = 3;
 const MAX_QUEUE_BYTES = 4096;   // a bigger message makes the hub drop the connection (1013)
 const JWT_SECRET = 'rthub-js-test-secret';
 
@@ -311,7 +316,7 @@ function assertSeqsOnce(messages, channel, positions) {
 
 // ------------------------------------------------------------------ backoff
 
-test('backoff: full jitter within [0, min(cap, base*2^n)], doubling, spread over the range', { timeout: 60000 }, async () => {
+test('backoff: full jitter within [0, min(cap, base*2^n)], doubling, spread over the range', { timeout: 180000 }, async () => {
   await setup();
   const page = await newPage({ allowConsoleErrors: true }); // Chromium logs the refused connections
   try {
@@ -424,7 +429,7 @@ test('backoff: full jitter within [0, min(cap, base*2^n)], doubling, spread over
 
 // ------------------------------------------------------------------ WebSocket
 
-test('receives over WebSocket; subscribe/unsubscribe at any time; publish resolves or rejects', { timeout: 60000 }, async () => {
+test('receives over WebSocket; subscribe/unsubscribe at any time; publish resolves or rejects', { timeout: 180000 }, async () => {
   await setup();
   const page = await newPage();
   try {
@@ -502,7 +507,7 @@ test('receives over WebSocket; subscribe/unsubscribe at any time; publish resolv
   }
 });
 
-test('resumes after the hub drops the connection (1013 slow consumer): nothing lost or repeated', { timeout: 60000 }, async () => {
+test('resumes after the hub drops the connection (1013 slow consumer): nothing lost or repeated', { timeout: 180000 }, async () => {
   await setup();
   const page = await newPage();
   try {
@@ -542,7 +547,7 @@ test('resumes after the hub drops the connection (1013 slow consumer): nothing l
   }
 });
 
-test('watchdog: a hub frozen with SIGSTOP is noticed within 2x heartbeat; resume is exact', { timeout: 60000 }, async () => {
+test('watchdog: a hub frozen with SIGSTOP is noticed within 2x heartbeat; resume is exact', { timeout: 180000 }, async () => {
   await setup();
   const page = await newPage({ allowConsoleErrors: true });
   let frozen = false;
@@ -563,10 +568,12 @@ test('watchdog: a hub frozen with SIGSTOP is noticed within 2x heartbeat; resume
     hub.proc.kill('SIGSTOP');
     frozen = true;
     const stoppedAt = Date.now();
-    await waitIn(page, 'watchdog fired', () => window.__log.state.some((s) => /watchdog/.test(s.reason || '')), undefined, 8000);
+    await waitIn(page, 'watchdog fired', () => window.__log.state.some((s) => /watchdog/.test(s.reason || '')));
     const fired = (await log(page)).state.find((s) => /watchdog/.test(s.reason || ''));
     const after = fired.at - stoppedAt;
-    assert.ok(after <= 2 * HEARTBEAT_S * 1000 + 500, `the watchdog fired ${after} ms after SIGSTOP (heartbeat ${HEARTBEAT_S} s)`);
+    // The watchdog's timer fires 2 x heartbeat after the last input, which came before SIGSTOP; a
+    // busy machine may run it late.
+    assert.ok(after <= 2 * HEARTBEAT_S * 1000 + SCHEDULING_ALLOWANCE_MS, `the watchdog fired ${after} ms after SIGSTOP (heartbeat ${HEARTBEAT_S} s)`);
     const silent = Number(/nothing received for (\d+) ms/.exec(fired.reason)[1]);
     assert.ok(silent >= 2 * HEARTBEAT_S * 1000, `silence before firing: ${silent} ms`);
     hub.proc.kill('SIGCONT');
@@ -592,7 +599,7 @@ test('watchdog: a hub frozen with SIGSTOP is noticed within 2x heartbeat; resume
 
 // ------------------------------------------------------------------ behind nginx
 
-test('falls back to EventSource behind nginx without Upgrade; resumes; switches back to WebSocket', { timeout: 90000 }, async () => {
+test('falls back to EventSource behind nginx without Upgrade; resumes; switches back to WebSocket', { timeout: 240000 }, async () => {
   await setup();
   const port = await freePort();
   nginx = await startNginx(hub.port, port);
@@ -692,7 +699,7 @@ test('falls back to EventSource behind nginx without Upgrade; resumes; switches 
 
 // ------------------------------------------------------------------ hub restarted
 
-test('in-memory hub restarted on the same port: reset events, then live again', { timeout: 60000 }, async () => {
+test('in-memory hub restarted on the same port: reset events, then live again', { timeout: 180000 }, async () => {
   await setup();
   const page = await newPage({ allowConsoleErrors: true });
   try {
@@ -730,7 +737,7 @@ test('in-memory hub restarted on the same port: reset events, then live again', 
   }
 });
 
-test('rthub-server exits 0 on SIGTERM', { timeout: 30000 }, async () => {
+test('rthub-server exits 0 on SIGTERM', { timeout: 120000 }, async () => {
   await setup();
   const { code, signal } = await stopHub(hub);
   assert.equal(signal, null, `rthub-server was killed; output:\n${hub.log()}`);

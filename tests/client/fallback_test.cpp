@@ -39,9 +39,10 @@ TEST_CASE("client falls back to SSE when a proxy refuses the upgrade, and return
   REQUIRE(log.wait_messages("a", 20, 5000));
   CHECK(metric(hub.port(), "rthub_sse_fallbacks_total") == 1);  // marked with fallback=1
   CHECK(client.stats().fallbacks == 1);
-  // The client tried WebSocket again now and then (once a second here), without leaving SSE.
-  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
-  CHECK(proxy.upgrades_seen() >= 2);
+  // The client tries WebSocket again now and then (once a second here), without leaving SSE:
+  // wait for two more tries (an event) rather than for a time.
+  int tried = proxy.upgrades_seen();
+  REQUIRE(wait_until([&] { return proxy.upgrades_seen() >= tried + 2; }, kHangMs));
   CHECK(EventLog::find(log.snapshot(), 0, [](const rthub::ClientEvent& e) {
           return EventLog::is_state(e, ClientState::kDisconnected);
         }) < 0);

@@ -2,7 +2,7 @@
 # directory (each name is <name>.test.mjs here, run like the others).
 # They need, beside node/ws/eventsource/curl: redis-server and redis-cli
 # (redis_nodes, nginx_two_nodes), nginx from nginx-light (nginx_two_nodes,
-# which skips itself with a message when /usr/sbin/nginx is missing), and
+# which fails with a message naming the package when /usr/sbin/nginx is missing), and
 # openssl (tls).
 set(RTHUB_INTEGRATION_EXTRA_TESTS redis_nodes nginx_two_nodes auth tls hostile backpressure heartbeat pipelining shards)
 # idempotency: keyed publishes and publish outcomes, with redis-server frozen by SIGSTOP.

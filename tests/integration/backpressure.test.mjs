@@ -6,7 +6,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serverFor, wsFor, waitFor, sleep, assertConsecutive } from './lib/server.mjs';
+import { serverFor, wsFor, waitFor, sleep, assertConsecutive, HANG_MS, SCHEDULING_ALLOWANCE_MS } from './lib/server.mjs';
 import {
   wsConnectFor, metricsOf, rssBytes, MiB, keepAlivePublisher, rawSse, sseFrames, within,
 } from './lib/extra.mjs';
@@ -93,10 +93,14 @@ const gauge = async (srv, transport) => (await metricsOf(srv.port)).value('rthub
 
 // Once `dropped` resolves (the time of the drop), waits until only the
 // normal client is left on `transport`: resolves to the ms it took.
+// RELEASE_BOUND_MS: a close the hub initiates arms a 3 s timer (docs/ARCHITECTURE.md "Liveness"),
+// so a peer that never reads is let go at most 3 s after the drop; the drop is seen here after it
+// happened (metrics polled every 25 ms), and a busy machine may run the timer late.
+const RELEASE_BOUND_MS = 3000 + SCHEDULING_ALLOWANCE_MS;
 async function releaseTime(srv, dropped, transport) {
   const at = await dropped;
   await waitFor(async () => (await gauge(srv, transport)) === 1,
-    { timeoutMs: 8000, intervalMs: 25, what: `the hub to close the ${transport} connection that never reads again` });
+    { intervalMs: 25, what: `the hub to close the ${transport} connection that never reads again` });
   return Date.now() - at;
 }
 
@@ -125,14 +129,14 @@ test('a WebSocket that stops reading is dropped with 1013 while a normal one get
   checkRun(received, 1, TOTAL, 'normal client');
   assert.ok(normal.isOpen, `the normal client was never dropped (close: ${JSON.stringify(normal.closeInfo)})`);
 
-  const droppedAt = await within(resumed, 10000);
+  const droppedAt = await within(resumed, HANG_MS);
   assert.notEqual(droppedAt, 'timeout', `both stalled readers are dropped (counted ${drops.dropped})`);
-  const closed = await within(stalled.closed, 10000);
+  const closed = await within(stalled.closed, HANG_MS);
   assert.notEqual(closed, 'timeout', 'the stalled connection is closed');
   assert.equal(closed.code, 1013, `close code for a slow consumer: ${JSON.stringify(closed)}`);
   // The silent one never reads: the hub still lets go of its TCP connection.
   const releasedMs = await released;
-  assert.ok(releasedMs <= 5000, `the connection of the reader that never reads again is closed ${releasedMs} ms after the drop`);
+  assert.ok(releasedMs <= RELEASE_BOUND_MS, `the connection of the reader that never reads again is closed ${releasedMs} ms after the drop`);
   await drops.stop();
   assert.equal((await metricsOf(srv.port)).value('rthub_slow_consumers_dropped_total'), 2, 'exactly two slow consumers dropped');
 
@@ -146,7 +150,8 @@ test('a WebSocket that stops reading is dropped with 1013 while a normal one get
   assert.ok(historyBytes > 0, 'rthub_history_bytes accounts for the retained messages');
   // Under AddressSanitizer, RSS measures its quarantine and shadow memory, not the hub.
   if (!sanitized) assert.ok(beyondHistory < 50 * MiB, `RSS grew by ${(beyondHistory / MiB).toFixed(1)} MiB beyond the retained history`);
-  assert.ok(lagMs < 15000, `the normal client is not held back: it had everything ${lagMs} ms after the last publish`);
+  // The normal client is not held back by the two that stopped reading: it got all TOTAL messages
+  // (above) while they read nothing; how long that took depends on the machine, not the design.
 
   const got = stalled.frames.filter((f) => f.op === 'message');
   assert.ok(got.length > 0 && got.length < TOTAL, `the stalled client missed messages (${got.length} arrived)`);
@@ -193,11 +198,11 @@ test('an SSE stream that stops reading ends while a normal one gets all 20,000 m
   checkRun(sseFrames(normal.text()).filter((e) => e.frame.op === 'message').map((e) => e.frame), 1, TOTAL, 'normal SSE stream');
   assert.ok(!normal.isEnded, 'the normal stream is still open');
 
-  const droppedAt = await within(resumed, 10000);
+  const droppedAt = await within(resumed, HANG_MS);
   assert.notEqual(droppedAt, 'timeout', `both stalled streams are dropped (counted ${drops.dropped})`);
-  assert.notEqual(await within(stalled.ended, 10000), 'timeout', 'the stalled stream ends');
+  assert.notEqual(await within(stalled.ended, HANG_MS), 'timeout', 'the stalled stream ends');
   const releasedMs = await released;
-  assert.ok(releasedMs <= 5000, `the stream that never reads again is closed ${releasedMs} ms after the drop`);
+  assert.ok(releasedMs <= RELEASE_BOUND_MS, `the stream that never reads again is closed ${releasedMs} ms after the drop`);
   t.diagnostic(`silent SSE reader released ${releasedMs} ms after the drop`);
   await drops.stop();
   const historyBytes = (await metricsOf(srv.port)).value('rthub_history_bytes');
@@ -239,16 +244,16 @@ test('with the default history, a stalled WebSocket and a stalled SSE stream cos
   const resumed = drops.reached(2).then(() => { stalledWs.ws._socket.resume(); stalledSse.resume(); });
   const { peakRss } = await flood(srv, channel);
   checkRun(await normal.take(TOTAL, { op: 'message', channel }, 60000), 1, TOTAL, 'normal client');
-  assert.notEqual(await within(resumed, 10000), 'timeout', 'both stalled readers are dropped');
+  assert.notEqual(await within(resumed, HANG_MS), 'timeout', 'both stalled readers are dropped');
   await drops.stop();
   const grown = peakRss - rssBefore;
   t.diagnostic(`RSS grew by ${(grown / MiB).toFixed(1)} MiB at peak with --history 1000 ` +
     `(history ${((await metricsOf(srv.port)).value('rthub_history_bytes') / MiB).toFixed(1)} MiB)`);
   if (!sanitized) assert.ok(grown < 64 * MiB, `RSS grew by ${(grown / MiB).toFixed(1)} MiB at peak: well under 100 MiB`);
 
-  const closed = await within(stalledWs.closed, 10000);
+  const closed = await within(stalledWs.closed, HANG_MS);
   assert.equal(closed.code, 1013, `close code: ${JSON.stringify(closed)}`);
-  assert.notEqual(await within(stalledSse.ended, 10000), 'timeout', 'the stalled SSE stream ends');
+  assert.notEqual(await within(stalledSse.ended, HANG_MS), 'timeout', 'the stalled SSE stream ends');
   const got = stalledWs.frames.filter((f) => f.op === 'message');
   assert.ok(got.length > 0 && got.length < TOTAL - 1000, `the stalled client got ${got.length} messages`);
   // Only the last 1000 are retained: the position is too old to resume.

@@ -10,6 +10,7 @@ import net from 'node:net';
 import crypto from 'node:crypto';
 import {
   serverFor, wsFor, publish, publishOk, httpGet, httpRequest, sleep, assertConsecutive,
+  HANG_MS,
 } from './lib/server.mjs';
 import { rssBytes, MiB, within, sseConnect } from './lib/extra.mjs';
 import { rawWebSocket, OPCODES, encodeFrame } from './lib/rawws.mjs';
@@ -118,7 +119,7 @@ async function expectError(ws, frame, code, { ref, message } = {}) {
 async function expectClose(srv, send, code, what) {
   const ws = await wsFor(srv.t, srv.wsUrl, { label: what });
   send(ws.ws);
-  const closed = await within(ws.closed, 5000);
+  const closed = await within(ws.closed, HANG_MS);
   assert.notEqual(closed, 'timeout', `${what}: the server should close the connection`);
   assert.equal(closed.code, code, `${what}: close ${JSON.stringify(closed)}`);
 }
@@ -190,7 +191,7 @@ test('hostile input on a hub with default limits, while an observer receives a s
     fragmented.send(OPCODES.continuation, Buffer.alloc(10, 0x20), { fin: true });
     const close = await fragmented.waitFrame((f) => f.opcode === OPCODES.close, 5000);
     assert.equal(close.payload.readUInt16BE(0), 1009, 'fragments count together: 80,010 bytes is over 65,536');
-    assert.notEqual(await within(fragmented.closed, 5000), 'timeout', 'and the TCP connection is closed (the test never answers the close)');
+    assert.notEqual(await within(fragmented.closed, HANG_MS), 'timeout', 'and the TCP connection is closed (the test never answers the close)');
 
     const huge = await rawWebSocket(srv.port);
     t.after(() => huge.destroy());
@@ -202,7 +203,7 @@ test('hostile input on a hub with default limits, while an observer receives a s
     }
     const hugeClose = await huge.waitFrame((f) => f.opcode === OPCODES.close, 5000);
     assert.equal(hugeClose.payload.readUInt16BE(0), 1009, 'a frame announcing 2^62 bytes is closed 1009');
-    assert.notEqual(await within(huge.closed, 5000), 'timeout', 'and its TCP connection closed');
+    assert.notEqual(await within(huge.closed, HANG_MS), 'timeout', 'and its TCP connection closed');
 
     // RFC 6455 5.1 wants a server to close on an unmasked client frame; as
     // built the hub tolerates it. Either way nobody else is harmed.
@@ -230,14 +231,14 @@ test('hostile input on a hub with default limits, while an observer receives a s
     const garbage = await rawWebSocket(srv.port);
     t.after(() => garbage.destroy());
     garbage.socket.write(crypto.randomBytes(4096));
-    assert.notEqual(await within(garbage.closed, 5000), 'timeout', 'random bytes after the upgrade close the connection');
+    assert.notEqual(await within(garbage.closed, HANG_MS), 'timeout', 'random bytes after the upgrade close the connection');
 
     // A truncated request held open does not block anyone.
     const held = net.connect({ host: '127.0.0.1', port: srv.port });
     t.after(() => held.destroy());
     await new Promise((resolve) => held.on('connect', resolve));
     held.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Partial: abc');
-    const health = await within(httpGet(srv.port, '/healthz'), 3000);
+    const health = await within(httpGet(srv.port, '/healthz'), HANG_MS);
     assert.equal(health.status, 200, 'the hub answers others while a request is half sent');
     // Truncated, then the client half-closes: the server lets go.
     const truncated = await rawTcp(srv.port, 'POST /publish HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"chan');

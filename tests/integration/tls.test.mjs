@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { httpRequest, serverBinary } from './lib/server.mjs';
+import { httpRequest, serverBinary, HANG_MS } from './lib/server.mjs';
 import { hubFor, wsConnectFor, sseConnectFor, wsHandshake, within } from './lib/extra.mjs';
 import { makeCert, httpsRequest, httpsStatus } from './lib/tls.mjs';
 import { signJwt } from './lib/jwt.mjs';
@@ -96,7 +96,7 @@ test('a missing certificate file stops the server at start with a message', asyn
   let output = '';
   proc.stderr.on('data', (c) => { output += c; });
   proc.stdout.on('data', (c) => { output += c; });
-  const exit = await within(new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal }))), 10000);
+  const exit = await within(new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal }))), HANG_MS);
   if (exit === 'timeout') proc.kill('SIGKILL');
   assert.notEqual(exit, 'timeout', `the server should not run without its certificate; output:\n${output}`);
   assert.notEqual(exit.code, 0, `a non-zero exit; output:\n${output}`);

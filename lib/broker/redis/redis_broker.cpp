@@ -141,19 +141,19 @@ void RedisBroker::on_connected(Link& link) {
     else send({"AUTH", address_.user, address_.password}, nullptr, nullptr);
   }
   if (address_.db) send({"SELECT", std::to_string(address_.db)}, nullptr, nullptr);
-  link.connected = true;
   if (!link.pubsub) {
+    link.connected = true;
     last_reply_ms_ = now_ms();
     return;
   }
+  // The pubsub link counts as connected (ready(), /healthz) only once Redis confirms the
+  // PSUBSCRIBE (on_pubsub): until then, a message published through the command link could reach
+  // Redis first and never come to this node, although /healthz already said 200.
   auto on_message = [](redisAsyncContext* c, void* reply, void*) {
     if (reply) static_cast<Link*>(c->data)->owner->on_pubsub(static_cast<redisReply*>(reply));
   };
   send({"PSUBSCRIBE", std::string(kMessagePrefix) + "*"}, on_message, nullptr);
   for (const auto& b : options_.bridge_channels) send({"SUBSCRIBE", b}, on_message, nullptr);
-  // Messages published while this node was away are in the streams: fill every channel's gap.
-  for (auto& [channel, track] : tracks_)
-    if (!track.fetching && !track.epoch.empty()) fetch_gap(channel, track.seq + 1);
 }
 
 void RedisBroker::on_disconnected(Link& link) {
@@ -289,6 +289,12 @@ void RedisBroker::on_pubsub(redisReply* r) {
     on_record(channel, std::move(*m));
   } else if (kind == "message" && r->elements == 3) {
     ingest_bridged(reply_string(r->element[1]), reply_string(r->element[2]));
+  } else if (kind == "psubscribe" && !pubsub_->connected) {
+    // Subscribed: from now on every message reaches this node. Those published while it was
+    // away are in the streams: fill every channel's gap.
+    pubsub_->connected = true;
+    for (auto& [channel, track] : tracks_)
+      if (!track.fetching && !track.epoch.empty()) fetch_gap(channel, track.seq + 1);
   }
 }
 

@@ -14,6 +14,11 @@ void WsSession::close(CloseCode code, std::string_view reason) {
     close_code_ = static_cast<uint16_t>(code);
     close_sent_ = true;
     lws_set_timeout(wsi_, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+    // The timeout above only fires when lws next services this connection, which for a silent
+    // peer alone on the hub is its next I/O (maybe never). A writable callback comes on the next
+    // loop iteration and ends the connection there (on_writable returns -1); a peer that stopped
+    // reading is never writable and is ended by the timeout instead.
+    lws_callback_on_writable(wsi_);
     return;
   }
   close_code_ = static_cast<uint16_t>(code);
@@ -58,6 +63,8 @@ int WsSession::on_receive(const void* data, size_t len) {
 }
 
 int WsSession::on_writable() {
+  // A dead peer (silent for three heartbeats) is dropped without a closing handshake.
+  if (close_code_ == static_cast<uint16_t>(CloseCode::kAbnormal)) return -1;
   if (close_code_) {
     // The close frame is written like any other frame; then the peer answers it and lws ends
     // the connection, or the timeout set in close() does. Input keeps being read (and dropped)

@@ -11,6 +11,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "support/event_log.hpp"
+
 namespace rthub_test {
 
 ChildProcess::ChildProcess(std::vector<std::string> argv_text, const std::string& stderr_path) {
@@ -75,7 +77,9 @@ bool ChildProcess::read_line(std::string& line, int timeout_ms) {
 }
 
 bool ChildProcess::wait_for_line(const std::string& text, int timeout_ms, std::string* found) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  // A wait for an event: a hang detector (support/event_log.hpp), not a latency bound.
+  auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(hang_bound(timeout_ms));
   std::string line;
   while (true) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -94,7 +98,8 @@ void ChildProcess::signal(int sig) {
 
 int ChildProcess::wait_exit(int timeout_ms) {
   if (pid_ <= 0) return -1;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(hang_bound(timeout_ms));
   int status = 0;
   while (waitpid(pid_, &status, WNOHANG) == 0) {
     if (std::chrono::steady_clock::now() > deadline) {

@@ -12,7 +12,7 @@ import path from 'node:path';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import EventSource from 'eventsource';
-import { Inbox, sleep, httpRequest, serverBinary, wsClient } from './server.mjs';
+import { Inbox, sleep, httpRequest, serverBinary, wsClient, HANG_MS, hangBound } from './server.mjs';
 import { parseMetrics, metricValue } from './prometheus.mjs';
 
 // Child processes (redis-server, nginx, TLS hubs) still running when the
@@ -90,7 +90,7 @@ export async function metricsOf(port) {
 // ---------------------------------------------------------------------------
 // A WebSocket handshake whose outcome is only its HTTP status: 101 when it
 // opened (the connection is closed again at once), else the refusal status.
-export function wsHandshake(url, { headers, wsOptions = {}, timeoutMs = 5000 } = {}) {
+export function wsHandshake(url, { headers, wsOptions = {}, timeoutMs = HANG_MS } = {}) {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { headers, handshakeTimeout: timeoutMs, ...wsOptions });
     let done = false;
@@ -129,7 +129,8 @@ export async function wsConnectFor(t, url, options = {}) {
 
 // Like server.mjs's sseClient, with the eventsource package's `https`
 // options (`ca`, `rejectUnauthorized`) passed through.
-export function sseConnect(url, { headers, https, openTimeoutMs = 5000, label = 'sse' } = {}) {
+export function sseConnect(url, { headers, https, openTimeoutMs = HANG_MS, label = 'sse' } = {}) {
+  openTimeoutMs = hangBound(openTimeoutMs);
   const options = {};
   if (headers) options.headers = { ...headers };
   if (https) options.https = https;
@@ -236,7 +237,8 @@ export function rawSse(port, urlPath, { headers = {}, host = '127.0.0.1' } = {})
         resume: () => { req.socket.resume(); res.resume(); },
         destroy: () => req.destroy(),
         // Resolves once the output matches `regex` (a pattern shorter than 64 KiB).
-        waitFor(regex, timeoutMs = 5000) {
+        waitFor(regex, timeoutMs = HANG_MS) {
+          timeoutMs = hangBound(timeoutMs);
           if (regex.test(text())) return Promise.resolve();
           if (endedAt !== null) return Promise.reject(new Error(`stream ended before ${regex}; got:\n${tail.slice(-2000)}`));
           return new Promise((res2, rej2) => {
@@ -305,7 +307,8 @@ export function keepAlivePublisher(port, headers = {}) {
 // port, url, kill(), stop() (asserts exit 0).
 const READY_ANY = /listening on (https?):\/\/127\.0\.0\.1:(\d+)/;
 
-export async function startHub(extraArgs = [], { readyTimeoutMs = 15000 } = {}) {
+export async function startHub(extraArgs = [], { readyTimeoutMs = HANG_MS } = {}) {
+  readyTimeoutMs = hangBound(readyTimeoutMs);
   const bin = serverBinary();
   const args = ['--listen', '127.0.0.1:0', ...extraArgs];
   const proc = trackChild(spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
@@ -347,7 +350,8 @@ export async function startHub(extraArgs = [], { readyTimeoutMs = 15000 } = {}) 
     wsUrl: `${where.scheme === 'https' ? 'wss' : 'ws'}://127.0.0.1:${where.port}/ws`,
     exited,
     output: () => output,
-    async kill(signal = 'SIGTERM', timeoutMs = 5000) {
+    async kill(signal = 'SIGTERM', timeoutMs = HANG_MS) {
+      timeoutMs = hangBound(timeoutMs);
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
       let timer;
       const timedOut = new Promise((resolve) => { timer = setTimeout(() => resolve('timeout'), timeoutMs); });

@@ -5,6 +5,7 @@
 
 import net from 'node:net';
 import crypto from 'node:crypto';
+import { HANG_MS, hangBound } from './server.mjs';
 
 export const OPCODES = { continuation: 0, text: 1, binary: 2, close: 8, ping: 9, pong: 10 };
 
@@ -30,7 +31,8 @@ export function encodeFrame(opcode, payload = Buffer.alloc(0), { fin = true, mas
 
 // Connects, sends the upgrade request and resolves once the 101 arrived.
 // frames: [{opcode, payload, at}], closedAt: when the server closed TCP.
-export function rawWebSocket(port, { path = '/ws', headers = {}, host = '127.0.0.1', timeoutMs = 5000 } = {}) {
+export function rawWebSocket(port, { path = '/ws', headers = {}, host = '127.0.0.1', timeoutMs = HANG_MS } = {}) {
+  timeoutMs = hangBound(timeoutMs);
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host, port });
     const key = crypto.randomBytes(16).toString('base64');
@@ -117,7 +119,8 @@ export function rawWebSocket(port, { path = '/ws', headers = {}, host = '127.0.0
       json: () => frames.filter((f) => f.opcode === OPCODES.text).map((f) => { try { return JSON.parse(f.payload.toString('utf8')); } catch { return null; } }).filter(Boolean),
       onFrame(fn) { listeners.add(fn); return () => listeners.delete(fn); },
       // Resolves with the first frame (already received or coming) that `match` accepts.
-      waitFrame(match, waitMs = 5000) {
+      waitFrame(match, waitMs = HANG_MS) {
+        waitMs = hangBound(waitMs);
         const found = frames.find(match);
         if (found) return Promise.resolve(found);
         return new Promise((res, rej) => {

@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { trackChild, freePort, run, tmpDir, sleep } from './extra.mjs';
+import { HANG_MS } from './server.mjs';
 
 export const REDIS_SERVER = process.env.RTHUB_REDIS_SERVER || 'redis-server';
 export const REDIS_CLI = process.env.RTHUB_REDIS_CLI || 'redis-cli';
@@ -31,7 +32,7 @@ function launch(port, dir) {
   return { proc, exited, output: () => output };
 }
 
-async function waitReady(port, instance, timeoutMs = 10000) {
+async function waitReady(port, instance, timeoutMs = HANG_MS) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (instance.proc.exitCode !== null || instance.proc.signalCode !== null) {

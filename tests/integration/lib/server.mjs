@@ -35,8 +35,27 @@ export function serverBinary() {
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+// Time in these tests is of two kinds (tests/README.md, "Time bounds"):
+// - A latency the design promises (a heartbeat, a sweep, a backoff) is asserted with a bound the
+//   test derives from the hub's constants and writes down, plus SCHEDULING_ALLOWANCE_MS: what a
+//   busy machine may add between a timer's due time and the process running (the hub's loop, the
+//   test's own). Two cores shared with two CPU-bound processes and other suites stay far below it.
+// - A wait for an event the design says will come (a reply, a delivery, a close) promises no
+//   time at all: its timeout only turns a hang into a readable failure. Every such wait lasts at
+//   least HANG_MS, whatever shorter figure a call site gives, so load cannot fail it; a real hang
+//   still fails, well before CTest's per-test TIMEOUT.
+export const SCHEDULING_ALLOWANCE_MS = 2000;
+// The hub's housekeeping period (HubCore::kSweepMs: 40 slices, one per 25 ms tick): heartbeats,
+// silent-peer drops, token expiry and the admission counters happen at a session's sweep visit.
+export const SWEEP_MS = 1000;
+// Every clock involved (the hub's, Date.now) counts whole milliseconds: a difference may read 1 short.
+export const CLOCK_MS = 1;
+export const HANG_MS = 30000;
+export const hangBound = (ms) => Math.max(Number(ms) || 0, HANG_MS);
+
 // Polls `probe` until it returns a truthy value; returns that value.
-export async function waitFor(probe, { timeoutMs = 5000, intervalMs = 50, what = 'condition' } = {}) {
+export async function waitFor(probe, { timeoutMs = HANG_MS, intervalMs = 50, what = 'condition' } = {}) {
+  timeoutMs = hangBound(timeoutMs);
   const deadline = Date.now() + timeoutMs;
   let last;
   for (;;) {
@@ -50,7 +69,8 @@ export async function waitFor(probe, { timeoutMs = 5000, intervalMs = 50, what =
 // Starts `rthub-server --listen 127.0.0.1:0 ...extraArgs` and resolves once it
 // has printed its ready line. stop() sends SIGTERM (or `signal`), waits up to
 // 5 s, SIGKILLs after that, and asserts a clean exit with status 0.
-export async function startServer(extraArgs = [], { readyTimeoutMs = 15000, env = {} } = {}) {
+export async function startServer(extraArgs = [], { readyTimeoutMs = HANG_MS, env = {} } = {}) {
+  readyTimeoutMs = hangBound(readyTimeoutMs);
   const bin = serverBinary();
   const args = ['--listen', '127.0.0.1:0', ...extraArgs];
   const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
@@ -112,7 +132,8 @@ export async function startServer(extraArgs = [], { readyTimeoutMs = 15000, env 
     exited,
     output: () => output,
     // Resolves to {code, signal} without asserting anything.
-    async kill(signal = 'SIGTERM', timeoutMs = 5000) {
+    async kill(signal = 'SIGTERM', timeoutMs = HANG_MS) {
+      timeoutMs = hangBound(timeoutMs);  // the hub exits on SIGTERM: an event, not a latency
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
       let timer;
       const timedOut = new Promise((resolve) => { timer = setTimeout(() => resolve('timeout'), timeoutMs); });
@@ -126,7 +147,7 @@ export async function startServer(extraArgs = [], { readyTimeoutMs = 15000, env 
     stop(signal = 'SIGTERM') {
       if (!stopping) {
         stopping = server.kill(signal).then((result) => {
-          assert.ok(!result.timedOut, `rthub-server did not exit within 5 s of ${signal}; output:\n${output}`);
+          assert.ok(!result.timedOut, `rthub-server did not exit within ${HANG_MS} ms of ${signal}; output:\n${output}`);
           assert.ok(result.code === 0 && result.signal === null,
             `rthub-server should exit with status 0 on ${signal}, got code ${result.code}, ` +
             `signal ${result.signal}; output:\n${output}`);
@@ -203,7 +224,8 @@ export class Inbox {
   }
 
   // Takes (removes) the first not-yet-taken frame matching `predicate`.
-  next(predicate, timeoutMs = 5000) {
+  next(predicate, timeoutMs = HANG_MS) {
+    timeoutMs = hangBound(timeoutMs);
     const match = matcher(predicate);
     const what = describe(predicate);
     const index = this.pending.findIndex(match);
@@ -222,7 +244,8 @@ export class Inbox {
   }
 
   // Takes `count` frames matching `predicate`, in arrival order.
-  async take(count, predicate, timeoutMs = 10000) {
+  async take(count, predicate, timeoutMs = HANG_MS) {
+    timeoutMs = hangBound(timeoutMs);
     const deadline = Date.now() + timeoutMs;
     const frames = [];
     while (frames.length < count) {
@@ -254,7 +277,8 @@ let nextRequestId = 1000;
 // Connects and resolves once open. Frames are parsed JSON objects; anything
 // else (binary, non-JSON, non-object) lands in `badFrames`. `wsOptions` go to
 // `ws` as they are (TLS: `ca`, `rejectUnauthorized`; `origin`; `autoPong`...).
-export function wsClient(url, { headers, wsOptions = {}, openTimeoutMs = 5000, label = 'ws' } = {}) {
+export function wsClient(url, { headers, wsOptions = {}, openTimeoutMs = HANG_MS, label = 'ws' } = {}) {
+  openTimeoutMs = hangBound(openTimeoutMs);
   const ws = new WebSocket(url, { headers, handshakeTimeout: openTimeoutMs, ...wsOptions });
   const inbox = new Inbox(label);
   const badFrames = [];
@@ -294,7 +318,7 @@ export function wsClient(url, { headers, wsOptions = {}, openTimeoutMs = 5000, l
     },
     // Sends `request` with an `id` (one is added if missing) and resolves to
     // the first frame whose `ref` echoes it.
-    request(request, timeoutMs = 5000) {
+    request(request, timeoutMs = HANG_MS) {
       const id = request.id ?? nextRequestId++;
       client.send({ ...request, id });
       return inbox.next((f) => f.ref === id, timeoutMs);
@@ -324,7 +348,8 @@ export function wsClient(url, { headers, wsOptions = {}, openTimeoutMs = 5000, l
 // Connects and resolves once the response headers are in. Inbox frames are
 // the parsed `data:` objects; idOf(frame) gives the `id:` it came with.
 // Unlike a browser it does not reconnect by itself: an error ends the inbox.
-export function sseClient(url, { headers, openTimeoutMs = 5000, label = 'sse' } = {}) {
+export function sseClient(url, { headers, openTimeoutMs = HANG_MS, label = 'sse' } = {}) {
+  openTimeoutMs = hangBound(openTimeoutMs);
   const es = new EventSource(url, { headers: headers ? { ...headers } : undefined });
   const inbox = new Inbox(label);
   const ids = new WeakMap();
@@ -385,7 +410,7 @@ export function sseClient(url, { headers, openTimeoutMs = 5000, label = 'sse' } 
 
 // Resolves to {status, headers, body, json}; json is undefined when the body
 // does not parse.
-export function httpRequest(port, { method = 'GET', path: urlPath = '/', headers = {}, body, timeoutMs = 10000 } = {}) {
+export function httpRequest(port, { method = 'GET', path: urlPath = '/', headers = {}, body, timeoutMs = HANG_MS } = {}) {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined
       : (typeof body === 'string' || Buffer.isBuffer(body)) ? Buffer.from(body) : Buffer.from(JSON.stringify(body));
@@ -481,7 +506,8 @@ export function curlStream(url, { maxTimeMs = 10000, headers = [], includeHeader
     proc,
     done,
     text: () => text,
-    waitFor(regex, timeoutMs = 5000) {
+    waitFor(regex, timeoutMs = HANG_MS) {
+      timeoutMs = hangBound(timeoutMs);
       if (regex.test(text)) return Promise.resolve(text);
       return new Promise((resolve, reject) => {
         const watcher = { regex, resolve, reject };
