@@ -7,3 +7,5 @@
 set(RTHUB_INTEGRATION_EXTRA_TESTS redis_nodes nginx_two_nodes auth tls hostile backpressure heartbeat pipelining shards)
 # idempotency: keyed publishes and publish outcomes, with redis-server frozen by SIGSTOP.
 list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS idempotency)
+# fd_exhaustion: rthub-server under `ulimit -n 128` offered 200 connections: 503s, no spin, one log line.
+list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS fd_exhaustion)
