@@ -9,3 +9,5 @@ set(RTHUB_INTEGRATION_EXTRA_TESTS redis_nodes nginx_two_nodes auth tls hostile b
 list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS idempotency)
 # fd_exhaustion: rthub-server under `ulimit -n 128` offered 200 connections: 503s, no spin, one log line.
 list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS fd_exhaustion)
+# rfc6455: raw-socket framing cases: unmasked frames (1002), versions other than 13 (426), 2^62-byte headers (1009), fragments, close handshake.
+list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS rfc6455)
