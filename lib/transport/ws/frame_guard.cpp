@@ -8,6 +8,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <cstring>
 
 #include "core/metrics.hpp"
@@ -25,8 +26,9 @@ namespace {
 
 // The guard of the loop this thread serves: libuv's I/O callback carries no user pointer.
 thread_local FrameGuard* t_guard = nullptr;
-// libuv's own callback of poll handles (uv__poll_io), the same for every one: kept on wrapping.
-uv__io_cb g_poll_io = nullptr;
+// libuv's own callback of poll handles (uv__poll_io), the same for every one and every shard's
+// thread: kept on wrapping.
+std::atomic<uv__io_cb> g_poll_io{nullptr};
 
 // Where the kernel's struct tcp_info (linux/tcp.h, since Linux 4.1) keeps tcpi_bytes_received:
 // glibc's older copy of the struct, which libwebsockets.h pulls in, stops before it, and the
@@ -74,8 +76,9 @@ void FrameGuard::watch(struct lws* wsi) {
   uv__io_t* watcher = static_cast<uv__io_t*>(loop_->watchers[fd]);
   if (!watcher || watcher->fd != fd) return;
   if (watcher->cb != on_io) {
-    if (!g_poll_io) g_poll_io = watcher->cb;
-    if (watcher->cb != g_poll_io) return;  // not a poll handle as expected: leave it alone
+    uv__io_cb expected = nullptr;
+    g_poll_io.compare_exchange_strong(expected, watcher->cb);
+    if (watcher->cb != g_poll_io.load()) return;  // not a poll handle as expected: leave it alone
     watcher->cb = on_io;
   }
   uint64_t at = 0;
@@ -98,7 +101,7 @@ void FrameGuard::on_io(uv_loop_t* loop, uv__io_t* watcher, unsigned int events) 
       static_cast<size_t>(fd) < guard->by_fd_.size() && guard->by_fd_[fd]) {
     if (guard->inspect(fd, *guard->by_fd_[fd])) return;
   }
-  g_poll_io(loop, watcher, events);
+  g_poll_io.load(std::memory_order_relaxed)(loop, watcher, events);
 }
 
 bool FrameGuard::inspect(int fd, Watched& watched) {
