@@ -85,6 +85,7 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
     std::lock_guard<std::mutex> guard(lifecycle_);
     if (!threads_.empty()) throw Error(Errc::kState, "hub already started");
     size_t shards = static_cast<size_t>(options_.shards);  // 1 to 64: checked_hub_options
+    metrics_.connections_limit.set(options_.max_connections);
     if (shards > 1 && options_.redis_url.empty())
       shared_.reset(new SharedBroker(options_.history_size, options_.history_ttl_seconds, shards,
                                      [this] { metrics_.published.add(); }, options_.idempotency_window_seconds));

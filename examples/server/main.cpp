@@ -6,6 +6,7 @@
 #include <string>
 
 #include <pthread.h>
+#include <sys/resource.h>
 
 #include "rthub/hub.hpp"
 
@@ -22,7 +23,8 @@ const char kUsage[] =
     "                              (without it only loopback peers may publish)\n"
     "  --max-message-bytes N       largest WebSocket message or publish body (default 65536)\n"
     "  --max-queue-bytes N         outbound bytes queued per client before it is dropped (default 1048576)\n"
-    "  --max-connections N         total connections (default: no limit)\n"
+    "  --max-connections N         total connections (default: the descriptor limit, RLIMIT_NOFILE,\n"
+    "                              less a reserve of 32 + 1/16 of it; 0: no limit)\n"
     "  --max-connections-per-ip N  connections per client address (default: no limit)\n"
     "  --max-subscriptions N       channels per connection (default 1024)\n"
     "  --sse-retry MS              the reconnect delay an SSE stream tells browsers (default 2000)\n"
@@ -56,8 +58,31 @@ long long number(const char* flag, const char* text, long long min, long long ma
   return v;
 }
 
+// The descriptors this process may open: the soft limit, first raised to the hard one (as Go
+// programs and many servers do; the hard limit is the operator's word).
+size_t descriptor_limit() {
+  struct rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
+  if (limit.rlim_cur < limit.rlim_max) {
+    struct rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  return limit.rlim_cur == RLIM_INFINITY ? 0 : static_cast<size_t>(limit.rlim_cur);
+}
+
+// The default --max-connections: the descriptor limit less a reserve for plain HTTP requests
+// (/healthz, /metrics, /publish), Redis links, logs and the listeners, so that connections are
+// refused with a clear 503 before accept runs out of descriptors. 0 (no limit) when unknown.
+size_t default_max_connections() {
+  size_t limit = descriptor_limit();
+  size_t reserve = 32 + limit / 16;
+  return limit > reserve ? limit - reserve : (limit ? 1 : 0);
+}
+
 rthub::HubOptions parse(int argc, char** argv) {
   rthub::HubOptions o;
+  o.max_connections = default_max_connections();
   for (int i = 1; i < argc; ++i) {
     std::string flag = argv[i];
     if (flag == "--help" || flag == "-h") {

@@ -120,6 +120,22 @@ std::string Metrics::render() const {
   line(out, "rthub_connections_refused_total", "{reason=\"connect_rate\"}",
        refused[static_cast<size_t>(Refusal::kConnectRate)].get());
   line(out, "rthub_connections_refused_total", "{reason=\"origin\"}", refused[static_cast<size_t>(Refusal::kOrigin)].get());
+  line(out, "rthub_connections_refused_total", "{reason=\"fd_exhausted\"}",
+       refused[static_cast<size_t>(Refusal::kFdExhausted)].get());
+  head(out, "rthub_connections_limit", "gauge", "The max_connections in force (0: no limit).");
+  line(out, "rthub_connections_limit", "", connections_limit.get());
+  head(out, "rthub_fd_exhaustion_episodes_total", "counter",
+       "Times accepting connections ran out of file descriptors (EMFILE/ENFILE).");
+  line(out, "rthub_fd_exhaustion_episodes_total", "", fd_shortages.get());
+  head(out, "rthub_ws_protocol_errors_total", "counter",
+       "WebSocket connections failed (or upgrades refused) for breaking RFC 6455, by reason.");
+  static const char* const kViolations[] = {"unmasked", "bad_length", "too_big", "version"};
+  for (size_t i = 0; i < ws_protocol_errors.size(); ++i)
+    line(out, "rthub_ws_protocol_errors_total", (std::string("{reason=\"") + kViolations[i] + "\"}").c_str(),
+         ws_protocol_errors[i].get());
+  head(out, "rthub_ws_frame_guard_lost_total", "counter",
+       "ws:// connections whose frame headers the guard lost track of (lws judges them alone).");
+  line(out, "rthub_ws_frame_guard_lost_total", "", frame_guard_lost.get());
   head(out, "rthub_auth_failures_total", "counter", "Connections refused for their token or by the host's hook, by reason.");
   static const char* const kAuth[] = {"missing", "malformed", "bad_algorithm", "bad_signature", "expired", "not_yet_valid", "hook"};
   for (size_t i = 0; i < auth_failures.size(); ++i)

@@ -48,9 +48,13 @@ class LatencyHistogram {
   Counter count_, sum_us_;
 };
 
-enum class Refusal { kMaxConnections, kMaxPerIp, kConnectRate, kOrigin, kCount };
+// kFdExhausted: answered 503 by the listener because the process ran out of file descriptors.
+enum class Refusal { kMaxConnections, kMaxPerIp, kConnectRate, kOrigin, kFdExhausted, kCount };
 // Why a token or a host hook refused a connection.
 enum class AuthFailure { kMissing, kMalformed, kBadAlgorithm, kBadSignature, kExpired, kNotYetValid, kHook, kCount };
+
+// WebSocket protocol violations the hub fails a connection (or refuses an upgrade) for.
+enum class WsProtocolError { kUnmasked, kBadLength, kTooBig, kVersion, kCount };
 
 struct Metrics {
   Counter open_ws, open_sse, accepted_ws, accepted_sse;
@@ -64,6 +68,10 @@ struct Metrics {
   std::array<Counter, static_cast<size_t>(Refusal::kCount)> refused;
   std::array<Counter, static_cast<size_t>(AuthFailure::kCount)> auth_failures;
   Counter forbidden;  // subscribes and publishes refused by rights
+  Counter connections_limit;  // the max_connections in force (0: none)
+  Counter fd_shortages;       // episodes of accept failing with EMFILE/ENFILE
+  std::array<Counter, static_cast<size_t>(WsProtocolError::kCount)> ws_protocol_errors;
+  Counter frame_guard_lost;  // ws:// connections whose frame headers the guard lost track of
   Counter history_bytes;
   LatencyHistogram latency;
   // How long each event-loop iteration kept the service thread busy (time blocked waiting for

@@ -19,6 +19,7 @@ class WsSession;
 class SseSession;
 class LwsSession;
 class HttpExchange;
+class FrameGuard;
 class HubCore;
 struct Metrics;
 struct HubOptions;
@@ -48,6 +49,10 @@ struct ServerContext {
   // Exchanges whose answer is written at the end of the iteration, before the flush list.
   std::vector<HttpExchange*> answer_list;
   std::string id_line;  // an SSE event's id line, rebuilt per event
+  // How long a closing connection may take to see its close frame (or stream end) out before its
+  // TCP connection is dropped: raised to the whole stop grace while the hub stops.
+  int close_timeout_secs = 3;
+  FrameGuard* frame_guard = nullptr;  // checks ws:// frame headers before lws reads them
 };
 
 constexpr size_t kWriteBatchBytes = 64 * 1024;

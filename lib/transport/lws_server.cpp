@@ -15,13 +15,18 @@
 #include "transport/lws_session.hpp"
 #include "transport/shared_listener.hpp"
 #include "transport/sse/sse_session.hpp"
+#include "transport/ws/frame_guard.hpp"
 #include "transport/ws/ws_session.hpp"
 
 namespace rthub {
 namespace {
 
 constexpr uint64_t kTimerMs = HubCore::kTickMs;  // housekeeping period (the core's sweep slices)
-constexpr int64_t kStopGraceMs = 2000;      // how long closing connections may take at stop
+// How long closing connections may take at stop: 2 s, and 1 s more per 2,000 connections of the
+// shard (each needs its close frame written and, for WebSocket, its peer's answer read; at
+// 15,000 connections on a busy machine that is several seconds). Documented in OPERATIONS.md.
+constexpr int64_t kStopGraceBaseMs = 2000;
+constexpr int64_t kStopGraceConnectionsPerSecond = 2000;
 // Marks (as the wsi's opaque user data) a connection that carries an SSE stream.
 const char kStreamOpen = 0;
 
@@ -54,6 +59,18 @@ std::string request_path(struct lws* wsi, std::string& method) {
   return {};
 }
 
+// RFC 6455 4.4: a client asking for a version the server does not speak gets 426 and the
+// versions it does. lws_return_http_status cannot add the header, so the answer is written raw.
+void refuse_websocket_version(struct lws* wsi) {
+  static const char kBody[] = "unsupported Sec-WebSocket-Version: this server speaks 13\n";
+  std::string answer = "HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\n"
+                       "Content-Type: text/plain\r\nConnection: close\r\nContent-Length: " +
+                       std::to_string(sizeof kBody - 1) + "\r\n\r\n" + kBody;
+  std::vector<unsigned char> buffer(LWS_PRE + answer.size());
+  std::memcpy(buffer.data() + LWS_PRE, answer.data(), answer.size());
+  lws_write(wsi, buffer.data() + LWS_PRE, answer.size(), LWS_WRITE_HTTP_HEADERS);
+}
+
 }  // namespace
 
 struct LwsServer::State {
@@ -65,7 +82,8 @@ struct LwsServer::State {
   uv_loop_t loop{};
   uv_timer_t timer{};
   uv_prepare_t flusher{};
-  SharedListener listener;  // with shards: this shard's socket on the shared port
+  SharedListener listener;  // this shard's socket on the hub's port
+  std::unique_ptr<FrameGuard> frame_guard;  // RFC 6455 header checks of ws:// connections
   bool loop_ready = false;
   struct lws_context* context = nullptr;  // guarded by wake_lock for wake()
   // Set by lws itself (info.pcontext) and cleared once the context is wholly gone: with a foreign
@@ -160,6 +178,11 @@ int on_event(struct lws* wsi, enum lws_callback_reasons reason, void* user, void
         lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, "WebSocket endpoint is /ws");
         return -1;
       }
+      if (header(wsi, WSI_TOKEN_VERSION) != "13") {  // lws 4.1.6 upgrades any version as 13
+        server_of(wsi).metrics.ws_protocol_errors[static_cast<size_t>(WsProtocolError::kVersion)].add();
+        refuse_websocket_version(wsi);
+        return -1;
+      }
       Admission admission = server_of(wsi).core.admit(connect_request(wsi, "ws", "/ws"));
       if (admission.status) {
         lws_return_http_status(wsi, static_cast<unsigned int>(admission.status), admission.reason.c_str());
@@ -177,6 +200,7 @@ int on_event(struct lws* wsi, enum lws_callback_reasons reason, void* user, void
         slot->admitted = nullptr;
       }
       server_of(wsi).core.attach(*session);
+      if (!lws_is_ssl(wsi) && server_of(wsi).frame_guard) server_of(wsi).frame_guard->watch(wsi);
       return 0;
     }
     case LWS_CALLBACK_RECEIVE:
@@ -191,6 +215,7 @@ int on_event(struct lws* wsi, enum lws_callback_reasons reason, void* user, void
     case LWS_CALLBACK_SERVER_WRITEABLE:
       return slot && slot->ws ? slot->ws->on_writable() : 0;
     case LWS_CALLBACK_CLOSED:
+      if (server_of(wsi).frame_guard) server_of(wsi).frame_guard->forget(wsi);
       if (slot && slot->ws) {
         server_of(wsi).core.detach(*slot->ws);
         delete slot->ws;
@@ -278,7 +303,12 @@ LwsServer::~LwsServer() {
 void LwsServer::open(bool joins_shards) {
   State& s = *state_;
   // Only lws's errors and warnings reach the host's stderr.
-  lws_set_log_level(LLL_ERR | LLL_WARN, [](int, const char* line) { std::fprintf(stderr, "rthub: lws: %s", line); });
+  // Not the line lws writes for every upgrade the hub refused (limits, tokens, versions): those
+  // are counted in /metrics, and a flood of refusals must not flood the log.
+  lws_set_log_level(LLL_ERR | LLL_WARN, [](int, const char* line) {
+    if (std::strstr(line, "User code denied connection")) return;
+    std::fprintf(stderr, "rthub: lws: %s", line);
+  });
   if (uv_loop_init(&s.loop) != 0) throw Error(Errc::kIo, "cannot create the event loop");
   s.loop_ready = true;
   uv_loop_configure(&s.loop, UV_METRICS_IDLE_TIME);  // for the loop-busy histogram
@@ -311,13 +341,12 @@ void LwsServer::open(bool joins_shards) {
   std::string bind_host = s.options.listen_host == "*" ? "0.0.0.0" : s.options.listen_host;
   // Asking first: libwebsockets, when it cannot bind, still returns a context whose teardown
   // leaves libuv callbacks into its unloaded event-lib plugin.
-  // Shards listen on one port each with its own socket, and hand connections to lws. The first
-  // one checks with a plain bind that nobody holds the port, not even another process's
-  // SO_REUSEPORT group, which would otherwise take a share of the connections.
-  bool shared_port = s.options.shards > 1;
+  // The hub listens itself (SharedListener: one socket per shard on the one port) and hands
+  // connections to lws. The first shard checks with a plain bind that nobody holds the port, not
+  // even another process's SO_REUSEPORT group, which would otherwise take a share of them.
   if (!joins_shards && !can_bind(bind_host, s.options.port))
     throw Error(Errc::kIo, "cannot listen on " + s.options.listen_host + ":" + std::to_string(s.options.port));
-  if (shared_port) s.listener.open(bind_host, s.options.port);
+  s.listener.open(bind_host, s.options.port);
   for (const std::string* file : {&s.options.tls_cert, &s.options.tls_key})
     if (!file->empty() && access(file->c_str(), R_OK) != 0)
       throw Error(Errc::kIo, "cannot read TLS file " + *file);
@@ -327,7 +356,7 @@ void LwsServer::open(bool joins_shards) {
   void* loops[] = {&s.loop};
   info.foreign_loops = loops;
   info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_UV_NO_SIGSEGV_SIGFPE_SPIN;
-  info.port = shared_port ? CONTEXT_PORT_NO_LISTEN_SERVER : s.options.port;
+  info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
   s.iface = s.options.listen_host;
   if (s.iface == "0.0.0.0" || s.iface == "*" || s.iface.empty()) {
     info.iface = nullptr;
@@ -357,9 +386,9 @@ void LwsServer::open(bool joins_shards) {
   s.context = lws_create_context(&info);
   if (!s.context) throw Error(Errc::kIo, "cannot listen on " + s.options.listen_host + ":" + std::to_string(s.options.port));
   s.lws_alive = s.context;
-  // When the port cannot be bound, lws still makes a context, but without its vhost.
+  // When the vhost cannot be made (TLS files it cannot use), lws still makes a context.
   struct lws_vhost* vhost = lws_get_vhost_by_name(s.context, "default");
-  if (!vhost || (!shared_port && lws_get_vhost_listen_port(vhost) <= 0)) {
+  if (!vhost) {
     // Such a context cannot be torn down safely on a foreign loop (its teardown leaves libuv
     // callbacks into the unloaded event-lib plugin): destroy it, and abandon the loop unrun.
     s.destroy_context();
@@ -368,8 +397,12 @@ void LwsServer::open(bool joins_shards) {
     throw Error(Errc::kIo, "cannot serve on " + s.options.listen_host + ":" + std::to_string(s.options.port) +
                                (s.options.tls_cert.empty() ? "" : " (check the TLS certificate and key)"));
   }
-  s.port = shared_port ? s.listener.port() : lws_get_vhost_listen_port(vhost);
-  if (shared_port) s.listener.start(&s.loop, vhost);
+  s.port = s.listener.port();
+  s.listener.start(&s.loop, vhost, &s.metrics);
+  // A frame larger than a message, plus what a session reads and drops of an oversized message
+  // before its 1009 (WsSession), is refused at its header.
+  s.frame_guard.reset(new FrameGuard(&s.loop, s.metrics, s.options.max_message_bytes + (1u << 20)));
+  s.server->frame_guard = s.frame_guard.get();
 
   uv_timer_init(&s.loop, &s.timer);
   s.timer.data = &s;
@@ -402,7 +435,9 @@ void LwsServer::begin_stop() {
   if (s.stopping) return;
   s.stopping = true;
   s.listener.close();  // no new connections
-  s.stop_deadline_ms = monotonic_us() / 1000 + kStopGraceMs;
+  int64_t grace_ms = kStopGraceBaseMs + static_cast<int64_t>(s.core.session_count()) * 1000 / kStopGraceConnectionsPerSecond;
+  s.stop_deadline_ms = monotonic_us() / 1000 + grace_ms;
+  s.server->close_timeout_secs = static_cast<int>((grace_ms + 999) / 1000);
   s.core.close_all(CloseCode::kGoingAway);
 }
 
