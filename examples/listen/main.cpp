@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "common/json_string.hpp"  // the library's own escaper (header-only, in this tree)
 #include "rthub/client.hpp"
 
 namespace {
@@ -34,29 +35,11 @@ const char kUsage[] =
   std::exit(2);
 }
 
-void append_string(std::string& out, const std::string& s) {
-  static const char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(static_cast<char>(c));
-    } else if (c < 0x20) {
-      out += "\\u00";
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    } else {
-      out.push_back(static_cast<char>(c));
-    }
-  }
-  out.push_back('"');
-}
-
 void field(std::string& out, const char* name, const std::string& value) {
   out += ",\"";
   out += name;
   out += "\":";
-  append_string(out, value);
+  rthub::json::append_string(out, value);
 }
 
 void number(std::string& out, const char* name, long long value) {

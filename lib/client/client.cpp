@@ -30,6 +30,7 @@
 #include "client/sse_link.hpp"
 #include "client/wire.hpp"
 #include "client/ws_link.hpp"
+#include "core/channel_name.hpp"
 
 namespace rthub {
 
@@ -186,29 +187,10 @@ Client::Impl::Impl(ClientOptions options)
       backoff_(client::BackoffPolicy{options_.backoff_base_ms, options_.backoff_cap_ms,
                                      options_.max_attempts},
                client::system_uniform_source()) {
+  // The options were checked by validate_client_options (Client's constructor) already.
   std::string error;
-  auto endpoint = client::parse_endpoint(options_.url, error);
-  if (!endpoint) throw Error(Errc::kInvalid, error);
-  endpoint_ = *endpoint;
-  if (options_.backoff_base_ms == 0)
-    throw Error(Errc::kInvalid, "backoff_base_ms must be positive");
-  if (options_.backoff_cap_ms < options_.backoff_base_ms)
-    throw Error(Errc::kInvalid, "backoff_cap_ms must be at least backoff_base_ms");
-  if (options_.heartbeat_seconds <= 0)
-    throw Error(Errc::kInvalid, "heartbeat_seconds must be positive");
-  if (options_.watchdog_ms < 0) throw Error(Errc::kInvalid, "watchdog_ms must not be negative");
-  if (options_.handshake_timeout_ms <= 0)
-    throw Error(Errc::kInvalid, "handshake_timeout_ms must be positive");
-  if (options_.websocket_retry_ms <= 0)
-    throw Error(Errc::kInvalid, "websocket_retry_ms must be positive");
-  if (options_.max_pending_events == 0)
-    throw Error(Errc::kInvalid, "max_pending_events must be positive");
-  for (const auto& channel : options_.channels) {
-    if (!is_valid_channel_name(channel))
-      throw Error(Errc::kInvalid,
-                  "bad channel name '" + channel + "': 1-255 bytes of [A-Za-z0-9_.:@/-]");
-    book_.want(channel);
-  }
+  endpoint_ = *client::parse_endpoint(options_.url, error);
+  for (const auto& channel : options_.channels) book_.want(channel);
   watchdog_ms_ =
       options_.watchdog_ms ? options_.watchdog_ms : int64_t{2000} * options_.heartbeat_seconds;
   mode_ = options_.sse_only ? ClientTransport::kEventStream : ClientTransport::kWebSocket;
@@ -268,24 +250,18 @@ void Client::Impl::post(Command command) {
 }
 
 void Client::Impl::subscribe(const std::string& channel, const std::optional<Position>& since) {
-  if (!is_valid_channel_name(channel))
-    throw Error(Errc::kInvalid,
-                "bad channel name '" + channel + "': 1-255 bytes of [A-Za-z0-9_.:@/-]");
+  check_channel_name(channel);
   post(Command{Command::Kind::kSubscribe, channel, since, {}, {}, 0});
 }
 
 void Client::Impl::unsubscribe(const std::string& channel) {
-  if (!is_valid_channel_name(channel))
-    throw Error(Errc::kInvalid,
-                "bad channel name '" + channel + "': 1-255 bytes of [A-Za-z0-9_.:@/-]");
+  check_channel_name(channel);
   post(Command{Command::Kind::kUnsubscribe, channel, {}, {}, {}, 0});
 }
 
 uint64_t Client::Impl::publish(const std::string& channel, const std::string& type,
                                const std::string& data) {
-  if (!is_valid_channel_name(channel))
-    throw Error(Errc::kInvalid,
-                "bad channel name '" + channel + "': 1-255 bytes of [A-Za-z0-9_.:@/-]");
+  check_channel_name(channel);
   if (!client::is_json_value(data)) throw Error(Errc::kInvalid, "data is not one JSON value");
   uint64_t id = next_id();
   post(Command{Command::Kind::kPublish, channel, {}, type.empty() ? "message" : type, data, id});
