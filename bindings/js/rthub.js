@@ -5,18 +5,23 @@
 //   client.on('message', (m) => apply(m.channel, m.type, m.data));
 //   client.on('reset', ({ channel }) => reloadState(channel));   // messages were missed
 //
-// What it does (the same as the C++ rthub::Client, see README.md next to this file):
-//   - WebSocket first (ws(s)://host/ws). When the WebSocket cannot open (an HTTP error, a proxy
-//     that drops `Upgrade`, no answer within `openTimeout`), it streams the same channels over
-//     EventSource (/events?channel=..&fallback=1) and tries WebSocket again now and then.
+// What it does is the same as the C++ rthub::Client; docs/CLIENT.md writes it down once, and
+// tests/conformance runs the same scenarios against both:
+//   - WebSocket first (ws(s)://host/ws). When the WebSocket does not open (an HTTP error, a proxy
+//     that drops `Upgrade`, no answer within `openTimeout`), it tries the same channels over
+//     EventSource (/events?channel=..&fallback=1) at once; that is a fallback once the stream
+//     opens, and while on it a WebSocket is tried again every `websocketRetryMs`.
 //   - Reconnects with exponential backoff and full jitter: after the n-th failure in a row it
-//     waits a random delay in [0, min(backoffCap, backoffBase * 2^n)] ms.
-//   - A heartbeat watchdog: a connection that brought nothing (no message, no ping) for twice
-//     the hub's heartbeat is dropped and replaced.
+//     waits a random delay in [0, min(backoffCap, backoffBase * 2^n)] ms; a connection that
+//     held 5 s starts the count again.
+//   - A heartbeat watchdog: silence for half the watchdog sends a ping over WebSocket; a
+//     connection that brought nothing (no message, no ping) for twice the hub's heartbeat is
+//     dropped and replaced.
 //   - Exact resume: each channel's position (epoch, seq) is kept; a new WebSocket subscribes
 //     with `since`, a new EventSource passes the positions as its cursor. Duplicates are
-//     dropped, so the application sees every message once, in order. When the hub cannot
-//     replay what was missed, a `reset` event says "reload this channel's state".
+//     dropped, so the application sees every message once, in order. When messages were missed
+//     (the hub cannot replay them, or a seq gap), a `reset` event says "reload this channel's
+//     state"; the connection stays.
 //
 // Events (client.on(name, fn) gets the detail object; or addEventListener(name, e => e.detail)):
 //   message      {channel, epoch, seq, type, data, ts, transport}
@@ -24,26 +29,28 @@
 //   unsubscribed {channel}
 //   reset        {channel, epoch, seq, previous, reason}       reload the channel's state
 //   state        {state, transport, reason, attempt, retryIn}
-//                state: 'connecting' | 'connected' | 'disconnected' | 'closed'
-//                transport: 'websocket' | 'sse'
+//                state: 'connecting' | 'connected' | 'fallback' | 'disconnected' | 'closed'
+//                transport: 'ws' | 'sse'
 //   fallback     {reason}                                      now streaming over SSE
 //   error        {code, message, channel}                      a request the hub refused
 //
 // All of this runs on the page's event loop; there are no threads.
 
 const CHANNEL_NAME = /^[A-Za-z0-9_.:@/-]{1,255}$/;
+// A connection that held this long was a success: the next failure starts the backoff afresh.
+export const STABLE_CONNECTION_MS = 5000;
 
 export const DEFAULTS = Object.freeze({
   channels: [],            // subscribed from the start (more with subscribe())
   token: '',               // JWT, sent as ?token= on /ws and /events (browsers cannot set headers)
-  transport: 'auto',       // 'auto': WebSocket, SSE fallback; 'websocket': never SSE; 'sse': never WebSocket
+  transport: 'auto',       // 'auto': WebSocket, SSE fallback; 'ws': never SSE; 'sse': never WebSocket
   backoffBase: 500,        // ms
   backoffCap: 30000,       // ms
   maxAttempts: 0,          // failed attempts in a row before giving up (state 'closed'); 0: forever
   heartbeat: 25,           // s, the hub's --heartbeat
   watchdogMs: 0,           // silence that ends a connection; 0: 2 x heartbeat
   openTimeout: 10000,      // ms for a WebSocket handshake or the start of an event stream (0: none)
-  websocketRetryEvery: 5,  // on SSE after a fallback: every Nth reconnect tries WebSocket (0: never)
+  websocketRetryEvery: 0,  // on SSE after a fallback: every Nth reconnect tries WebSocket (0: never, as C++)
   websocketRetryMs: 60000, // ... and after this long on SSE, WebSocket is tried again (0: never)
   httpPublish: true,       // on SSE, publish() uses POST /publish; false: publish() rejects
   publishKey: '',          // Bearer key for POST /publish (see README: a key in a page is public)
@@ -91,7 +98,8 @@ export class RthubClient extends EventTarget {
   constructor(url, options = {}) {
     super();
     const o = this.options = { ...DEFAULTS, ...options };
-    if (!['auto', 'websocket', 'sse'].includes(o.transport)) throw new TypeError(`rthub: bad transport option: ${o.transport}`);
+    if (o.transport === 'websocket') o.transport = 'ws'; // the name before 0.3
+    if (!['auto', 'ws', 'sse'].includes(o.transport)) throw new TypeError(`rthub: bad transport option: ${o.transport}`);
     for (const k of ['backoffBase', 'backoffCap', 'maxAttempts', 'heartbeat', 'watchdogMs', 'openTimeout',
       'websocketRetryEvery', 'websocketRetryMs', 'maxQueuedPublishes']) {
       if (!(Number.isFinite(o[k]) && o[k] >= 0)) throw new TypeError(`rthub: option ${k} must be a number >= 0`);
@@ -202,7 +210,7 @@ export class RthubClient extends EventTarget {
     if (since) this._positions.set(channel, { epoch: String(since.epoch), seq: Number(since.seq) });
     const conn = this._conn;
     if (conn && conn.open) {
-      if (conn.transport === 'websocket') this._sendSubscribe(conn, channel);
+      if (conn.transport === 'ws') this._sendSubscribe(conn, channel);
       else this._restartStream(conn);
     } else if (this._started && !this._closed && !conn && !this._timer) {
       this._open(); // idle: an event stream with no channels had nothing to stream
@@ -216,7 +224,7 @@ export class RthubClient extends EventTarget {
     const conn = this._conn;
     if (!conn || !conn.open) return;
     conn.live.delete(channel);
-    if (conn.transport === 'websocket') {
+    if (conn.transport === 'ws') {
       if (conn.requested.delete(channel)) this._send(conn, { op: 'unsubscribe', channel, id: this._request({ op: 'unsubscribe', channel, conn }) });
     } else {
       this._restartStream(conn);
@@ -259,13 +267,13 @@ export class RthubClient extends EventTarget {
 
   _useWebSocket() {
     const o = this.options;
-    if (typeof EventSource === 'undefined' || o.transport === 'websocket') return true;
+    if (typeof EventSource === 'undefined' || o.transport === 'ws') return true;
     if (typeof WebSocket === 'undefined' || o.transport === 'sse') return false;
     if (!this._fallbackSince) return true;
-    // Fallen back to SSE: WebSocket again every Nth reconnect, or when it was last tried long ago.
+    // Fallen back to SSE: reconnects stay on SSE (a WebSocket probe beside the open stream finds
+    // the way back), or, with websocketRetryEvery, every Nth reconnect tries WebSocket first.
     this._sseTriesSinceWebSocket++;
-    if (o.websocketRetryEvery && this._sseTriesSinceWebSocket >= o.websocketRetryEvery) return true;
-    return Boolean(o.websocketRetryMs) && Date.now() - this._lastWebSocketTry >= o.websocketRetryMs;
+    return Boolean(o.websocketRetryEvery) && this._sseTriesSinceWebSocket >= o.websocketRetryEvery;
   }
 
   // A connection: one WebSocket or one EventSource and what this client knows about it.
@@ -274,7 +282,8 @@ export class RthubClient extends EventTarget {
       transport,
       sock: null,
       open: false,
-      healthy: false,           // something arrived: the backoff starts again from 0
+      openedAt: 0,              // when the handshake completed
+      pingedAt: -1,             // lastRx when the watchdog last pinged
       lastRx: 0,
       live: new Set(),          // channels whose `subscribed` arrived on this connection
       requested: new Set(),     // WebSocket: channels a subscribe was sent for
@@ -284,14 +293,14 @@ export class RthubClient extends EventTarget {
   }
 
   _openWebSocket({ probe = false } = {}) {
-    const conn = this._newConn('websocket', { probe });
+    const conn = this._newConn('ws', { probe });
     if (this._fallbackSince) this.stats.websocketRetries++;
     this._lastWebSocketTry = Date.now();
     this._sseTriesSinceWebSocket = 0;
     const url = this._wsUrl + (this.options.token ? `?token=${encodeURIComponent(this.options.token)}` : '');
     if (!probe) {
       this._conn = conn;
-      this._setState('connecting', 'websocket', { attempt: this._failures });
+      this._setState('connecting', 'ws', { attempt: this._failures });
     }
     try {
       conn.sock = new WebSocket(url);
@@ -378,13 +387,13 @@ export class RthubClient extends EventTarget {
       return;
     }
     conn.open = true;
-    conn.lastRx = Date.now();
-    this._armWatchdog(conn, this._watchdogMs());
+    conn.openedAt = conn.lastRx = Date.now();
+    this._armWatchdog(conn, this._watchdogMs() / 2);
     this.stats.connects++;
     if (this._everConnected && !conn.replacing) this.stats.reconnects++;
     this._everConnected = true;
 
-    if (conn.transport === 'websocket') {
+    if (conn.transport === 'ws') {
       this._fallbackSince = 0;
       for (const channel of this._wanted) this._sendSubscribe(conn, channel);
     } else {
@@ -424,11 +433,13 @@ export class RthubClient extends EventTarget {
     if (this._conn !== conn) return;
     this._teardown(conn);
     this._conn = null;
-    if (conn.transport === 'websocket' && this.options.transport === 'auto' && typeof EventSource !== 'undefined') {
-      // The WebSocket did not get through: stream over SSE instead, right away. Only when the
-      // stream opens is this a fallback; if it fails too, the hub is unreachable and the next
-      // attempt tries WebSocket first again.
-      this._setState('disconnected', 'websocket', { reason, retryIn: 0 });
+    if (conn.transport === 'ws' && this.options.transport === 'auto' && typeof EventSource !== 'undefined'
+      && this._wanted.size > 0) {
+      // The WebSocket did not get through (a browser cannot tell why): stream over SSE instead,
+      // right away. Only when the stream opens is this a fallback; if it fails too, the hub is
+      // unreachable and the next attempt tries WebSocket first again. Without a channel there
+      // is nothing to stream: a plain failure.
+      this._setState('fallback', 'sse', { reason: `WebSocket handshake failed: ${reason}`, retryIn: -1 });
       this._openEventSource({ fallbackReason: reason });
       return;
     }
@@ -440,6 +451,7 @@ export class RthubClient extends EventTarget {
     if (this._conn !== conn) return;
     this._teardown(conn);
     this._conn = null;
+    if (Date.now() - conn.openedAt >= STABLE_CONNECTION_MS) this._failures = 0;
     this._rejectRequests(conn, 'disconnected',
       `connection lost before the hub answered (${reason}); the message may or may not have been published`);
     this._retryLater(reason, conn.transport, code);
@@ -450,7 +462,7 @@ export class RthubClient extends EventTarget {
     const attempt = this._failures++;
     const o = this.options;
     if (o.maxAttempts && attempt >= o.maxAttempts) {
-      this.close(`gave up after ${o.maxAttempts} attempts: ${reason}`);
+      this.close(`gave up after ${o.maxAttempts} retries: ${reason}`);
       return;
     }
     const delay = backoffDelay(attempt, o.backoffBase, o.backoffCap, o.random);
@@ -468,7 +480,7 @@ export class RthubClient extends EventTarget {
     if (!sock) return;
     sock.onopen = sock.onmessage = sock.onerror = sock.onclose = null;
     try {
-      if (conn.transport === 'websocket') {
+      if (conn.transport === 'ws') {
         if (sock.readyState === 0 || sock.readyState === 1) sock.close(1000, 'client reconnects');
       } else {
         sock.close();
@@ -495,16 +507,26 @@ export class RthubClient extends EventTarget {
     return this.options.watchdogMs || 2 * this.options.heartbeat * 1000;
   }
 
-  // Fires when the connection brought nothing for the watchdog time. Re-armed lazily, so that
-  // receiving costs nothing but a timestamp.
+  // Silence for half the watchdog time: over WebSocket, ask the hub for a pong. Silence for the
+  // whole: the connection is dead and is replaced. Re-armed lazily, so that receiving costs
+  // nothing but a timestamp.
   _armWatchdog(conn, delay) {
     conn.watchdog = setTimeout(() => {
       if (this._conn !== conn || !conn.open) return;
       const limit = this._watchdogMs();
       const silent = Date.now() - conn.lastRx;
-      if (silent < limit) { this._armWatchdog(conn, limit - silent); return; }
-      this.stats.watchdogTimeouts++;
-      this._drop(conn, `watchdog: nothing received for ${silent} ms`);
+      if (silent >= limit) {
+        this.stats.watchdogTimeouts++;
+        this._drop(conn, `watchdog: nothing from the hub for ${silent} ms`);
+        return;
+      }
+      const pingAt = limit / 2;
+      if (conn.transport === 'ws' && conn.pingedAt !== conn.lastRx && silent >= pingAt) {
+        conn.pingedAt = conn.lastRx; // one ping per silence
+        this._send(conn, { op: 'ping', id: this._nextId++ });
+      }
+      const pinged = conn.pingedAt === conn.lastRx;
+      this._armWatchdog(conn, conn.transport === 'ws' && !pinged ? Math.max(1, pingAt - silent) : limit - silent);
     }, delay);
   }
 
@@ -534,7 +556,7 @@ export class RthubClient extends EventTarget {
   }
 
   _sendPublish(conn, item) {
-    if (conn.transport === 'websocket') {
+    if (conn.transport === 'ws') {
       const id = this._request({ op: 'publish', conn, resolve: item.resolve, reject: item.reject });
       this._send(conn, `{"op":"publish","id":${id},${item.body.slice(1)}`);
     } else if (this.options.httpPublish) {
@@ -576,10 +598,6 @@ export class RthubClient extends EventTarget {
   _received(conn, text) {
     if (this._conn !== conn) return;
     conn.lastRx = Date.now();
-    if (!conn.healthy) {
-      conn.healthy = true;
-      this._failures = 0;
-    }
     let m;
     try {
       m = JSON.parse(text);
@@ -631,9 +649,12 @@ export class RthubClient extends EventTarget {
     if (pos && pos.epoch === m.epoch) {
       if (m.seq <= pos.seq) { this.stats.duplicates++; return; }
       if (m.seq > pos.seq + 1) {
-        // A gap (the hub as built never sends one): resume from the last position.
-        this._drop(conn, `gap in ${channel}: expected seq ${pos.seq + 1}, got ${m.seq}`);
-        return;
+        // A gap (the hub as built never sends one): say so, then deliver; the connection stays.
+        this.stats.resets++;
+        this._emit('reset', {
+          channel, epoch: m.epoch, seq: m.seq - 1, previous: pos,
+          reason: `messages ${pos.seq + 1}..${m.seq - 1} were skipped`,
+        });
       }
     } else if (pos) {
       // A new epoch without an unasked `subscribed` first: the numbering restarted.
@@ -653,10 +674,10 @@ export class RthubClient extends EventTarget {
     if (req && req.op === 'subscribe') {
       conn.requested.delete(req.channel);
       if (m.code === 'unavailable') {
-        // Redis mode, broker away: ask again in a moment.
-        conn.timers.push(setTimeout(() => {
-          if (this._conn === conn && this._wanted.has(req.channel)) this._sendSubscribe(conn, req.channel);
-        }, 1000));
+        // The hub's history store is down: reconnect (with backoff) and subscribe again.
+        this._emit('error', { code: m.code, message: m.message, channel: req.channel });
+        this._drop(conn, `the hub could not subscribe ${req.channel}: ${m.message}`);
+        return;
       } else {
         // Refused (forbidden, bad name, limit): it would be refused again, so stop asking.
         this._wanted.delete(req.channel);

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "common/json_string.hpp"  // the library's own escaper (header-only, in this tree)
 #include "rthub/client.hpp"
 
 namespace {
@@ -25,6 +26,9 @@ const char kUsage[] =
     "  --insecure           accept any TLS certificate (testing only)\n"
     "  --token JWT          send 'Authorization: Bearer JWT'\n"
     "  --heartbeat SECONDS  the hub's heartbeat (default 25): silence for twice this reconnects\n"
+    "  --watchdog MS        silence that ends a connection (default: twice the heartbeat)\n"
+    "  --backoff-base MS    --backoff-cap MS: reconnect delays (defaults 500, 30000)\n"
+    "  --handshake-timeout MS  --websocket-retry MS  --max-attempts N: see docs/CLIENT.md\n"
     "  --help               this text\n"
     "Prints one JSON object per line on stdout: {\"event\":\"message\",...} for each message,\n"
     "{\"event\":\"state\",\"state\":...,\"transport\":...} for each change of the connection.\n";
@@ -34,29 +38,11 @@ const char kUsage[] =
   std::exit(2);
 }
 
-void append_string(std::string& out, const std::string& s) {
-  static const char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(static_cast<char>(c));
-    } else if (c < 0x20) {
-      out += "\\u00";
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    } else {
-      out.push_back(static_cast<char>(c));
-    }
-  }
-  out.push_back('"');
-}
-
 void field(std::string& out, const char* name, const std::string& value) {
   out += ",\"";
   out += name;
   out += "\":";
-  append_string(out, value);
+  rthub::json::append_string(out, value);
 }
 
 void number(std::string& out, const char* name, long long value) {
@@ -116,6 +102,14 @@ std::string line_of(const rthub::ClientEvent& e) {
   return out;
 }
 
+// The int options given in milliseconds, by flag; nullptr for other flags.
+int* number_option(rthub::ClientOptions& o, const std::string& arg) {
+  if (arg == "--watchdog") return &o.watchdog_ms;
+  if (arg == "--handshake-timeout") return &o.handshake_timeout_ms;
+  if (arg == "--websocket-retry") return &o.websocket_retry_ms;
+  return nullptr;
+}
+
 rthub::ClientOptions parse(int argc, char** argv) {
   rthub::ClientOptions o;
   for (int i = 1; i < argc; ++i) {
@@ -128,6 +122,25 @@ rthub::ClientOptions parse(int argc, char** argv) {
       o.sse_only = true;
     } else if (arg == "--insecure") {
       o.insecure_skip_verify_for_tests = true;
+    } else if (int* number = number_option(o, arg)) {
+      if (i + 1 >= argc) usage_error(arg + " needs a value");
+      char* end = nullptr;
+      long value = std::strtol(argv[++i], &end, 10);
+      if (*argv[i] == '\0' || *end != '\0' || value < 0 || value > 1000000000)
+        usage_error(arg + " needs a number");
+      *number = static_cast<int>(value);
+    } else if (arg == "--backoff-base" || arg == "--backoff-cap" || arg == "--max-attempts") {
+      if (i + 1 >= argc) usage_error(arg + " needs a value");
+      char* end = nullptr;
+      unsigned long value = std::strtoul(argv[++i], &end, 10);
+      if (*argv[i] == '\0' || *end != '\0' || value > 1000000000)
+        usage_error(arg + " needs a number");
+      if (arg == "--backoff-base")
+        o.backoff_base_ms = value;
+      else if (arg == "--backoff-cap")
+        o.backoff_cap_ms = value;
+      else
+        o.max_attempts = static_cast<uint32_t>(value);
     } else if (arg == "--channel" || arg == "--ca" || arg == "--token" || arg == "--heartbeat") {
       if (i + 1 >= argc) usage_error(arg + " needs a value");
       std::string value = argv[++i];

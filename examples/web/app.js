@@ -9,7 +9,7 @@ const SVG_NS = 'http://www.w3.org/2000/svg';
 
 // Exposed for the browser tests and for poking around in the devtools console.
 const demo = window.rthubDemo = {
-  transport: null,     // 'websocket' | 'sse'
+  transport: null,     // 'ws' | 'sse'
   state: 'connecting', // 'connecting' | 'connected' | 'reconnecting'
   received: [],        // every {op:"message"} object the client handed over, in arrival order
   positions: {},       // channel -> {epoch, seq} of the last message applied

@@ -1,19 +1,20 @@
 // client.hpp: the reconnecting rthub client, for apps and services that stay subscribed to a hub
 // through bad networks and old proxies.
 //
-// A Client connects to a hub's base URL (http(s)://host:port[/prefix]) and keeps its channels:
+// A Client connects to a hub's base URL (http(s)://host:port[/prefix]) and keeps its channels
+// (docs/CLIENT.md has the whole behaviour, shared with the JS module bindings/js/rthub.js):
 //
-//   - WebSocket first. When the WebSocket handshake fails (an HTTP error status, a proxy that
-//     drops the Upgrade, no answer in time) it streams the channels over Server-Sent Events
+//   - WebSocket first. When the WebSocket does not open (an HTTP error status, a proxy that
+//     drops the Upgrade, no answer in time) it tries the channels over Server-Sent Events at once
 //     (/events, marked fallback=1 so the hub counts it) and tries WebSocket again now and then.
 //   - Reconnects with exponential backoff and full jitter: attempt n waits a random delay in
 //     [0, min(cap, base * 2^n)].
 //   - A heartbeat watchdog: a connection that brought nothing (message or ping) for twice the
 //     hub's heartbeat is treated as dead and replaced.
 //   - Exact resume: each channel's position (epoch, seq) is kept, a new connection continues
-//     after it, and the host sees every message once, in order. When the hub can no longer
-//     replay what was missed (history gone, hub restarted in memory), a kReset event says so:
-//     the host should reload its state.
+//     after it, and the host sees every message once, in order. When messages were missed
+//     (history gone, hub restarted in memory, a seq gap), a kReset event says so: the host
+//     should reload its state.
 //
 // Threads: a started client runs one thread of its own that owns its connections. Its public
 // methods may be called from any thread. Events reach the host in one of two ways:

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/sse_cursor.hpp"
+
 namespace rthub::client {
 
 bool ChannelBook::want(const std::string& channel, const std::optional<Position>& since) {
@@ -76,8 +78,8 @@ std::string ChannelBook::cursor() const {
   for (const auto& channel : order_) {
     const Entry& entry = entries_.at(channel);
     if (!entry.position) continue;
-    if (!out.empty()) out += ',';
-    out += channel + ":" + entry.position->epoch + ":" + std::to_string(entry.position->seq);
+    sse_cursor::append_entry(out, out.empty(), channel, entry.position->epoch,
+                             entry.position->seq);
   }
   return out;
 }

@@ -16,8 +16,6 @@
 
 namespace rthub::client {
 
-class Link;
-
 // How a connection ended.
 struct LinkEnd {
   bool opened = false;        // the handshake had completed (101, or 200 with an event stream)
@@ -28,16 +26,35 @@ struct LinkEnd {
   std::string body;           // the start of an error response's body
 };
 
+// A connection as the client's connection strategy sees it. Link implements it over lws; unit
+// tests implement it without sockets (tests/client/strategy_test.cpp).
+class Connection {
+ public:
+  virtual ~Connection() = default;
+  // Starts connecting. False when it failed at once; on_end has then been reported.
+  virtual bool connect() = 0;
+  // Lets go of the connection without reporting anything more; the connection is closed.
+  virtual void abandon() = 0;
+  // Ends the connection now with `end` (reported to the listener).
+  virtual void fail(LinkEnd end) = 0;
+  // Stops or resumes reading (flow control while the host catches up).
+  virtual void set_reading(bool enable) = 0;
+  // Sends one request (WebSocket only; other connections ignore it).
+  virtual void send(std::string text) = 0;
+  virtual bool is_open() const = 0;
+  virtual bool ended() const = 0;
+};
+
 class LinkListener {
  public:
   virtual ~LinkListener() = default;
-  virtual void on_open(Link& link) = 0;
+  virtual void on_open(Connection& link) = 0;
   // One complete server object (JSON text).
-  virtual void on_text(Link& link, std::string_view text) = 0;
+  virtual void on_text(Connection& link, std::string_view text) = 0;
   // Bytes arrived that carried no object (SSE comments, partial frames): the link is alive.
-  virtual void on_activity(Link& link) = 0;
+  virtual void on_activity(Connection& link) = 0;
   // Once per link; afterwards the link makes no more calls.
-  virtual void on_end(Link& link, const LinkEnd& end) = 0;
+  virtual void on_end(Connection& link, const LinkEnd& end) = 0;
 };
 
 // What every link needs to connect.
@@ -48,24 +65,22 @@ struct LinkSettings {
   int handshake_timeout_ms = 10000;
 };
 
-class Link {
+class Link : public Connection {
  public:
   Link(ClientLoop& loop, const LinkSettings& settings, LinkListener* listener);
   virtual ~Link();
   Link(const Link&) = delete;
   Link& operator=(const Link&) = delete;
 
-  // Starts connecting. False when it failed at once; on_end has then been reported.
-  bool connect();
-  // Lets go of the connection without reporting anything more; the connection is closed.
-  void abandon();
-  // Ends the link now with `end` (reported to the listener) and closes the connection.
-  void fail(LinkEnd end);
-  // Stops or resumes reading (flow control while the host catches up).
-  void set_reading(bool enable);
+  bool connect() override;
+  void abandon() override;
+  // Also closes the connection.
+  void fail(LinkEnd end) override;
+  void set_reading(bool enable) override;
+  void send(std::string text) override { (void)text; }
 
-  bool is_open() const { return opened_ && !ended_; }
-  bool ended() const { return ended_; }
+  bool is_open() const override { return opened_ && !ended_; }
+  bool ended() const override { return ended_; }
 
   // From the loop's dispatcher, for this link's connection.
   int on_lws(struct lws* wsi, enum lws_callback_reasons reason, void* in, size_t len);

@@ -6,6 +6,9 @@
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 
+#include "common/json_string.hpp"
+#include "common/parse_seq.hpp"
+
 namespace rthub::client {
 namespace {
 
@@ -13,23 +16,10 @@ constexpr unsigned kFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseNu
                             rapidjson::kParseValidateEncodingFlag;
 using Stream = rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream>;
 
-bool parse_unsigned(std::string_view s, uint64_t& out) {
-  if (s.empty() || s.size() > 20) return false;
-  uint64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    uint64_t next = v * 10 + static_cast<uint64_t>(c - '0');
-    if (next / 10 != v) return false;  // overflow
-    v = next;
-  }
-  out = v;
-  return true;
-}
-
 bool parse_signed(std::string_view s, int64_t& out) {
   bool negative = !s.empty() && s.front() == '-';
   uint64_t magnitude = 0;
-  if (!parse_unsigned(negative ? s.substr(1) : s, magnitude) || magnitude > INT64_MAX) return false;
+  if (!parse_seq(negative ? s.substr(1) : s, magnitude) || magnitude > INT64_MAX) return false;
   out = negative ? -static_cast<int64_t>(magnitude) : static_cast<int64_t>(magnitude);
   return true;
 }
@@ -93,7 +83,7 @@ class ObjectReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Obje
         out_.message = value;
       else if (key_ == "ref") {
         uint64_t ref = 0;
-        if (parse_unsigned(value, ref)) out_.ref = ref;
+        if (parse_seq(value, ref)) out_.ref = ref;
       }
     }
     finish_capture();
@@ -105,12 +95,12 @@ class ObjectReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Obje
     if (depth_ == 1) {
       std::string_view value(s, n);
       if (key_ == "seq") {
-        out_.has_seq = parse_unsigned(value, out_.seq);
+        out_.has_seq = parse_seq(value, out_.seq);
       } else if (key_ == "ts") {
         parse_signed(value, out_.ts_ms);
       } else if (key_ == "ref") {
         uint64_t ref = 0;
-        if (parse_unsigned(value, ref)) out_.ref = ref;
+        if (parse_seq(value, ref)) out_.ref = ref;
       }
     }
     finish_capture();
@@ -174,39 +164,6 @@ ServerOp op_of(const std::string& name) {
   return ServerOp::kUnknown;
 }
 
-void append_string(std::string& out, std::string_view s) {
-  static const char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out.push_back(kHex[c >> 4]);
-          out.push_back(kHex[c & 15]);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out.push_back('"');
-}
-
 }  // namespace
 
 bool decode_server_object(std::string_view text, ServerObject& out, std::string& error) {
@@ -264,10 +221,10 @@ PublishAnswer decode_publish_answer(int http_status, std::string_view body) {
 std::string encode_subscribe(std::string_view channel, const std::optional<Position>& since,
                              uint64_t id) {
   std::string out = "{\"op\":\"subscribe\",\"channel\":";
-  append_string(out, channel);
+  json::append_string(out, channel);
   if (since) {
     out += ",\"since\":{\"epoch\":";
-    append_string(out, since->epoch);
+    json::append_string(out, since->epoch);
     out += ",\"seq\":" + std::to_string(since->seq) + "}";
   }
   out += ",\"id\":" + std::to_string(id) + "}";
@@ -276,7 +233,7 @@ std::string encode_subscribe(std::string_view channel, const std::optional<Posit
 
 std::string encode_unsubscribe(std::string_view channel, uint64_t id) {
   std::string out = "{\"op\":\"unsubscribe\",\"channel\":";
-  append_string(out, channel);
+  json::append_string(out, channel);
   out += ",\"id\":" + std::to_string(id) + "}";
   return out;
 }
@@ -284,9 +241,9 @@ std::string encode_unsubscribe(std::string_view channel, uint64_t id) {
 std::string encode_publish(std::string_view channel, std::string_view type, std::string_view data,
                            uint64_t id) {
   std::string out = "{\"op\":\"publish\",\"channel\":";
-  append_string(out, channel);
+  json::append_string(out, channel);
   out += ",\"type\":";
-  append_string(out, type);
+  json::append_string(out, type);
   out += ",\"data\":";
   out += data;
   out += ",\"id\":" + std::to_string(id) + "}";
@@ -300,9 +257,9 @@ std::string encode_ping(uint64_t id) {
 std::string encode_publish_body(std::string_view channel, std::string_view type,
                                 std::string_view data) {
   std::string out = "{\"channel\":";
-  append_string(out, channel);
+  json::append_string(out, channel);
   out += ",\"type\":";
-  append_string(out, type);
+  json::append_string(out, type);
   out += ",\"data\":";
   out += data;
   out += "}";

@@ -14,7 +14,7 @@ class WsLink final : public Link {
       : Link(loop, settings, listener) {}
 
   // Queues one text frame; frames go out in order once the socket is open and writable.
-  void send(std::string text);
+  void send(std::string text) override;
 
  protected:
   const char* method() const override { return nullptr; }

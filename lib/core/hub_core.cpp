@@ -7,7 +7,7 @@
 #include "core/channel_name.hpp"
 #include "core/jwt.hpp"
 #include "core/utf8.hpp"
-#include "core/sse_cursor.hpp"
+#include "common/sse_cursor.hpp"
 
 namespace rthub {
 

@@ -4,6 +4,7 @@
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 
+#include "common/parse_seq.hpp"
 #include "core/utf8.hpp"
 
 namespace rthub::json {
@@ -189,16 +190,6 @@ class FieldPicker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Field
   void since_type_error() {
     if (fields().error.empty()) fields().error = "since needs epoch (string) and seq (integer)";
   }
-  static bool parse_seq(std::string_view s, uint64_t& out) {
-    if (s.empty() || s.size() > 19) return false;
-    uint64_t v = 0;
-    for (char c : s) {
-      if (c < '0' || c > '9') return false;
-      v = v * 10 + static_cast<uint64_t>(c - '0');
-    }
-    out = v;
-    return true;
-  }
   // The value of a captured key starts after the key's closing quote, blanks and the colon.
   void begin_value(bool scalar_id = false) {
     if (depth_ != item_depth_ || capture_ != nullptr) return;
@@ -282,29 +273,6 @@ bool is_valid_json(std::string_view text) {
   ValueChecker checker;
   rapidjson::Reader reader;
   return static_cast<bool>(reader.Parse<kFlags>(stream, checker)) && stream.Tell() == text.size();
-}
-
-void append_string(std::string& out, std::string_view s) {
-  static const char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out.push_back(kHex[c >> 4]);
-          out.push_back(kHex[c & 15]);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out.push_back('"');
 }
 
 }  // namespace rthub::json

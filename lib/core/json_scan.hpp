@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/json_string.hpp"  // json::append_string, for the writers that scan too
+
 namespace rthub::json {
 
 // The longest "idempotency_key" a publish may carry, in bytes.
@@ -47,8 +49,5 @@ Scan scan_requests(std::string_view text, bool allow_array);
 
 // True when `text` is exactly one JSON value (valid UTF-8, any depth).
 bool is_valid_json(std::string_view text);
-
-// Appends `s` as a JSON string literal, quotes included.
-void append_string(std::string& out, std::string_view s);
 
 }  // namespace rthub::json

@@ -389,10 +389,10 @@ test('demo page connects over websocket and draws published geometry', { timeout
   const { base, browser: b } = await setup();
   const page = await openDemo(b, base);
   try {
-    assert.equal(await page.evaluate(() => window.rthubDemo.transport), 'websocket');
-    assert.equal(await page.evaluate(() => document.body.dataset.transport), 'websocket');
+    assert.equal(await page.evaluate(() => window.rthubDemo.transport), 'ws');
+    assert.equal(await page.evaluate(() => document.body.dataset.transport), 'ws');
     assert.equal(await page.evaluate(() => document.body.dataset.state), 'connected');
-    assert.match(await page.textContent('#status'), /websocket/);
+    assert.match(await page.textContent('#status'), /transport: ws /);
 
     const id = uniq('zone');
     const points = [[100, 100], [320, 130], [260, 330], [90, 290]];

@@ -66,7 +66,8 @@ long find_error(const EventLog::Events& events, const std::string& code) {
 
 }  // namespace
 
-TEST_CASE("a hub that refuses the client's token is reported, without a fallback", "[auth]") {
+TEST_CASE("a hub that refuses the client's token is reported, and never counts as a fallback",
+          "[auth]") {
   bool sse = GENERATE(false, true);
   HubProcess hub({"--jwt-secret", kSecret});
   EventLog log;
@@ -82,10 +83,12 @@ TEST_CASE("a hub that refuses the client's token is reported, without a fallback
                    5000));
   REQUIRE(log.wait_state(ClientState::kDisconnected, ClientTransport::kNone, 5000) >= 0);
   auto events = log.snapshot();
+  // Over WebSocket the refusal leads to one event stream attempt (docs/CLIENT.md, "Fallback": a
+  // browser cannot see why a WebSocket failed), refused the same way: no fallback is counted.
   CHECK(EventLog::find(events, 0, [](const rthub::ClientEvent& e) {
-          return EventLog::is_state(e, ClientState::kFallback) ||
-                 EventLog::is_state(e, ClientState::kConnected);
+          return EventLog::is_state(e, ClientState::kConnected);
         }) < 0);
+  CHECK(client.stats().fallbacks == 0);
 }
 
 TEST_CASE("the client's token opens both transports, and a forbidden channel is dropped",

@@ -87,7 +87,7 @@ TEST_CASE("client falls back when upgrades are never answered", "[fallback]") {
   long fallback = log.wait_state(ClientState::kFallback, ClientTransport::kEventStream, 5000);
   REQUIRE(fallback >= 0);
   CHECK(log.snapshot()[fallback].reason.find("no answer") != std::string::npos);
-  CHECK(proxy.upgrades_seen() == 2);  // one timeout may be a busy hub; two in a row is the path
+  CHECK(proxy.upgrades_seen() == 1);  // the first unanswered upgrade leads to the event stream
   REQUIRE(log.wait_subscribed("a", 5000));
   REQUIRE(publish(hub.port(), "a", "{}") == 200);
   REQUIRE(log.wait_messages("a", 1, 5000));

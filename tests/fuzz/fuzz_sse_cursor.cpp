@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/sse_cursor.hpp"
+#include "common/sse_cursor.hpp"
 #include "fuzz_checks.hpp"
 
 using namespace rthub;

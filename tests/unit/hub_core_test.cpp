@@ -10,7 +10,7 @@
 
 #include "broker/memory/memory_broker.hpp"
 #include "core/hub_core.hpp"
-#include "core/sse_cursor.hpp"
+#include "common/sse_cursor.hpp"
 #include "core/utf8.hpp"
 
 using namespace rthub;

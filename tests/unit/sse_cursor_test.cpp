@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "core/sse_cursor.hpp"
+#include "common/sse_cursor.hpp"
 
 using rthub::Position;
 using rthub::Session;

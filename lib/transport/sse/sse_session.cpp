@@ -6,7 +6,7 @@
 
 #include "core/channel_name.hpp"
 #include "core/hub_core.hpp"
-#include "core/sse_cursor.hpp"
+#include "common/sse_cursor.hpp"
 #include "transport/http/http_exchange.hpp"
 
 namespace rthub {

@@ -1,6 +1,8 @@
-#include "core/sse_cursor.hpp"
+#include "common/sse_cursor.hpp"
 
 #include <charconv>
+
+#include "common/parse_seq.hpp"
 
 namespace rthub::sse_cursor {
 namespace {
@@ -14,17 +16,6 @@ bool valid_epoch(std::string_view e) {
   return true;
 }
 
-bool parse_seq(std::string_view s, uint64_t& out) {
-  if (s.empty() || s.size() > 19) return false;
-  uint64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + static_cast<uint64_t>(c - '0');
-  }
-  out = v;
-  return true;
-}
-
 }  // namespace
 
 std::string format(const std::vector<Session::Cursor>& cursors) {
@@ -33,19 +24,24 @@ std::string format(const std::vector<Session::Cursor>& cursors) {
   return out;
 }
 
+void append_entry(std::string& out, bool first, std::string_view channel, std::string_view epoch,
+                  uint64_t seq) {
+  if (!first) out.push_back(',');
+  out += channel;
+  out.push_back(':');
+  out += epoch;
+  out.push_back(':');
+  char digits[24];
+  auto end = std::to_chars(digits, digits + sizeof digits, seq).ptr;
+  out.append(digits, end);
+}
+
 void append(std::string& out, const std::vector<Session::Cursor>& cursors) {
   bool first = true;
   for (const auto& c : cursors) {
     if (c.channel.empty()) continue;
-    if (!first) out.push_back(',');
+    append_entry(out, first, c.channel, c.epoch, c.seq);
     first = false;
-    out += c.channel;
-    out.push_back(':');
-    out += c.epoch;
-    out.push_back(':');
-    char digits[24];
-    auto end = std::to_chars(digits, digits + sizeof digits, c.seq).ptr;
-    out.append(digits, end);
   }
 }
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "rthub/message.hpp"
 #include "rthub/transport.hpp"
@@ -18,6 +19,10 @@ namespace rthub::sse_cursor {
 std::string format(const std::vector<Session::Cursor>& cursors);
 // Appends the cursor to `out` (for writers that reuse one buffer).
 void append(std::string& out, const std::vector<Session::Cursor>& cursors);
+// Appends one `channel:epoch:seq` entry, after a comma unless it is the `first` (the client builds
+// its resume cursor from its own positions with this).
+void append_entry(std::string& out, bool first, std::string_view channel, std::string_view epoch,
+                  uint64_t seq);
 
 // Positions by channel; entries that cannot be read are left out (their channels then resume
 // with recovered:false).
