@@ -31,6 +31,8 @@ const char* error_code_name(ErrorCode code) {
     case ErrorCode::kUnavailable: return "unavailable";
     case ErrorCode::kInternal: return "internal";
     case ErrorCode::kUnknownOutcome: return "unknown_outcome";
+    case ErrorCode::kTooManyKeys: return "too_many_keys";
+    case ErrorCode::kUnsupported: return "unsupported";
   }
   return "internal";
 }
@@ -45,6 +47,11 @@ std::string message(const Message& m) {
   json::append_string(out, m.type);
   out += ",\"data\":";
   out += m.data;
+  if (!m.key.empty()) {
+    out += ",\"key\":";
+    json::append_string(out, m.key);
+    if (m.deleted) out += ",\"delete\":true";
+  }
   out += ",\"ts\":";
   out += std::to_string(m.ts_ms);
   out += '}';
@@ -58,6 +65,20 @@ std::string subscribed(std::string_view channel, const Position& latest, std::op
   append_position(out, latest);
   if (recovered) out += *recovered ? ",\"recovered\":true" : ",\"recovered\":false";
   append_ref(out, ref);
+  out += '}';
+  return out;
+}
+
+std::string snapshot(std::string_view channel, const Position& at, std::string_view items, bool more) {
+  std::string out;
+  out.reserve(80 + channel.size() + items.size());
+  out += "{\"op\":\"snapshot\",\"channel\":";
+  json::append_string(out, channel);
+  append_position(out, at);
+  out += ",\"items\":[";
+  out += items;
+  out += ']';
+  if (more) out += ",\"more\":true";
   out += '}';
   return out;
 }

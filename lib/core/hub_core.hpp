@@ -34,12 +34,15 @@ class HubCore final : public SessionHost, public BrokerListener {
   void attach(Session& session) override;
   void detach(Session& session) override;
   void on_request(Session& session, std::string_view text) override;
-  void open_stream(Session& session, const std::vector<std::string>& channels, std::string_view cursor) override;
+  void open_stream(Session& session, const std::vector<std::string>& channels, std::string_view cursor,
+                   bool snapshot = false) override;
   void on_written(Session& session, const Outbound& item, int64_t now_us) override;
 
   // BrokerListener
   void on_broker_message(const EnvelopePtr& message) override;
   bool has_subscribers(const std::string& channel) const override;
+  // Whether the broker keeps keyed messages (snapshots); the Redis broker does not yet.
+  bool keeps_keys() const { return broker_ && broker_->keeps_keys(); }
 
   // Publishes a checked message (channel valid, data valid JSON); stamps its time.
   void publish(Message message, std::function<void(const PublishOutcome&)> done);
@@ -103,13 +106,16 @@ class HubCore final : public SessionHost, public BrokerListener {
   // Adds a subscription and asks the broker for its history; false (with an error queued) when
   // the session may not have it.
   bool subscribe(Session& session, const std::string& channel, const std::optional<Position>& since,
-                 std::string ref, std::shared_ptr<StreamOpening> opening = nullptr);
+                 std::string ref, std::shared_ptr<StreamOpening> opening = nullptr, bool snapshot = false);
   void unsubscribe(Session& session, const std::string& channel, std::string_view ref);
   void remove_subscription(Subscription& sub);
   void finish_subscribe(const std::shared_ptr<Subscription>& sub, HistoryOutcome& history,
                         const std::optional<Position>& since, const std::string& ref);
-  // Sends the retained messages after a subscription's `subscribed`, then what it held meanwhile.
-  void replay(Subscription& sub, const std::vector<EnvelopePtr>& messages);
+  // Sends the retained messages after a subscription's `subscribed` (or its snapshot), then what
+  // it held meanwhile.
+  void replay(Subscription& sub, const std::vector<EnvelopePtr>& messages, const HistoryOutcome* snapshot = nullptr);
+  // Queues a snapshot, in parts of at most about max_message_bytes on WebSocket, one event on SSE.
+  void send_snapshot(Subscription& sub, const HistoryOutcome& history);
   void stream_step(const std::shared_ptr<StreamOpening>& opening);
   // Queues `message` for `sub`; the frame it queued, or null when it queued none.
   const std::string* deliver(Subscription& sub, const EnvelopePtr& message);

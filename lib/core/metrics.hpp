@@ -64,6 +64,7 @@ struct Metrics {
   std::array<Counter, static_cast<size_t>(Refusal::kCount)> refused;
   std::array<Counter, static_cast<size_t>(AuthFailure::kCount)> auth_failures;
   Counter forbidden;  // subscribes and publishes refused by rights
+  Counter snapshots_sent;  // keyed snapshots queued to subscribers
   Counter history_bytes;
   LatencyHistogram latency;
   // How long each event-loop iteration kept the service thread busy (time blocked waiting for

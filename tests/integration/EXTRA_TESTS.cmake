@@ -7,3 +7,6 @@
 set(RTHUB_INTEGRATION_EXTRA_TESTS redis_nodes nginx_two_nodes auth tls hostile backpressure heartbeat pipelining shards)
 # idempotency: keyed publishes and publish outcomes, with redis-server frozen by SIGSTOP.
 list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS idempotency)
+# keyed_state: keyed messages, snapshots (late joiners on WS and SSE, a race with 500 publishes),
+# --max-keys, and the refusal in Redis mode (needs redis-server).
+list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS keyed_state)
