@@ -17,9 +17,17 @@
 //     with `since`, a new EventSource passes the positions as its cursor. Duplicates are
 //     dropped, so the application sees every message once, in order. When the hub cannot
 //     replay what was missed, a `reset` event says "reload this channel's state".
+//   - Keyed state (snapshots): a channel subscribed with {snapshot: true} (or listed in
+//     `channels` with the `snapshot` option on) gets the latest message of every key from the
+//     hub when it joins, and a fresh snapshot whenever a resume could not be honoured. The client
+//     keeps the channel's state (key -> message), applies each live message to it (a `delete`
+//     removes its key) and hands it over in `snapshot` and `state` events, or client.state(channel).
 //
 // Events (client.on(name, fn) gets the detail object; or addEventListener(name, e => e.detail)):
-//   message      {channel, epoch, seq, type, data, ts, transport}
+//   message      {channel, epoch, seq, type, data, ts, transport, key?, delete?}
+//   snapshot     {channel, epoch, seq, items, state}            a whole snapshot arrived: `state`
+//                (a Map key -> message) replaces what the application had for the channel
+//   keyed        after each live change of a snapshot channel's state: {channel, state, message}
 //   subscribed   {channel, epoch, seq, recovered, transport}   (recovered as the hub sent it)
 //   unsubscribed {channel}
 //   reset        {channel, epoch, seq, previous, reason}       reload the channel's state
@@ -35,6 +43,7 @@ const CHANNEL_NAME = /^[A-Za-z0-9_.:@/-]{1,255}$/;
 
 export const DEFAULTS = Object.freeze({
   channels: [],            // subscribed from the start (more with subscribe())
+  snapshot: false,         // the `channels` above are subscribed with {snapshot: true}
   token: '',               // JWT, sent as ?token= on /ws and /events (browsers cannot set headers)
   transport: 'auto',       // 'auto': WebSocket, SSE fallback; 'websocket': never SSE; 'sse': never WebSocket
   backoffBase: 500,        // ms
@@ -119,6 +128,9 @@ export class RthubClient extends EventTarget {
 
     this._wanted = new Set();     // channels the application wants
     this._positions = new Map();  // channel -> {epoch, seq} of the last message handed over
+    this._snapshots = new Set();  // channels that want the hub's keyed snapshot
+    this._keyed = new Map();      // snapshot channel -> Map key -> message (its current state)
+    this._parts = new Map();      // snapshot channel -> items of a snapshot still arriving in parts
     this._conn = null;            // the current connection (see _newConn), or null
     this._state = 'idle';
     this._transport = null;
@@ -136,7 +148,7 @@ export class RthubClient extends EventTarget {
     this._restartQueued = false;
     this._onOnline = () => { if (this._timer) { clearTimeout(this._timer); this._timer = null; this._open(); } };
 
-    for (const channel of o.channels) this.subscribe(channel);
+    for (const channel of o.channels) this.subscribe(channel, { snapshot: Boolean(o.snapshot) });
   }
 
   // ------------------------------------------------------------------ public API
@@ -195,10 +207,12 @@ export class RthubClient extends EventTarget {
   // Subscribes now (if connected) and on every later connection. `since` ({epoch, seq}, e.g.
   // kept from an earlier page load) resumes after that position; without it the channel starts
   // at the hub's current position. Subscribing to a channel already wanted does nothing.
-  subscribe(channel, { since } = {}) {
+  // With `snapshot`, the hub sends the channel's keyed state first (see the header).
+  subscribe(channel, { since, snapshot = false } = {}) {
     if (!isChannelName(channel)) throw new TypeError(`rthub: bad channel name: ${JSON.stringify(channel)}`);
     if (this._wanted.has(channel)) return;
     this._wanted.add(channel);
+    if (snapshot) this._snapshots.add(channel);
     if (since) this._positions.set(channel, { epoch: String(since.epoch), seq: Number(since.seq) });
     const conn = this._conn;
     if (conn && conn.open) {
@@ -213,6 +227,9 @@ export class RthubClient extends EventTarget {
   unsubscribe(channel) {
     if (!this._wanted.delete(channel)) return;
     this._positions.delete(channel);
+    this._snapshots.delete(channel);
+    this._keyed.delete(channel);
+    this._parts.delete(channel);
     const conn = this._conn;
     if (!conn || !conn.open) return;
     conn.live.delete(channel);
@@ -329,6 +346,9 @@ export class RthubClient extends EventTarget {
     const cursor = this._cursor(channels);
     if (cursor) query.push(`last_event_id=${encodeURIComponent(cursor)}`);
     if (this.options.transport === 'auto') query.push('fallback=1'); // counted by the hub's metrics
+    // One stream, one choice: a snapshot for every channel it does not resume. The state of a
+    // channel that did not ask is not kept, so such a snapshot is only passed over.
+    if (channels.some((c) => this._snapshots.has(c))) query.push('snapshot=1');
     if (this.options.token) query.push(`token=${encodeURIComponent(this.options.token)}`);
     this._conn = conn;
     this._setState('connecting', 'sse', { attempt: this._failures });
@@ -530,6 +550,7 @@ export class RthubClient extends EventTarget {
     const req = { op: 'subscribe', channel, id: this._request({ op: 'subscribe', channel, conn }) };
     const p = this._positions.get(channel);
     if (p) req.since = { epoch: p.epoch, seq: p.seq };
+    if (this._snapshots.has(channel)) req.snapshot = true;
     this._send(conn, req);
   }
 
@@ -592,6 +613,7 @@ export class RthubClient extends EventTarget {
     switch (m.op) {
       case 'message': this._onMessage(conn, m); break;
       case 'subscribed': this._onSubscribed(conn, m); break;
+      case 'snapshot': this._onSnapshot(conn, m); break;
       case 'unsubscribed': this._emit('unsubscribed', { channel: m.channel }); break;
       case 'published':
         if (req && req.resolve) req.resolve({ channel: m.channel, epoch: m.epoch, seq: m.seq });
@@ -624,6 +646,27 @@ export class RthubClient extends EventTarget {
     }
   }
 
+  // Applies a snapshot once its last part is in: it replaces the channel's state, and the
+  // position moves to the snapshot's, from which live messages continue.
+  _onSnapshot(conn, m) {
+    const channel = m.channel;
+    if (!conn.live.has(channel) || !this._snapshots.has(channel)) return;
+    const items = (this._parts.get(channel) || []).concat(Array.isArray(m.items) ? m.items : []);
+    if (m.more) { this._parts.set(channel, items); return; }
+    this._parts.delete(channel);
+    const state = new Map();
+    for (const item of items) if (typeof item.key === 'string' && !item.delete) state.set(item.key, item);
+    this._keyed.set(channel, state);
+    this._positions.set(channel, { epoch: m.epoch, seq: m.seq });
+    this.stats.snapshots++;
+    this._emit('snapshot', { channel, epoch: m.epoch, seq: m.seq, items, state, transport: conn.transport });
+  }
+
+  // The current keyed state (Map key -> message) of a channel subscribed with a snapshot.
+  state(channel) {
+    return this._keyed.get(channel) || new Map();
+  }
+
   _onMessage(conn, m) {
     const channel = m.channel;
     if (!conn.live.has(channel)) return; // not (or no longer) subscribed on this connection
@@ -642,9 +685,18 @@ export class RthubClient extends EventTarget {
     }
     this._positions.set(channel, { epoch: m.epoch, seq: m.seq });
     this.stats.messages++;
-    this._emit('message', {
+    const detail = {
       channel, epoch: m.epoch, seq: m.seq, type: m.type, data: m.data, ts: m.ts, transport: conn.transport,
-    });
+    };
+    if (typeof m.key === 'string') detail.key = m.key;
+    if (m.delete === true) detail.delete = true;
+    const state = this._keyed.get(channel);
+    if (state && detail.key !== undefined) {
+      if (detail.delete) state.delete(detail.key);
+      else state.set(detail.key, m);
+    }
+    this._emit('message', detail);
+    if (state && detail.key !== undefined) this._emit('keyed', { channel, state, message: detail });
   }
 
   _onError(conn, m, req) {
