@@ -21,7 +21,7 @@
 //     `channels` with the `snapshot` option on) gets the latest message of every key from the
 //     hub when it joins, and a fresh snapshot whenever a resume could not be honoured. The client
 //     keeps the channel's state (key -> message), applies each live message to it (a `delete`
-//     removes its key) and hands it over in `snapshot` and `state` events, or client.state(channel).
+//     removes its key) and hands it over in `snapshot` and `keyed` events, or client.keyedState(channel).
 //
 // Events (client.on(name, fn) gets the detail object; or addEventListener(name, e => e.detail)):
 //   message      {channel, epoch, seq, type, data, ts, transport, key?, delete?}
@@ -124,6 +124,7 @@ export class RthubClient extends EventTarget {
       duplicates: 0,        // messages at or before a channel's position, dropped
       resets: 0,            // reset events
       watchdogTimeouts: 0,  // connections dropped for silence
+      snapshots: 0,         // whole snapshots applied
     };
 
     this._wanted = new Set();     // channels the application wants
@@ -663,7 +664,7 @@ export class RthubClient extends EventTarget {
   }
 
   // The current keyed state (Map key -> message) of a channel subscribed with a snapshot.
-  state(channel) {
+  keyedState(channel) {
     return this._keyed.get(channel) || new Map();
   }
 
