@@ -69,6 +69,35 @@ std::string subscribed(std::string_view channel, const Position& latest, std::op
   return out;
 }
 
+std::string presence_client(uint64_t id, const std::string* user) {
+  std::string out = "{\"id\":" + std::to_string(id) + ",\"user\":";
+  if (user) json::append_string(out, *user);
+  else out += "null";
+  out += '}';
+  return out;
+}
+
+std::string presence_event(std::string_view op, std::string_view channel, std::string_view client) {
+  std::string out = "{\"op\":";
+  json::append_string(out, op);
+  out += ",\"channel\":";
+  json::append_string(out, channel);
+  out += ",\"client\":";
+  out += client;
+  out += '}';
+  return out;
+}
+
+std::string presence(std::string_view channel, std::string_view clients, std::string_view ref) {
+  std::string out = "{\"op\":\"presence\",\"channel\":";
+  json::append_string(out, channel);
+  out += ",\"clients\":";
+  out += clients;
+  append_ref(out, ref);
+  out += '}';
+  return out;
+}
+
 std::string snapshot(std::string_view channel, const Position& at, std::string_view items, bool more) {
   std::string out;
   out.reserve(80 + channel.size() + items.size());

@@ -35,6 +35,10 @@ std::string refreshed(int64_t expires_at, std::string_view ref);
 std::string ping(int64_t ts_ms);
 // One part of a snapshot: `items` is the comma-separated message objects it carries; `more` on
 // every part but the last.
+// Presence: `client` is a client object {"id":N,"user":...}, `clients` a JSON array of them.
+std::string presence_client(uint64_t id, const std::string* user);
+std::string presence_event(std::string_view op, std::string_view channel, std::string_view client);
+std::string presence(std::string_view channel, std::string_view clients, std::string_view ref);
 std::string snapshot(std::string_view channel, const Position& at, std::string_view items, bool more);
 
 // Wraps a JSON object in the bytes `format` sends: a complete unmasked WebSocket text frame, or

@@ -36,6 +36,7 @@ struct HubCore::Subscription {
   std::vector<EnvelopePtr> held;
   std::shared_ptr<StreamOpening> opening;  // set while its stream waits for its other channels
   bool snapshot = false;                   // asked for the channel's keyed snapshot
+  bool presence = false;                   // gets the channel's join and leave events
 };
 
 // One live message's fan-out on this shard, until its last queued copy is written. It holds the
@@ -191,7 +192,7 @@ void HubCore::on_request(Session& session, std::string_view text) {
 
   if (f.op == "ping") return send_control(session, codec::pong(ref));
   if (f.op == "refresh") return refresh(session, f, ref);
-  if (f.op != "subscribe" && f.op != "unsubscribe" && f.op != "publish")
+  if (f.op != "subscribe" && f.op != "unsubscribe" && f.op != "publish" && f.op != "presence")
     return send_error(session, codec::ErrorCode::kBadRequest, "unknown op: " + std::string(utf8_prefix(f.op, 64)), ref);
   if (!f.has_channel) return send_error(session, codec::ErrorCode::kBadRequest, "missing channel", ref);
   if (!is_valid_channel_name(f.channel))
@@ -199,6 +200,19 @@ void HubCore::on_request(Session& session, std::string_view text) {
                       bad_channel_name_text(), ref);
 
   if (f.op == "unsubscribe") return unsubscribe(session, f.channel, ref);
+  if ((f.op == "presence" || (f.op == "subscribe" && f.presence)) && !presence_supported())
+    return send_error(session, codec::ErrorCode::kUnsupported,
+                      "presence needs one shard and the memory broker (not --shards > 1 or --redis) for now", ref);
+  if (f.op == "presence") {
+    return check_channel(session, ChannelRequest::Action::kSubscribe, f.channel,
+                         [this, channel = f.channel, ref](Session& s, bool allow) {
+                           if (!allow) {
+                             metrics_.forbidden.add();
+                             return send_error(s, codec::ErrorCode::kForbidden, "may not subscribe to " + channel, ref);
+                           }
+                           presence_request(s, channel, ref);
+                         });
+  }
   if (f.op == "subscribe") {
     std::optional<Position> since;
     if (f.has_since) since = Position{f.since_epoch, f.since_seq};
@@ -206,12 +220,13 @@ void HubCore::on_request(Session& session, std::string_view text) {
       return send_error(session, codec::ErrorCode::kUnsupported,
                         "snapshots are not supported with the Redis broker yet", ref);
     return check_channel(session, ChannelRequest::Action::kSubscribe, f.channel,
-                         [this, channel = f.channel, since, ref, snapshot = f.snapshot](Session& s, bool allow) {
+                         [this, channel = f.channel, since, ref, snapshot = f.snapshot,
+                          presence = f.presence](Session& s, bool allow) {
                            if (!allow) {
                              metrics_.forbidden.add();
                              return send_error(s, codec::ErrorCode::kForbidden, "may not subscribe to " + channel, ref);
                            }
-                           subscribe(s, channel, since, ref, nullptr, snapshot);
+                           subscribe(s, channel, since, ref, nullptr, snapshot, presence);
                          });
   }
   if (f.delete_key && f.key.empty())
@@ -271,7 +286,7 @@ void HubCore::publish_request(Session& session, const json::Fields& f, const std
 }
 
 bool HubCore::subscribe(Session& session, const std::string& channel, const std::optional<Position>& since,
-                        std::string ref, std::shared_ptr<StreamOpening> opening, bool snapshot) {
+                        std::string ref, std::shared_ptr<StreamOpening> opening, bool snapshot, bool presence) {
   SessionRecord& record = record_of(session);
   for (const auto& s : record.slots) {
     if (s && s->channel == channel) {
@@ -290,6 +305,7 @@ bool HubCore::subscribe(Session& session, const std::string& channel, const std:
   sub->channel = channel;
   sub->opening = std::move(opening);
   sub->snapshot = snapshot;
+  sub->presence = presence;
   size_t slot = 0;
   while (slot < record.slots.size() && record.slots[slot]) ++slot;
   if (slot == record.slots.size()) record.slots.emplace_back();
@@ -419,6 +435,7 @@ void HubCore::send_snapshot(Subscription& sub, const HistoryOutcome& history) {
 void HubCore::replay(Subscription& sub, const std::vector<EnvelopePtr>& messages, const HistoryOutcome* snapshot) {
   Session& session = *sub.session;
   sub.pending = false;
+  if (presence_supported()) announce(sub, "join");  // a member from now on
   if (snapshot && snapshot->has_snapshot) {
     send_snapshot(sub, *snapshot);
     if (sub.removed || session.closing()) return;
@@ -454,6 +471,7 @@ void HubCore::unsubscribe(Session& session, const std::string& channel, std::str
 void HubCore::remove_subscription(Subscription& sub) {
   if (sub.removed) return;
   sub.removed = true;
+  if (!sub.pending && presence_supported()) announce(sub, "leave");
   auto it = channels_.find(sub.channel);
   if (it != channels_.end()) {
     auto& subscribers = it->second;
@@ -555,6 +573,57 @@ bool HubCore::enqueue(Session& session, Outbound item) {
   session.last_queued_ms = coarse_now_ms_;  // heartbeats need seconds, not a clock read per delivery
   if (was_empty) session.want_write();
   return true;
+}
+
+namespace {
+
+const std::string* user_of(const Session& session) {
+  const Rights* r = session.rights.get();
+  return r && !r->anonymous && !r->identity.empty() ? &r->identity : nullptr;
+}
+
+}  // namespace
+
+void HubCore::announce(const Subscription& sub, const char* op) {
+  auto it = channels_.find(sub.channel);
+  if (it == channels_.end()) return;
+  Frame frames[kWireFormats];
+  for (Subscription* other : it->second) {
+    if (other == &sub || !other->presence || other->pending || other->removed) continue;
+    Session& to = *other->session;
+    Frame& frame = frames[static_cast<size_t>(to.format())];
+    if (!frame) {
+      std::string client = codec::presence_client(sub.session->id, user_of(*sub.session));
+      frame = codec::make_frame(to.format(), codec::presence_event(op, sub.channel, client));
+    }
+    Outbound item;
+    item.frame = frame;
+    enqueue(to, std::move(item));
+  }
+}
+
+std::string HubCore::presence_clients(const std::string& channel) const {
+  std::vector<const Session*> members;
+  auto it = channels_.find(channel);
+  if (it != channels_.end())
+    for (const Subscription* sub : it->second)
+      if (!sub->pending && !sub->removed) members.push_back(sub->session);
+  std::sort(members.begin(), members.end(), [](const Session* a, const Session* b) { return a->id < b->id; });
+  std::string out = "[";
+  for (size_t i = 0; i < members.size(); ++i) {
+    if (i) out += ',';
+    out += codec::presence_client(members[i]->id, user_of(*members[i]));
+  }
+  out += ']';
+  return out;
+}
+
+bool HubCore::may_subscribe(const Rights* rights, const std::string& channel) const {
+  return !rights || rights->anonymous || channel_allowed(rights->subscribe, channel);
+}
+
+void HubCore::presence_request(Session& session, const std::string& channel, const std::string& ref) {
+  send_control(session, codec::presence(channel, presence_clients(channel), ref));
 }
 
 void HubCore::send_control(Session& session, std::string json) {

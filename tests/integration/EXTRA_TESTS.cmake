@@ -10,3 +10,5 @@ list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS idempotency)
 # keyed_state: keyed messages, snapshots (late joiners on WS and SSE, a race with 500 publishes),
 # --max-keys, and the refusal in Redis mode (needs redis-server).
 list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS keyed_state)
+# presence: join/leave events, the presence op and GET /presence on one node; refused with shards.
+list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS presence)

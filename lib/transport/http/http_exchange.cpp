@@ -134,6 +134,30 @@ void HttpExchange::route(const std::string& method, const std::string& path) {
       return error(403, codec::ErrorCode::kForbidden, "origin not allowed");
     return reply(204, "text/plain", "");
   }
+  if (path == "/presence") {
+    if (method != "GET") return error(405, codec::ErrorCode::kBadRequest, "use GET");
+    auto channels = query_values(wsi_, "channel");
+    if (channels.size() != 1) return error(400, codec::ErrorCode::kBadRequest, "give one channel parameter");
+    const std::string& channel = channels.front();
+    if (!is_valid_channel_name(channel)) return error(400, codec::ErrorCode::kBadRequest, bad_channel_name_text());
+    if (!server.core.presence_supported())
+      return error(501, codec::ErrorCode::kUnsupported,
+                   "presence needs one shard and the memory broker (not --shards > 1 or --redis) for now");
+    // The same token and rights as subscribing to the channel.
+    Admission admission = server.core.admit(connect_request(wsi_, "http", "/presence"));
+    if (admission.status) {
+      codec::ErrorCode code = admission.status == 401   ? codec::ErrorCode::kUnauthorized
+                              : admission.status == 403 ? codec::ErrorCode::kForbidden
+                                                        : codec::ErrorCode::kLimit;
+      return error(admission.status, code, admission.reason);
+    }
+    if (!server.core.may_subscribe(admission.rights.get(), channel))
+      return error(403, codec::ErrorCode::kForbidden, "may not subscribe to " + channel);
+    std::string body = "{\"channel\":";
+    json::append_string(body, channel);
+    body += ",\"clients\":" + server.core.presence_clients(channel) + "}";
+    return reply(200, "application/json", std::move(body));
+  }
   if (path == "/events") return error(405, codec::ErrorCode::kBadRequest, "use GET");
   if (path == "/publish") {
     if (method != "POST") return error(405, codec::ErrorCode::kBadRequest, "use POST");
