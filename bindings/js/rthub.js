@@ -22,11 +22,16 @@
 //     hub when it joins, and a fresh snapshot whenever a resume could not be honoured. The client
 //     keeps the channel's state (key -> message), applies each live message to it (a `delete`
 //     removes its key) and hands it over in `snapshot` and `keyed` events, or client.keyedState(channel).
+//   - Presence: a channel subscribed with {presence: true} keeps its members (who else is
+//     subscribed): over WebSocket from the hub's list and its join/leave events; over SSE (which
+//     cannot ask) from GET /presence once per subscribe. client.presence(channel) asks anew.
 //
 // Events (client.on(name, fn) gets the detail object; or addEventListener(name, e => e.detail)):
 //   message      {channel, epoch, seq, type, data, ts, transport, key?, delete?}
 //   snapshot     {channel, epoch, seq, items, state}            a whole snapshot arrived: `state`
 //                (a Map key -> message) replaces what the application had for the channel
+//   presence     {channel, clients, change?}  a presence channel's members (Array of {id, user}),
+//                after the hub's list and after every join or leave (change: {op, client})
 //   keyed        after each live change of a snapshot channel's state: {channel, state, message}
 //   subscribed   {channel, epoch, seq, recovered, transport}   (recovered as the hub sent it)
 //   unsubscribed {channel}
@@ -132,6 +137,7 @@ export class RthubClient extends EventTarget {
     this._snapshots = new Set();  // channels that want the hub's keyed snapshot
     this._keyed = new Map();      // snapshot channel -> Map key -> message (its current state)
     this._parts = new Map();      // snapshot channel -> items of a snapshot still arriving in parts
+    this._presence = new Map();   // presence channel -> Map id -> {id, user}
     this._conn = null;            // the current connection (see _newConn), or null
     this._state = 'idle';
     this._transport = null;
@@ -209,11 +215,12 @@ export class RthubClient extends EventTarget {
   // kept from an earlier page load) resumes after that position; without it the channel starts
   // at the hub's current position. Subscribing to a channel already wanted does nothing.
   // With `snapshot`, the hub sends the channel's keyed state first (see the header).
-  subscribe(channel, { since, snapshot = false } = {}) {
+  subscribe(channel, { since, snapshot = false, presence = false } = {}) {
     if (!isChannelName(channel)) throw new TypeError(`rthub: bad channel name: ${JSON.stringify(channel)}`);
     if (this._wanted.has(channel)) return;
     this._wanted.add(channel);
     if (snapshot) this._snapshots.add(channel);
+    if (presence) this._presence.set(channel, new Map());
     if (since) this._positions.set(channel, { epoch: String(since.epoch), seq: Number(since.seq) });
     const conn = this._conn;
     if (conn && conn.open) {
@@ -231,6 +238,7 @@ export class RthubClient extends EventTarget {
     this._snapshots.delete(channel);
     this._keyed.delete(channel);
     this._parts.delete(channel);
+    this._presence.delete(channel);
     const conn = this._conn;
     if (!conn || !conn.open) return;
     conn.live.delete(channel);
@@ -552,6 +560,7 @@ export class RthubClient extends EventTarget {
     const p = this._positions.get(channel);
     if (p) req.since = { epoch: p.epoch, seq: p.seq };
     if (this._snapshots.has(channel)) req.snapshot = true;
+    if (this._presence.has(channel)) req.presence = true;
     this._send(conn, req);
   }
 
@@ -615,6 +624,11 @@ export class RthubClient extends EventTarget {
       case 'message': this._onMessage(conn, m); break;
       case 'subscribed': this._onSubscribed(conn, m); break;
       case 'snapshot': this._onSnapshot(conn, m); break;
+      case 'join': case 'leave': this._onPresenceChange(m); break;
+      case 'presence':
+        this._setPresence(m.channel, m.clients);
+        if (req && req.resolve) req.resolve(m.clients);
+        break;
       case 'unsubscribed': this._emit('unsubscribed', { channel: m.channel }); break;
       case 'published':
         if (req && req.resolve) req.resolve({ channel: m.channel, epoch: m.epoch, seq: m.seq });
@@ -638,6 +652,7 @@ export class RthubClient extends EventTarget {
       this._positions.set(channel, now);
     }
     this._emit('subscribed', { channel, epoch: m.epoch, seq: m.seq, recovered: m.recovered, transport: conn.transport });
+    if (this._presence.has(channel)) this.presence(channel).catch(() => {}); // a fresh list each time
     if (reset) {
       this.stats.resets++;
       this._emit('reset', {
@@ -661,6 +676,41 @@ export class RthubClient extends EventTarget {
     this._positions.set(channel, { epoch: m.epoch, seq: m.seq });
     this.stats.snapshots++;
     this._emit('snapshot', { channel, epoch: m.epoch, seq: m.seq, items, state, transport: conn.transport });
+  }
+
+  // Asks the hub for a presence channel's members (WebSocket: the presence op, whose answer
+  // orders itself with the join/leave events; SSE: GET /presence). Resolves to the members.
+  presence(channel) {
+    const conn = this._conn;
+    if (conn && conn.open && conn.transport === 'websocket') {
+      return new Promise((resolve, reject) => {
+        const id = this._request({ op: 'presence', conn, resolve, reject });
+        this._send(conn, { op: 'presence', channel, id });
+      });
+    }
+    const token = this.options.token ? `&token=${encodeURIComponent(this.options.token)}` : '';
+    return fetch(`${this._httpBase}/presence?channel=${encodeURIComponent(channel)}${token}`)
+      .then((res) => res.json().then((body) => {
+        if (!res.ok) throw new RthubError((body.error && body.error.code) || 'unavailable', (body.error && body.error.message) || `HTTP ${res.status}`);
+        return this._setPresence(channel, body.clients);
+      }));
+  }
+
+  _setPresence(channel, clients) {
+    const members = this._presence.get(channel);
+    if (!members || !Array.isArray(clients)) return clients;
+    members.clear();
+    for (const c of clients) members.set(c.id, c);
+    this._emit('presence', { channel, clients: [...members.values()] });
+    return clients;
+  }
+
+  _onPresenceChange(m) {
+    const members = this._presence.get(m.channel);
+    if (!members || !m.client) return;
+    if (m.op === 'join') members.set(m.client.id, m.client);
+    else members.delete(m.client.id);
+    this._emit('presence', { channel: m.channel, clients: [...members.values()], change: { op: m.op, client: m.client } });
   }
 
   // The current keyed state (Map key -> message) of a channel subscribed with a snapshot.
@@ -701,11 +751,17 @@ export class RthubClient extends EventTarget {
   }
 
   _onError(conn, m, req) {
-    if (req && req.op === 'publish') { req.reject(new RthubError(m.code, m.message, { ref: m.ref })); return; }
+    if (req && (req.op === 'publish' || req.op === 'presence')) { req.reject(new RthubError(m.code, m.message, { ref: m.ref })); return; }
     if (req && req.op === 'unsubscribe' && m.code === 'not_found') return;
     if (req && req.op === 'subscribe') {
       conn.requested.delete(req.channel);
-      if (m.code === 'unavailable') {
+      if (m.code === 'unsupported' && (this._snapshots.has(req.channel) || this._presence.has(req.channel))) {
+        // A hub that keeps no snapshots or presence (Redis mode, shards): subscribe plainly, so
+        // that the channel still streams; the error event says what is missing.
+        this._snapshots.delete(req.channel);
+        this._presence.delete(req.channel);
+        if (this._conn === conn && this._wanted.has(req.channel)) this._sendSubscribe(conn, req.channel);
+      } else if (m.code === 'unavailable') {
         // Redis mode, broker away: ask again in a moment.
         conn.timers.push(setTimeout(() => {
           if (this._conn === conn && this._wanted.has(req.channel)) this._sendSubscribe(conn, req.channel);

@@ -29,7 +29,7 @@ const client = demo.client = connect(location.origin, {
   backoffBase: 500,
   backoffCap: 15000,
 });
-client.subscribe('geometry', { snapshot: true });
+client.subscribe('geometry', { snapshot: true, presence: true });
 let everConnected = false;
 
 client.on('state', ({ state, transport, reason }) => {
@@ -60,6 +60,12 @@ client.on('snapshot', ({ channel, items, epoch, seq }) => {
   for (const item of items) applyMessage(item);
   demo.positions[channel] = { epoch, seq };
   renderStatus();
+});
+client.on('presence', ({ channel, clients }) => {
+  // Everyone subscribed to the map, this page included.
+  if (channel !== 'geometry') return;
+  demo.online = clients.length;
+  $('online').textContent = clients.length === 1 ? '1 person on the map' : clients.length + ' people on the map';
 });
 client.on('message', (msg) => {
   demo.received.push({ op: 'message', ...msg });

@@ -537,6 +537,17 @@ test('demo page opened after zones were published shows exactly the hub\'s zones
       await waitIn(page, 'a live zone after the snapshot', (id) => document.querySelector(`#map polygon[data-id="${id}"]`), id);
       await publish(base, { channel: 'geometry', type: 'geometry.deleted', key: id, delete: true, data: { id } });
       await waitIn(page, 'the live zone deleted', (id) => !document.querySelector(`#map polygon[data-id="${id}"]`), id);
+      // Presence: the page counts who is on the map (itself included). Over WebSocket a second
+      // page's join and leave move the count; over SSE the page reads the list once.
+      await waitIn(page, 'presence shown', () => window.rthubDemo.online >= 1);
+      if (!query) {
+        const other = await openDemo(b, base);
+        await waitIn(page, 'a second page joins the map', () => window.rthubDemo.online === 2
+          && /2 people on the map/.test(document.getElementById('online').textContent));
+        await waitIn(other, 'the second page counts both', () => window.rthubDemo.online === 2);
+        await other.close();
+        await waitIn(page, 'the second page left', () => window.rthubDemo.online === 1);
+      }
       await assertDemoStreamsClean(page);
       assert.deepEqual(page.problems, []);
     } finally {
