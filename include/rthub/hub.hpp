@@ -113,7 +113,8 @@ class RTHUB_API Hub {
   // Publishes `data` (JSON text, checked) as `type` on `channel` and waits until the message has
   // its position. Any thread except the service thread's own callbacks, which must use the
   // asynchronous form. Throws Error (kInvalid, kState, kUnavailable: surely not published,
-  // kUnknownOutcome: maybe published, retry with the same idempotency key; kTooLarge).
+  // kUnknownOutcome: maybe published, retry with the same idempotency key; kTooLarge). A keyed
+  // publish refused (a new key past max_keys, or a broker that keeps no keys: Redis) is kInvalid.
   Position publish(const std::string& channel, const std::string& type, const std::string& data,
                    const PublishOptions& options = {});
   // Asynchronous form: checks the arguments (throws Error), queues the message and returns.
