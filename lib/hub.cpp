@@ -88,7 +88,8 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
     metrics_.connections_limit.set(options_.max_connections);
     if (shards > 1 && options_.redis_url.empty())
       shared_.reset(new SharedBroker(options_.history_size, options_.history_ttl_seconds, shards,
-                                     [this] { metrics_.published.add(); }, options_.idempotency_window_seconds));
+                                     [this] { metrics_.published.add(); }, options_.idempotency_window_seconds,
+                                     options_.max_keys));
     {
       std::lock_guard<std::mutex> lock(queue_lock_);
       queues_.assign(shards, nullptr);
@@ -113,6 +114,8 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
     Message m = checked(channel, type, data);
     // check_publish_options (Hub::publish_async) has checked the key.
     m.idempotency_key = options.idempotency_key;
+    m.key = options.key;
+    m.deleted = options.delete_key;
     // One channel's messages go through one shard, so that a host's publishes keep their order.
     size_t shard = shard_count_ > 1 ? std::hash<std::string>{}(m.channel) % shard_count_ : 0;
     bool queued = post(shard, [m = std::move(m), done = std::move(done)]() mutable {
@@ -120,6 +123,8 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
         if (!done) return;
         done(outcome.error == BrokerError::kOk               ? Errc::kOk
              : outcome.error == BrokerError::kUnknownOutcome ? Errc::kUnknownOutcome
+             : outcome.error == BrokerError::kTooManyKeys     ? Errc::kInvalid
+             : outcome.error == BrokerError::kUnsupported     ? Errc::kInvalid
                                                              : Errc::kUnavailable,
              outcome.position);
       });
@@ -146,6 +151,10 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
     }
     if (outcome.first == Errc::kUnknownOutcome)
       throw Error(outcome.first, "publish outcome unknown (broker timeout): retry with the same idempotency key");
+    if (outcome.first == Errc::kInvalid)
+      throw Error(outcome.first, options.key.empty() ? "refused"
+                                                     : "keyed publish refused: the channel has max_keys keys, "
+                                                       "or the broker keeps no keys (Redis)");
     if (outcome.first != Errc::kOk) throw Error(outcome.first, "broker unavailable");
     return outcome.second;
   }
@@ -229,7 +238,8 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
       if (shared_)
         broker = shared_->shard(index, [queue](std::function<void()> task) { return queue->post(std::move(task)); });
       else if (options.redis_url.empty())
-        broker.reset(new MemoryBroker(options.history_size, options.history_ttl_seconds, options.idempotency_window_seconds));
+        broker.reset(new MemoryBroker(options.history_size, options.history_ttl_seconds, options.idempotency_window_seconds,
+                                      options.max_keys));
       else
         broker.reset(new RedisBroker(static_cast<uv_loop_t*>(server.loop()), options));
     } catch (...) {

@@ -112,6 +112,9 @@ type Options struct {
 	PersistPatterns []string
 	PersistTTL      time.Duration
 	PersistBuffer   int
+	// MaxKeys is how many keys (keyed messages) a channel may hold, default 10000; a publish of a
+	// new key past it is refused, never evicting one.
+	MaxKeys int
 
 	// OnConnect, when set, decides each new connection before its upgrade or stream. It runs on
 	// the hub's service thread and must return quickly. The zero ConnectDecision lets the JWT
@@ -133,6 +136,11 @@ type PublishOptions struct {
 	// channel within the hub's IdempotencyWindow is answered with the first one's position and not
 	// published again. Retry a publish that failed with ErrUnknownOutcome with the same key.
 	IdempotencyKey string
+	// Key (at most 256 bytes), when set: the channel keeps this message as the key's latest, sent
+	// to subscribers that ask for a snapshot. With DeleteKey the message removes the key instead
+	// (it is still delivered live, with "delete":true).
+	Key       string
+	DeleteKey bool
 }
 
 // Position is where a message sits in its channel: Seq increases by one per message, Epoch
@@ -253,6 +261,9 @@ func NewHub(opts Options) (*Hub, error) {
 	}
 	if opts.PersistBuffer > 0 {
 		copts.persist_buffer = C.size_t(opts.PersistBuffer)
+	}
+	if opts.MaxKeys > 0 {
+		copts.max_keys = C.size_t(opts.MaxKeys)
 	}
 
 	h := &Hub{}
@@ -435,6 +446,14 @@ func (h *Hub) withPublishArgs(op, channel, typ string, data []byte, opts Publish
 		key := C.CString(opts.IdempotencyKey)
 		defer C.free(unsafe.Pointer(key))
 		copts.idempotency_key = key
+	}
+	if opts.Key != "" {
+		key := C.CString(opts.Key)
+		defer C.free(unsafe.Pointer(key))
+		copts.key = key
+	}
+	if opts.DeleteKey {
+		copts.flags |= C.RTHUB_PUBLISH_DELETE_KEY
 	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()

@@ -142,6 +142,34 @@ func TestPublishOptions(t *testing.T) {
 	}
 }
 
+// Keyed publishes reach the hub: a key past MaxKeys is refused, an existing key is updated, a
+// delete makes room, and a bad key is ErrInvalid.
+func TestPublishKeyed(t *testing.T) {
+	checkNoLeaks(t)
+	hub := startHub(t, Options{MaxKeys: 2})
+	ctx := context.Background()
+	for _, k := range []string{"a", "b", "a"} {
+		if _, err := hub.PublishWithOptions(ctx, "zones", "", []byte(`1`), PublishOptions{Key: k}); err != nil {
+			t.Fatalf("key %s: %v", k, err)
+		}
+	}
+	if _, err := hub.PublishWithOptions(ctx, "zones", "", []byte(`1`), PublishOptions{Key: "c"}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a third key past MaxKeys 2: %v, want ErrInvalid", err)
+	}
+	if _, err := hub.PublishWithOptions(ctx, "zones", "", []byte(`null`), PublishOptions{Key: "b", DeleteKey: true}); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	if _, err := hub.PublishWithOptions(ctx, "zones", "", []byte(`1`), PublishOptions{Key: "c"}); err != nil {
+		t.Fatalf("a key after a delete made room: %v", err)
+	}
+	if _, err := hub.PublishWithOptions(ctx, "zones", "", []byte(`1`), PublishOptions{Key: strings.Repeat("k", 257)}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a 257-byte key: %v", err)
+	}
+	if _, err := hub.PublishWithOptions(ctx, "zones", "", []byte(`1`), PublishOptions{DeleteKey: true}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a delete without key: %v", err)
+	}
+}
+
 // The options of 0.2 reach the library, which checks them.
 func TestNewHubOptionsChecked(t *testing.T) {
 	checkNoLeaks(t)

@@ -22,9 +22,22 @@
 //     dropped, so the application sees every message once, in order. When messages were missed
 //     (the hub cannot replay them, or a seq gap), a `reset` event says "reload this channel's
 //     state"; the connection stays.
+//   - Keyed state (snapshots): a channel subscribed with {snapshot: true} (or listed in
+//     `channels` with the `snapshot` option on) gets the latest message of every key from the
+//     hub when it joins, and a fresh snapshot whenever a resume could not be honoured. The client
+//     keeps the channel's state (key -> message), applies each live message to it (a `delete`
+//     removes its key) and hands it over in `snapshot` and `keyed` events, or client.keyedState(channel).
+//   - Presence: a channel subscribed with {presence: true} keeps its members (who else is
+//     subscribed): over WebSocket from the hub's list and its join/leave events; over SSE (which
+//     cannot ask) from GET /presence once per subscribe. client.presence(channel) asks anew.
 //
 // Events (client.on(name, fn) gets the detail object; or addEventListener(name, e => e.detail)):
-//   message      {channel, epoch, seq, type, data, ts, transport}
+//   message      {channel, epoch, seq, type, data, ts, transport, key?, delete?}
+//   snapshot     {channel, epoch, seq, items, state}            a whole snapshot arrived: `state`
+//                (a Map key -> message) replaces what the application had for the channel
+//   presence     {channel, clients, change?}  a presence channel's members (Array of {id, user}),
+//                after the hub's list and after every join or leave (change: {op, client})
+//   keyed        after each live change of a snapshot channel's state: {channel, state, message}
 //   subscribed   {channel, epoch, seq, recovered, transport}   (recovered as the hub sent it)
 //   unsubscribed {channel}
 //   reset        {channel, epoch, seq, previous, reason}       reload the channel's state
@@ -42,6 +55,7 @@ export const STABLE_CONNECTION_MS = 5000;
 
 export const DEFAULTS = Object.freeze({
   channels: [],            // subscribed from the start (more with subscribe())
+  snapshot: false,         // the `channels` above are subscribed with {snapshot: true}
   token: '',               // JWT, sent as ?token= on /ws and /events (browsers cannot set headers)
   transport: 'auto',       // 'auto': WebSocket, SSE fallback; 'ws': never SSE; 'sse': never WebSocket
   backoffBase: 500,        // ms
@@ -123,10 +137,15 @@ export class RthubClient extends EventTarget {
       duplicates: 0,        // messages at or before a channel's position, dropped
       resets: 0,            // reset events
       watchdogTimeouts: 0,  // connections dropped for silence
+      snapshots: 0,         // whole snapshots applied
     };
 
     this._wanted = new Set();     // channels the application wants
     this._positions = new Map();  // channel -> {epoch, seq} of the last message handed over
+    this._snapshots = new Set();  // channels that want the hub's keyed snapshot
+    this._keyed = new Map();      // snapshot channel -> Map key -> message (its current state)
+    this._parts = new Map();      // snapshot channel -> items of a snapshot still arriving in parts
+    this._presence = new Map();   // presence channel -> Map id -> {id, user}
     this._conn = null;            // the current connection (see _newConn), or null
     this._state = 'idle';
     this._transport = null;
@@ -144,7 +163,7 @@ export class RthubClient extends EventTarget {
     this._restartQueued = false;
     this._onOnline = () => { if (this._timer) { clearTimeout(this._timer); this._timer = null; this._open(); } };
 
-    for (const channel of o.channels) this.subscribe(channel);
+    for (const channel of o.channels) this.subscribe(channel, { snapshot: Boolean(o.snapshot) });
   }
 
   // ------------------------------------------------------------------ public API
@@ -203,10 +222,13 @@ export class RthubClient extends EventTarget {
   // Subscribes now (if connected) and on every later connection. `since` ({epoch, seq}, e.g.
   // kept from an earlier page load) resumes after that position; without it the channel starts
   // at the hub's current position. Subscribing to a channel already wanted does nothing.
-  subscribe(channel, { since } = {}) {
+  // With `snapshot`, the hub sends the channel's keyed state first (see the header).
+  subscribe(channel, { since, snapshot = false, presence = false } = {}) {
     if (!isChannelName(channel)) throw new TypeError(`rthub: bad channel name: ${JSON.stringify(channel)}`);
     if (this._wanted.has(channel)) return;
     this._wanted.add(channel);
+    if (snapshot) this._snapshots.add(channel);
+    if (presence) this._presence.set(channel, new Map());
     if (since) this._positions.set(channel, { epoch: String(since.epoch), seq: Number(since.seq) });
     const conn = this._conn;
     if (conn && conn.open) {
@@ -221,6 +243,10 @@ export class RthubClient extends EventTarget {
   unsubscribe(channel) {
     if (!this._wanted.delete(channel)) return;
     this._positions.delete(channel);
+    this._snapshots.delete(channel);
+    this._keyed.delete(channel);
+    this._parts.delete(channel);
+    this._presence.delete(channel);
     const conn = this._conn;
     if (!conn || !conn.open) return;
     conn.live.delete(channel);
@@ -338,6 +364,9 @@ export class RthubClient extends EventTarget {
     const cursor = this._cursor(channels);
     if (cursor) query.push(`last_event_id=${encodeURIComponent(cursor)}`);
     if (this.options.transport === 'auto') query.push('fallback=1'); // counted by the hub's metrics
+    // One stream, one choice: a snapshot for every channel it does not resume. The state of a
+    // channel that did not ask is not kept, so such a snapshot is only passed over.
+    if (channels.some((c) => this._snapshots.has(c))) query.push('snapshot=1');
     if (this.options.token) query.push(`token=${encodeURIComponent(this.options.token)}`);
     this._conn = conn;
     this._setState('connecting', 'sse', { attempt: this._failures });
@@ -552,6 +581,8 @@ export class RthubClient extends EventTarget {
     const req = { op: 'subscribe', channel, id: this._request({ op: 'subscribe', channel, conn }) };
     const p = this._positions.get(channel);
     if (p) req.since = { epoch: p.epoch, seq: p.seq };
+    if (this._snapshots.has(channel)) req.snapshot = true;
+    if (this._presence.has(channel)) req.presence = true;
     this._send(conn, req);
   }
 
@@ -610,6 +641,12 @@ export class RthubClient extends EventTarget {
     switch (m.op) {
       case 'message': this._onMessage(conn, m); break;
       case 'subscribed': this._onSubscribed(conn, m); break;
+      case 'snapshot': this._onSnapshot(conn, m); break;
+      case 'join': case 'leave': this._onPresenceChange(m); break;
+      case 'presence':
+        this._setPresence(m.channel, m.clients);
+        if (req && req.resolve) req.resolve(m.clients);
+        break;
       case 'unsubscribed': this._emit('unsubscribed', { channel: m.channel }); break;
       case 'published':
         if (req && req.resolve) req.resolve({ channel: m.channel, epoch: m.epoch, seq: m.seq });
@@ -633,6 +670,7 @@ export class RthubClient extends EventTarget {
       this._positions.set(channel, now);
     }
     this._emit('subscribed', { channel, epoch: m.epoch, seq: m.seq, recovered: m.recovered, transport: conn.transport });
+    if (this._presence.has(channel)) this.presence(channel).catch(() => {}); // a fresh list each time
     if (reset) {
       this.stats.resets++;
       this._emit('reset', {
@@ -640,6 +678,62 @@ export class RthubClient extends EventTarget {
         reason: m.recovered === false ? 'the hub could not replay the missed messages (recovered:false)' : 'the channel moved on',
       });
     }
+  }
+
+  // Applies a snapshot once its last part is in: it replaces the channel's state, and the
+  // position moves to the snapshot's, from which live messages continue.
+  _onSnapshot(conn, m) {
+    const channel = m.channel;
+    if (!conn.live.has(channel) || !this._snapshots.has(channel)) return;
+    const items = (this._parts.get(channel) || []).concat(Array.isArray(m.items) ? m.items : []);
+    if (m.more) { this._parts.set(channel, items); return; }
+    this._parts.delete(channel);
+    const state = new Map();
+    for (const item of items) if (typeof item.key === 'string' && !item.delete) state.set(item.key, item);
+    this._keyed.set(channel, state);
+    this._positions.set(channel, { epoch: m.epoch, seq: m.seq });
+    this.stats.snapshots++;
+    this._emit('snapshot', { channel, epoch: m.epoch, seq: m.seq, items, state, transport: conn.transport });
+  }
+
+  // Asks the hub for a presence channel's members (WebSocket: the presence op, whose answer
+  // orders itself with the join/leave events; SSE: GET /presence). Resolves to the members.
+  presence(channel) {
+    const conn = this._conn;
+    if (conn && conn.open && conn.transport === 'ws') {
+      return new Promise((resolve, reject) => {
+        const id = this._request({ op: 'presence', conn, resolve, reject });
+        this._send(conn, { op: 'presence', channel, id });
+      });
+    }
+    const token = this.options.token ? `&token=${encodeURIComponent(this.options.token)}` : '';
+    return fetch(`${this._httpBase}/presence?channel=${encodeURIComponent(channel)}${token}`)
+      .then((res) => res.json().then((body) => {
+        if (!res.ok) throw new RthubError((body.error && body.error.code) || 'unavailable', (body.error && body.error.message) || `HTTP ${res.status}`);
+        return this._setPresence(channel, body.clients);
+      }));
+  }
+
+  _setPresence(channel, clients) {
+    const members = this._presence.get(channel);
+    if (!members || !Array.isArray(clients)) return clients;
+    members.clear();
+    for (const c of clients) members.set(c.id, c);
+    this._emit('presence', { channel, clients: [...members.values()] });
+    return clients;
+  }
+
+  _onPresenceChange(m) {
+    const members = this._presence.get(m.channel);
+    if (!members || !m.client) return;
+    if (m.op === 'join') members.set(m.client.id, m.client);
+    else members.delete(m.client.id);
+    this._emit('presence', { channel: m.channel, clients: [...members.values()], change: { op: m.op, client: m.client } });
+  }
+
+  // The current keyed state (Map key -> message) of a channel subscribed with a snapshot.
+  keyedState(channel) {
+    return this._keyed.get(channel) || new Map();
   }
 
   _onMessage(conn, m) {
@@ -663,17 +757,32 @@ export class RthubClient extends EventTarget {
     }
     this._positions.set(channel, { epoch: m.epoch, seq: m.seq });
     this.stats.messages++;
-    this._emit('message', {
+    const detail = {
       channel, epoch: m.epoch, seq: m.seq, type: m.type, data: m.data, ts: m.ts, transport: conn.transport,
-    });
+    };
+    if (typeof m.key === 'string') detail.key = m.key;
+    if (m.delete === true) detail.delete = true;
+    const state = this._keyed.get(channel);
+    if (state && detail.key !== undefined) {
+      if (detail.delete) state.delete(detail.key);
+      else state.set(detail.key, m);
+    }
+    this._emit('message', detail);
+    if (state && detail.key !== undefined) this._emit('keyed', { channel, state, message: detail });
   }
 
   _onError(conn, m, req) {
-    if (req && req.op === 'publish') { req.reject(new RthubError(m.code, m.message, { ref: m.ref })); return; }
+    if (req && (req.op === 'publish' || req.op === 'presence')) { req.reject(new RthubError(m.code, m.message, { ref: m.ref })); return; }
     if (req && req.op === 'unsubscribe' && m.code === 'not_found') return;
     if (req && req.op === 'subscribe') {
       conn.requested.delete(req.channel);
-      if (m.code === 'unavailable') {
+      if (m.code === 'unsupported' && (this._snapshots.has(req.channel) || this._presence.has(req.channel))) {
+        // A hub that keeps no snapshots or presence (Redis mode, shards): subscribe plainly, so
+        // that the channel still streams; the error event says what is missing.
+        this._snapshots.delete(req.channel);
+        this._presence.delete(req.channel);
+        if (this._conn === conn && this._wanted.has(req.channel)) this._sendSubscribe(conn, req.channel);
+      } else if (m.code === 'unavailable') {
         // The hub's history store is down: reconnect (with backoff) and subscribe again.
         this._emit('error', { code: m.code, message: m.message, channel: req.channel });
         this._drop(conn, `the hub could not subscribe ${req.channel}: ${m.message}`);

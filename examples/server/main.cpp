@@ -42,6 +42,8 @@ const char kUsage[] =
     "  --idempotency-window SECONDS\n"
     "                              a publish repeating an idempotency_key on its channel within this\n"
     "                              long is answered with the first one's position (default 300; 0: off)\n"
+    "  --max-keys N                keys (keyed messages) a channel may hold; a new key past it is\n"
+    "                              refused with 409 too_many_keys (default 10000)\n"
     "  --help                      this text\n";
 
 [[noreturn]] void usage_error(const std::string& what) {
@@ -145,6 +147,8 @@ rthub::HubOptions parse(int argc, char** argv) {
       o.bridge_channels.emplace_back(value);
     } else if (flag == "--idempotency-window") {
       o.idempotency_window_seconds = static_cast<int>(number("--idempotency-window", value, 0, 7 * 86400));
+    } else if (flag == "--max-keys") {
+      o.max_keys = static_cast<size_t>(number("--max-keys", value, 0, 100000000));
     } else {
       usage_error("unknown option: " + flag);
     }

@@ -21,12 +21,15 @@ const params = new URLSearchParams(location.search);
 
 // ---------------------------------------------------------------- connection
 
+// The map is shared state: geometry is subscribed with a snapshot, so that a page opened after
+// zones were drawn starts with every zone (each zone is published with its id as "key").
 const client = demo.client = connect(location.origin, {
-  channels: CHANNELS,
+  channels: CHANNELS.filter((c) => c !== 'geometry'),
   transport: params.get('transport') === 'sse' ? 'sse' : 'auto',
   backoffBase: 500,
   backoffCap: 15000,
 });
+client.subscribe('geometry', { snapshot: true, presence: true });
 let everConnected = false;
 
 client.on('state', ({ state, transport, reason }) => {
@@ -49,6 +52,20 @@ client.on('reset', ({ channel }) => {
   resetChannel(channel);
   demo.positions[channel] = client.position(channel);
   showNotice('missed updates, state reloaded (' + channel + ')');
+});
+client.on('snapshot', ({ channel, items, epoch, seq }) => {
+  // The whole current state of the channel: it replaces what the page drew.
+  resetChannel(channel);
+  demo.snapshots = (demo.snapshots || 0) + 1;
+  for (const item of items) applyMessage(item);
+  demo.positions[channel] = { epoch, seq };
+  renderStatus();
+});
+client.on('presence', ({ channel, clients }) => {
+  // Everyone subscribed to the map, this page included.
+  if (channel !== 'geometry') return;
+  demo.online = clients.length;
+  $('online').textContent = clients.length === 1 ? '1 person on the map' : clients.length + ' people on the map';
 });
 client.on('message', (msg) => {
   demo.received.push({ op: 'message', ...msg });
@@ -262,7 +279,8 @@ async function publish(channel, type, data) {
     const res = await fetch('/publish', {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ channel, type, data }),
+      // Zones are keyed by their id: the hub keeps each zone's latest geometry for late joiners.
+      body: JSON.stringify(channel === 'geometry' ? { channel, type, data, key: String(data.id) } : { channel, type, data }),
     });
     const text = await res.text();
     let body = null;

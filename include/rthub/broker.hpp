@@ -19,7 +19,9 @@ namespace rthub {
 
 // kUnavailable: surely not published (the command never left); kUnknownOutcome: it may have been
 // (sent, but no answer came in time).
-enum class BrokerError { kOk = 0, kUnavailable, kInternal, kUnknownOutcome };
+// kTooManyKeys: a new key past the channel's bound (nothing published); kUnsupported: this broker
+// cannot do what was asked (keyed messages, snapshots).
+enum class BrokerError { kOk = 0, kUnavailable, kInternal, kUnknownOutcome, kTooManyKeys, kUnsupported };
 
 // The hub side of a broker.
 class BrokerListener {
@@ -42,6 +44,10 @@ struct HistoryOutcome {
   Position latest;                    // the channel's epoch and latest seq now
   bool recovered = false;             // every message after `since` is in `messages`
   std::vector<EnvelopePtr> messages;  // retained messages after `since`, in order
+  // Asked with a snapshot and `since` not recovered: the latest message of every key of the
+  // channel at `latest`, in seq order (deleted keys absent).
+  bool has_snapshot = false;
+  std::vector<EnvelopePtr> snapshot;
 };
 
 class Broker {
@@ -55,6 +61,18 @@ class Broker {
   // The channel's current position and, with `since`, the retained messages after it.
   virtual void history(const std::string& channel, const std::optional<Position>& since,
                        std::function<void(HistoryOutcome&)> done) = 0;
+  // Whether this broker keeps keyed messages (publishes with a key, snapshots).
+  virtual bool keeps_keys() const { return false; }
+  // As history(); and when `since` is absent or cannot be recovered, the channel's snapshot at
+  // the same position (HistoryOutcome::snapshot), taken atomically with it.
+  virtual void history_with_snapshot(const std::string& channel, const std::optional<Position>& since,
+                                     std::function<void(HistoryOutcome&)> done) {
+    (void)channel;
+    (void)since;
+    HistoryOutcome outcome;
+    outcome.error = BrokerError::kUnsupported;
+    done(outcome);
+  }
   // The last local subscriber of `channel` left.
   virtual void release(const std::string& channel) = 0;
   // Periodic housekeeping (history expiry); `now_ms` is wall clock.

@@ -57,6 +57,10 @@ struct HubOptions {
   // Publishes carrying an idempotency key are answered once per key and channel for this long.
   int idempotency_window_seconds = 300;
 
+  // Keys (keyed messages, see PublishOptions::key) a channel may hold; a publish of a new key past
+  // it is refused (too_many_keys), never evicting another.
+  size_t max_keys = 10000;
+
   // History beyond memory and Redis (PostgreSQL). Empty conninfo: none.
   std::string postgres_conninfo;             // a libpq connection string or URI
   std::vector<std::string> persist_patterns; // channels to persist (trailing '*'); empty: all
@@ -84,6 +88,11 @@ struct PublishOptions {
   // When not empty (at most 128 bytes): a repeat with the same key on the same channel within the
   // hub's idempotency window is answered with the first one's position and not published again.
   std::string idempotency_key;
+  // When not empty (at most 256 bytes of UTF-8): the channel keeps this message as the key's
+  // latest, sent to subscribers that ask for a snapshot. With `delete_key` the key is removed (the
+  // message is still delivered live, carrying "delete":true).
+  std::string key;
+  bool delete_key = false;
 };
 
 class RTHUB_API Hub {
@@ -104,7 +113,8 @@ class RTHUB_API Hub {
   // Publishes `data` (JSON text, checked) as `type` on `channel` and waits until the message has
   // its position. Any thread except the service thread's own callbacks, which must use the
   // asynchronous form. Throws Error (kInvalid, kState, kUnavailable: surely not published,
-  // kUnknownOutcome: maybe published, retry with the same idempotency key; kTooLarge).
+  // kUnknownOutcome: maybe published, retry with the same idempotency key; kTooLarge). A keyed
+  // publish refused (a new key past max_keys, or a broker that keeps no keys: Redis) is kInvalid.
   Position publish(const std::string& channel, const std::string& type, const std::string& data,
                    const PublishOptions& options = {});
   // Asynchronous form: checks the arguments (throws Error), queues the message and returns.

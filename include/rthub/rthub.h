@@ -111,6 +111,8 @@ typedef struct rthub_hub_options {
                                     prefix); NULL: every channel. Needs postgres_conninfo */
   int persist_ttl_seconds;       /* persisted messages older than this are deleted; 0 (default): kept */
   size_t persist_buffer;         /* messages held while PostgreSQL is away, default 100000 */
+  size_t max_keys;               /* keys a channel may hold (keyed messages), default 10000; a
+                                    publish of a new key past it is refused, never evicting one */
   /* Add new fields just above here. */
 } rthub_hub_options;
 
@@ -154,6 +156,10 @@ typedef struct rthub_position {
 RTHUB_API rthub_err rthub_hub_publish(rthub_hub *hub, const char *channel, const char *type, const char *data,
                                       size_t data_len, rthub_position *out);
 
+/* RTHUB_PUBLISH_DELETE_KEY in rthub_publish_options.flags (needs `key`): the message removes its
+ * key from the channel's keyed state; it is still delivered live, carrying "delete":true. */
+#define RTHUB_PUBLISH_DELETE_KEY 1u
+
 /* rthub_publish_options: settings of one publish; fill with rthub_publish_options_init() first. */
 typedef struct rthub_publish_options {
   uint32_t struct_size;        /* set by _init: the size the host passed it */
@@ -161,6 +167,10 @@ typedef struct rthub_publish_options {
                                   same key on the same channel within the hub's
                                   idempotency_window_seconds is answered with the first one's
                                   position and not published again */
+  const char *key;             /* keyed message: at most 256 bytes of UTF-8; NULL or "": none. The
+                                  channel keeps the latest message of each key and sends them to
+                                  subscribers that ask for a snapshot */
+  uint64_t flags;              /* RTHUB_PUBLISH_* bits, 0 by default */
   /* Add new fields just above here. */
 } rthub_publish_options;
 

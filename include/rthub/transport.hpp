@@ -167,9 +167,10 @@ class SessionHost {
   // One client->server JSON object (a WebSocket text message).
   virtual void on_request(Session& session, std::string_view text) = 0;
   // A stream of `channels` opened with an optional resume cursor (SSE). The host queues the
-  // stream's `subscribed` objects, then replayed and live messages.
+  // stream's `subscribed` objects, then replayed and live messages. With `snapshot`, a channel
+  // the cursor does not recover gets its keyed snapshot before its live messages.
   virtual void open_stream(Session& session, const std::vector<std::string>& channels,
-                           std::string_view cursor) = 0;
+                           std::string_view cursor, bool snapshot = false) = 0;
   // Bytes and items the transport wrote, for metrics; `now_us` monotonic.
   virtual void on_written(Session& session, const Outbound& item, int64_t now_us) = 0;
 };

@@ -38,7 +38,7 @@ using rthub::capi::fail;
 using rthub::capi::guarded;
 
 using HubOptionsLayout =
-    rthub::capi::Layout<rthub_hub_options, RTHUB_KNOWN_BYTES(rthub_hub_options, persist_buffer)>;
+    rthub::capi::Layout<rthub_hub_options, RTHUB_KNOWN_BYTES(rthub_hub_options, max_keys)>;
 
 rthub_hub_options default_hub_options() {
   rthub::HubOptions d;
@@ -57,6 +57,7 @@ rthub_hub_options default_hub_options() {
   o.idempotency_window_seconds = d.idempotency_window_seconds;
   o.persist_ttl_seconds = d.persist_ttl_seconds;
   o.persist_buffer = d.persist_buffer;
+  o.max_keys = d.max_keys;
   return o;
 }
 
@@ -111,6 +112,7 @@ rthub::HubOptions to_options(const rthub_hub_options* in) {
   if (o.persist_patterns) out.persist_patterns = comma_list(o.persist_patterns);
   out.persist_ttl_seconds = o.persist_ttl_seconds;
   out.persist_buffer = o.persist_buffer;
+  out.max_keys = o.max_keys;
   return out;
 }
 

@@ -17,7 +17,7 @@ using rthub::capi::guarded;
 
 using PublishOptionsLayout =
     rthub::capi::Layout<rthub_publish_options,
-                        RTHUB_KNOWN_BYTES(rthub_publish_options, idempotency_key)>;
+                        RTHUB_KNOWN_BYTES(rthub_publish_options, flags)>;
 
 rthub::PublishOptions to_options(const rthub_publish_options* in) {
   rthub::PublishOptions out;
@@ -25,6 +25,10 @@ rthub::PublishOptions to_options(const rthub_publish_options* in) {
   rthub_publish_options o = PublishOptionsLayout::zeroed();  // the defaults: no key
   PublishOptionsLayout::read(in, o, "options");
   if (o.idempotency_key) out.idempotency_key = o.idempotency_key;
+  if (o.key) out.key = o.key;
+  if (o.flags & ~uint64_t{RTHUB_PUBLISH_DELETE_KEY})
+    throw rthub::Error(rthub::Errc::kInvalid, "options: unknown flags");
+  out.delete_key = (o.flags & RTHUB_PUBLISH_DELETE_KEY) != 0;
   return out;
 }
 

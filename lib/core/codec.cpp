@@ -31,6 +31,8 @@ const char* error_code_name(ErrorCode code) {
     case ErrorCode::kUnavailable: return "unavailable";
     case ErrorCode::kInternal: return "internal";
     case ErrorCode::kUnknownOutcome: return "unknown_outcome";
+    case ErrorCode::kTooManyKeys: return "too_many_keys";
+    case ErrorCode::kUnsupported: return "unsupported";
   }
   return "internal";
 }
@@ -45,6 +47,11 @@ std::string message(const Message& m) {
   json::append_string(out, m.type);
   out += ",\"data\":";
   out += m.data;
+  if (!m.key.empty()) {
+    out += ",\"key\":";
+    json::append_string(out, m.key);
+    if (m.deleted) out += ",\"delete\":true";
+  }
   out += ",\"ts\":";
   out += std::to_string(m.ts_ms);
   out += '}';
@@ -58,6 +65,49 @@ std::string subscribed(std::string_view channel, const Position& latest, std::op
   append_position(out, latest);
   if (recovered) out += *recovered ? ",\"recovered\":true" : ",\"recovered\":false";
   append_ref(out, ref);
+  out += '}';
+  return out;
+}
+
+std::string presence_client(uint64_t id, const std::string* user) {
+  std::string out = "{\"id\":" + std::to_string(id) + ",\"user\":";
+  if (user) json::append_string(out, *user);
+  else out += "null";
+  out += '}';
+  return out;
+}
+
+std::string presence_event(std::string_view op, std::string_view channel, std::string_view client) {
+  std::string out = "{\"op\":";
+  json::append_string(out, op);
+  out += ",\"channel\":";
+  json::append_string(out, channel);
+  out += ",\"client\":";
+  out += client;
+  out += '}';
+  return out;
+}
+
+std::string presence(std::string_view channel, std::string_view clients, std::string_view ref) {
+  std::string out = "{\"op\":\"presence\",\"channel\":";
+  json::append_string(out, channel);
+  out += ",\"clients\":";
+  out += clients;
+  append_ref(out, ref);
+  out += '}';
+  return out;
+}
+
+std::string snapshot(std::string_view channel, const Position& at, std::string_view items, bool more) {
+  std::string out;
+  out.reserve(80 + channel.size() + items.size());
+  out += "{\"op\":\"snapshot\",\"channel\":";
+  json::append_string(out, channel);
+  append_position(out, at);
+  out += ",\"items\":[";
+  out += items;
+  out += ']';
+  if (more) out += ",\"more\":true";
   out += '}';
   return out;
 }

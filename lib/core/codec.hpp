@@ -17,9 +17,9 @@ namespace rthub::codec {
 // kUnknownOutcome: a publish that may or may not have been published (retry it with its key).
 enum class ErrorCode {
   kBadRequest, kUnauthorized, kForbidden, kTooLarge, kLimit, kNotFound, kUnavailable, kInternal,
-  kUnknownOutcome,
+  kUnknownOutcome, kTooManyKeys, kUnsupported,
 };
-constexpr size_t kErrorCodeCount = static_cast<size_t>(ErrorCode::kUnknownOutcome) + 1;
+constexpr size_t kErrorCodeCount = static_cast<size_t>(ErrorCode::kUnsupported) + 1;
 const char* error_code_name(ErrorCode code);
 
 std::string message(const Message& m);
@@ -33,6 +33,13 @@ std::string pong(std::string_view ref);
 // Answer to {"op":"refresh"}: the new token's expiry (0: none).
 std::string refreshed(int64_t expires_at, std::string_view ref);
 std::string ping(int64_t ts_ms);
+// One part of a snapshot: `items` is the comma-separated message objects it carries; `more` on
+// every part but the last.
+// Presence: `client` is a client object {"id":N,"user":...}, `clients` a JSON array of them.
+std::string presence_client(uint64_t id, const std::string* user);
+std::string presence_event(std::string_view op, std::string_view channel, std::string_view client);
+std::string presence(std::string_view channel, std::string_view clients, std::string_view ref);
+std::string snapshot(std::string_view channel, const Position& at, std::string_view items, bool more);
 
 // Wraps a JSON object in the bytes `format` sends: a complete unmasked WebSocket text frame, or
 // SSE "data:" lines (one per line of the JSON, so raw newlines in passed-through data are safe).

@@ -35,6 +35,8 @@ struct HubCore::Subscription {
   uint64_t last_seq = 0;  // the last seq queued to the session
   std::vector<EnvelopePtr> held;
   std::shared_ptr<StreamOpening> opening;  // set while its stream waits for its other channels
+  bool snapshot = false;                   // asked for the channel's keyed snapshot
+  bool presence = false;                   // gets the channel's join and leave events
 };
 
 // One live message's fan-out on this shard, until its last queued copy is written. It holds the
@@ -51,7 +53,7 @@ struct HubCore::FanOut {
 // subscription's replay waits here until the last channel's history has answered.
 struct HubCore::StreamOpening {
   size_t remaining = 1;  // one per channel, plus one held by open_stream until it has asked all
-  std::vector<std::pair<std::shared_ptr<Subscription>, std::vector<EnvelopePtr>>> ready;
+  std::vector<std::pair<std::shared_ptr<Subscription>, HistoryOutcome>> ready;
 };
 
 HubCore::HubCore(const HubOptions& options, Metrics& metrics)
@@ -190,7 +192,7 @@ void HubCore::on_request(Session& session, std::string_view text) {
 
   if (f.op == "ping") return send_control(session, codec::pong(ref));
   if (f.op == "refresh") return refresh(session, f, ref);
-  if (f.op != "subscribe" && f.op != "unsubscribe" && f.op != "publish")
+  if (f.op != "subscribe" && f.op != "unsubscribe" && f.op != "publish" && f.op != "presence")
     return send_error(session, codec::ErrorCode::kBadRequest, "unknown op: " + std::string(utf8_prefix(f.op, 64)), ref);
   if (!f.has_channel) return send_error(session, codec::ErrorCode::kBadRequest, "missing channel", ref);
   if (!is_valid_channel_name(f.channel))
@@ -198,21 +200,42 @@ void HubCore::on_request(Session& session, std::string_view text) {
                       bad_channel_name_text(), ref);
 
   if (f.op == "unsubscribe") return unsubscribe(session, f.channel, ref);
-  if (f.op == "subscribe") {
-    std::optional<Position> since;
-    if (f.has_since) since = Position{f.since_epoch, f.since_seq};
+  if ((f.op == "presence" || (f.op == "subscribe" && f.presence)) && !presence_supported())
+    return send_error(session, codec::ErrorCode::kUnsupported,
+                      "presence needs one shard and the memory broker (not --shards > 1 or --redis) for now", ref);
+  if (f.op == "presence") {
     return check_channel(session, ChannelRequest::Action::kSubscribe, f.channel,
-                         [this, channel = f.channel, since, ref](Session& s, bool allow) {
+                         [this, channel = f.channel, ref](Session& s, bool allow) {
                            if (!allow) {
                              metrics_.forbidden.add();
                              return send_error(s, codec::ErrorCode::kForbidden, "may not subscribe to " + channel, ref);
                            }
-                           subscribe(s, channel, since, ref);
+                           presence_request(s, channel, ref);
                          });
   }
-  if (!f.data.present()) return send_error(session, codec::ErrorCode::kBadRequest, "missing data", ref);
+  if (f.op == "subscribe") {
+    std::optional<Position> since;
+    if (f.has_since) since = Position{f.since_epoch, f.since_seq};
+    if (f.snapshot && !keeps_keys())
+      return send_error(session, codec::ErrorCode::kUnsupported,
+                        "snapshots are not supported with the Redis broker yet", ref);
+    return check_channel(session, ChannelRequest::Action::kSubscribe, f.channel,
+                         [this, channel = f.channel, since, ref, snapshot = f.snapshot,
+                          presence = f.presence](Session& s, bool allow) {
+                           if (!allow) {
+                             metrics_.forbidden.add();
+                             return send_error(s, codec::ErrorCode::kForbidden, "may not subscribe to " + channel, ref);
+                           }
+                           subscribe(s, channel, since, ref, nullptr, snapshot, presence);
+                         });
+  }
+  if (f.delete_key && f.key.empty())
+    return send_error(session, codec::ErrorCode::kBadRequest, "delete needs a key", ref);
+  // A delete needs no data: it carries null.
+  if (!f.data.present() && !f.delete_key)
+    return send_error(session, codec::ErrorCode::kBadRequest, "missing data", ref);
   json::Fields fields = f;
-  std::string raw_data(f.data.in(text));
+  std::string raw_data(f.data.present() ? f.data.in(text) : std::string_view("null"));
   check_channel(session, ChannelRequest::Action::kPublish, f.channel,
                 [this, fields, raw_data, ref](Session& s, bool allow) {
                   if (!allow) {
@@ -242,6 +265,8 @@ void HubCore::publish_request(Session& session, const json::Fields& f, const std
   if (f.has_type) m.type = f.type;
   m.data = data;
   m.idempotency_key = f.idempotency_key;
+  m.key = f.key;
+  m.deleted = f.delete_key;
   uint64_t id = session.id;
   publish(std::move(m), [this, id, ref, channel = f.channel](const PublishOutcome& outcome) {
     Session* target = find_session(id);  // the session may have gone while the broker worked
@@ -249,6 +274,10 @@ void HubCore::publish_request(Session& session, const json::Fields& f, const std
     if (outcome.error == BrokerError::kUnknownOutcome)
       return send_error(*target, codec::ErrorCode::kUnknownOutcome,
                         "publish outcome unknown (" + outcome.detail + "): retry with the same idempotency_key", ref);
+    if (outcome.error == BrokerError::kTooManyKeys)
+      return send_error(*target, codec::ErrorCode::kTooManyKeys, outcome.detail, ref);
+    if (outcome.error == BrokerError::kUnsupported)
+      return send_error(*target, codec::ErrorCode::kUnsupported, outcome.detail, ref);
     if (outcome.error != BrokerError::kOk)
       return send_error(*target, codec::ErrorCode::kUnavailable,
                         outcome.detail.empty() ? "broker unavailable" : outcome.detail, ref);
@@ -257,7 +286,7 @@ void HubCore::publish_request(Session& session, const json::Fields& f, const std
 }
 
 bool HubCore::subscribe(Session& session, const std::string& channel, const std::optional<Position>& since,
-                        std::string ref, std::shared_ptr<StreamOpening> opening) {
+                        std::string ref, std::shared_ptr<StreamOpening> opening, bool snapshot, bool presence) {
   SessionRecord& record = record_of(session);
   for (const auto& s : record.slots) {
     if (s && s->channel == channel) {
@@ -275,6 +304,8 @@ bool HubCore::subscribe(Session& session, const std::string& channel, const std:
   sub->session = &session;
   sub->channel = channel;
   sub->opening = std::move(opening);
+  sub->snapshot = snapshot;
+  sub->presence = presence;
   size_t slot = 0;
   while (slot < record.slots.size() && record.slots[slot]) ++slot;
   if (slot == record.slots.size()) record.slots.emplace_back();
@@ -291,10 +322,12 @@ bool HubCore::subscribe(Session& session, const std::string& channel, const std:
   metrics_.subscriptions.add();
 
   std::weak_ptr<Subscription> weak = sub;
-  broker_->history(channel, since, [this, weak, since, ref](HistoryOutcome& history) {
+  auto answered = [this, weak, since, ref](HistoryOutcome& history) {
     if (auto live = weak.lock())
       if (!live->removed) finish_subscribe(live, history, since, ref);
-  });
+  };
+  if (snapshot) broker_->history_with_snapshot(channel, since, answered);
+  else broker_->history(channel, since, answered);
   metrics_.channels.set(broker_->channel_count());
   return true;
 }
@@ -309,6 +342,8 @@ void HubCore::finish_subscribe(const std::shared_ptr<Subscription>& sub, History
       session.set_closing();
       return session.close(CloseCode::kInternal, "broker unavailable");
     }
+    if (history.error == BrokerError::kUnsupported)
+      return send_error(session, codec::ErrorCode::kUnsupported, "snapshots are not supported by this broker", ref);
     return send_error(session, codec::ErrorCode::kUnavailable, "broker unavailable, subscribe again", ref);
   }
   std::optional<bool> recovered;
@@ -335,10 +370,10 @@ void HubCore::finish_subscribe(const std::shared_ptr<Subscription>& sub, History
   if (!enqueue(session, std::move(head))) return;
 
   if (auto opening = sub->opening) {
-    opening->ready.emplace_back(sub, std::move(history.messages));
+    opening->ready.emplace_back(sub, std::move(history));
     return stream_step(opening);
   }
-  replay(*sub, history.messages);
+  replay(*sub, history.messages, &history);
 }
 
 void HubCore::stream_step(const std::shared_ptr<StreamOpening>& opening) {
@@ -346,16 +381,65 @@ void HubCore::stream_step(const std::shared_ptr<StreamOpening>& opening) {
   // In the order of the stream's channels (their slots), whatever order the broker answered in.
   std::sort(opening->ready.begin(), opening->ready.end(),
             [](const auto& a, const auto& b) { return a.first->slot < b.first->slot; });
-  for (auto& [sub, messages] : opening->ready) {
+  for (auto& [sub, history] : opening->ready) {
     sub->opening.reset();
-    if (!sub->removed && !sub->session->closing()) replay(*sub, messages);
+    if (!sub->removed && !sub->session->closing()) replay(*sub, history.messages, &history);
   }
   opening->ready.clear();
 }
 
-void HubCore::replay(Subscription& sub, const std::vector<EnvelopePtr>& messages) {
+void HubCore::send_snapshot(Subscription& sub, const HistoryOutcome& history) {
+  Session& session = *sub.session;
+  Position at{sub.epoch, sub.last_seq};
+  // Items are encoded from the message text, never from the envelope's cached frames: with
+  // shards, a keyed envelope may be shared by the brokers of other threads.
+  std::vector<std::string> items;
+  items.reserve(history.snapshot.size());
+  for (const auto& m : history.snapshot) items.push_back(codec::message(m->message));
+  // A part holds items up to this many bytes (one larger item goes alone), so that no frame
+  // exceeds what the hub itself accepts as a frame. SSE sends the whole snapshot as one event.
+  size_t budget = SIZE_MAX;
+  if (session.format() == WireFormat::kWebSocket) {
+    // The frame's own bytes: the part's object without items, plus the largest frame header.
+    size_t overhead = codec::snapshot(sub.channel, at, "", true).size() + 10;
+    budget = options_.max_message_bytes > overhead ? options_.max_message_bytes - overhead : 1;
+  }
+  std::vector<std::string> parts;
+  std::string part;
+  for (const auto& item : items) {
+    if (!part.empty() && part.size() + 1 + item.size() > budget) {
+      parts.push_back(std::move(part));
+      part.clear();
+    }
+    if (!part.empty()) part.push_back(',');
+    part += item;
+  }
+  parts.push_back(std::move(part));
+  std::vector<Frame> frames;
+  size_t bytes = 0;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    frames.push_back(codec::make_frame(session.format(), codec::snapshot(sub.channel, at, parts[i], i + 1 < parts.size())));
+    bytes += frames.back()->size();
+  }
+  session.add_replay_allowance(bytes);  // like a replay, a snapshot may exceed the queue bound once
+  for (auto& frame : frames) {
+    Outbound item;
+    item.frame = std::move(frame);
+    item.slot = sub.slot;
+    item.seq = at.seq;
+    if (!enqueue(session, std::move(item))) return;
+  }
+  metrics_.snapshots_sent.add();
+}
+
+void HubCore::replay(Subscription& sub, const std::vector<EnvelopePtr>& messages, const HistoryOutcome* snapshot) {
   Session& session = *sub.session;
   sub.pending = false;
+  if (presence_supported()) announce(sub, "join");  // a member from now on
+  if (snapshot && snapshot->has_snapshot) {
+    send_snapshot(sub, *snapshot);
+    if (sub.removed || session.closing()) return;
+  }
   size_t replay_bytes = 0;
   for (const auto& m : messages) replay_bytes += codec::envelope_frame(*m, session.format())->size();
   session.add_replay_allowance(replay_bytes);
@@ -387,6 +471,7 @@ void HubCore::unsubscribe(Session& session, const std::string& channel, std::str
 void HubCore::remove_subscription(Subscription& sub) {
   if (sub.removed) return;
   sub.removed = true;
+  if (!sub.pending && presence_supported()) announce(sub, "leave");
   auto it = channels_.find(sub.channel);
   if (it != channels_.end()) {
     auto& subscribers = it->second;
@@ -490,6 +575,57 @@ bool HubCore::enqueue(Session& session, Outbound item) {
   return true;
 }
 
+namespace {
+
+const std::string* user_of(const Session& session) {
+  const Rights* r = session.rights.get();
+  return r && !r->anonymous && !r->identity.empty() ? &r->identity : nullptr;
+}
+
+}  // namespace
+
+void HubCore::announce(const Subscription& sub, const char* op) {
+  auto it = channels_.find(sub.channel);
+  if (it == channels_.end()) return;
+  Frame frames[kWireFormats];
+  for (Subscription* other : it->second) {
+    if (other == &sub || !other->presence || other->pending || other->removed) continue;
+    Session& to = *other->session;
+    Frame& frame = frames[static_cast<size_t>(to.format())];
+    if (!frame) {
+      std::string client = codec::presence_client(sub.session->id, user_of(*sub.session));
+      frame = codec::make_frame(to.format(), codec::presence_event(op, sub.channel, client));
+    }
+    Outbound item;
+    item.frame = frame;
+    enqueue(to, std::move(item));
+  }
+}
+
+std::string HubCore::presence_clients(const std::string& channel) const {
+  std::vector<const Session*> members;
+  auto it = channels_.find(channel);
+  if (it != channels_.end())
+    for (const Subscription* sub : it->second)
+      if (!sub->pending && !sub->removed) members.push_back(sub->session);
+  std::sort(members.begin(), members.end(), [](const Session* a, const Session* b) { return a->id < b->id; });
+  std::string out = "[";
+  for (size_t i = 0; i < members.size(); ++i) {
+    if (i) out += ',';
+    out += codec::presence_client(members[i]->id, user_of(*members[i]));
+  }
+  out += ']';
+  return out;
+}
+
+bool HubCore::may_subscribe(const Rights* rights, const std::string& channel) const {
+  return !rights || rights->anonymous || channel_allowed(rights->subscribe, channel);
+}
+
+void HubCore::presence_request(Session& session, const std::string& channel, const std::string& ref) {
+  send_control(session, codec::presence(channel, presence_clients(channel), ref));
+}
+
 void HubCore::send_control(Session& session, std::string json) {
   Outbound item;
   item.frame = codec::make_frame(session.format(), json);
@@ -501,7 +637,8 @@ void HubCore::send_error(Session& session, codec::ErrorCode code, std::string_vi
   send_control(session, codec::error(code, text, ref));
 }
 
-void HubCore::open_stream(Session& session, const std::vector<std::string>& channels, std::string_view cursor) {
+void HubCore::open_stream(Session& session, const std::vector<std::string>& channels, std::string_view cursor,
+                          bool snapshot) {
   bool resuming = !cursor.empty();
   auto positions = sse_cursor::parse(cursor);
   auto opening = std::make_shared<StreamOpening>();
@@ -513,7 +650,7 @@ void HubCore::open_stream(Session& session, const std::vector<std::string>& chan
       since = it != positions.end() ? it->second : Position{};
     }
     opening->remaining++;
-    if (!subscribe(session, channel, since, {}, opening)) opening->remaining--;
+    if (!subscribe(session, channel, since, {}, opening, snapshot)) opening->remaining--;
   }
   stream_step(opening);  // drops open_stream's own count
 }
@@ -566,6 +703,13 @@ void HubCore::publish_write_metrics() {
 }
 
 void HubCore::publish(Message message, std::function<void(const PublishOutcome&)> done) {
+  if (!message.key.empty() && !broker_->keeps_keys()) {
+    PublishOutcome refused;
+    refused.error = BrokerError::kUnsupported;
+    refused.detail = "keyed messages are not supported with the Redis broker yet";
+    if (done) done(refused);
+    return;
+  }
   message.ts_ms = wall_ms();
   broker_->publish(std::move(message), std::move(done));
 }

@@ -34,12 +34,21 @@ class HubCore final : public SessionHost, public BrokerListener {
   void attach(Session& session) override;
   void detach(Session& session) override;
   void on_request(Session& session, std::string_view text) override;
-  void open_stream(Session& session, const std::vector<std::string>& channels, std::string_view cursor) override;
+  void open_stream(Session& session, const std::vector<std::string>& channels, std::string_view cursor,
+                   bool snapshot = false) override;
   void on_written(Session& session, const Outbound& item, int64_t now_us) override;
 
   // BrokerListener
   void on_broker_message(const EnvelopePtr& message) override;
   bool has_subscribers(const std::string& channel) const override;
+  // Presence is kept per shard, in this process: with one shard and the memory broker only.
+  bool presence_supported() const { return options_.shards <= 1 && options_.redis_url.empty(); }
+  // The JSON array of the clients subscribed to `channel` ({"id":N,"user":...}, by id).
+  std::string presence_clients(const std::string& channel) const;
+  // Whether the holder of `rights` (null: no token configured) may see `channel`'s presence.
+  bool may_subscribe(const Rights* rights, const std::string& channel) const;
+  // Whether the broker keeps keyed messages (snapshots); the Redis broker does not yet.
+  bool keeps_keys() const { return broker_ && broker_->keeps_keys(); }
 
   // Publishes a checked message (channel valid, data valid JSON); stamps its time.
   void publish(Message message, std::function<void(const PublishOutcome&)> done);
@@ -103,19 +112,26 @@ class HubCore final : public SessionHost, public BrokerListener {
   // Adds a subscription and asks the broker for its history; false (with an error queued) when
   // the session may not have it.
   bool subscribe(Session& session, const std::string& channel, const std::optional<Position>& since,
-                 std::string ref, std::shared_ptr<StreamOpening> opening = nullptr);
+                 std::string ref, std::shared_ptr<StreamOpening> opening = nullptr, bool snapshot = false,
+                 bool presence = false);
   void unsubscribe(Session& session, const std::string& channel, std::string_view ref);
   void remove_subscription(Subscription& sub);
   void finish_subscribe(const std::shared_ptr<Subscription>& sub, HistoryOutcome& history,
                         const std::optional<Position>& since, const std::string& ref);
-  // Sends the retained messages after a subscription's `subscribed`, then what it held meanwhile.
-  void replay(Subscription& sub, const std::vector<EnvelopePtr>& messages);
+  // Sends the retained messages after a subscription's `subscribed` (or its snapshot), then what
+  // it held meanwhile.
+  void replay(Subscription& sub, const std::vector<EnvelopePtr>& messages, const HistoryOutcome* snapshot = nullptr);
+  // Queues a snapshot, in parts of at most about max_message_bytes on WebSocket, one event on SSE.
+  void send_snapshot(Subscription& sub, const HistoryOutcome& history);
   void stream_step(const std::shared_ptr<StreamOpening>& opening);
   // Queues `message` for `sub`; the frame it queued, or null when it queued none.
   const std::string* deliver(Subscription& sub, const EnvelopePtr& message);
   // Queues `item`; a session past its bound is dropped as a slow consumer. False when dropped.
   bool enqueue(Session& session, Outbound item);
   void send_control(Session& session, std::string json);
+  // Tells the channel's other subscribers that asked for presence that `sub` joined or left.
+  void announce(const Subscription& sub, const char* op);
+  void presence_request(Session& session, const std::string& channel, const std::string& ref);
   void publish_request(Session& session, const json::Fields& f, const std::string& data, const std::string& ref);
   void refresh(Session& session, const json::Fields& f, std::string_view ref);
   // Decides a subscribe or publish by the session's rights and the host's hook; `then` runs on

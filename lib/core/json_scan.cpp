@@ -83,6 +83,10 @@ class FieldPicker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Field
              : k == "since"   ? Field::kSince
              : k == "token"   ? Field::kToken
              : k == "idempotency_key" ? Field::kIdempotencyKey
+             : k == "key"      ? Field::kKey
+             : k == "delete"   ? Field::kDelete
+             : k == "snapshot" ? Field::kSnapshot
+             : k == "presence" ? Field::kPresence
                               : Field::kOther;
     } else if (in_since_ && depth_ == item_depth_ + 1) {
       since_key_ = k == "epoch" ? SinceField::kEpoch : k == "seq" ? SinceField::kSeq : SinceField::kOther;
@@ -99,7 +103,11 @@ class FieldPicker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Field
         case Field::kType: set(fields().type, fields().has_type, s, n); break;
         case Field::kToken: set(fields().token, fields().has_token, s, n); break;
         case Field::kIdempotencyKey: idempotency_key(s, n); break;
-        case Field::kSince: mistyped(); break;
+        case Field::kKey: key(s, n); break;
+        case Field::kSince:
+        case Field::kDelete:
+        case Field::kSnapshot:
+        case Field::kPresence: mistyped(); break;
         default: break;
       }
     } else if (in_since_ && depth_ == item_depth_ + 1) {
@@ -129,6 +137,23 @@ class FieldPicker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Field
     end_scalar();
     return true;
   }
+  // The flags ("delete", "snapshot", "presence") take true or false; other fields as Default().
+  bool Bool(bool b) {
+    if (depth_ == item_depth_ && depth_ > 0 && !in_since_) {
+      bool* flag = key_ == Field::kDelete     ? &fields().delete_key
+                   : key_ == Field::kSnapshot ? &fields().snapshot
+                   : key_ == Field::kPresence ? &fields().presence
+                                              : nullptr;
+      if (flag) {
+        if (!scalar_guard()) return false;
+        begin_value();
+        *flag = b;
+        end_scalar();
+        return true;
+      }
+    }
+    return Default();
+  }
   // null, true and false: only `data` (or unknown keys) may hold them at the top of a request.
   bool Default() {
     if (!scalar_guard()) return false;
@@ -140,7 +165,10 @@ class FieldPicker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Field
   }
 
  private:
-  enum class Field { kNone, kOp, kChannel, kType, kData, kId, kSince, kToken, kIdempotencyKey, kOther };
+  enum class Field {
+    kNone, kOp, kChannel, kType, kData, kId, kSince, kToken, kIdempotencyKey, kKey, kDelete, kSnapshot,
+    kPresence, kOther
+  };
   enum class SinceField { kOther, kEpoch, kSeq };
 
   Fields& fields() { return scan.items.back(); }
@@ -175,7 +203,9 @@ class FieldPicker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Field
     static const char* const kWhy[] = {"", "op must be a string", "channel must be a string",
                                        "type must be a string", "", "id must be a number or string",
                                        "since must be an object", "token must be a string",
-                                       "idempotency_key must be a string", ""};
+                                       "idempotency_key must be a string", "key must be a string",
+                                       "delete must be true or false", "snapshot must be true or false",
+                                       "presence must be true or false", ""};
     const char* why = kWhy[static_cast<int>(key_)];
     if (*why) fields().error = why;
   }
@@ -186,6 +216,13 @@ class FieldPicker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Field
                        std::to_string(n) + ")";
     else
       fields().idempotency_key.assign(s, n);
+  }
+  void key(const char* s, size_t n) {
+    if (!fields().error.empty()) return;
+    if (n == 0 || n > kMaxKeyBytes)
+      fields().error = "key must be 1-" + std::to_string(kMaxKeyBytes) + " bytes (got " + std::to_string(n) + ")";
+    else
+      fields().key.assign(s, n);
   }
   void since_type_error() {
     if (fields().error.empty()) fields().error = "since needs epoch (string) and seq (integer)";

@@ -17,6 +17,8 @@ namespace rthub::json {
 
 // The longest "idempotency_key" a publish may carry, in bytes.
 constexpr size_t kMaxIdempotencyKeyBytes = 128;
+// The longest "key" (keyed message) a publish may carry, in bytes.
+constexpr size_t kMaxKeyBytes = 256;
 
 // A [begin, end) byte range of the scanned text.
 struct Range {
@@ -34,6 +36,10 @@ struct Fields {
   std::string since_epoch;
   uint64_t since_seq = 0;
   std::string idempotency_key;  // empty: none (an empty string given is an error)
+  std::string key;              // keyed message; empty: none (an empty string given is an error)
+  bool delete_key = false;      // "delete":true
+  bool snapshot = false;        // "snapshot":true on subscribe
+  bool presence = false;        // "presence":true on subscribe
   std::string error;  // first problem found, for an error object
 };
 

@@ -155,6 +155,8 @@ std::string Metrics::render() const {
   head(out, "rthub_resumes_total", "counter", "Subscriptions that asked to resume, by outcome.");
   line(out, "rthub_resumes_total", "{recovered=\"true\"}", resumes_recovered.get());
   line(out, "rthub_resumes_total", "{recovered=\"false\"}", resumes_lost.get());
+  head(out, "rthub_snapshots_sent_total", "counter", "Keyed snapshots sent to subscribers that asked for one.");
+  line(out, "rthub_snapshots_sent_total", "", snapshots_sent.get());
   head(out, "rthub_reconnects_total", "counter", "Connections that came back asking to resume, by transport.");
   line(out, "rthub_reconnects_total", "{transport=\"ws\"}", reconnects_ws.get());
   line(out, "rthub_reconnects_total", "{transport=\"sse\"}", reconnects_sse.get());

@@ -72,6 +72,7 @@ struct Metrics {
   Counter fd_shortages;       // episodes of accept failing with EMFILE/ENFILE
   std::array<Counter, static_cast<size_t>(WsProtocolError::kCount)> ws_protocol_errors;
   Counter frame_guard_lost;  // ws:// connections whose frame headers the guard lost track of
+  Counter snapshots_sent;  // keyed snapshots queued to subscribers
   Counter history_bytes;
   LatencyHistogram latency;
   // How long each event-loop iteration kept the service thread busy (time blocked waiting for

@@ -83,6 +83,9 @@ void check_publish_options(const PublishOptions& options) {
   if (options.idempotency_key.size() > kMaxIdempotencyKeyBytes)
     invalid("idempotency_key is over 128 bytes");
   if (!is_valid_utf8(options.idempotency_key)) invalid("idempotency_key is not valid UTF-8");
+  if (options.key.size() > json::kMaxKeyBytes) invalid("key is over 256 bytes");
+  if (!is_valid_utf8(options.key)) invalid("key is not valid UTF-8");
+  if (options.delete_key && options.key.empty()) invalid("delete_key needs a key");
 }
 
 }  // namespace rthub

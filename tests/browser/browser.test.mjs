@@ -491,6 +491,75 @@ test('demo page with ?transport=sse uses EventSource and receives', { timeout: 1
   }
 });
 
+// The hub's keyed state of `channel` (key -> data), read with a WebSocket subscribe that asks for
+// a snapshot: what a page opened now must show.
+async function hubSnapshot(base, channel) {
+  const { default: WebSocket } = await import('ws');
+  const ws = new WebSocket(`${base.replace(/^http/, 'ws')}/ws`);
+  try {
+    return await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no snapshot within the step timeout')), STEP_TIMEOUT);
+      const state = new Map();
+      ws.on('open', () => ws.send(JSON.stringify({ op: 'subscribe', channel, snapshot: true, id: 1 })));
+      ws.on('error', reject);
+      ws.on('message', (text) => {
+        const m = JSON.parse(String(text));
+        if (m.op !== 'snapshot') return;
+        for (const item of m.items) state.set(item.key, item.data);
+        if (!m.more) { clearTimeout(timer); resolve(state); }
+      });
+    });
+  } finally {
+    ws.close();
+  }
+}
+
+test('demo page opened after zones were published shows exactly the hub\'s zones (WebSocket and SSE)', { timeout: 90000 }, async () => {
+  const { base, browser: b } = await setup();
+  const ids = [1, 2, 3, 4, 5, 6].map((n) => uniq(`late-${n}`));
+  const square = (x, y) => [[x, y], [x + 60, y], [x + 60, y + 60], [x, y + 60]];
+  for (const [i, id] of ids.entries()) {
+    await publish(base, { channel: 'geometry', type: 'geometry.updated', key: id, data: { id, faction: 'Aurora', points: square(100 + i * 120, 100) } });
+  }
+  // One zone moves, one is deleted: the page must show the latest geometry and not the deleted zone.
+  await publish(base, { channel: 'geometry', type: 'geometry.updated', key: ids[0], data: { id: ids[0], faction: 'Boreal', points: square(100, 700) } });
+  await publish(base, { channel: 'geometry', type: 'geometry.deleted', key: ids[5], delete: true, data: { id: ids[5] } });
+  const hub = await hubSnapshot(base, 'geometry');
+  assert.ok(ids.slice(0, 5).every((id) => hub.has(id)) && !hub.has(ids[5]), 'the hub holds the five zones');
+
+  for (const query of ['', '?transport=sse']) {
+    const page = await openDemo(b, base, query);
+    try {
+      await waitIn(page, `snapshot applied (${query || 'websocket'})`, () => window.rthubDemo.snapshots >= 1);
+      const drawn = await page.evaluate(() => Array.from(document.querySelectorAll('#map polygon[data-id]'), (p) => p.dataset.id));
+      assert.deepEqual([...drawn].sort(), [...hub.keys()].sort(), `${query || 'websocket'}: every zone of the hub, no other`);
+      const moved = await page.locator(`#map polygon[data-id="${ids[0]}"]`).getAttribute('points');
+      assert.match(moved, /^100,700 /, 'the moved zone is drawn where its latest update put it');
+      // And it goes on live after the snapshot.
+      const id = uniq('late-live');
+      await publish(base, { channel: 'geometry', type: 'geometry.updated', key: id, data: { id, faction: 'Dune', points: square(500, 500) } });
+      await waitIn(page, 'a live zone after the snapshot', (id) => document.querySelector(`#map polygon[data-id="${id}"]`), id);
+      await publish(base, { channel: 'geometry', type: 'geometry.deleted', key: id, delete: true, data: { id } });
+      await waitIn(page, 'the live zone deleted', (id) => !document.querySelector(`#map polygon[data-id="${id}"]`), id);
+      // Presence: the page counts who is on the map (itself included). Over WebSocket a second
+      // page's join and leave move the count; over SSE the page reads the list once.
+      await waitIn(page, 'presence shown', () => window.rthubDemo.online >= 1);
+      if (!query) {
+        const other = await openDemo(b, base);
+        await waitIn(page, 'a second page joins the map', () => window.rthubDemo.online === 2
+          && /2 people on the map/.test(document.getElementById('online').textContent));
+        await waitIn(other, 'the second page counts both', () => window.rthubDemo.online === 2);
+        await other.close();
+        await waitIn(page, 'the second page left', () => window.rthubDemo.online === 1);
+      }
+      await assertDemoStreamsClean(page);
+      assert.deepEqual(page.problems, []);
+    } finally {
+      await page.close();
+    }
+  }
+});
+
 test('demo page falls back to SSE when the WebSocket cannot open', { timeout: 180000 }, async () => {
   const { base, browser: b } = await setup();
   const page = await newPage(b, { allowConsoleErrors: true }); // Chromium logs the failed WebSocket

@@ -259,7 +259,7 @@ async function startClient(page, options) {
     const { randomConst, url, ...options } = opts;
     if (randomConst !== undefined) options.random = () => randomConst;
     const log = window.__log = {
-      message: [], subscribed: [], unsubscribed: [], reset: [], state: [], fallback: [], error: [],
+      message: [], subscribed: [], unsubscribed: [], reset: [], state: [], fallback: [], error: [], snapshot: [],
     };
     const client = window.__client = mod.connect(url || location.origin, options);
     for (const type of Object.keys(log)) client.on(type, (d) => log[type].push({ ...d, at: Date.now() }));
@@ -734,6 +734,51 @@ test('in-memory hub restarted on the same port: reset events, then live again', 
     await page.evaluate(() => window.__client.close());
   } finally {
     await page.close();
+  }
+});
+
+// The client's keyed state of `channel` as a plain object key -> data.
+const keyedOf = (page, channel) => page.evaluate((c) => Object.fromEntries(
+  [...window.__client.keyedState(c)].map(([k, m]) => [k, m.data])), channel);
+
+test('snapshot channels: the hub\'s keyed state first, then live; a fresh snapshot after recovered:false', { timeout: 90000 }, async () => {
+  await setup();
+  for (const transport of ['sse', 'ws']) {
+    const page = await newPage({ allowConsoleErrors: true });
+    try {
+      await page.goto(`${hub.base}/healthz`);
+      const h = uniq(`js.keyed.${transport}`);
+      await publish(hub.base, { channel: h, key: 'k1', data: 1 });
+      await publish(hub.base, { channel: h, key: 'k2', data: 2 });
+      await publish(hub.base, { channel: h, key: 'k1', data: 11 });
+      await startClient(page, { channels: [h], snapshot: true, token: TOKEN, transport, backoffBase: 200, backoffCap: 1000 });
+      await waitIn(page, `snapshot over ${transport}`, () => window.__log.snapshot.length >= 1);
+      assert.deepEqual(await keyedOf(page, h), { k1: 11, k2: 2 });
+      const snap = (await log(page)).snapshot[0];
+      assert.equal(snap.transport, transport);
+      assert.deepEqual(snap.items.map((m) => m.key), ['k2', 'k1'], 'items in seq order');
+      await publish(hub.base, { channel: h, key: 'k3', data: 3 });
+      await publish(hub.base, { channel: h, key: 'k1', delete: true });
+      await waitIn(page, 'live changes applied', (h) => window.__client.keyedState(h).has('k3')
+        && !window.__client.keyedState(h).has('k1'), h);
+      assert.deepEqual(await keyedOf(page, h), { k2: 2, k3: 3 });
+      if (transport === 'ws') {
+        // A restarted in-memory hub has none of these keys: the resume cannot be honoured, and the
+        // fresh snapshot replaces the client's state (k2 and k3 must go).
+        const port = hub.port;
+        await stopHub(hub);
+        hub = await startHub(port);
+        await publish(hub.base, { channel: h, key: 'k9', data: 9 });
+        await waitIn(page, 'reset, then a fresh snapshot', () => window.__log.reset.length >= 1
+          && window.__log.snapshot.length >= 2);
+        await waitIn(page, 'state replaced by the new hub\'s', (h) => window.__client.keyedState(h).size === 1
+          && window.__client.keyedState(h).has('k9'), h);
+        assert.deepEqual(await keyedOf(page, h), { k9: 9 });
+      }
+      await page.evaluate(() => window.__client.close());
+    } finally {
+      await page.close();
+    }
   }
 });
 

@@ -122,6 +122,32 @@ static void check_publish_options(rthub_hub* hub) {
   CHECK_ERR(rthub_hub_publish_with_options(hub, "opts", NULL, "4", 1, &options, &at),
             RTHUB_ERR_INVALID);
   options.idempotency_key = NULL;
+
+  /* Keyed messages: key (at most 256 bytes) and RTHUB_PUBLISH_DELETE_KEY; unknown flags refused. */
+  CHECK(options.key == NULL && options.flags == 0);
+  char long_key[258];
+  memset(long_key, 'z', sizeof long_key);
+  long_key[256] = '\0';
+  options.key = long_key;
+  CHECK_ERR(rthub_hub_publish_with_options(hub, "opts.keyed", NULL, "1", 1, &options, &at),
+            RTHUB_OK);
+  long_key[256] = 'z';
+  long_key[257] = '\0'; /* 257 bytes */
+  CHECK_ERR(rthub_hub_publish_with_options(hub, "opts.keyed", NULL, "1", 1, &options, &at),
+            RTHUB_ERR_INVALID);
+  CHECK(strstr(rthub_last_error(), "256") != NULL);
+  options.key = "zone-1";
+  options.flags = RTHUB_PUBLISH_DELETE_KEY;
+  CHECK_ERR(rthub_hub_publish_with_options(hub, "opts.keyed", NULL, "null", 4, &options, &at),
+            RTHUB_OK);
+  options.flags = 2;
+  CHECK_ERR(rthub_hub_publish_with_options(hub, "opts.keyed", NULL, "1", 1, &options, &at),
+            RTHUB_ERR_INVALID);
+  options.key = NULL;
+  options.flags = RTHUB_PUBLISH_DELETE_KEY; /* a delete needs a key */
+  CHECK_ERR(rthub_hub_publish_with_options(hub, "opts.keyed", NULL, "1", 1, &options, &at),
+            RTHUB_ERR_INVALID);
+  options.flags = 0;
   options.struct_size = 0; /* never initialised */
   CHECK_ERR(rthub_hub_publish_with_options(hub, "opts", NULL, "4", 1, &options, &at),
             RTHUB_ERR_INVALID);

@@ -2,6 +2,7 @@
 
 #include "core/epoch.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 namespace rthub {
@@ -15,11 +16,13 @@ int64_t steady_ms() {
 
 }  // namespace
 
-MemoryBroker::MemoryBroker(size_t history_size, int history_ttl_seconds, int idempotency_window_seconds)
+MemoryBroker::MemoryBroker(size_t history_size, int history_ttl_seconds, int idempotency_window_seconds,
+                           size_t max_keys)
     : history_size_(history_size),
       ttl_ms_(static_cast<int64_t>(history_ttl_seconds) * 1000),
       random_(std::random_device{}() ^ static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())),
-      idempotency_(static_cast<int64_t>(idempotency_window_seconds) * 1000, kIdempotencyBytes) {}
+      idempotency_(static_cast<int64_t>(idempotency_window_seconds) * 1000, kIdempotencyBytes),
+      max_keys_(max_keys) {}
 
 std::string MemoryBroker::new_epoch() { return rthub::new_epoch(random_); }
 
@@ -77,12 +80,20 @@ void MemoryBroker::publish(Message message, std::function<void(const PublishOutc
     }
   }
   Log& log = log_of(message.channel);
+  if (!fits_key(log, message)) {
+    PublishOutcome outcome;
+    outcome.error = BrokerError::kTooManyKeys;
+    outcome.detail = "channel has " + std::to_string(max_keys_) + " keys already (max keys)";
+    if (done) done(outcome);
+    return;
+  }
   message.position = Position{log.epoch, ++log.seq};
   if (!key.empty()) idempotency_.remember(message.channel, key, message.position, steady_ms());
   auto envelope = std::make_shared<Envelope>();
   envelope->published_us = std::chrono::duration_cast<std::chrono::microseconds>(
                                std::chrono::steady_clock::now().time_since_epoch()).count();
   envelope->message = std::move(message);
+  if (!envelope->message.key.empty()) keep_key(log, envelope);
   if (history_size_ > 0) {
     log.retained.push_back(envelope);
     bytes_ += cost(*envelope);
@@ -92,7 +103,7 @@ void MemoryBroker::publish(Message message, std::function<void(const PublishOutc
   outcome.position = envelope->message.position;
   const std::string channel = envelope->message.channel;
   if (listener_) listener_->on_broker_message(envelope);
-  if (history_size_ == 0 && listener_ && !listener_->has_subscribers(channel)) {
+  if (history_size_ == 0 && listener_ && !listener_->has_subscribers(channel) && idle(logs_.find(channel)->second)) {
     free_channel(logs_.find(channel));  // nothing retained and nobody listening
   }
   if (done) done(outcome);
@@ -115,16 +126,59 @@ void MemoryBroker::history(const std::string& channel, const std::optional<Posit
   done(outcome);
 }
 
+bool MemoryBroker::fits_key(const Log& log, const Message& message) const {
+  if (message.key.empty() || message.deleted) return true;
+  return log.keyed.size() < max_keys_ || log.keyed.count(message.key) != 0;
+}
+
+bool MemoryBroker::keep_key(Log& log, const EnvelopePtr& envelope) {
+  const Message& m = envelope->message;
+  auto it = log.keyed.find(m.key);
+  if (it != log.keyed.end()) {
+    keyed_bytes_ -= cost(*it->second) + it->first.size();
+    if (m.deleted) {
+      log.keyed.erase(it);
+      return true;
+    }
+    it->second = envelope;
+  } else {
+    if (m.deleted) return true;
+    if (log.keyed.size() >= max_keys_) return false;
+    it = log.keyed.emplace(m.key, envelope).first;
+  }
+  keyed_bytes_ += cost(*envelope) + m.key.size();
+  return true;
+}
+
+void MemoryBroker::history_with_snapshot(const std::string& channel, const std::optional<Position>& since,
+                                         std::function<void(HistoryOutcome&)> done) {
+  // Synchronous, like history(): the snapshot and the position are of the same instant.
+  history(channel, since, [this, &channel, &done](HistoryOutcome& outcome) {
+    if (!outcome.recovered) {
+      outcome.has_snapshot = true;
+      outcome.messages.clear();
+      auto it = logs_.find(channel);
+      if (it != logs_.end()) {
+        for (const auto& item : it->second.keyed) outcome.snapshot.push_back(item.second);
+        std::sort(outcome.snapshot.begin(), outcome.snapshot.end(), [](const EnvelopePtr& a, const EnvelopePtr& b) {
+          return a->message.position.seq < b->message.position.seq;
+        });
+      }
+    }
+    done(outcome);
+  });
+}
+
 void MemoryBroker::release(const std::string& channel) {
   auto it = logs_.find(channel);
-  if (it != logs_.end() && it->second.retained.empty()) free_channel(it);
+  if (it != logs_.end() && idle(it->second)) free_channel(it);
 }
 
 void MemoryBroker::tick(int64_t now_ms) {
   for (auto it = logs_.begin(); it != logs_.end();) {
     Log& log = it->second;
     while (!log.retained.empty() && now_ms - log.retained.front()->message.ts_ms > ttl_ms_) drop_oldest(log);
-    if (log.retained.empty() && listener_ && !listener_->has_subscribers(it->first)) {
+    if (idle(log) && listener_ && !listener_->has_subscribers(it->first)) {
       free_channel(it++);
     } else {
       ++it;

@@ -10,6 +10,10 @@
 // A publish carrying an idempotency key that repeats one seen on its channel within the window
 // is answered with the first one's position and not published again (idempotency_record.hpp).
 // Publishing here completes before publish() returns, so no repeat can overtake a first one.
+//
+// Keyed messages: a channel keeps the latest message of each key (a "delete" removes the key), at
+// most max_keys of them; a publish of a new key past that is refused, never evicting another. A
+// channel holding keys is never freed, whatever its history and subscribers: its keys are state.
 #pragma once
 
 #include <deque>
@@ -24,7 +28,8 @@ namespace rthub {
 
 class MemoryBroker final : public Broker {
  public:
-  MemoryBroker(size_t history_size, int history_ttl_seconds, int idempotency_window_seconds = 300);
+  MemoryBroker(size_t history_size, int history_ttl_seconds, int idempotency_window_seconds = 300,
+               size_t max_keys = 10000);
   // At most this much memory remembers idempotency keys; past it the oldest are forgotten early.
   static constexpr size_t kIdempotencyBytes = size_t{64} << 20;
 
@@ -32,9 +37,12 @@ class MemoryBroker final : public Broker {
   void publish(Message message, std::function<void(const PublishOutcome&)> done) override;
   void history(const std::string& channel, const std::optional<Position>& since,
                std::function<void(HistoryOutcome&)> done) override;
+  bool keeps_keys() const override { return true; }
+  void history_with_snapshot(const std::string& channel, const std::optional<Position>& since,
+                             std::function<void(HistoryOutcome&)> done) override;
   void release(const std::string& channel) override;
   void tick(int64_t now_ms) override;
-  size_t history_bytes() const override { return bytes_; }
+  size_t history_bytes() const override { return bytes_ + keyed_bytes_; }
   size_t channel_count() const override { return logs_.size(); }
   void render_metrics(std::string& out) const override;
 
@@ -43,7 +51,13 @@ class MemoryBroker final : public Broker {
     std::string epoch;
     uint64_t seq = 0;
     std::deque<EnvelopePtr> retained;
+    std::unordered_map<std::string, EnvelopePtr> keyed;  // the latest message of each key
   };
+  // Whether the channel can be forgotten: nothing retained and no keys.
+  static bool idle(const Log& log) { return log.retained.empty() && log.keyed.empty(); }
+  // Applies a keyed message to its channel's keys; false (nothing changed) past max_keys.
+  bool keep_key(Log& log, const EnvelopePtr& envelope);
+  bool fits_key(const Log& log, const Message& message) const;
   Log& log_of(const std::string& channel);
   // Frees a channel, remembering where its numbering stood.
   void free_channel(std::unordered_map<std::string, Log>::iterator it);
@@ -64,6 +78,8 @@ class MemoryBroker final : public Broker {
   std::deque<std::pair<std::string, uint64_t>> tombstone_order_;  // oldest first; stale entries skipped
   uint64_t tombstone_generation_ = 0;
   size_t bytes_ = 0;
+  size_t keyed_bytes_ = 0;
+  size_t max_keys_;
   std::mt19937_64 random_;
   IdempotencyRecord idempotency_;
 };

@@ -85,6 +85,21 @@ class SharedBroker::ShardBroker final : public Broker {
     done(outcome);
   }
 
+  bool keeps_keys() const override { return true; }
+
+  void history_with_snapshot(const std::string& channel, const std::optional<Position>& since,
+                             std::function<void(HistoryOutcome&)> done) override {
+    HistoryOutcome outcome;
+    {
+      std::lock_guard<std::mutex> lock(owner_.lock_);
+      owner_.interest_[channel] |= bit();  // as in history()
+      owner_.inner_->history_with_snapshot(channel, since, [&outcome](HistoryOutcome& h) { outcome = std::move(h); });
+    }
+    for (EnvelopePtr& message : outcome.messages) message = copy_for_shard(*message);
+    for (EnvelopePtr& message : outcome.snapshot) message = copy_for_shard(*message);
+    done(outcome);
+  }
+
   void release(const std::string& channel) override {
     std::lock_guard<std::mutex> lock(owner_.lock_);
     auto it = owner_.interest_.find(channel);
@@ -122,8 +137,8 @@ class SharedBroker::ShardBroker final : public Broker {
 };
 
 SharedBroker::SharedBroker(size_t history_size, int history_ttl_seconds, size_t shards, std::function<void()> published,
-                           int idempotency_window_seconds)
-    : inner_(new MemoryBroker(history_size, history_ttl_seconds, idempotency_window_seconds)),
+                           int idempotency_window_seconds, size_t max_keys)
+    : inner_(new MemoryBroker(history_size, history_ttl_seconds, idempotency_window_seconds, max_keys)),
       fan_out_(new FanOut(*this)),
       published_(std::move(published)),
       members_(shards) {

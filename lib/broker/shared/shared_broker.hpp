@@ -28,7 +28,7 @@ class SharedBroker {
 
   // `published` runs once per position assigned (for the hub-wide count), under the lock.
   SharedBroker(size_t history_size, int history_ttl_seconds, size_t shards, std::function<void()> published,
-               int idempotency_window_seconds = 300);
+               int idempotency_window_seconds = 300, size_t max_keys = 10000);
   ~SharedBroker();
 
   // The broker shard `index` uses (`post` reaches its service thread). Lives while that shard

@@ -134,6 +134,30 @@ void HttpExchange::route(const std::string& method, const std::string& path) {
       return error(403, codec::ErrorCode::kForbidden, "origin not allowed");
     return reply(204, "text/plain", "");
   }
+  if (path == "/presence") {
+    if (method != "GET") return error(405, codec::ErrorCode::kBadRequest, "use GET");
+    auto channels = query_values(wsi_, "channel");
+    if (channels.size() != 1) return error(400, codec::ErrorCode::kBadRequest, "give one channel parameter");
+    const std::string& channel = channels.front();
+    if (!is_valid_channel_name(channel)) return error(400, codec::ErrorCode::kBadRequest, bad_channel_name_text());
+    if (!server.core.presence_supported())
+      return error(501, codec::ErrorCode::kUnsupported,
+                   "presence needs one shard and the memory broker (not --shards > 1 or --redis) for now");
+    // The same token and rights as subscribing to the channel.
+    Admission admission = server.core.admit(connect_request(wsi_, "http", "/presence"));
+    if (admission.status) {
+      codec::ErrorCode code = admission.status == 401   ? codec::ErrorCode::kUnauthorized
+                              : admission.status == 403 ? codec::ErrorCode::kForbidden
+                                                        : codec::ErrorCode::kLimit;
+      return error(admission.status, code, admission.reason);
+    }
+    if (!server.core.may_subscribe(admission.rights.get(), channel))
+      return error(403, codec::ErrorCode::kForbidden, "may not subscribe to " + channel);
+    std::string body = "{\"channel\":";
+    json::append_string(body, channel);
+    body += ",\"clients\":" + server.core.presence_clients(channel) + "}";
+    return reply(200, "application/json", std::move(body));
+  }
   if (path == "/events") return error(405, codec::ErrorCode::kBadRequest, "use GET");
   if (path == "/publish") {
     if (method != "POST") return error(405, codec::ErrorCode::kBadRequest, "use POST");
@@ -207,14 +231,20 @@ void HttpExchange::publish_body() {
     std::string problem = !f.error.empty()                     ? f.error
                           : !f.has_channel                     ? "missing channel"
                           : !is_valid_channel_name(f.channel)  ? bad_channel_name_text()
-                          : !f.data.present()                  ? "missing data"
+                          : f.delete_key && f.key.empty()      ? "delete needs a key"
+                          : !f.data.present() && !f.delete_key ? "missing data"
                                                                : "";
     if (!problem.empty()) return error(400, codec::ErrorCode::kBadRequest, where + problem);
+    if (!f.key.empty() && !server.core.keeps_keys())
+      return error(501, codec::ErrorCode::kUnsupported, where + "keyed messages are not supported with the Redis broker yet");
     Message m;
     m.channel = f.channel;
     if (f.has_type) m.type = f.type;
-    m.data.assign(f.data.in(body_));
+    if (f.data.present()) m.data.assign(f.data.in(body_));
+    else m.data = "null";  // a delete needs no data
     m.idempotency_key = f.idempotency_key;
+    m.key = f.key;
+    m.deleted = f.delete_key;
     messages.push_back(std::move(m));
   }
 
@@ -234,10 +264,19 @@ void HttpExchange::publish_body() {
       // the request unknown (some items published, or one maybe): 504, to retry with the keys.
       size_t published = 0, unavailable = 0;
       const PublishOutcome* failed = nullptr;
+      const PublishOutcome* refused = nullptr;  // a definite refusal: too many keys, unsupported
       for (const PublishOutcome& o : batch->outcomes) {
+        if ((o.error == BrokerError::kTooManyKeys || o.error == BrokerError::kUnsupported) && !refused) refused = &o;
         if (o.error == BrokerError::kOk) published++;
         else if (o.error == BrokerError::kUnavailable) unavailable++;
         if (o.error != BrokerError::kOk && (!failed || failed->error == BrokerError::kUnavailable)) failed = &o;
+      }
+      if (refused) {
+        std::string why = refused->detail;
+        if (batch->array) why = std::to_string(published) + " of " + std::to_string(batch->outcomes.size()) +
+                                " items published; " + why;
+        return refused->error == BrokerError::kTooManyKeys ? error(409, codec::ErrorCode::kTooManyKeys, why)
+                                                           : error(501, codec::ErrorCode::kUnsupported, why);
       }
       if (unavailable == batch->outcomes.size())
         return error(503, codec::ErrorCode::kUnavailable, failed->detail.empty() ? "broker unavailable" : failed->detail);

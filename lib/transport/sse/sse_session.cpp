@@ -33,6 +33,11 @@ int SseSession::open(struct lws* wsi, ConnectionSlot& slot) {
     return HttpExchange::reply_error(wsi, slot, 400, codec::ErrorCode::kLimit, "too many channels");
   if (server.broker_ready && !server.broker_ready())
     return HttpExchange::reply_error(wsi, slot, 503, codec::ErrorCode::kUnavailable, "broker unavailable");
+  auto snapshot = query_values(wsi, "snapshot");
+  bool wants_snapshot = !snapshot.empty() && snapshot.front() == "1";
+  if (wants_snapshot && !server.core.keeps_keys())
+    return HttpExchange::reply_error(wsi, slot, 501, codec::ErrorCode::kUnsupported,
+                                     "snapshots are not supported with the Redis broker yet");
   ConnectRequest request = connect_request(wsi, "sse", "/events");
   Admission admission = server.core.admit(request);
   if (admission.status) {
@@ -48,6 +53,7 @@ int SseSession::open(struct lws* wsi, ConnectionSlot& slot) {
   auto* session = new SseSession(wsi, request.peer, server.options.sse_retry_ms);
   session->rights = std::move(admission.rights);
   session->channels_ = std::move(channels);
+  session->snapshot_ = wants_snapshot;
   // A browser reconnects with the URL it started with, so its Last-Event-ID header wins.
   session->cursor_ = custom_header(wsi, "last-event-id:");
   if (session->cursor_.empty()) {
@@ -106,7 +112,7 @@ int SseSession::write_head() {
   std::snprintf(retry.data(), retry.size(), "retry: %d\n\n", retry_ms_);
   retry.resize(n);
   write_retry_ = std::move(retry);
-  server.core.open_stream(*this, channels_, cursor_);
+  server.core.open_stream(*this, channels_, cursor_, snapshot_);
   lws_callback_on_writable(wsi_);
   return 0;
 }

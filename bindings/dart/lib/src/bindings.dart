@@ -124,6 +124,8 @@ final class rthub_hub_options extends Struct {
   external int persist_ttl_seconds;
   @Size()
   external int persist_buffer;
+  @Size()
+  external int max_keys;
 }
 
 final class rthub_position extends Struct {
@@ -137,7 +139,13 @@ final class rthub_publish_options extends Struct {
   @Uint32()
   external int struct_size;
   external Pointer<Char> idempotency_key;
+  external Pointer<Char> key;
+  @Uint64()
+  external int flags;
 }
+
+/// RTHUB_PUBLISH_DELETE_KEY of rthub_publish_options.flags.
+const int RTHUB_PUBLISH_DELETE_KEY = 1;
 
 /// rthub_publish_done_fn: not used by the Dart classes (its position is valid only during the
 /// call, and NativeCallable.listener runs the Dart side after it returned).

@@ -40,6 +40,7 @@ class RthubHubOptions {
     this.persistPatterns,
     this.persistTtl,
     this.persistBuffer,
+    this.maxKeys,
     this.onChannel,
   });
 
@@ -90,6 +91,9 @@ class RthubHubOptions {
 
   /// Messages held while PostgreSQL is away (default 100000).
   final int? persistBuffer;
+
+  /// Keys (keyed messages) a channel may hold (default 10000); a new key past it is refused.
+  final int? maxKeys;
 
   /// Decides each subscribe and client publish: true allows it. It may answer later (a Future),
   /// e.g. after asking a database; until then the request waits. An exception denies it. Checks
@@ -190,6 +194,7 @@ final class RthubHub implements Finalizable {
       r.persist_patterns = str(options.persistPatterns?.join(','));
       if (options.persistTtl != null) r.persist_ttl_seconds = options.persistTtl!.inSeconds;
       if (options.persistBuffer != null) r.persist_buffer = options.persistBuffer!;
+      if (options.maxKeys != null) r.max_keys = options.maxKeys!;
       final out = arena<Pointer<rthub_hub>>();
       checkError(b.rthub_hub_new(o, out), 'RthubHub');
       final hub = RthubHub._(out.value);
@@ -267,24 +272,31 @@ final class RthubHub implements Finalizable {
   /// Redis round trip with Redis): from a Flutter UI isolate, prefer [publishAsync]. With
   /// [idempotencyKey] (at most 128 bytes), a repeat within the hub's idempotency window answers
   /// the first one's position; retry an [RthubErrorCode.unknownOutcome] with the same key.
-  RthubPosition publish(String channel, String json, {String? type, String? idempotencyKey}) => using((arena) {
+  /// With [key] (at most 256 bytes) the channel keeps the message as the key's latest, sent to
+  /// subscribers that ask for a snapshot; with [deleteKey] the message removes the key.
+  RthubPosition publish(String channel, String json,
+          {String? type, String? idempotencyKey, String? key, bool deleteKey = false}) =>
+      using((arena) {
         final position = arena<rthub_position>();
-        _publish(arena, channel, json, type, idempotencyKey, position, 'publish');
+        _publish(arena, channel, json, type, idempotencyKey, key, deleteKey, position, 'publish');
         return RthubPosition.fromNative(position.ref);
       });
 
   /// Checks and queues a message without waiting for its position.
-  void publishAsync(String channel, String json, {String? type, String? idempotencyKey}) =>
-      using((arena) => _publish(arena, channel, json, type, idempotencyKey, nullptr, 'publishAsync'));
+  void publishAsync(String channel, String json,
+          {String? type, String? idempotencyKey, String? key, bool deleteKey = false}) =>
+      using((arena) => _publish(arena, channel, json, type, idempotencyKey, key, deleteKey, nullptr, 'publishAsync'));
 
-  void _publish(Arena arena, String channel, String json, String? type, String? idempotencyKey,
-      Pointer<rthub_position> out, String op) {
+  void _publish(Arena arena, String channel, String json, String? type, String? idempotencyKey, String? key,
+      bool deleteKey, Pointer<rthub_position> out, String op) {
     final bytes = utf8.encode(json);
     final data = arena<Uint8>(bytes.isEmpty ? 1 : bytes.length);
     data.asTypedList(bytes.isEmpty ? 1 : bytes.length).setAll(0, bytes);
     final options = arena<rthub_publish_options>();
     checkError(rthubBindings.rthub_publish_options_init(options, sizeOf<rthub_publish_options>()), op);
     if (idempotencyKey != null) options.ref.idempotency_key = nativeString(idempotencyKey, arena);
+    if (key != null) options.ref.key = nativeString(key, arena);
+    if (deleteKey) options.ref.flags = RTHUB_PUBLISH_DELETE_KEY;
     checkError(
         rthubBindings.rthub_hub_publish_with_options(_live(op), nativeString(channel, arena),
             type == null ? nullptr : nativeString(type, arena), data.cast<Char>(), bytes.length, options, out),
