@@ -7,3 +7,5 @@
 set(RTHUB_INTEGRATION_EXTRA_TESTS redis_nodes nginx_two_nodes auth tls hostile backpressure heartbeat pipelining shards)
 # idempotency: keyed publishes and publish outcomes, with redis-server frozen by SIGSTOP.
 list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS idempotency)
+# postgres_history: history in PostgreSQL (initdb/pg_ctl of Debian's postgresql, run as `postgres`).
+list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS postgres_history)
