@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { serverFor, startServer, wsFor, publishOk, httpRequest, assertConsecutive, waitFor, sleep } from './lib/server.mjs';
 import { metricsOf } from './lib/extra.mjs';
 import { postgresFor, postgresAvailable } from './lib/postgres.mjs';
+import { redisFor } from './lib/redis.mjs';
 
 const skip = postgresAvailable() ? false : 'PostgreSQL (initdb, pg_ctl) is not installed';
 const range = (from, to) => Array.from({ length: to - from + 1 }, (_, k) => from + k);
@@ -210,4 +211,27 @@ test('past --persist-buffer the oldest waiting messages are dropped and counted,
   const rows = await pg.sql(`SELECT seq FROM rthub_messages WHERE channel = '${channel}' ORDER BY seq`);
   const seqs = rows.map((r) => Number(r[0]));
   assert.deepEqual(seqs, range(151, 200), 'what is kept is the newest 50, without a gap');
+});
+
+test('Redis and PostgreSQL: the publishing node writes each message once; another node serves a resume from it', { skip }, async (t) => {
+  const pg = await postgresFor(t);
+  const redis = await redisFor(t);
+  const args = ['--redis', redis.url, '--history', '10', '--postgres', pg.conninfo];
+  const a = await serverFor(t, args);
+  const b = await serverFor(t, args);
+  const channel = 'pg.redis';
+  const last = await publishRange(a.port, channel, 1, 100);
+  await waitFor(async () => (await metricsOf(a.port)).value('rthub_history_written_total') >= 100,
+    { timeoutMs: 15000, what: 'node A wrote its 100 messages' });
+  assert.equal((await metricsOf(b.port)).value('rthub_history_written_total'), 0, 'node B wrote none of them');
+
+  const ws = await wsFor(t, b.wsUrl);
+  const sub = await ws.request({ op: 'subscribe', channel, since: { epoch: last.epoch, seq: 5 }, id: 1 }, 30000);
+  assert.equal(sub.recovered, true, `older than the Redis stream (10), read from PostgreSQL: ${JSON.stringify(sub)}`);
+  const replayed = await ws.take(95, { op: 'message', channel }, 15000);
+  assertConsecutive(replayed, { channel, epoch: last.epoch, first: 6 });
+  const rows = await pg.sql(`SELECT count(*), count(DISTINCT seq) FROM rthub_messages WHERE channel = '${channel}'`);
+  assert.deepEqual(rows, [['100', '100']], 'each message written once');
+  const page = await historyOf(b.port, `channel=${channel}&limit=3`);
+  assert.deepEqual(page.json.messages.map((m) => m.seq), [98, 99, 100]);
 });
