@@ -258,7 +258,8 @@ bool PostgresStore::connect() {
   const char* values[] = {"5", "rthub", "10", "15000", settings_.conninfo.c_str(), nullptr};
   conn_ = PQconnectdbParams(keys, values, 1);
   if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
-    if (up_.exchange(false) || !ever_connected_) {
+    if (up_.exchange(false) || !warned_unreachable_) {  // once per outage
+      warned_unreachable_ = true;
       std::string why = conn_ ? PQerrorMessage(conn_) : "out of memory";
       while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
       std::fprintf(stderr, "rthub: PostgreSQL unreachable (%s); retrying with backoff\n",
@@ -320,8 +321,8 @@ bool PostgresStore::connect() {
       positions_ = std::move(positions);
     }
   }
-  if (ever_connected_) std::fprintf(stderr, "rthub: PostgreSQL reachable again\n");
-  ever_connected_ = true;
+  if (warned_unreachable_) std::fprintf(stderr, "rthub: PostgreSQL reachable again\n");
+  warned_unreachable_ = false;
   up_ = true;
   return true;
 }

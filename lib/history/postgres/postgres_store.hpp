@@ -104,7 +104,7 @@ class PostgresStore final : public HistoryStore {
   // Worker thread only.
   PGconn* conn_ = nullptr;
   int64_t run_id_ = 0;
-  bool ever_connected_ = false;
+  bool warned_unreachable_ = false;
 };
 
 }  // namespace rthub
