@@ -13,11 +13,13 @@
 #include "broker/memory/memory_broker.hpp"
 #include "broker/redis/redis_broker.hpp"
 #include "broker/shared/shared_broker.hpp"
-#include "core/hub_core.hpp"
 #include "core/channel_name.hpp"
+#include "core/hub_core.hpp"
 #include "core/json_scan.hpp"
 #include "core/options_check.hpp"
 #include "core/utf8.hpp"
+#include "history/persisting_broker.hpp"
+#include "history/postgres/postgres_store.hpp"
 #include "transport/lws_server.hpp"
 
 namespace rthub {
@@ -90,6 +92,22 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
       shared_.reset(new SharedBroker(options_.history_size, options_.history_ttl_seconds, shards,
                                      [this] { metrics_.published.add(); }, options_.idempotency_window_seconds,
                                      options_.max_keys));
+    seeds_.clear();
+    if (!options_.postgres_conninfo.empty()) {
+      PostgresStore::Settings settings;
+      settings.conninfo = options_.postgres_conninfo;
+      settings.patterns = options_.persist_patterns;
+      settings.ttl_seconds = options_.persist_ttl_seconds;
+      settings.buffer = options_.persist_buffer;
+      // With Redis the positions live in Redis; a single node continues its own from the table.
+      settings.track_runs = options_.redis_url.empty();
+      store_.reset(new PostgresStore(std::move(settings)));
+      // Hub::start may wait (it is the host's thread, never a service thread): a restarted node
+      // must know where its channels stood before it takes its first publish.
+      seeds_ = store_->start(kStoreStartWaitMs);
+      if (shared_)
+        for (const auto& [channel, position] : seeds_) shared_->seed(channel, position);
+    }
     {
       std::lock_guard<std::mutex> lock(queue_lock_);
       queues_.assign(shards, nullptr);
@@ -161,6 +179,34 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
 
   HubStats stats() const { return metrics_.snapshot(); }
 
+  HistoryPage history(const std::string& channel, const HistoryQuery& query) {
+    if (!is_valid_channel_name(channel)) throw Error(Errc::kInvalid, bad_channel_name_text());
+    if (query.limit < 1 || query.limit > kMaxHistoryLimit)
+      throw Error(Errc::kInvalid, "history limit must be 1 to " + std::to_string(kMaxHistoryLimit));
+    if (t_serving_hub == this)
+      throw Error(Errc::kState, "history would wait on its own service thread");
+    auto result = std::make_shared<std::promise<HistoryPage>>();
+    auto future = result->get_future();
+    size_t shard = shard_count_ > 1 ? std::hash<std::string>{}(channel) % shard_count_ : 0;
+    bool queued = post(shard, [result, channel, query] {
+      t_shard->broker->history_page(
+          channel, query, [result](HistoryPage& page) { result->set_value(std::move(page)); });
+    });
+    if (!queued) throw Error(Errc::kState, "hub is not running");
+    HistoryPage page;
+    try {
+      page = future.get();
+    } catch (const std::future_error&) {
+      throw Error(Errc::kState, "hub stopped");
+    }
+    if (page.status == HistoryStatus::kNotPersisted)
+      throw Error(Errc::kInvalid,
+                  "channel " + channel + " is not persisted (postgres_conninfo, persist_patterns)");
+    if (page.status == HistoryStatus::kUnavailable)
+      throw Error(Errc::kUnavailable, "history store unavailable");
+    return page;
+  }
+
   void set_auth_hooks(AuthHooks hooks) {
     std::lock_guard<std::mutex> guard(lifecycle_);
     if (!threads_.empty()) throw Error(Errc::kState, "auth hooks are set before start");
@@ -216,6 +262,8 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
     threads_.clear();
     shard_count_ = 0;
     shared_.reset();
+    if (store_) store_->stop(kStoreDrainMs);  // no shard appends any more
+    store_.reset();
     port_ = 0;
   }
 
@@ -237,11 +285,18 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
       server.open(index > 0);
       if (shared_)
         broker = shared_->shard(index, [queue](std::function<void()> task) { return queue->post(std::move(task)); });
-      else if (options.redis_url.empty())
-        broker.reset(new MemoryBroker(options.history_size, options.history_ttl_seconds, options.idempotency_window_seconds,
-                                      options.max_keys));
-      else
+      else if (options.redis_url.empty()) {
+        auto memory = new MemoryBroker(options.history_size, options.history_ttl_seconds,
+                                       options.idempotency_window_seconds, options.max_keys);
+        broker.reset(memory);
+        for (const auto& [channel, position] : seeds_) memory->seed(channel, position);
+      } else {
         broker.reset(new RedisBroker(static_cast<uv_loop_t*>(server.loop()), options));
+      }
+      if (store_)
+        broker.reset(new PersistingBroker(
+            std::move(broker), *store_,
+            [queue](std::function<void()> task) { return queue->post(std::move(task)); }));
     } catch (...) {
       t_serving_hub = nullptr;
       opened.set_exception(std::current_exception());
@@ -269,9 +324,15 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
     t_serving_hub = nullptr;
   }
 
+  // How long start() waits for PostgreSQL's positions, and stop() for the last writes.
+  static constexpr int kStoreStartWaitMs = 5000;
+  static constexpr int kStoreDrainMs = 10000;
+
   HubOptions options_;
   Metrics metrics_;
   std::mutex lifecycle_;
+  std::unique_ptr<PostgresStore> store_;                 // with postgres_conninfo, while started
+  std::vector<std::pair<std::string, Position>> seeds_;  // positions a restart continues
   std::vector<std::thread> threads_;  // one per shard serving
   std::atomic<size_t> shard_count_{0};
   std::unique_ptr<SharedBroker> shared_;  // with shards and no Redis: their common broker
@@ -296,6 +357,9 @@ void Hub::publish_async(const std::string& channel, const std::string& type, con
   impl_->publish_async(channel, type, data, std::move(done), options);
 }
 HubStats Hub::stats() const { return impl_->stats(); }
+HistoryPage Hub::history(const std::string& channel, const HistoryQuery& query) {
+  return impl_->history(channel, query);
+}
 void Hub::set_auth_hooks(AuthHooks hooks) { impl_->set_auth_hooks(std::move(hooks)); }
 
 const char* version() noexcept { return RTHUB_VERSION_STRING; }

@@ -9,11 +9,11 @@ package rthub
 //
 //	CGO_LDFLAGS="-L/path/to/build/lib" go test ./...
 //
-// The libraries librthub.a itself needs (libwebsockets, libuv, hiredis, libcrypto and the C++
+// The libraries librthub.a itself needs (libwebsockets, libuv, hiredis, libpq, libcrypto and the C++
 // runtime) are found with pkg-config. Build with -tags rthub_pkgconfig to take everything from
 // the rthub.pc of an installed prefix instead (see link_pkgconfig.go and README.md).
 
 // #cgo CFLAGS: -I${SRCDIR}/../../include -DRTHUB_STATIC
 // #cgo LDFLAGS: -L${SRCDIR}/../../build/lib -l:librthub.a -lstdc++ -lm -lpthread
-// #cgo pkg-config: libwebsockets libuv hiredis libcrypto
+// #cgo pkg-config: libwebsockets libuv hiredis libpq libcrypto
 import "C"

@@ -27,23 +27,40 @@ const char kUsage[] =
     "                              less a reserve of 32 + 1/16 of it; 0: no limit)\n"
     "  --max-connections-per-ip N  connections per client address (default: no limit)\n"
     "  --max-subscriptions N       channels per connection (default 1024)\n"
-    "  --sse-retry MS              the reconnect delay an SSE stream tells browsers (default 2000)\n"
-    "  --shards N                  service threads accepting on the one port (SO_REUSEPORT; default 1)\n"
-    "  --max-connect-rate R        new connections per second per client address (default: no limit)\n"
-    "  --jwt-secret SECRET         require an HS256 JWT (Authorization: Bearer or ?token=) on /ws and /events\n"
+    "  --sse-retry MS              the reconnect delay an SSE stream tells browsers (default "
+    "2000)\n"
+    "  --shards N                  service threads accepting on the one port (SO_REUSEPORT; "
+    "default 1)\n"
+    "  --max-connect-rate R        new connections per second per client address (default: no "
+    "limit)\n"
+    "  --jwt-secret SECRET         require an HS256 JWT (Authorization: Bearer or ?token=) on /ws "
+    "and /events\n"
     "  --allow-client-publish      let anonymous WebSocket clients publish (no --jwt-secret)\n"
-    "  --allow-origin ORIGIN       accept this browser Origin (repeatable; '*' for any; default: any)\n"
+    "  --allow-origin ORIGIN       accept this browser Origin (repeatable; '*' for any; default: "
+    "any)\n"
     "  --tls-cert FILE             PEM certificate: serve https:// and wss://\n"
     "  --tls-key FILE              PEM private key of --tls-cert\n"
-    "  --redis URL                 redis://[:password@]host:port[/db]: positions, history and fan-out\n"
+    "  --redis URL                 redis://[:password@]host:port[/db]: positions, history and "
+    "fan-out\n"
     "                              through Redis, so that many nodes act as one hub\n"
-    "  --bridge CHANNEL            with --redis: plain 'PUBLISH CHANNEL payload' reaches hub channel\n"
+    "  --bridge CHANNEL            with --redis: plain 'PUBLISH CHANNEL payload' reaches hub "
+    "channel\n"
     "                              CHANNEL (repeatable)\n"
     "  --idempotency-window SECONDS\n"
     "                              a publish repeating an idempotency_key on its channel within this\n"
     "                              long is answered with the first one's position (default 300; 0: off)\n"
     "  --max-keys N                keys (keyed messages) a channel may hold; a new key past it is\n"
     "                              refused with 409 too_many_keys (default 10000)\n"
+    "  --postgres CONNINFO         keep history in PostgreSQL (a libpq connection string or URI):\n"
+    "                              resumes older than --history, GET /history, positions that\n"
+    "                              survive a restart\n"
+    "  --persist PATTERN           with --postgres: persist this channel, or those starting with "
+    "the\n"
+    "                              prefix before a trailing '*' (repeatable; default: every "
+    "channel)\n"
+    "  --persist-ttl SECONDS       delete persisted messages older than this (default 0: keep "
+    "them)\n"
+    "  --persist-buffer N          messages held while PostgreSQL is away (default 100000)\n"
     "  --help                      this text\n";
 
 [[noreturn]] void usage_error(const std::string& what) {
@@ -149,12 +166,23 @@ rthub::HubOptions parse(int argc, char** argv) {
       o.idempotency_window_seconds = static_cast<int>(number("--idempotency-window", value, 0, 7 * 86400));
     } else if (flag == "--max-keys") {
       o.max_keys = static_cast<size_t>(number("--max-keys", value, 0, 100000000));
+    } else if (flag == "--postgres") {
+      o.postgres_conninfo = value;
+    } else if (flag == "--persist") {
+      o.persist_patterns.emplace_back(value);
+    } else if (flag == "--persist-ttl") {
+      o.persist_ttl_seconds =
+          static_cast<int>(number("--persist-ttl", value, 0, 100 * 365 * 86400LL));
+    } else if (flag == "--persist-buffer") {
+      o.persist_buffer = static_cast<size_t>(number("--persist-buffer", value, 1, 100000000));
     } else {
       usage_error("unknown option: " + flag);
     }
   }
   if (o.tls_cert.empty() != o.tls_key.empty()) usage_error("--tls-cert and --tls-key go together");
   if (!o.bridge_channels.empty() && o.redis_url.empty()) usage_error("--bridge needs --redis");
+  if (!o.persist_patterns.empty() && o.postgres_conninfo.empty())
+    usage_error("--persist needs --postgres");
   return o;
 }
 

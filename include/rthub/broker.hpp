@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "rthub/history.hpp"
 #include "rthub/message.hpp"
 
 namespace rthub {
@@ -86,6 +87,15 @@ class Broker {
   virtual void stop() {}
   // Appends the broker's own Prometheus metrics.
   virtual void render_metrics(std::string& out) const { (void)out; }
+  // A page of the channel's history beyond the live window (the history API). Only a broker
+  // backed by a history store has one; `done` runs on the service thread.
+  virtual void history_page(const std::string& channel, const HistoryQuery& /*query*/,
+                            std::function<void(HistoryPage&)> done) {
+    HistoryPage page;
+    page.status = HistoryStatus::kNotPersisted;
+    page.channel = channel;
+    done(page);
+  }
 };
 
 }  // namespace rthub

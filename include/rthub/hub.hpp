@@ -19,6 +19,7 @@
 #include "rthub/auth.hpp"
 #include "rthub/error.hpp"
 #include "rthub/export.h"
+#include "rthub/history.hpp"
 #include "rthub/message.hpp"
 
 namespace rthub {
@@ -124,6 +125,13 @@ class RTHUB_API Hub {
                      PublishDone done, const PublishOptions& options = {});
 
   HubStats stats() const;
+
+  // Reads a page of `channel`'s persisted history (needs postgres_conninfo) and waits for it:
+  // the latest `query.limit` messages, or those before or after `query.seq`, in ascending seq,
+  // in the channel's current epoch. The host's call: no auth hook runs. Not from the service
+  // thread's callbacks. Throws Error: kInvalid (channel name, limit not 1 to 1,000, or the
+  // channel is not persisted), kState (not running), kUnavailable (PostgreSQL unreachable).
+  HistoryPage history(const std::string& channel, const HistoryQuery& query = {});
 
   // Installs the host's auth hooks (auth.hpp); only before start(), else Error(kState).
   void set_auth_hooks(AuthHooks hooks);

@@ -160,6 +160,27 @@ RTHUB_API rthub_err rthub_hub_publish(rthub_hub *hub, const char *channel, const
  * key from the channel's keyed state; it is still delivered live, carrying "delete":true. */
 #define RTHUB_PUBLISH_DELETE_KEY 1u
 
+/* rthub_history_direction: which page of a channel's history rthub_hub_history reads. */
+typedef enum rthub_history_direction {
+  RTHUB_HISTORY_LATEST = 0, /* the latest `limit` messages */
+  RTHUB_HISTORY_BEFORE = 1, /* the `limit` messages before `seq` */
+  RTHUB_HISTORY_AFTER = 2   /* the `limit` messages after `seq` */
+} rthub_history_direction;
+
+/* rthub_hub_history reads a page of `channel`'s persisted history (the hub needs
+ * postgres_conninfo) and waits for it. On success *json_out is a NUL-terminated JSON object
+ * {"channel":...,"epoch":...,"messages":[...]}, the same text GET /history answers: messages in
+ * ascending seq, each the object a subscriber receives. The caller owns *json_out and frees it
+ * with rthub_string_free(). `limit` is 1 to 1000. Not from the hub's own service thread.
+ * Errors: RTHUB_ERR_INVALID (NULL argument, channel name, direction, limit, or a channel that is
+ * not persisted), RTHUB_ERR_STATE (not started), RTHUB_ERR_UNAVAILABLE (PostgreSQL unreachable). */
+RTHUB_API rthub_err rthub_hub_history(rthub_hub* hub, const char* channel,
+                                      rthub_history_direction direction, uint64_t seq, size_t limit,
+                                      char** json_out);
+
+/* rthub_string_free frees a string the library handed to the caller. NULL is a no-op. */
+RTHUB_API void rthub_string_free(char* text);
+
 /* rthub_publish_options: settings of one publish; fill with rthub_publish_options_init() first. */
 typedef struct rthub_publish_options {
   uint32_t struct_size;        /* set by _init: the size the host passed it */

@@ -107,6 +107,35 @@ void HubCore::check_channel(Session& session, ChannelRequest::Action action, con
   }
 }
 
+void HubCore::read_history(const Rights* rights, const std::string& channel,
+                           const HistoryQuery& query,
+                           std::function<void(bool, HistoryPage&)> done) {
+  bool allowed = !rights || rights->anonymous || channel_allowed(rights->subscribe, channel);
+  auto read = [this, channel, query, done = std::move(done)](bool allow) {
+    if (!allow) {
+      HistoryPage none;
+      none.channel = channel;
+      return done(false, none);
+    }
+    broker_->history_page(channel, query, [done](HistoryPage& page) { done(true, page); });
+  };
+  const auto& hook = options_.auth_hooks.on_channel;
+  if (!hook || !post_) return read(allowed);
+  ChannelRequest request{ChannelRequest::Action::kSubscribe, channel, rights ? *rights : Rights{},
+                         allowed};
+  auto once = std::make_shared<std::atomic<bool>>(false);
+  // As in check_channel: the completion holds the poster, never the core.
+  ChannelCompletion completion = [post = post_, read, once](bool allow) {
+    if (once->exchange(true)) return;
+    post([read, allow] { read(allow); });
+  };
+  try {
+    hook(request, completion);
+  } catch (...) {
+    completion(false);
+  }
+}
+
 void HubCore::authorize_stream(Session& session, const std::vector<std::string>& channels,
                                std::function<void(bool, const std::string&)> done) {
   struct Pending {

@@ -82,6 +82,11 @@ class HubCore final : public SessionHost, public BrokerListener {
                         std::function<void(bool, const std::string&)> done);
   bool origin_allowed(const std::string& origin) const { return gatekeeper_.origin_allowed(origin); }
   Session* find_session(uint64_t id) const;
+  // The history API: checks that a caller with `rights` (null: anonymous) may subscribe to
+  // `channel` (rules and host hook), then reads a page from the broker. `done` runs on the
+  // service thread; `allowed` false: refused, `page` empty.
+  void read_history(const Rights* rights, const std::string& channel, const HistoryQuery& query,
+                    std::function<void(bool allowed, HistoryPage& page)> done);
   // How host completions reach the service thread (any thread may call it).
   void set_poster(std::function<void(std::function<void()>)> post) { post_ = std::move(post); }
 

@@ -316,7 +316,7 @@ void LwsServer::open(bool joins_shards) {
   s.server.reset(new ServerContext{s.options, s.core, s.metrics, s.scratch, s.hooks.broker_ready, s.hooks.on_wake, s.hooks.broker_metrics, {}, {}, {}, {}});
 
   // Dynamic endpoints are callback mounts so that a static "/" mount cannot shadow them.
-  for (const char* point : {"/events", "/publish", "/metrics", "/healthz"}) {
+  for (const char* point : {"/events", "/publish", "/history", "/metrics", "/healthz"}) {
     struct lws_http_mount m;
     std::memset(&m, 0, sizeof m);
     m.mountpoint = point;

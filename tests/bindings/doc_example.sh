@@ -13,5 +13,5 @@ flags=(-std=c11 -pedantic -Wall -Wextra -Werror -D_POSIX_C_SOURCE=200809L -DRTHU
 [[ -n "$sanitize" ]] && flags+=("-fsanitize=$sanitize")
 ${CC:-cc} "${flags[@]}" -I"$src/include" -c "$tmp/example.c" -o "$tmp/example.o"
 ${CXX:-c++} "${flags[@]:5}" -o "$tmp/example" "$tmp/example.o" "$libdir/librthub.a" \
-  $(pkg-config --libs libwebsockets libuv hiredis libcrypto) -lpthread
+  $(pkg-config --libs libwebsockets libuv hiredis libpq libcrypto) -lpthread
 "$tmp/example"

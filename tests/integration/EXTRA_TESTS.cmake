@@ -18,3 +18,5 @@ list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS shutdown_scale)
 list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS keyed_state)
 # presence: join/leave events, the presence op and GET /presence on one node; refused with shards.
 list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS presence)
+# postgres_history: history in PostgreSQL (initdb/pg_ctl of Debian's postgresql, run as `postgres`).
+list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS postgres_history)

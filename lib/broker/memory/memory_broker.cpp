@@ -63,6 +63,19 @@ void MemoryBroker::free_channel(std::unordered_map<std::string, Log>::iterator i
   logs_.erase(it);
 }
 
+void MemoryBroker::seed(const std::string& channel, const Position& position) {
+  // A tombstone is exactly "a channel that was here and will go on": it takes the same bound.
+  uint64_t generation = ++tombstone_generation_;
+  tombstones_[channel] = Tombstone{position, generation};
+  tombstone_order_.emplace_back(channel, generation);
+  while (tombstone_order_.size() > kMaxTombstones) {
+    auto& [name, made] = tombstone_order_.front();
+    auto tomb = tombstones_.find(name);
+    if (tomb != tombstones_.end() && tomb->second.generation == made) tombstones_.erase(tomb);
+    tombstone_order_.pop_front();
+  }
+}
+
 void MemoryBroker::drop_oldest(Log& log) {
   bytes_ -= cost(*log.retained.front());
   log.retained.pop_front();

@@ -45,6 +45,9 @@ class MemoryBroker final : public Broker {
   size_t history_bytes() const override { return bytes_ + keyed_bytes_; }
   size_t channel_count() const override { return logs_.size(); }
   void render_metrics(std::string& out) const override;
+  // Continues `channel`'s numbering from `position` (a restart read it from the history store):
+  // the channel is created with it when first used. Call before the first publish.
+  void seed(const std::string& channel, const Position& position);
 
  private:
   struct Log {

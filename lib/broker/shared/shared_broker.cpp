@@ -147,6 +147,12 @@ SharedBroker::SharedBroker(size_t history_size, int history_ttl_seconds, size_t 
 
 SharedBroker::~SharedBroker() = default;
 
+void SharedBroker::seed(const std::string& channel, const Position& position) {
+  std::lock_guard<std::mutex> lock(lock_);
+  static_cast<MemoryBroker&>(*inner_).seed(channel,
+                                           position);  // inner_ is a MemoryBroker (constructor)
+}
+
 std::unique_ptr<Broker> SharedBroker::shard(size_t index, Post post) {
   return std::unique_ptr<Broker>(new ShardBroker(*this, index, std::move(post)));
 }

@@ -34,6 +34,8 @@ class SharedBroker {
   // The broker shard `index` uses (`post` reaches its service thread). Lives while that shard
   // serves; the SharedBroker outlives every shard's broker.
   std::unique_ptr<Broker> shard(size_t index, Post post);
+  // Continues a channel's numbering (MemoryBroker::seed); before any shard serves.
+  void seed(const std::string& channel, const Position& position);
 
  private:
   class ShardBroker;

@@ -3,6 +3,7 @@
 #include "core/channel_name.hpp"
 #include "core/hub_core.hpp"
 #include "core/json_scan.hpp"
+#include "history/page_json.hpp"
 
 #include <cstdlib>
 #include <functional>
@@ -107,7 +108,8 @@ int HttpExchange::queued() {
     return -1;
   }
   // A bodiless answer waits for the writable callback: mark the connection until then.
-  if (status_ && !expects_body_) lws_set_opaque_user_data(wsi_, request_mark(wsi_));
+  if ((status_ || answer_pending_) && !expects_body_)
+    lws_set_opaque_user_data(wsi_, request_mark(wsi_));
   return 0;
 }
 
@@ -159,6 +161,10 @@ void HttpExchange::route(const std::string& method, const std::string& path) {
     return reply(200, "application/json", std::move(body));
   }
   if (path == "/events") return error(405, codec::ErrorCode::kBadRequest, "use GET");
+  if (path == "/history") {
+    if (method != "GET") return error(405, codec::ErrorCode::kBadRequest, "use GET");
+    return history();
+  }
   if (path == "/publish") {
     if (method != "POST") return error(405, codec::ErrorCode::kBadRequest, "use POST");
     if (!server.core.origin_allowed(header(wsi_, WSI_TOKEN_ORIGIN)))
@@ -300,6 +306,86 @@ void HttpExchange::publish_body() {
       reply(200, "application/json", batch->array ? "[" + body + "]" : body);
     });
   }
+}
+
+namespace {
+
+// A query parameter given at most once; false when it is repeated.
+bool single_value(struct lws* wsi, const char* name, std::string& value, bool& present) {
+  auto values = query_values(wsi, name);
+  present = !values.empty();
+  if (values.size() > 1) return false;
+  if (present) value = values.front();
+  return true;
+}
+
+// Decimal digits only, at most 19 of them (below 2^63, PostgreSQL's bigint).
+bool parse_count(const std::string& text, uint64_t& out) {
+  if (text.empty() || text.size() > 19) return false;
+  out = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+    out = out * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return true;
+}
+
+}  // namespace
+
+void HttpExchange::history() {
+  ServerContext& server = server_of(wsi_);
+  if (!server.core.origin_allowed(header(wsi_, WSI_TOKEN_ORIGIN)))
+    return error(403, codec::ErrorCode::kForbidden, "origin not allowed");
+  std::string channel, limit_text, before_text, after_text;
+  bool has_channel, has_limit, has_before, has_after;
+  if (!single_value(wsi_, "channel", channel, has_channel) ||
+      !single_value(wsi_, "limit", limit_text, has_limit) ||
+      !single_value(wsi_, "before", before_text, has_before) ||
+      !single_value(wsi_, "after", after_text, has_after))
+    return error(400, codec::ErrorCode::kBadRequest,
+                 "channel, limit, before and after may each be given once");
+  if (!has_channel) return error(400, codec::ErrorCode::kBadRequest, "missing channel parameter");
+  if (!is_valid_channel_name(channel))
+    return error(400, codec::ErrorCode::kBadRequest, bad_channel_name_text());
+  HistoryQuery query;
+  uint64_t limit = query.limit;
+  if (has_limit && (!parse_count(limit_text, limit) || limit < 1 || limit > kMaxHistoryLimit))
+    return error(400, codec::ErrorCode::kBadRequest,
+                 "limit must be a whole number from 1 to " + std::to_string(kMaxHistoryLimit));
+  query.limit = static_cast<size_t>(limit);
+  if (has_before && has_after)
+    return error(400, codec::ErrorCode::kBadRequest, "give before or after, not both");
+  if (has_before || has_after) {
+    query.direction = has_before ? HistoryDirection::kBefore : HistoryDirection::kAfter;
+    if (!parse_count(has_before ? before_text : after_text, query.seq))
+      return error(
+          400, codec::ErrorCode::kBadRequest,
+          std::string(has_before ? "before" : "after") + " must be a seq (a whole number)");
+  }
+  // The same rights as subscribing: the connection's token (or anonymous) and the host's hooks.
+  Admission admission = server.core.admit(connect_request(wsi_, "http", "/history"));
+  if (admission.status) {
+    codec::ErrorCode code = admission.status == 401   ? codec::ErrorCode::kUnauthorized
+                            : admission.status == 403 ? codec::ErrorCode::kForbidden
+                            : admission.status == 500 ? codec::ErrorCode::kInternal
+                                                      : codec::ErrorCode::kLimit;
+    return error(admission.status, code, admission.reason);
+  }
+  answer_pending_ = true;
+  server.core.read_history(
+      admission.rights.get(), channel, query,
+      [this, alive = alive_, channel](bool allowed, HistoryPage& page) {
+        if (!alive->value) return;
+        answer_pending_ = false;
+        if (!allowed)
+          return error(403, codec::ErrorCode::kForbidden, "not allowed to read " + channel);
+        if (page.status == HistoryStatus::kNotPersisted)
+          return error(404, codec::ErrorCode::kNotFound,
+                       "channel " + channel + " is not persisted (see --postgres and --persist)");
+        if (page.status == HistoryStatus::kUnavailable)
+          return error(503, codec::ErrorCode::kUnavailable, "history store unavailable, try again");
+        reply(200, "application/json", history_page_json(page));
+      });
 }
 
 void HttpExchange::reply(int status, const char* content_type, std::string body) {

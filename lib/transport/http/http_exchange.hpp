@@ -48,11 +48,14 @@ class HttpExchange {
   void error(int status, codec::ErrorCode code, const std::string& text);
   void reply(int status, const char* content_type, std::string body);
   void publish_body();
+  // GET /history?channel=C[&limit=N][&before=SEQ|&after=SEQ], answered when the store has read.
+  void history();
   int write_answer(bool close);
 
   struct lws* wsi_;
   std::shared_ptr<Alive> alive_;
   bool publishing_ = false;
+  bool answer_pending_ = false;  // a bodiless request answered later (GET /history)
   bool too_large_ = false;
   bool expects_body_ = false;  // lws reads a body after the headers (HTTP_BODY ... COMPLETION)
   bool body_done_ = false;     // HTTP_BODY_COMPLETION came

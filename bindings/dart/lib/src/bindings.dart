@@ -33,6 +33,12 @@ final class rthub_client extends Opaque {}
 
 // ---- Codes (C enums are int) -------------------------------------------------------------------
 
+abstract final class rthub_history_direction {
+  static const RTHUB_HISTORY_LATEST = 0;
+  static const RTHUB_HISTORY_BEFORE = 1;
+  static const RTHUB_HISTORY_AFTER = 2;
+}
+
 abstract final class rthub_err {
   static const RTHUB_OK = 0;
   static const RTHUB_ERR_INVALID = 1;
@@ -386,6 +392,13 @@ class RthubBindings {
           Pointer<rthub_publish_options>, Pointer<NativeFunction<rthub_publish_done_fn>>, Pointer<Void>),
       int Function(Pointer<rthub_hub>, Pointer<Char>, Pointer<Char>, Pointer<Char>, int, Pointer<rthub_publish_options>,
           Pointer<NativeFunction<rthub_publish_done_fn>>, Pointer<Void>)>('rthub_hub_publish_async');
+
+  late final rthub_hub_history = _lib.lookupFunction<
+      Int32 Function(Pointer<rthub_hub>, Pointer<Char>, Int32, Uint64, Size, Pointer<Pointer<Char>>),
+      int Function(Pointer<rthub_hub>, Pointer<Char>, int, int, int, Pointer<Pointer<Char>>)>('rthub_hub_history');
+
+  late final rthub_string_free =
+      _lib.lookupFunction<Void Function(Pointer<Char>), void Function(Pointer<Char>)>('rthub_string_free');
 
   late final rthub_hub_stats = _lib.lookupFunction<Int32 Function(Pointer<rthub_hub>, Pointer<rthub_stats>),
       int Function(Pointer<rthub_hub>, Pointer<rthub_stats>)>('rthub_hub_stats');

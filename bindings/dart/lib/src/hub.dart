@@ -146,6 +146,9 @@ class RthubStats {
   final int slowConsumersDropped, errors, historyBytes, authFailures, reconnects, sseFallbacks;
 }
 
+/// Which page of a channel's history [RthubHub.history] reads (rthub_history_direction).
+enum RthubHistoryDirection { latest, before, after }
+
 /// An rthub hub served by this process: /ws, /events, /publish, /metrics on one port, from a
 /// service thread of its own. Owns its native handle: [close] frees it at once; a hub that is
 /// garbage collected without [close] is freed by a NativeFinalizer.
@@ -302,6 +305,27 @@ final class RthubHub implements Finalizable {
             type == null ? nullptr : nativeString(type, arena), data.cast<Char>(), bytes.length, options, out),
         op);
   }
+
+  /// Reads a page of a persisted channel's history (the hub needs `postgresConninfo`) and waits
+  /// for it: the latest [limit] messages, or the [limit] before or after [seq]. Answers the JSON
+  /// object GET /history answers, decoded: `{"channel":..., "epoch":..., "messages":[...]}`, the
+  /// messages in ascending seq, each the object a subscriber receives. [limit] is 1 to 1000.
+  /// Throws [RthubException]: invalid (a channel that is not persisted, a bad limit), state,
+  /// unavailable (PostgreSQL unreachable).
+  Map<String, dynamic> history(String channel,
+          {RthubHistoryDirection direction = RthubHistoryDirection.latest, int seq = 0, int limit = 100}) =>
+      using((arena) {
+        final out = arena<Pointer<Char>>();
+        checkError(
+            rthubBindings.rthub_hub_history(
+                _live('history'), nativeString(channel, arena), direction.index, seq, limit, out),
+            'history');
+        try {
+          return jsonDecode(out.value.cast<Utf8>().toDartString()) as Map<String, dynamic>;
+        } finally {
+          rthubBindings.rthub_string_free(out.value);
+        }
+      });
 
   /// A snapshot of the hub's counters.
   RthubStats stats() => using((arena) {
