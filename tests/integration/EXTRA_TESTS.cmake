@@ -7,3 +7,5 @@
 set(RTHUB_INTEGRATION_EXTRA_TESTS redis_nodes nginx_two_nodes auth tls hostile backpressure heartbeat pipelining shards)
 # idempotency: keyed publishes and publish outcomes, with redis-server frozen by SIGSTOP.
 list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS idempotency)
+# redis_faults: Redis frozen by SIGSTOP (health, reconnects) and links cut by CLIENT KILL (gap fills wait).
+list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS redis_faults)

@@ -13,6 +13,12 @@
 // thread. While Redis is unreachable, publishes fail with kUnavailable, connected clients keep
 // their sessions, and the broker reconnects with backoff and jitter, then fills any gap in what
 // its subscribers saw from the streams.
+//
+// Liveness: every second each link is pinged (the command link with PING, the pub/sub link with a
+// PUBLISH on this node's own ping channel, which proves that link delivers). From the first ping
+// left unanswered at the next tick the broker is not ready (/healthz 503, rthub_broker_up 0) until
+// an answer comes; after two misses the link is dropped and reconnected. A gap fill that finds the
+// command link down waits for it instead of declaring the messages lost.
 #pragma once
 
 #include <deque>
@@ -61,6 +67,7 @@ class RedisBroker final : public Broker {
     std::string epoch;
     uint64_t seq = 0;
     bool fetching = false;
+    bool fill_pending = false;  // a gap fill waits for the command link to come back
     std::deque<Message> waiting;
   };
 
@@ -68,6 +75,9 @@ class RedisBroker final : public Broker {
   void on_connected(Link& link);
   void on_disconnected(Link& link);
   void schedule_reconnect(Link& link);
+  void drop(Link& link);
+  void ping(Link& link);
+  void on_pong(Link& link);
   void on_pubsub(redisReply* reply);
   void on_record(const std::string& channel, Message message);
   void accept(const std::string& channel, Track& track, Message message);
@@ -75,6 +85,7 @@ class RedisBroker final : public Broker {
   void deliver(Message message);
   void ingest_bridged(const std::string& channel, const std::string& payload);
   void on_timer();
+  void resume_fills();
   std::string new_epoch();
   std::string key(const std::string& channel, const char* part) const;
   size_t command(std::function<void(redisReply*)> on_reply, const std::vector<std::string>& args);
@@ -88,8 +99,7 @@ class RedisBroker final : public Broker {
   bool stopping_ = false;
   std::string node_id_;
   int64_t lease_until_ms_ = 0;
-  int64_t last_reply_ms_ = 0;
-  size_t outstanding_ = 0;
+  uint64_t pings_ = 0;  // the pub/sub link's pings carry this counter
   std::unordered_map<std::string, Track> tracks_;
   std::mt19937_64 random_;
 
