@@ -31,6 +31,7 @@ struct Message {
   Position position;
   int64_t ts_ms = 0;  // hub's publish time, wall clock, milliseconds since the Unix epoch
   std::string idempotency_key;  // empty: none (see PublishOptions in hub.hpp)
+  std::string timestamp;        // raw JSON of a bridged publisher's "timestamp"; empty: none
 };
 
 // The wire formats a transport can ask for. Each message is encoded at most once per format.

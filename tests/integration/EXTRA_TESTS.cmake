@@ -9,3 +9,7 @@ set(RTHUB_INTEGRATION_EXTRA_TESTS redis_nodes nginx_two_nodes auth tls hostile b
 list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS idempotency)
 # redis_faults: Redis frozen by SIGSTOP (health, reconnects) and links cut by CLIENT KILL (gap fills wait).
 list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS redis_faults)
+# redis_routing: per-channel SUBSCRIBE (messages-in flat without subscribers, join window filled), batching, EVALSHA.
+list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS redis_routing)
+# redis_bridge: kill -9 of the ingesting node while a backend publishes 100/s: exactly once, in order.
+list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS redis_bridge)
