@@ -35,6 +35,7 @@ struct Message {
   // snapshot item); with `deleted` the message removes the key instead.
   std::string key;
   bool deleted = false;
+  std::string timestamp;        // raw JSON of a bridged publisher's "timestamp"; empty: none
 };
 
 // The wire formats a transport can ask for. Each message is encoded at most once per format.

@@ -54,6 +54,10 @@ std::string message(const Message& m) {
   }
   out += ",\"ts\":";
   out += std::to_string(m.ts_ms);
+  if (!m.timestamp.empty()) {  // passed through from a bridged payload (docs/PROTOCOL.md)
+    out += ",\"timestamp\":";
+    out += m.timestamp;
+  }
   out += '}';
   return out;
 }

@@ -87,6 +87,7 @@ class FieldPicker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Field
              : k == "delete"   ? Field::kDelete
              : k == "snapshot" ? Field::kSnapshot
              : k == "presence" ? Field::kPresence
+             : k == "timestamp" ? Field::kTimestamp
                               : Field::kOther;
     } else if (in_since_ && depth_ == item_depth_ + 1) {
       since_key_ = k == "epoch" ? SinceField::kEpoch : k == "seq" ? SinceField::kSeq : SinceField::kOther;
@@ -125,7 +126,7 @@ class FieldPicker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Field
     if (!scalar_guard()) return false;
     begin_value(true);
     if (depth_ == item_depth_) {
-      if (key_ != Field::kData && key_ != Field::kId && key_ != Field::kOther) mistyped();
+      if (key_ != Field::kData && key_ != Field::kId && key_ != Field::kTimestamp && key_ != Field::kOther) mistyped();
     } else if (in_since_ && depth_ == item_depth_ + 1) {
       if (since_key_ == SinceField::kSeq) {
         if (parse_seq(std::string_view(s, n), fields().since_seq)) since_seq_seen_ = true;
@@ -158,7 +159,8 @@ class FieldPicker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Field
   bool Default() {
     if (!scalar_guard()) return false;
     begin_value();
-    if (depth_ == item_depth_ && key_ != Field::kData && key_ != Field::kOther) mistyped();  // id too
+    if (depth_ == item_depth_ && key_ != Field::kData && key_ != Field::kTimestamp && key_ != Field::kOther)
+      mistyped();  // id too
     if (in_since_ && depth_ == item_depth_ + 1 && since_key_ != SinceField::kOther) since_type_error();
     end_scalar();
     return true;
@@ -167,7 +169,7 @@ class FieldPicker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Field
  private:
   enum class Field {
     kNone, kOp, kChannel, kType, kData, kId, kSince, kToken, kIdempotencyKey, kKey, kDelete, kSnapshot,
-    kPresence, kOther
+    kPresence, kTimestamp, kOther
   };
   enum class SinceField { kOther, kEpoch, kSeq };
 
@@ -205,7 +207,7 @@ class FieldPicker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Field
                                        "since must be an object", "token must be a string",
                                        "idempotency_key must be a string", "key must be a string",
                                        "delete must be true or false", "snapshot must be true or false",
-                                       "presence must be true or false", ""};
+                                       "presence must be true or false", "", ""};
     const char* why = kWhy[static_cast<int>(key_)];
     if (*why) fields().error = why;
   }
@@ -230,12 +232,12 @@ class FieldPicker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Field
   // The value of a captured key starts after the key's closing quote, blanks and the colon.
   void begin_value(bool scalar_id = false) {
     if (depth_ != item_depth_ || capture_ != nullptr) return;
-    if (key_ != Field::kData && !(key_ == Field::kId && scalar_id)) return;
+    if (key_ != Field::kData && key_ != Field::kTimestamp && !(key_ == Field::kId && scalar_id)) return;
     size_t p = after_key_;
     while (p < text_.size() && (text_[p] == ' ' || text_[p] == '\t' || text_[p] == '\n' ||
                                 text_[p] == '\r' || text_[p] == ':'))
       ++p;
-    capture_ = key_ == Field::kData ? &fields().data : &fields().id;
+    capture_ = key_ == Field::kData ? &fields().data : key_ == Field::kTimestamp ? &fields().timestamp : &fields().id;
     capture_->begin = p;
     capture_depth_ = depth_;
   }

@@ -32,6 +32,7 @@ struct Fields {
   std::string op, channel, type, token;
   bool has_op = false, has_channel = false, has_type = false, has_token = false;
   Range id, data;  // raw JSON of "id" (a number or string) and "data" (any value)
+  Range timestamp;  // raw JSON of "timestamp" (any value; read from bridged payloads)
   bool has_since = false;
   std::string since_epoch;
   uint64_t since_seq = 0;

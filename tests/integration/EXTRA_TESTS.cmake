@@ -20,3 +20,9 @@ list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS keyed_state)
 list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS presence)
 # postgres_history: history in PostgreSQL (initdb/pg_ctl of Debian's postgresql, run as `postgres`).
 list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS postgres_history)
+# redis_faults: Redis frozen by SIGSTOP (health, reconnects) and links cut by CLIENT KILL (gap fills wait).
+list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS redis_faults)
+# redis_routing: per-channel SUBSCRIBE (messages-in flat without subscribers, join window filled), batching, EVALSHA.
+list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS redis_routing)
+# redis_bridge: kill -9 of the ingesting node while a backend publishes 100/s: exactly once, in order.
+list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS redis_bridge)

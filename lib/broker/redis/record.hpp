@@ -1,7 +1,8 @@
 // record.hpp: how a message is stored in Redis (stream entries and pub/sub payloads).
 //
-// "<epoch> <seq> <ts_ms> <type length>:<type><data>": the Lua script that assigns the position
-// builds it, so every node reads the same position, type and data bytes.
+// "<epoch> <seq> <ts_ms> [T<length>:<timestamp> ]<type length>:<type><data>": the Lua script
+// that assigns the position builds it, so every node reads the same position, type and data
+// bytes. The optional part carries a bridged publisher's own "timestamp" (raw JSON).
 #pragma once
 
 #include <optional>

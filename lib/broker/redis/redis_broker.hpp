@@ -1,18 +1,29 @@
 // redis_broker.hpp: many hub nodes as one hub, through Redis.
 //
 // Positions and history live in Redis (scripts.hpp): a Lua script assigns (epoch, seq) atomically,
-// appends the message to the channel's stream and publishes it; every node receives it through
-// one pattern subscription and hands it to its local subscribers. Resume reads the stream, so it
-// works on a node that never saw the original messages.
+// appends the message to the channel's stream and publishes it on the channel's pub/sub channel
+// rthub:{<channel>}:m. A node subscribes there only while it has local subscribers of the channel
+// (ChannelSubscriptions: batched SUBSCRIBE/UNSUBSCRIBE), and fills from the stream what was
+// published between a client's subscribe and the Redis subscription taking effect. Resume reads
+// the stream, so it works on a node that never saw the original messages.
 //
-// Plain-PUBLISH interop: each bridged Redis channel is subscribed on every node, but only the
-// holder of an ingest lease (SET NX PX, renewed) turns its payloads into sequenced messages, so a
-// payload is ingested once while several nodes run.
+// Plain-PUBLISH interop: each bridged Redis channel is subscribed on every node, and every node
+// keeps its recent payloads (BridgeBacklog). Only the holder of the channel's ingest lease turns
+// payloads into sequenced messages; the publish script refuses a node that does not hold it and
+// records the hashes of the last payloads ingested, so a node taking the lease over (the holder
+// died) ingests exactly what follows them. A node is not ready until, for every bridged channel,
+// it holds the lease or knows that another node does.
 //
 // All Redis I/O is asynchronous hiredis on the hub's own libuv loop: nothing blocks the service
 // thread. While Redis is unreachable, publishes fail with kUnavailable, connected clients keep
 // their sessions, and the broker reconnects with backoff and jitter, then fills any gap in what
 // its subscribers saw from the streams.
+//
+// Liveness: every second each link is pinged (the command link with PING, the pub/sub link with a
+// PUBLISH on this node's own ping channel, which proves that link delivers). From the first ping
+// left unanswered at the next tick the broker is not ready (/healthz 503, rthub_broker_up 0) until
+// an answer comes; after two misses the link is dropped and reconnected. A gap fill that finds the
+// command link down waits for it instead of declaring the messages lost.
 #pragma once
 
 #include <deque>
@@ -22,6 +33,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "broker/redis/bridge_backlog.hpp"
+#include "broker/redis/channel_subscriptions.hpp"
 #include "broker/redis/redis_url.hpp"
 #include "core/metrics.hpp"
 #include "rthub/broker.hpp"
@@ -44,7 +57,7 @@ class RedisBroker final : public Broker {
   void publish(Message message, std::function<void(const PublishOutcome&)> done) override;
   void history(const std::string& channel, const std::optional<Position>& since,
                std::function<void(HistoryOutcome&)> done) override;
-  void release(const std::string& channel) override { tracks_.erase(channel); }
+  void release(const std::string& channel) override;
   void tick(int64_t) override {}
   size_t history_bytes() const override { return 0; }  // held by Redis
   size_t channel_count() const override { return tracks_.size(); }
@@ -61,23 +74,54 @@ class RedisBroker final : public Broker {
     std::string epoch;
     uint64_t seq = 0;
     bool fetching = false;
+    bool fill_pending = false;  // a gap fill waits for the command link to come back
+    bool fill_again = false;    // fill once more when the running fill ends
     std::deque<Message> waiting;
   };
+  // One bridged Redis channel.
+  struct Bridge {
+    std::string channel;
+    BridgeBacklog backlog;
+    bool subscribed = false;  // its SUBSCRIBE is confirmed on the current pub/sub link
+    bool holding = false;     // this node ingests (holds the lease and caught up)
+    bool known = false;       // a lease answer came: this node or another one ingests
+    bool asking = false;      // a lease script is in flight
+  };
+  enum class Script { kPublish, kRead, kLease };
 
   void connect(Link& link);
+  // A publish; with a bridge hash, an ingest of a bridged payload (refused unless this node
+  // holds the channel's lease; the hash is recorded for a taker-over).
+  void send_publish(Message message, const std::string& bridge_hash,
+                    std::function<void(const PublishOutcome&)> done);
   void on_connected(Link& link);
   void on_disconnected(Link& link);
   void schedule_reconnect(Link& link);
+  void drop(Link& link);
+  void ping(Link& link);
+  void on_pong(Link& link);
   void on_pubsub(redisReply* reply);
   void on_record(const std::string& channel, Message message);
   void accept(const std::string& channel, Track& track, Message message);
   void fetch_gap(const std::string& channel, uint64_t from);
+  void resume_fills();
   void deliver(Message message);
-  void ingest_bridged(const std::string& channel, const std::string& payload);
+  void schedule_flush();
+  void flush_subscriptions();
+  void on_subscribed(const std::string& channel);
+  void on_bridged(Bridge& bridge, std::string payload);
+  void ingest(Bridge& bridge, const std::string& payload);
+  void bid_for_lease(Bridge& bridge);
+  void release_leases();
+  Bridge* bridge_of(const std::string& name);
   void on_timer();
   std::string new_epoch();
   std::string key(const std::string& channel, const char* part) const;
-  size_t command(std::function<void(redisReply*)> on_reply, const std::vector<std::string>& args);
+  size_t command(std::function<void(redisReply*)> on_reply, const std::vector<std::string>& args,
+                 bool* sent = nullptr);
+  // EVALSHA of `script` (EVAL once more on NOSCRIPT); `sent` as for command().
+  void eval(Script script, std::vector<std::string> keys_and_args,
+            std::function<void(redisReply*)> on_reply, std::shared_ptr<bool> sent = nullptr);
 
   uv_loop_t* loop_;
   const HubOptions& options_;
@@ -85,15 +129,18 @@ class RedisBroker final : public Broker {
   BrokerListener* listener_ = nullptr;
   std::unique_ptr<Link> commands_, pubsub_;
   uv_timer_t* timer_ = nullptr;
+  uv_timer_t* flush_timer_ = nullptr;
   bool stopping_ = false;
   std::string node_id_;
-  int64_t lease_until_ms_ = 0;
-  int64_t last_reply_ms_ = 0;
-  size_t outstanding_ = 0;
+  uint64_t pings_ = 0;  // the pub/sub link's pings carry this counter
   std::unordered_map<std::string, Track> tracks_;
+  ChannelSubscriptions subscriptions_;
+  std::vector<std::unique_ptr<Bridge>> bridges_;
+  std::vector<std::string> script_sha_;  // by Script
   std::mt19937_64 random_;
 
-  Counter reconnects_, messages_in_, messages_out_, publish_failures_, bridged_in_, gaps_filled_;
+  Counter reconnects_, messages_in_, messages_out_, publish_failures_, bridged_in_, gaps_filled_,
+      subscribe_commands_;
   LatencyHistogram publish_rtt_;
 };
 

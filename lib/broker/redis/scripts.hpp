@@ -1,72 +1,99 @@
 // scripts.hpp: the Lua scripts that make Redis the source of positions and history.
 //
-// Keys of a channel share one hash tag, rthub:{<channel>}:..., so a channel lives in one slot.
-// seq is the counter, epoch the numbering's name, log a stream whose entry ids are "<seq>-1".
-// When the counter is gone (Redis lost it, or it expired), a fresh epoch starts at seq 1.
+// Every key of a channel shares one hash tag: the scripts get the channel's prefix
+// rthub:{<channel>}: as their one key and name the rest from it (seq, epoch, log, m, idem:<key>,
+// lease, bridged), so a channel's script runs in one slot (Redis Cluster routes it by that key).
+// seq is the counter, epoch the numbering's name, log a stream whose entry ids are "<seq>-1", m
+// the pub/sub channel of the channel's records. When the counter is gone (Redis lost it, or it
+// expired), a fresh epoch starts at seq 1. The broker runs them with EVALSHA (SHA-1 computed
+// locally, SCRIPT LOAD on each connect, EVAL once on NOSCRIPT), so a publish sends the payload
+// and about 180 bytes more.
 #pragma once
 
 namespace rthub::redis_scripts {
 
-// KEYS: seq, epoch, log[, idempotency key]. ARGV: fresh epoch, ts, type, data, max history, key
-// lifetime (s), pub/sub channel[, idempotency window (s)]. Returns {epoch, seq}, or for a repeat of
-// a recorded idempotency key {first epoch, first seq, 1}, having published nothing. The key is
-// recorded in the same script that assigns the seq: Redis runs scripts one at a time, so of two
-// publishes with one key (from any nodes, retried or racing) exactly one is published.
+// KEYS: prefix. ARGV: fresh epoch, record head ("<ts ms>" or "<ts ms> T<len>:<timestamp JSON>"),
+// type, data, max history, key lifetime (s)[, idempotency key ('' none), idempotency window (s)
+// [, bridging node id, payload hash]]. Returns {epoch, seq}; for a repeat of a recorded
+// idempotency key {first epoch, first seq, 1}, having published nothing; for a bridged payload
+// from a node that does not hold the channel's ingest lease {'', 0, 2}, publishing nothing. The
+// idempotency key and the ingested payload's hash are recorded by the script that assigns the
+// seq: Redis runs scripts one at a time, so each is published exactly once.
 constexpr const char* kPublish = R"lua(
-if KEYS[4] then
-  local first = redis.call('GET', KEYS[4])
+local base = KEYS[1]
+local seqk, epochk, logk = base .. 'seq', base .. 'epoch', base .. 'log'
+if ARGV[9] then
+  if redis.call('GET', base .. 'lease') ~= ARGV[9] then return {'', 0, 2} end
+end
+local idem
+if ARGV[7] and ARGV[7] ~= '' then
+  idem = base .. 'idem:' .. ARGV[7]
+  local first = redis.call('GET', idem)
   if first then
     local space = string.find(first, ' ', 1, true)
     return {string.sub(first, 1, space - 1), tonumber(string.sub(first, space + 1)), 1}
   end
 end
-local epoch = redis.call('GET', KEYS[2])
-if not epoch or redis.call('EXISTS', KEYS[1]) == 0 then
+local epoch = redis.call('GET', epochk)
+if not epoch or redis.call('EXISTS', seqk) == 0 then
   epoch = ARGV[1]
-  redis.call('SET', KEYS[2], epoch)
-  redis.call('DEL', KEYS[1], KEYS[3])
+  redis.call('SET', epochk, epoch)
+  redis.call('DEL', seqk, logk)
 end
-local seq = redis.call('INCR', KEYS[1])
+local seq = redis.call('INCR', seqk)
 local record = epoch .. ' ' .. seq .. ' ' .. ARGV[2] .. ' ' .. string.len(ARGV[3]) .. ':' .. ARGV[3] .. ARGV[4]
-if tonumber(ARGV[5]) > 0 then
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], seq .. '-1', 'r', record)
+local keep = tonumber(ARGV[5]) > 0
+if keep then
+  redis.call('XADD', logk, 'MAXLEN', '~', ARGV[5], seq .. '-1', 'r', record)
 end
-for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[6]) end
-if KEYS[4] then redis.call('SET', KEYS[4], epoch .. ' ' .. seq, 'EX', ARGV[8]) end
-redis.call('PUBLISH', ARGV[7], record)
+local lifetime = tonumber(ARGV[6])
+if redis.call('TTL', keep and logk or seqk) < lifetime / 2 then
+  for _, k in ipairs({seqk, epochk, logk}) do redis.call('EXPIRE', k, lifetime) end
+end
+if idem then redis.call('SET', idem, epoch .. ' ' .. seq, 'EX', ARGV[8]) end
+if ARGV[9] then
+  redis.call('LPUSH', base .. 'bridged', ARGV[10])
+  redis.call('LTRIM', base .. 'bridged', 0, 63)
+  redis.call('EXPIRE', base .. 'bridged', lifetime)
+end
+redis.call('PUBLISH', base .. 'm', record)
 return {epoch, seq}
 )lua";
 
-// KEYS: seq, epoch, log. ARGV: fresh epoch, first seq wanted (0: none), key lifetime (s),
-// most entries. Returns {epoch, latest seq, entries}.
+// KEYS: prefix. ARGV: fresh epoch, first seq wanted (0: none), key lifetime (s), most entries.
+// Returns {epoch, latest seq, entries}.
 constexpr const char* kRead = R"lua(
-local epoch = redis.call('GET', KEYS[2])
-if not epoch or redis.call('EXISTS', KEYS[1]) == 0 then
+local base = KEYS[1]
+local seqk, epochk, logk = base .. 'seq', base .. 'epoch', base .. 'log'
+local epoch = redis.call('GET', epochk)
+if not epoch or redis.call('EXISTS', seqk) == 0 then
   epoch = ARGV[1]
-  redis.call('SET', KEYS[2], epoch, 'EX', ARGV[3])
-  redis.call('SET', KEYS[1], 0, 'EX', ARGV[3])
-  redis.call('DEL', KEYS[3])
+  redis.call('SET', epochk, epoch, 'EX', ARGV[3])
+  redis.call('SET', seqk, 0, 'EX', ARGV[3])
+  redis.call('DEL', logk)
 end
-local seq = redis.call('GET', KEYS[1])
+local seq = redis.call('GET', seqk)
 local entries = {}
 if tonumber(ARGV[2]) > 0 then
-  entries = redis.call('XRANGE', KEYS[3], ARGV[2] .. '-1', '+', 'COUNT', ARGV[4])
+  entries = redis.call('XRANGE', logk, ARGV[2] .. '-1', '+', 'COUNT', ARGV[4])
 end
 return {epoch, seq, entries}
 )lua";
 
-// KEYS: lease. ARGV: node id, lease ms. Returns 1 while this node holds the lease.
+// The ingest lease of one bridged channel. KEYS: prefix. ARGV: node id, lease ms (0: give it
+// up), '1' to get the recorded hashes of the last ingested payloads. Returns {1[, hashes newest
+// first]} while this node holds the lease, {0} while another node does (or after giving it up).
 constexpr const char* kLease = R"lua(
-local holder = redis.call('GET', KEYS[1])
-if holder == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
+local lease = KEYS[1] .. 'lease'
+local holder = redis.call('GET', lease)
+if ARGV[2] == '0' then
+  if holder == ARGV[1] then redis.call('DEL', lease) end
+  return {0}
 end
-if not holder then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-return 0
+if holder and holder ~= ARGV[1] then return {0} end
+redis.call('SET', lease, ARGV[1], 'PX', ARGV[2])
+if ARGV[3] == '1' then return {1, redis.call('LRANGE', KEYS[1] .. 'bridged', 0, -1)} end
+return {1}
 )lua";
 
 }  // namespace rthub::redis_scripts
