@@ -1,12 +1,13 @@
 #include "broker/redis/cluster/cluster_router.hpp"
 
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <uv.h>
 
 #include <chrono>
 
 #include "broker/redis/cluster/key_slot.hpp"
+#include "broker/redis/cluster/uv_attach.hpp"
 
 namespace rthub::cluster {
 namespace {
@@ -125,8 +126,12 @@ ClusterRouter::Link* ClusterRouter::link_to(const NodeAddress& node) {
   link->node = node;
   link->ctx = ctx;
   link->connecting_since_ms = now_ms();
+  if (!attach_to_loop(ctx, loop_)) {
+    redisAsyncFree(ctx);
+    down_since_ms_.emplace(name, now_ms());
+    return nullptr;
+  }
   ctx->data = link.get();
-  redisLibuvAttach(ctx, loop_);
   redisAsyncSetConnectCallback(ctx, [](const redisAsyncContext* c, int status) {
     auto* l = static_cast<Link*>(c->data);
     if (!l) return;

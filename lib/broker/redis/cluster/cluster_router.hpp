@@ -40,7 +40,7 @@ namespace rthub::cluster {
 struct RouterOptions {
   std::vector<NodeAddress> seeds;
   std::string user, password;      // AUTH on every connection when password is set
-  int connect_timeout_ms = 1000;   // hiredis' libuv adapter never reports a refused connect
+  int connect_timeout_ms = 1000;   // a connect not done by then is abandoned (a silent host)
   int reply_timeout_ms = 3000;     // a node that answers nothing for this long is dropped
   int refresh_interval_ms = 5000;  // rediscovery even when nothing went wrong
   int max_redirects = 5;           // more MOVED/ASK than this for one command: kRedirectLoop
