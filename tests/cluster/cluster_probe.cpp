@@ -8,6 +8,7 @@
 //   {"id":3,"op":"slot","key":"k"}                              -> {"id":3,"slot":12182}
 //   {"id":4,"op":"owner","key":"k"}                             -> {"id":4,"node":"host:port"}
 //   {"id":5,"op":"ssubscribe","channel":"c"} / "sunsubscribe"   -> {"id":5,"ok":true}
+//   {"id":8,"op":"maps_agree","node":"h:p"} -> {"id":8,"agree":true,...} (CLUSTER SLOTS vs SHARDS)
 //   {"id":6,"op":"stats"}                                       -> {"id":6,"moved":..,...}
 //   {"id":7,"op":"quit"}
 // Events: {"event":"ready"} once a full map is known, {"event":"map"} after each map change,
@@ -20,6 +21,7 @@
 
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "broker/redis/cluster/cluster_router.hpp"
@@ -184,6 +186,42 @@ void handle_line(Probe& probe, const std::string& line) {
       else
         w.Null();
     });
+  } else if (op == "maps_agree") {
+    // CLUSTER SLOTS and CLUSTER SHARDS of one live node, read by SlotMap: the same masters?
+    auto node = parse_node_address(member(request, "node"));
+    if (!node)
+      return emit([&](Writer& w) {
+        w.Key("id");
+        w.Int64(id);
+        w.Key("error");
+        w.String("bad node");
+      });
+    auto slots = std::make_shared<std::optional<SlotMap>>();
+    ClusterRouter* router = probe.router.get();
+    NodeAddress asked = *node;
+    router->command_at(
+        asked, {"CLUSTER", "SLOTS"}, [id, slots, router, asked](const CommandResult& r) {
+          std::string why;
+          if (r.status == CommandResult::Status::kReply)
+            *slots = SlotMap::from_cluster_slots(r.reply, asked.host, &why);
+          router->command_at(asked, {"CLUSTER", "SHARDS"},
+                             [id, slots, asked, why](const CommandResult& r) {
+                               std::string error = why;
+                               std::optional<SlotMap> shards;
+                               if (r.status == CommandResult::Status::kReply)
+                                 shards = SlotMap::from_cluster_shards(r.reply, asked.host, &error);
+                               emit([&](Writer& w) {
+                                 w.Key("id");
+                                 w.Int64(id);
+                                 w.Key("agree");
+                                 w.Bool(*slots && shards && (*slots)->same_masters(*shards));
+                                 w.Key("covered");
+                                 w.Uint64(shards ? shards->covered_slots() : 0);
+                                 w.Key("error");
+                                 write_string(w, error);
+                               });
+                             });
+        });
   } else if (op == "ssubscribe" || op == "sunsubscribe") {
     if (op == "ssubscribe")
       probe.subscriber->subscribe(member(request, "channel"));

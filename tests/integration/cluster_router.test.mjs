@@ -98,6 +98,15 @@ test('the cluster router against a real six-node Redis Cluster', { skip: !PROBE 
     }
   });
 
+  await t.test('CLUSTER SLOTS and CLUSTER SHARDS of every node give the same map', async () => {
+    for (const node of cluster.nodes) {
+      const res = await probe.request('maps_agree', { node: node.address });
+      assert.equal(res.error, '', `${node.address}: ${res.error}`);
+      assert.equal(res.covered, 16384);
+      assert.ok(res.agree, `${node.address}: the two replies name the same masters`);
+    }
+  });
+
   await t.test('commands go to the master that owns the key, with no redirection', async () => {
     const before = await probe.request('stats');
     for (let i = 0; i < 60; i++) {

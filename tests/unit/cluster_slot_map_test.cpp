@@ -172,3 +172,78 @@ TEST_CASE("parse_seed_list reads the --redis-cluster value") {
     CHECK_FALSE(error.empty());
   }
 }
+
+namespace {
+
+// A Redis 7 CLUSTER SHARDS node entry.
+std::string shard_node(const std::string& endpoint, int port, const std::string& role,
+                       const std::string& health) {
+  return arr({bulk("id"), bulk(role + std::to_string(port)), bulk("port"), num(port), bulk("ip"),
+              bulk("127.0.0.1"), bulk("endpoint"), bulk(endpoint), bulk("role"), bulk(role),
+              bulk("replication-offset"), num(72156), bulk("health"), bulk(health)});
+}
+
+std::string shard(const std::vector<std::string>& slots, const std::vector<std::string>& nodes) {
+  return arr({bulk("slots"), arr(slots), bulk("nodes"), arr(nodes)});
+}
+
+}  // namespace
+
+TEST_CASE("SlotMap reads CLUSTER SHARDS and agrees with CLUSTER SLOTS") {
+  std::string reply = arr({
+      shard({num(0), num(5460)}, {shard_node("127.0.0.1", 7000, "master", "online"),
+                                  shard_node("127.0.0.1", 7004, "replica", "online")}),
+      shard({num(5461), num(10922)}, {shard_node("127.0.0.1", 7005, "replica", "online"),
+                                      shard_node("127.0.0.1", 7001, "master", "online")}),
+      shard({num(10923), num(16383)}, {shard_node("127.0.0.1", 7002, "master", "online"),
+                                       shard_node("127.0.0.1", 7003, "replica", "online")}),
+  });
+  std::string error;
+  auto from_shards = SlotMap::from_cluster_shards(parse(reply).get(), "127.0.0.1", &error);
+  REQUIRE(from_shards);
+  auto from_slots = SlotMap::from_cluster_slots(parse(three_shards()).get(), "127.0.0.1", &error);
+  REQUIRE(from_slots);
+  CHECK(from_shards->same_masters(*from_slots));
+  CHECK(from_shards->covered_slots() == 16384);
+  REQUIRE(from_shards->shard_of(6000)->replicas.size() == 1);
+  CHECK(from_shards->shard_of(6000)->replicas[0].port == 7005);
+}
+
+TEST_CASE("SlotMap from CLUSTER SHARDS: a failed master leaves its slots uncovered") {
+  std::string reply = arr({
+      shard({num(0), num(99), num(200), num(299)},  // two ranges in one shard
+            {shard_node("10.0.0.1", 7000, "master", "online"),
+             shard_node("", 7004, "replica", "loading")}),
+      shard({bulk("100"), bulk("199")},  // bounds as text
+            {shard_node("10.0.0.2", 7001, "master", "fail"),
+             shard_node("10.0.0.3", 7005, "replica", "online")}),
+      shard({num(300), num(300)},
+            {shard_node("", 7006, "master", "online")}),  // endpoint unknown to itself
+  });
+  std::string error;
+  auto map = SlotMap::from_cluster_shards(parse(reply).get(), "seed", &error);
+  REQUIRE(map);
+  CHECK(map->covered_slots() == 201);
+  CHECK(map->shard_of(150) == nullptr);
+  CHECK(map->shard_of(250)->master.port == 7000);
+  CHECK(map->shard_of(250)->replicas.empty());  // the loading replica is left out
+  CHECK(map->shard_of(300)->master == NodeAddress{"127.0.0.1", 7006});
+}
+
+TEST_CASE("SlotMap refuses malformed CLUSTER SHARDS replies") {
+  std::string error;
+  auto refused = [&](const std::string& resp) {
+    error.clear();
+    bool refused = !SlotMap::from_cluster_shards(parse(resp).get(), "h", &error);
+    CHECK_FALSE(error.empty());
+    return refused;
+  };
+  CHECK(refused("-ERR unknown subcommand 'SHARDS'\r\n"));
+  CHECK(refused(num(3)));
+  CHECK(refused(arr({arr({bulk("slots"), arr({num(0)}), bulk("nodes"), arr({})})})));  // odd bounds
+  CHECK(refused(arr({shard({num(0), num(16384)}, {shard_node("h", 1, "master", "online")})})));
+  CHECK(refused(arr({shard({num(9), num(1)}, {shard_node("h", 1, "master", "online")})})));
+  CHECK(refused(arr({shard({num(0), num(1)}, {shard_node("?", 1, "master", "online")})})));
+  CHECK(refused(arr({shard({num(0), num(1)}, {arr({bulk("role"), bulk("master")})})})));  // no port
+  CHECK(refused(arr({arr({bulk("nodes"), arr({})})})));  // no slots
+}

@@ -1,7 +1,8 @@
 // slot_map.hpp: which master serves each of the 16384 hash slots, and its replicas.
 //
 // Built from a `CLUSTER SLOTS` reply (Redis 3.0 and later; Redis 7 adds a fourth, metadata,
-// element to each node, which is read past). A map is a snapshot: the router replaces it after
+// element to each node, which is read past), or from `CLUSTER SHARDS` (Redis 7), which also
+// tells each node's health. A map is a snapshot: the router replaces it after
 // each discovery, and patches one slot after a MOVED redirection until the next discovery.
 #pragma once
 
@@ -33,6 +34,14 @@ class SlotMap {
   static std::optional<SlotMap> from_cluster_slots(const redisReply* reply,
                                                    const std::string& asked_host,
                                                    std::string* error);
+
+  /* from_cluster_shards reads a CLUSTER SHARDS reply (Redis 7 and later) given by the node at
+     asked_host. A shard's master is its node with role "master" and health "online"; a shard
+     whose master failed leaves its slots uncovered until a replica is promoted. Replicas are the
+     online nodes with role "replica". Returns nothing, with why in *error, as above. */
+  static std::optional<SlotMap> from_cluster_shards(const redisReply* reply,
+                                                    const std::string& asked_host,
+                                                    std::string* error);
 
   /* shard_of returns the shard serving slot, or nullptr when no shard covers it. The pointer
      stays valid until the map is changed or replaced. */
