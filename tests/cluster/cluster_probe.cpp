@@ -101,6 +101,8 @@ const char* status_name(CommandResult::Status s) {
       return "unavailable";
     case CommandResult::Status::kRedirectLoop:
       return "redirect_loop";
+    case CommandResult::Status::kInvalid:
+      return "invalid";
     default:
       return "stopped";
   }

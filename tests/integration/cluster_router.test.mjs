@@ -1,6 +1,6 @@
 // The Redis Cluster router and sharded subscriber (lib/broker/redis/cluster/) against a real
 // six-process cluster: key slots as the nodes compute them, commands on the owning master, MOVED
-// and ASK during a resharding, SPUBLISH/SSUBSCRIBE delivery, and a master killed with SIGKILL.
+// and ASK during a resharding, SPUBLISH/SSUBSCRIBE delivery, and a master killed (SIGKILL) or frozen (SIGSTOP).
 // The C++ side runs in rthub-cluster-probe (tests/cluster/cluster_probe.cpp), driven over stdio.
 
 import test from 'node:test';
@@ -18,6 +18,8 @@ const CONNECT_TIMEOUT_MS = 500;
 // ClusterRouter's own pace: it rediscovers every kFailoverPollMs (200 ms) while a master of its
 // map is unreachable, at most once per kMinDiscoveryGapMs (100 ms), checking timeouts every 50 ms.
 const ROUTER_POLL_MS = 200;
+// RouterOptions::reply_timeout_ms, the default the probe keeps.
+const REPLY_TIMEOUT_MS = 3000;
 
 // The probe process: request(op, fields) resolves with its answer; events are kept and awaited
 // with waitEvent(predicate).
@@ -120,6 +122,13 @@ test('the cluster router against a real six-node Redis Cluster', { skip: !PROBE 
     }
     const after = await probe.request('stats');
     assert.equal(after.moved, before.moved, 'no MOVED while the map is right');
+    // Bad input gets a clear answer: a Redis error, or a refusal before anything is sent.
+    const unknown = await probe.command('k', ['NO-SUCH-COMMAND', 'k']);
+    assert.equal(unknown.status, 'reply');
+    assert.equal(unknown.type, 'error');
+    assert.match(unknown.value, /unknown command/i);
+    const empty = await probe.command('k', []);
+    assert.equal(empty.status, 'invalid');
   });
 
   await t.test('a command sent to a wrong node follows MOVED to the owner', async () => {
@@ -211,16 +220,26 @@ test('the cluster router against a real six-node Redis Cluster', { skip: !PROBE 
     await probe.waitEvent((e) => e.event === 'message' && e.payload === 'after the move', { from });
   });
 
-  await t.test('a master killed: its replica is promoted and the router recovers', async () => {
+  // A master stops (SIGKILL: dead; SIGSTOP: frozen) while an INCR loop runs on one of its keys;
+  // its replica is promoted and the router and subscriber recover on it.
+  const failover = async (prefix, signal, failureBoundMs, recoveryExtraMs) => {
     await cluster.waitHealthy(30000);
-    const key = '{fo}counter';
-    const slot = await slotOf(cluster, key);
-    const master = await cluster.ownerOf(slot);
-    const replica = (await cluster.topology()).find((n) => n.master === master.id && !n.flags.includes('fail'));
-    assert.ok(replica, 'the master has a replica');
+    // A hash tag whose master still has a live replica (an earlier failover left one shard
+    // without any).
+    let tag;
+    let master;
+    let replica;
+    for (let i = 0; !replica; i++) {
+      assert.ok(i < 100, 'no shard with a live replica');
+      tag = `${prefix}${i}`;
+      master = await cluster.ownerOf(await slotOf(cluster, tag));
+      replica = (await cluster.topology()).find((n) => n.master === master.id
+        && !n.flags.some((f) => f.startsWith('fail')) && cluster.node(n.port)?.alive);
+    }
+    const key = `{${tag}}counter`;
     let from = probe.events.length;
-    await probe.request('ssubscribe', { channel: '{fo}news' });
-    await probe.waitEvent((e) => e.event === 'active' && e.channel === '{fo}news' && e.active, { from });
+    await probe.request('ssubscribe', { channel: `{${tag}}news` });
+    await probe.waitEvent((e) => e.event === 'active' && e.channel === `{${tag}}news` && e.active, { from });
     const replicaNode = cluster.node(replica.port);
     assert.equal((await probe.command(key, ['SET', key, '0'])).value, 'OK');
 
@@ -238,7 +257,7 @@ test('the cluster router against a real six-node Redis Cluster', { skip: !PROBE 
     await sleep(300);
     from = probe.events.length;
     const killedAt = Date.now();
-    await cluster.node(master.port).kill('SIGKILL');
+    await cluster.node(master.port).signal(signal);
 
     // The cluster's promise: the replica is a master within failoverBoundMs().
     const bound = failoverBoundMs(cluster.nodeTimeoutMs);
@@ -249,7 +268,7 @@ test('the cluster router against a real six-node Redis Cluster', { skip: !PROBE 
     // The router's promise: within one failover poll (plus a connect timeout spent on the dead
     // node, plus a second poll for nodes whose gossip lags) of the promotion, commands succeed
     // again on the new master. 2 s of slack for the busy machine.
-    const recoveryBound = 2 * ROUTER_POLL_MS + CONNECT_TIMEOUT_MS + 2000;
+    const recoveryBound = 2 * ROUTER_POLL_MS + CONNECT_TIMEOUT_MS + 2000 + recoveryExtraMs;
     await waitFor(() => results.some((r) => r.started >= promotedAt && r.res.status === 'reply' && r.res.node === replicaNode.address),
       { timeoutMs: recoveryBound, intervalMs: 20, what: 'an INCR answered by the promoted replica' });
     running = false;
@@ -263,20 +282,35 @@ test('the cluster router against a real six-node Redis Cluster', { skip: !PROBE 
     for (const f of failures) {
       assert.equal(f.res.status, 'unavailable', JSON.stringify(f.res));
       // Failing loudly and soon: a lost connection at once, a dead node after the connect timeout.
-      assert.ok(f.ms <= CONNECT_TIMEOUT_MS + 1000, `a failure took ${f.ms} ms: ${JSON.stringify(f.res)}\n${timeline()}`);
+      assert.ok(f.ms <= failureBoundMs, `a failure took ${f.ms} ms: ${JSON.stringify(f.res)}\n${timeline()}`);
     }
     const replies = during.filter((r) => r.res.status === 'reply');
     assert.ok(replies.every((r) => r.res.type === 'integer'), JSON.stringify(replies.find((r) => r.res.type !== 'integer')));
     const firstOk = replies.find((r) => r.res.node === replicaNode.address);
-    t.diagnostic(`kill -> promotion ${promotedAt - killedAt} ms; kill -> first INCR on the new master ` +
+    t.diagnostic(`${signal}: stop -> promotion ${promotedAt - killedAt} ms; stop -> first INCR on the new master ` +
       `${firstOk.started + firstOk.ms - killedAt} ms; ${failures.length} failed INCRs meanwhile`);
 
     // The sharded subscriber moved to the new master too.
-    await probe.waitEvent((e) => e.event === 'active' && e.channel === '{fo}news' && e.active, { from, timeoutMs: recoveryBound, what: 'resubscribed after failover' });
-    const pub = await probe.command('{fo}news', ['SPUBLISH', '{fo}news', 'after failover']);
+    await probe.waitEvent((e) => e.event === 'active' && e.channel === `{${tag}}news` && e.active, { from, timeoutMs: recoveryBound, what: 'resubscribed after failover' });
+    const pub = await probe.command(`{${tag}}news`, ['SPUBLISH', `{${tag}}news`, 'after failover']);
     assert.equal(pub.node, replicaNode.address);
     assert.equal(pub.value, 1);
     await probe.waitEvent((e) => e.event === 'message' && e.payload === 'after failover', { from });
+  };
+
+  await t.test('a master killed: its replica is promoted and the router recovers', async () => {
+    // A dead node fails a command at once (reset, then refused connects): within the connect
+    // timeout, plus 1 s for the busy machine.
+    await failover('fo', 'SIGKILL', CONNECT_TIMEOUT_MS + 1000, 0);
+  });
+
+  await t.test('a master frozen: the router gives up on it and recovers on the promoted replica', async () => {
+    // A frozen node accepts connections (the kernel does) and answers nothing: a command fails
+    // after the router's reply timeout (RouterOptions::reply_timeout_ms, 3 s), checked every
+    // 50 ms, plus 1 s for the busy machine.
+    // Recovery may also wait out one reply timeout: an INCR, or a discovery, that went to the
+    // frozen node just before the promotion.
+    await failover('fz', 'SIGSTOP', REPLY_TIMEOUT_MS + 50 + 1000, REPLY_TIMEOUT_MS);
   });
 
   await t.test('the probe stops cleanly', async () => {

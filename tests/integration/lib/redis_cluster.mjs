@@ -125,6 +125,15 @@ export async function redisClusterFor(t, { nodeTimeoutMs = NODE_TIMEOUT_MS, coun
         if (node.alive) instance.proc.kill(signal);
         return instance.exited;
       },
+      // Sends signal without waiting for an exit: SIGSTOP freezes the node, SIGKILL ends it.
+      async signal(signal) {
+        if (signal === 'SIGKILL') return node.kill(signal);
+        if (node.alive) instance.proc.kill(signal);
+        if (signal === 'SIGSTOP') node.frozen = true;
+        if (signal === 'SIGCONT') node.frozen = false;
+        return null;
+      },
+      frozen: false,
     };
     nodes.push(node);
   }
@@ -135,7 +144,7 @@ export async function redisClusterFor(t, { nodeTimeoutMs = NODE_TIMEOUT_MS, coun
     '--cluster-replicas', '1', '--cluster-yes'], { timeoutMs: 60000 });
   if (create.code !== 0) throw new Error(`redis-cli --cluster create exited ${create.code}:\n${create.stdout}\n${create.stderr}`);
 
-  const live = () => nodes.filter((n) => n.alive);
+  const live = () => nodes.filter((n) => n.alive && !n.frozen);
   const cluster = {
     nodes,
     nodeTimeoutMs,

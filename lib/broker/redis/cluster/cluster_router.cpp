@@ -90,6 +90,10 @@ void ClusterRouter::route(std::unique_ptr<Pending> pending) {
   if (stopping_)
     return finish(std::move(pending),
                   {CommandResult::Status::kStopped, nullptr, "router stopped", {}});
+  if (pending->args.empty())
+    return finish_later(
+        std::move(pending),
+        {CommandResult::Status::kInvalid, nullptr, "a command needs arguments", {}});
   if (pending->fixed_node) {
     NodeAddress node = *pending->fixed_node;
     return send(std::move(pending), node, false);

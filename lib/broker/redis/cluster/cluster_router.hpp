@@ -52,6 +52,7 @@ struct CommandResult {
     kUnavailable,   // no map yet, slot not served, connection lost or refused, CLUSTERDOWN
     kRedirectLoop,  // redirected more than max_redirects times
     kStopped,       // the router stopped before an answer came
+    kInvalid,       // nothing to send (no arguments)
   };
   Status status;
   const redisReply* reply = nullptr;  // kReply only; valid during the callback only

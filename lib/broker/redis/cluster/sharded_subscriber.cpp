@@ -14,7 +14,8 @@
 namespace rthub::cluster {
 namespace {
 
-constexpr int kTickMs = 100;  // pace of reconnects and re-subscriptions after a failure
+constexpr int kTickMs = 100;        // pace of reconnects and re-subscriptions after a failure
+constexpr int kQuietPingMs = 1000;  // a connection silent this long is asked for a PING
 
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -40,6 +41,8 @@ struct ShardedSubscriber::Connection {
   bool connected = false;
   bool closed = false;
   int64_t connecting_since_ms = 0;
+  int64_t last_read_ms = 0;                               // anything read shows the node alive
+  int64_t ping_sent_ms = 0;                               // 0: no PING waiting for an answer
   std::unordered_map<std::string, int> own_unsubscribes;  // SUNSUBSCRIBEs we sent, unanswered
 
   void send(const std::vector<std::string>& args) {
@@ -64,9 +67,12 @@ struct ShardedSubscriber::Connection {
       if (getsockopt(self->ctx->fd, SOL_SOCKET, SO_ERROR, &error, &size) != 0 || error != 0)
         return owner->on_connection_lost(*self);
       self->connected = true;
+      self->last_read_ms = now_ms();
     }
     if (events & UV_READABLE) {
       if (redisBufferRead(self->ctx) != REDIS_OK) return owner->on_connection_lost(*self);
+      self->last_read_ms = now_ms();
+      self->ping_sent_ms = 0;
       for (;;) {
         void* reply = nullptr;
         if (redisGetReplyFromReader(self->ctx, &reply) != REDIS_OK)
@@ -312,10 +318,18 @@ void ShardedSubscriber::on_tick() {
   graveyard_.clear();
   int64_t now = now_ms();
   std::vector<std::string> hung;
-  for (auto& entry : connections_)
-    if (!entry.second->connected &&
-        now - entry.second->connecting_since_ms > options_.connect_timeout_ms)
-      hung.push_back(entry.first);
+  for (auto& entry : connections_) {
+    Connection& c = *entry.second;
+    if (!c.connected) {
+      if (now - c.connecting_since_ms > options_.connect_timeout_ms) hung.push_back(entry.first);
+    } else if (c.ping_sent_ms != 0) {
+      // A node that answers nothing (frozen, or a network that drops without a reset).
+      if (now - c.ping_sent_ms > options_.reply_timeout_ms) hung.push_back(entry.first);
+    } else if (now - c.last_read_ms > kQuietPingMs) {
+      c.ping_sent_ms = now;
+      c.send({"PING"});  // answered ["pong", ""] in subscribed mode, +PONG otherwise
+    }
+  }
   for (auto& name : hung) {
     auto found = connections_.find(name);
     if (found != connections_.end()) on_connection_lost(*found->second);

@@ -12,6 +12,9 @@
 // connection here is a non-blocking hiredis context (its reader and output buffer) polled by
 // libuv directly.
 //
+// A connection quiet for a second is sent a PING; one that answers nothing within the router
+// options' reply_timeout_ms is dropped and its channels placed again.
+//
 // A message sent while a channel is not active (between subscribe() and active, during a move)
 // is not delivered: the caller fills such windows from history, as it does after any gap.
 //
