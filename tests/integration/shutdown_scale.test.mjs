@@ -19,8 +19,11 @@ const SSE_PER_CHILD = 750;
 const TOTAL = CHILDREN * (WS_PER_CHILD + SSE_PER_CHILD);
 // docs/OPERATIONS.md, "Shutdown at scale": the grace the hub gives its connections at stop.
 const GRACE_MS = 2000 + Math.floor((TOTAL * 1000) / 2000);
-// Beyond the grace: the process's own exit, and a busy machine's scheduling.
-const EXIT_SLACK_MS = 5000;
+// Beyond the grace: the hub's own closing work and exit. The grace bounds how long the hub waits
+// for its peers; the CPU work of closing 15,000 connections stretches with the machine's load
+// (measured: 26 s for the whole stop while other suites built on the same 2 cores), so this
+// bound is a hang guard, and the time is reported (`stop took`).
+const EXIT_SLACK_MS = 45000;
 
 function crowd(port) {
   const child = trackChild(spawn(process.execPath, [path.join(here, 'lib', 'crowd.mjs'), String(port), String(WS_PER_CHILD),
@@ -50,8 +53,9 @@ test(`SIGTERM with ${TOTAL} connections: every WebSocket gets 1001, every SSE st
   t.after(() => hub.kill('SIGKILL', 1000));
   const crowds = Array.from({ length: CHILDREN }, () => crowd(hub.port));
   t.after(() => crowds.forEach((c) => c.child.kill('SIGKILL')));
-  // Opening 15,000 connections on a busy machine: generous, the hub is idle otherwise.
-  const ready = await withTimeout(Promise.all(crowds.map((c) => c.ready)), 40000, 'all connections opened');
+  // Opening 15,000 connections is not what is tested, and its time depends only on the machine's
+  // load (about 25 s on 2 busy cores, over 40 s while other suites build): a hang guard only.
+  const ready = await withTimeout(Promise.all(crowds.map((c) => c.ready)), 120000, 'all connections opened');
   for (const r of ready) {
     assert.deepEqual(r, { ws: WS_PER_CHILD, sse: SSE_PER_CHILD, failed: 0 }, 'every connection opened');
   }
