@@ -374,6 +374,17 @@ void RedisBroker::publish(Message message, std::function<void(const PublishOutco
 void RedisBroker::send_publish(Message message, const std::string& bridge_hash,
                                std::function<void(const PublishOutcome&)> done) {
   int64_t started = now_us();
+  if (!pubsub_->connected) {
+    // Redis went away and the command link may not have noticed yet (its close is read later):
+    // a publish sent there would end "unknown outcome". Not sending it makes the answer definite
+    // (503), as /healthz already says.
+    publish_failures_.add();
+    PublishOutcome outcome;
+    outcome.error = BrokerError::kUnavailable;
+    outcome.detail = "redis unavailable";
+    if (done) done(outcome);
+    return;
+  }
   const std::string& channel = message.channel;
   // History is kept for a day past its age bound so that the numbering survives idle hours.
   std::string lifetime = std::to_string(std::max(86400, options_.history_ttl_seconds * 2));
