@@ -41,8 +41,10 @@ namespace {
 
 // A connection that held this long was a success: the next failure starts the backoff afresh.
 constexpr int64_t kStableConnectionMs = 5000;
-// WebSocket handshakes that time out in a row before falling back to SSE. A single timeout is as
-// likely a hub that is busy or restarting as a proxy that swallows upgrades.
+// WebSocket handshakes that time out, or whose connection is dropped without any answer, in a row
+// before falling back to SSE. A single one is as likely a hub that is busy, restarting or
+// shutting down (it may take a connection in its last moments and close it unanswered) as a
+// proxy that swallows upgrades.
 constexpr uint32_t kTimeoutsBeforeFallback = 2;
 // Publishes kept while disconnected.
 constexpr size_t kMaxWaitingPublishes = 1000;
@@ -517,8 +519,8 @@ bool Client::Impl::should_fall_back(const LinkEnd& end) {
   if (options_.sse_only || end.opened || !end.request_sent) return false;
   // Refusals by the hub itself are not about the transport.
   if (end.http_status == 401 || end.http_status == 403 || end.http_status == 429) return false;
-  if (end.timed_out) return ++ws_timeouts_ >= kTimeoutsBeforeFallback;
-  return true;  // an HTTP answer other than 101, or the connection dropped after the request
+  if (end.timed_out || end.http_status == 0) return ++ws_timeouts_ >= kTimeoutsBeforeFallback;
+  return true;  // an HTTP answer other than 101
 }
 
 void Client::Impl::connection_lost(const LinkEnd& end) {
