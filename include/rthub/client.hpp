@@ -3,8 +3,9 @@
 //
 // A Client connects to a hub's base URL (http(s)://host:port[/prefix]) and keeps its channels:
 //
-//   - WebSocket first. When the WebSocket handshake fails (an HTTP error status, a proxy that
-//     drops the Upgrade, no answer in time) it streams the channels over Server-Sent Events
+//   - WebSocket first. When the WebSocket handshake fails (an HTTP error status; or, twice in a
+//     row, no answer in time or the connection closed unanswered, as a proxy that swallows the
+//     Upgrade does, and a hub going away once) it streams the channels over Server-Sent Events
 //     (/events, marked fallback=1 so the hub counts it) and tries WebSocket again now and then.
 //   - Reconnects with exponential backoff and full jitter: attempt n waits a random delay in
 //     [0, min(cap, base * 2^n)].
