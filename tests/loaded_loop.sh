@@ -31,7 +31,7 @@ for run in $(seq "$runs"); do
   out="$build/loaded-loop-$run.log"
   if ctest --test-dir "$build" -L '^(integration|client)$' -j2 --output-on-failure --no-tests=error >"$out" 2>&1; then
     passed=$((passed + 1))
-    echo "run $run: passed ($(grep -o '[0-9]* tests passed' "$out" | head -n 1 || true)... in $((SECONDS - started)) s)"
+    echo "run $run: passed: $(grep -o 'tests passed, [0-9]* tests failed out of [0-9]*' "$out" | head -n 1), $((SECONDS - started)) s"
   else
     echo "run $run: FAILED after $((SECONDS - started)) s; see $out" >&2
     grep -E '^\s+[0-9]+ - |Failed|not ok' "$out" >&2 || true

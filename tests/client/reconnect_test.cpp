@@ -92,7 +92,12 @@ TEST_CASE("client reconnects to a hub restarted on the same port", "[reconnect]"
   if (graceful) CHECK(log.snapshot()[lost].reason.find("1001") != std::string::npos);
   std::this_thread::sleep_for(std::chrono::milliseconds(700));  // a few refused attempts
   hub.restart();
-  REQUIRE(log.wait_state(ClientState::kConnected, ClientTransport::kWebSocket, 10000, before) >= 0);
+  long back = log.wait_state(ClientState::kConnected, ClientTransport::kNone, 10000, before);
+  INFO("states since the stop: " << states_since(log.snapshot(), before));
+  REQUIRE(back >= 0);
+  // Either transport is right: a hub that comes back between a refused WebSocket and the SSE
+  // attempt right after it gets the stream, and the probe returns to WebSocket later
+  // (docs/CLIENT.md, "Fallback").
   // The in-memory hub lost its history and numbering: the client says so.
   REQUIRE(log.wait(
       [](const EventLog::Events& ev) { return count_kind(ev, Kind::kReset, "a") == 1; }, 5000));

@@ -38,6 +38,20 @@ inline bool wait_until(const std::function<bool()>& done, int timeout_ms) {
   return true;
 }
 
+class EventLog;
+
+// The state changes from index `from` on, "state/transport (reason)", for failure messages.
+inline std::string states_since(const std::vector<rthub::ClientEvent>& events, size_t from) {
+  std::string out;
+  for (size_t i = from; i < events.size(); ++i) {
+    const auto& e = events[i];
+    if (e.kind != rthub::ClientEvent::Kind::kState) continue;
+    out += std::string(out.empty() ? "" : "; ") + rthub::to_string(e.state) + "/" +
+           rthub::to_string(e.transport) + (e.reason.empty() ? "" : " (" + e.reason + ")");
+  }
+  return out;
+}
+
 class EventLog {
  public:
   using Events = std::vector<rthub::ClientEvent>;
