@@ -89,9 +89,10 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
     size_t shards = static_cast<size_t>(options_.shards);  // 1 to 64: checked_hub_options
     metrics_.connections_limit.set(options_.max_connections);
     if (shards > 1 && options_.redis_url.empty())
-      shared_.reset(new SharedBroker(options_.history_size, options_.history_ttl_seconds, shards,
-                                     [this] { metrics_.published.add(); }, options_.idempotency_window_seconds,
-                                     options_.max_keys));
+      shared_.reset(new SharedBroker(
+          options_.history_size, options_.history_ttl_seconds, shards,
+          [this] { metrics_.published.add(); }, options_.idempotency_window_seconds,
+          options_.max_keys));
     seeds_.clear();
     if (!options_.postgres_conninfo.empty()) {
       PostgresStore::Settings settings;
@@ -127,8 +128,8 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
 
   int port() const { return port_; }
 
-  void publish_async(const std::string& channel, const std::string& type, const std::string& data, PublishDone done,
-                     const PublishOptions& options) {
+  void publish_async(const std::string& channel, const std::string& type, const std::string& data,
+                     PublishDone done, const PublishOptions& options) {
     Message m = checked(channel, type, data);
     // check_publish_options (Hub::publish_async) has checked the key.
     m.idempotency_key = options.idempotency_key;
@@ -141,8 +142,8 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
         if (!done) return;
         done(outcome.error == BrokerError::kOk               ? Errc::kOk
              : outcome.error == BrokerError::kUnknownOutcome ? Errc::kUnknownOutcome
-             : outcome.error == BrokerError::kTooManyKeys     ? Errc::kInvalid
-             : outcome.error == BrokerError::kUnsupported     ? Errc::kInvalid
+             : outcome.error == BrokerError::kTooManyKeys    ? Errc::kInvalid
+             : outcome.error == BrokerError::kUnsupported    ? Errc::kInvalid
                                                              : Errc::kUnavailable,
              outcome.position);
       });
@@ -158,9 +159,12 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
     // breaks the promise and this wait ends.
     auto result = std::make_shared<std::promise<std::pair<Errc, Position>>>();
     auto future = result->get_future();
-    publish_async(channel, type, data,
-                  [result = std::move(result)](Errc code, const Position& p) { result->set_value({code, p}); },
-                  options);
+    publish_async(
+        channel, type, data,
+        [result = std::move(result)](Errc code, const Position& p) {
+          result->set_value({code, p});
+        },
+        options);
     std::pair<Errc, Position> outcome;
     try {
       outcome = future.get();
@@ -168,11 +172,13 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
       throw Error(Errc::kState, "hub stopped");
     }
     if (outcome.first == Errc::kUnknownOutcome)
-      throw Error(outcome.first, "publish outcome unknown (broker timeout): retry with the same idempotency key");
+      throw Error(outcome.first,
+                  "publish outcome unknown (broker timeout): retry with the same idempotency key");
     if (outcome.first == Errc::kInvalid)
-      throw Error(outcome.first, options.key.empty() ? "refused"
-                                                     : "keyed publish refused: the channel has max_keys keys, "
-                                                       "or the broker keeps no keys (Redis)");
+      throw Error(outcome.first, options.key.empty()
+                                     ? "refused"
+                                     : "keyed publish refused: the channel has max_keys keys, "
+                                       "or the broker keeps no keys (Redis)");
     if (outcome.first != Errc::kOk) throw Error(outcome.first, "broker unavailable");
     return outcome.second;
   }
@@ -214,10 +220,12 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
   }
 
  private:
-  Message checked(const std::string& channel, const std::string& type, const std::string& data) const {
+  Message checked(const std::string& channel, const std::string& type,
+                  const std::string& data) const {
     if (!is_valid_channel_name(channel)) throw Error(Errc::kInvalid, bad_channel_name_text());
     if (!is_valid_utf8(type)) throw Error(Errc::kInvalid, "type is not valid UTF-8");
-    if (data.size() > options_.max_message_bytes) throw Error(Errc::kTooLarge, "data over max_message_bytes");
+    if (data.size() > options_.max_message_bytes)
+      throw Error(Errc::kTooLarge, "data over max_message_bytes");
     if (!json::is_valid_json(data)) throw Error(Errc::kInvalid, "data is not one valid JSON value");
     Message m;
     m.channel = channel;
@@ -278,13 +286,15 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
     auto run_tasks = [queue] {
       for (auto& task : queue->take()) task();  // no library lock held: tasks may call the host
     };
-    LwsServer server(options, core, metrics_,
-                     LwsServer::Hooks{run_tasks, [&broker] { return broker && broker->ready(); },
-                                      [&broker](std::string& out) { broker->render_metrics(out); }});
+    LwsServer server(
+        options, core, metrics_,
+        LwsServer::Hooks{run_tasks, [&broker] { return broker && broker->ready(); },
+                         [&broker](std::string& out) { broker->render_metrics(out); }});
     try {
       server.open(index > 0);
       if (shared_)
-        broker = shared_->shard(index, [queue](std::function<void()> task) { return queue->post(std::move(task)); });
+        broker = shared_->shard(
+            index, [queue](std::function<void()> task) { return queue->post(std::move(task)); });
       else if (options.redis_url.empty()) {
         auto memory = new MemoryBroker(options.history_size, options.history_ttl_seconds,
                                        options.idempotency_window_seconds, options.max_keys);
@@ -333,7 +343,7 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
   std::mutex lifecycle_;
   std::unique_ptr<PostgresStore> store_;                 // with postgres_conninfo, while started
   std::vector<std::pair<std::string, Position>> seeds_;  // positions a restart continues
-  std::vector<std::thread> threads_;  // one per shard serving
+  std::vector<std::thread> threads_;                     // one per shard serving
   std::atomic<size_t> shard_count_{0};
   std::unique_ptr<SharedBroker> shared_;  // with shards and no Redis: their common broker
   std::mutex queue_lock_;
@@ -342,26 +352,40 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
 };
 
 Hub::Hub(HubOptions options) : impl_(new Impl(checked_hub_options(std::move(options)))) {}
-Hub::~Hub() { impl_->stop(); }
-void Hub::start() { impl_->start(); }
-void Hub::stop() { impl_->stop(); }
-int Hub::port() const { return impl_->port(); }
+Hub::~Hub() {
+  impl_->stop();
+}
+void Hub::start() {
+  impl_->start();
+}
+void Hub::stop() {
+  impl_->stop();
+}
+int Hub::port() const {
+  return impl_->port();
+}
 Position Hub::publish(const std::string& channel, const std::string& type, const std::string& data,
                       const PublishOptions& options) {
   check_publish_options(options);
   return impl_->publish(channel, type, data, options);
 }
-void Hub::publish_async(const std::string& channel, const std::string& type, const std::string& data, PublishDone done,
-                        const PublishOptions& options) {
+void Hub::publish_async(const std::string& channel, const std::string& type,
+                        const std::string& data, PublishDone done, const PublishOptions& options) {
   check_publish_options(options);
   impl_->publish_async(channel, type, data, std::move(done), options);
 }
-HubStats Hub::stats() const { return impl_->stats(); }
+HubStats Hub::stats() const {
+  return impl_->stats();
+}
 HistoryPage Hub::history(const std::string& channel, const HistoryQuery& query) {
   return impl_->history(channel, query);
 }
-void Hub::set_auth_hooks(AuthHooks hooks) { impl_->set_auth_hooks(std::move(hooks)); }
+void Hub::set_auth_hooks(AuthHooks hooks) {
+  impl_->set_auth_hooks(std::move(hooks));
+}
 
-const char* version() noexcept { return RTHUB_VERSION_STRING; }
+const char* version() noexcept {
+  return RTHUB_VERSION_STRING;
+}
 
 }  // namespace rthub

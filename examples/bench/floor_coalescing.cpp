@@ -3,4 +3,6 @@
 // hope for on one thread. See floor_server.hpp.
 #include "floor_server.hpp"
 
-int main(int argc, char** argv) { return bench::floor_main<true>("floor-coalescing", argc, argv); }
+int main(int argc, char** argv) {
+  return bench::floor_main<true>("floor-coalescing", argc, argv);
+}

@@ -2,4 +2,6 @@
 // The baseline of issue 8: what a loopback send() per delivery costs. See floor_server.hpp.
 #include "floor_server.hpp"
 
-int main(int argc, char** argv) { return bench::floor_main<false>("floor-naive", argc, argv); }
+int main(int argc, char** argv) {
+  return bench::floor_main<false>("floor-naive", argc, argv);
+}

@@ -70,9 +70,11 @@ class FloorServer {
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_port = htons(static_cast<uint16_t>(port_));
-    if (inet_pton(AF_INET, host_.c_str(), &a.sin_addr) != 1 || bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+    if (inet_pton(AF_INET, host_.c_str(), &a.sin_addr) != 1 ||
+        bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
         listen(listen_fd_, 4096) != 0) {
-      std::fprintf(stderr, "%s: cannot listen on %s:%d: %s\n", name_, host_.c_str(), port_, std::strerror(errno));
+      std::fprintf(stderr, "%s: cannot listen on %s:%d: %s\n", name_, host_.c_str(), port_,
+                   std::strerror(errno));
       return 1;
     }
     socklen_t len = sizeof a;
@@ -171,8 +173,10 @@ class FloorServer {
     std::string_view path = line.substr(line.find(' ') + 1);
     path = path.substr(0, path.find(' '));
     if (get && path == "/ws" && !http_header(head, "Sec-WebSocket-Key").empty()) {
-      std::string r = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
-                      websocket_accept(http_header(head, "Sec-WebSocket-Key")) + "\r\n\r\n";
+      std::string r =
+          "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: "
+          "Upgrade\r\nSec-WebSocket-Accept: " +
+          websocket_accept(http_header(head, "Sec-WebSocket-Key")) + "\r\n\r\n";
       c.ws = true;
       queue(c, std::make_shared<const std::string>(std::move(r)));
       return end;
@@ -184,11 +188,14 @@ class FloorServer {
     std::string_view body(p + end, length);
     if (post && path == "/publish") {
       uint64_t seq = publish(body);
-      std::string answer = "{\"channel\":\"floor\",\"epoch\":\"floor\",\"seq\":" + std::to_string(seq) + "}";
-      queue(c, std::make_shared<const std::string>("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
-                                                   std::to_string(answer.size()) + "\r\n\r\n" + answer));
+      std::string answer =
+          "{\"channel\":\"floor\",\"epoch\":\"floor\",\"seq\":" + std::to_string(seq) + "}";
+      queue(c, std::make_shared<const std::string>(
+                   "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                   std::to_string(answer.size()) + "\r\n\r\n" + answer));
     } else {
-      queue(c, std::make_shared<const std::string>("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"));
+      queue(c, std::make_shared<const std::string>(
+                   "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"));
     }
     return end + length;
   }
@@ -207,11 +214,13 @@ class FloorServer {
     std::string channel(string_field(body, "channel"));
     size_t d = body.find("\"data\":");
     size_t last = body.find_last_of('}');
-    std::string_view data = (d == std::string_view::npos || last == std::string_view::npos || last < d + 7)
-                                ? std::string_view("null")
-                                : body.substr(d + 7, last - d - 7);
+    std::string_view data =
+        (d == std::string_view::npos || last == std::string_view::npos || last < d + 7)
+            ? std::string_view("null")
+            : body.substr(d + 7, last - d - 7);
     uint64_t seq = ++seq_;
-    std::string json = "{\"op\":\"message\",\"channel\":\"" + channel + "\",\"epoch\":\"floor\",\"seq\":" + std::to_string(seq) +
+    std::string json = "{\"op\":\"message\",\"channel\":\"" + channel +
+                       "\",\"epoch\":\"floor\",\"seq\":" + std::to_string(seq) +
                        ",\"type\":\"message\",\"data\":";
     json.append(data);
     json += ",\"ts\":" + std::to_string(now_ns() / 1000000) + "}";
@@ -259,7 +268,8 @@ class FloorServer {
     std::string ref;
     size_t at = request.find("\"id\":");
     if (at != std::string_view::npos)
-      for (size_t i = at + 5; i < request.size() && request[i] >= '0' && request[i] <= '9'; ++i) ref.push_back(request[i]);
+      for (size_t i = at + 5; i < request.size() && request[i] >= '0' && request[i] <= '9'; ++i)
+        ref.push_back(request[i]);
     if (!c.subscribed) {
       auto& list = channels_[channel];
       c.index_in_channel = list.size();
@@ -267,8 +277,9 @@ class FloorServer {
       c.channel = channel;
       c.subscribed = true;
     }
-    std::string json = "{\"op\":\"subscribed\",\"channel\":\"" + channel + "\",\"epoch\":\"floor\",\"seq\":" +
-                       std::to_string(seq_) + (ref.empty() ? "" : ",\"ref\":" + ref) + "}";
+    std::string json = "{\"op\":\"subscribed\",\"channel\":\"" + channel +
+                       "\",\"epoch\":\"floor\",\"seq\":" + std::to_string(seq_) +
+                       (ref.empty() ? "" : ",\"ref\":" + ref) + "}";
     std::string framed;
     ws_header(framed, kOpText, json.size());
     framed += json;
@@ -406,11 +417,15 @@ int floor_main(const char* name, int argc, char** argv) {
   size_t max_queue = 1 << 20;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--listen" && i + 1 < argc) listen = argv[++i];
-    else if (a == "--max-queue-bytes" && i + 1 < argc) max_queue = std::strtoull(argv[++i], nullptr, 10);
+    if (a == "--listen" && i + 1 < argc)
+      listen = argv[++i];
+    else if (a == "--max-queue-bytes" && i + 1 < argc)
+      max_queue = std::strtoull(argv[++i], nullptr, 10);
     else {
       std::fprintf(a == "--help" ? stdout : stderr,
-                   "usage: %s [--listen HOST:PORT (default 127.0.0.1:8090; port 0 picks one)] [--max-queue-bytes N]\n", name);
+                   "usage: %s [--listen HOST:PORT (default 127.0.0.1:8090; port 0 picks one)] "
+                   "[--max-queue-bytes N]\n",
+                   name);
       return a == "--help" ? 0 : 2;
     }
   }

@@ -42,7 +42,9 @@ class Histogram {
   uint64_t count() const { return count_; }
   uint64_t max() const { return max_; }
   uint64_t min() const { return count_ ? min_ : 0; }
-  double mean() const { return count_ ? static_cast<double>(sum_) / static_cast<double>(count_) : 0.0; }
+  double mean() const {
+    return count_ ? static_cast<double>(sum_) / static_cast<double>(count_) : 0.0;
+  }
 
   // The value below which `p` (0..100) percent of the samples lie (the bucket's upper edge,
   // capped at the exact maximum).

@@ -82,19 +82,25 @@ struct Options {
   int ramp_patience = 2;  // consecutive failing steps that end a ramp
 };
 
-const char* target_name(Target t) { return t == Target::kRthub ? "rthub" : "nchan"; }
-const char* transport_name(Transport t) { return t == Transport::kWs ? "ws" : "sse"; }
+const char* target_name(Target t) {
+  return t == Target::kRthub ? "rthub" : "nchan";
+}
+const char* transport_name(Transport t) {
+  return t == Transport::kWs ? "ws" : "sse";
+}
 
 // ---------------------------------------------------------------------------------------------
 // Shared state between the main thread (phases, publishers) and the subscriber threads.
 
-std::atomic<int> g_step{-1};          // index of the step being measured, -1 when none
-std::atomic<bool> g_stop{false};      // subscriber threads end
+std::atomic<int> g_step{-1};      // index of the step being measured, -1 when none
+std::atomic<bool> g_stop{false};  // subscriber threads end
 std::atomic<bool> g_connect_abort{false};
 std::atomic<bool> g_drain_stalled{false};  // stalled subscribers start reading again
 volatile sig_atomic_t g_interrupted = 0;
 
-std::string channel_name(const Options& o, int c) { return o.prefix + "-" + std::to_string(c); }
+std::string channel_name(const Options& o, int c) {
+  return o.prefix + "-" + std::to_string(c);
+}
 
 // A loopback source address for connection i: 127.0.0.(1 + i / per_ip), so that each source
 // address holds at most per_ip of the ephemeral ports.
@@ -126,7 +132,8 @@ int start_connect(const sockaddr_in& dst, in_addr src, int rcvbuf, int& err) {
     close(fd);
     return -1;
   }
-  if (connect(fd, reinterpret_cast<const sockaddr*>(&dst), sizeof dst) != 0 && errno != EINPROGRESS) {
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&dst), sizeof dst) != 0 &&
+      errno != EINPROGRESS) {
     err = errno;
     close(fd);
     return -1;
@@ -151,7 +158,8 @@ struct Sub {
   uint32_t channel = 0;
   SubState state = kIdle;
   bool stalled = false;
-  bool draining = false;  // a stalled subscriber read again at the end, to see whether the hub dropped it
+  bool draining =
+      false;  // a stalled subscriber read again at the end, to see whether the hub dropped it
   bool sse = false;
   bool chunked = false;
   uint8_t chunk_state = 0;  // 0 size line, 1 extension, 2 data, 3 CRLF after data
@@ -177,8 +185,8 @@ struct Worker {
   bool drain_started = false;
 
   // counters (read by main only after the thread joined or acknowledged a step)
-  std::atomic<uint64_t> connected{0}, failed{0}, closed{0}, stalled_closed{0}, slow_closes{0}, protocol_errors{0},
-      messages{0};
+  std::atomic<uint64_t> connected{0}, failed{0}, closed{0}, stalled_closed{0}, slow_closes{0},
+      protocol_errors{0}, messages{0};
   std::atomic<uint64_t> stalled_closed_before_drain{0};
   std::atomic<int> seen_step{-1};
   std::atomic<bool> connect_done{false};
@@ -212,8 +220,9 @@ struct Worker {
 
 void Worker::begin_connect(Sub& s) {
   int err = 0;
-  int fd = start_connect(dst, source_address(static_cast<int>(s.index * o->threads + id), o->per_ip),
-                         s.stalled ? o->stall_rcvbuf : 0, err);
+  int fd =
+      start_connect(dst, source_address(static_cast<int>(s.index * o->threads + id), o->per_ip),
+                    s.stalled ? o->stall_rcvbuf : 0, err);
   if (fd < 0) {
     failed++;
     s.state = kClosed;
@@ -303,7 +312,8 @@ void Worker::on_connected(Sub& s) {
       uint64_t v = rng.next();
       std::memcpy(key + i, &v, 8);
     }
-    r += "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " +
+    r += "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: "
+         "13\r\nSec-WebSocket-Key: " +
          base64(key, 16) + "\r\n\r\n";
   } else {
     r += "Accept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n";
@@ -370,8 +380,8 @@ void Worker::feed(Sub& s, char* p, size_t n) {
     if (o->target == Target::kRthub) {
       s.state = kSubscribing;
       if (ws) {
-        std::string msg = "{\"op\":\"subscribe\",\"channel\":\"" + channel_name(*o, static_cast<int>(s.channel)) +
-                          "\",\"id\":1}";
+        std::string msg = "{\"op\":\"subscribe\",\"channel\":\"" +
+                          channel_name(*o, static_cast<int>(s.channel)) + "\",\"id\":1}";
         ws_client_frame(s.out, kOpText, msg, rng);
         send_out(s);
         if (s.state == kClosed) return;
@@ -407,7 +417,10 @@ void Worker::feed_body(Sub& s, char* p, size_t n) {
         case 0: {
           char c = p[i++];
           if (std::isxdigit(static_cast<unsigned char>(c))) {
-            s.chunk_left = s.chunk_left * 16 + static_cast<uint64_t>(std::isdigit(static_cast<unsigned char>(c)) ? c - '0' : (std::tolower(c) - 'a' + 10));
+            s.chunk_left = s.chunk_left * 16 +
+                           static_cast<uint64_t>(std::isdigit(static_cast<unsigned char>(c))
+                                                     ? c - '0'
+                                                     : (std::tolower(c) - 'a' + 10));
           } else if (c == '\n') {
             if (s.chunk_left == 0) return drop(s, "event stream ended");
             s.chunk_state = 2;
@@ -473,8 +486,10 @@ size_t Worker::parse_ws(Sub& s, unsigned char* p, size_t n) {
     switch (f.opcode) {
       case kOpText:
       case kOpBinary:
-        if (f.fin) on_message(s, reinterpret_cast<char*>(payload), len);
-        else s.frag.assign(reinterpret_cast<char*>(payload), len);
+        if (f.fin)
+          on_message(s, reinterpret_cast<char*>(payload), len);
+        else
+          s.frag.assign(reinterpret_cast<char*>(payload), len);
         break;
       case kOpCont:
         s.frag.append(reinterpret_cast<char*>(payload), len);
@@ -484,7 +499,8 @@ size_t Worker::parse_ws(Sub& s, unsigned char* p, size_t n) {
         }
         break;
       case kOpPing:
-        ws_client_frame(s.out, kOpPong, std::string_view(reinterpret_cast<char*>(payload), len), rng);
+        ws_client_frame(s.out, kOpPong, std::string_view(reinterpret_cast<char*>(payload), len),
+                        rng);
         send_out(s);
         break;
       case kOpPong:
@@ -510,13 +526,15 @@ void Worker::on_message(Sub& s, const char* p, size_t n) {
   std::string_view m(p, n);
   if (s.state == kSubscribing) {
     if (m.find("\"op\":\"subscribed\"") != std::string_view::npos) return ready(s);
-    if (m.find("\"op\":\"error\"") != std::string_view::npos) return fail(s, "subscribe answered with an error");
+    if (m.find("\"op\":\"error\"") != std::string_view::npos)
+      return fail(s, "subscribe answered with an error");
     return;
   }
   size_t at = m.find("\"bt\":");
   if (at == std::string_view::npos || s.draining) return;  // subscribed, ping and the like
   uint64_t t = 0;
-  for (size_t i = at + 5; i < n && p[i] >= '0' && p[i] <= '9'; ++i) t = t * 10 + static_cast<uint64_t>(p[i] - '0');
+  for (size_t i = at + 5; i < n && p[i] >= '0' && p[i] <= '9'; ++i)
+    t = t * 10 + static_cast<uint64_t>(p[i] - '0');
   messages.fetch_add(1, std::memory_order_relaxed);
   if (step >= 0) hist[static_cast<size_t>(step)]->add(now > t ? now - t : 0);
 }
@@ -525,9 +543,11 @@ void Worker::run() {
   std::vector<epoll_event> events(1024);
   while (!g_stop.load(std::memory_order_acquire)) {
     step = g_step.load(std::memory_order_acquire);
-    if (g_connect_abort.load(std::memory_order_relaxed) && !connect_done.load(std::memory_order_relaxed)) {
+    if (g_connect_abort.load(std::memory_order_relaxed) &&
+        !connect_done.load(std::memory_order_relaxed)) {
       for (auto& s : subs)
-        if (s.state != kReady && s.state != kClosed && s.state != kIdle) fail(s, "connect timed out");
+        if (s.state != kReady && s.state != kClosed && s.state != kIdle)
+          fail(s, "connect timed out");
       for (; next < subs.size(); ++next) failed++;
     }
     if (!drain_started && g_drain_stalled.load(std::memory_order_acquire)) {
@@ -543,7 +563,9 @@ void Worker::run() {
     if (next == subs.size() && inflight == 0 && !connect_done.load(std::memory_order_relaxed))
       connect_done.store(true, std::memory_order_release);
     int n = epoll_wait(epfd, events.data(), static_cast<int>(events.size()), 20);
-    for (int i = 0; i < n; ++i) on_event(sub_at(events[static_cast<size_t>(i)].data.u64), events[static_cast<size_t>(i)].events);
+    for (int i = 0; i < n; ++i)
+      on_event(sub_at(events[static_cast<size_t>(i)].data.u64),
+               events[static_cast<size_t>(i)].events);
     seen_step.store(step, std::memory_order_release);
   }
   for (auto& s : subs)
@@ -614,7 +636,8 @@ class Publisher {
         timeout = static_cast<int>(std::ceil(std::min(std::max(wait_ms, 1.0), 5.0)));
       }
       int n = epoll_wait(epfd_, events.data(), static_cast<int>(events.size()), timeout);
-      for (int i = 0; i < n; ++i) on_event(events[static_cast<size_t>(i)].data.u32, events[static_cast<size_t>(i)].events);
+      for (int i = 0; i < n; ++i)
+        on_event(events[static_cast<size_t>(i)].data.u32, events[static_cast<size_t>(i)].events);
     }
   }
 
@@ -627,7 +650,8 @@ class Publisher {
       for (auto& c : conns_) inflight += c.inflight;
       if (!inflight) return;
       int n = epoll_wait(epfd_, events.data(), static_cast<int>(events.size()), 5);
-      for (int i = 0; i < n; ++i) on_event(events[static_cast<size_t>(i)].data.u32, events[static_cast<size_t>(i)].events);
+      for (int i = 0; i < n; ++i)
+        on_event(events[static_cast<size_t>(i)].data.u32, events[static_cast<size_t>(i)].events);
     }
   }
 
@@ -640,7 +664,8 @@ class Publisher {
     c.in.clear();
     c.inflight = 0;
     if (c.fd < 0) {
-      if (first_error.empty()) first_error = std::string("publisher connect: ") + std::strerror(err);
+      if (first_error.empty())
+        first_error = std::string("publisher connect: ") + std::strerror(err);
       c.connecting = false;
       return;
     }
@@ -674,7 +699,8 @@ class Publisher {
   }
 
   void enqueue(PubConn& c) {
-    const std::string ch = channel_name(o_, static_cast<int>(next_channel_++ % static_cast<uint64_t>(o_.channels)));
+    const std::string ch =
+        channel_name(o_, static_cast<int>(next_channel_++ % static_cast<uint64_t>(o_.channels)));
     std::string data = "{\"bt\":" + std::to_string(now_ns()) + ",\"pad\":\"" + pad_ + "\"}";
     std::string body, path;
     if (o_.target == Target::kNchan) {
@@ -684,8 +710,10 @@ class Publisher {
       path = "/publish";
       body = "{\"channel\":\"" + ch + "\",\"data\":" + data + "}";
     }
-    c.out += "POST " + path + " HTTP/1.1\r\nHost: " + o_.host + ":" + std::to_string(o_.port) +
-             "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+    c.out +=
+        "POST " + path + " HTTP/1.1\r\nHost: " + o_.host + ":" + std::to_string(o_.port) +
+        "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+        "\r\n\r\n";
     c.out += body;
     c.inflight++;
     sent++;
@@ -762,7 +790,8 @@ class Publisher {
       } else {
         refused++;
         if (first_error.empty())
-          first_error = "publish answered HTTP " + std::to_string(status) + ": " + c.in.substr(off + end, std::min<size_t>(200, body_end - off - end));
+          first_error = "publish answered HTTP " + std::to_string(status) + ": " +
+                        c.in.substr(off + end, std::min<size_t>(200, body_end - off - end));
       }
       if (contains_nocase(http_header(head, "Connection"), "close")) close_after = true;
       c.inflight--;
@@ -816,7 +845,8 @@ ProcSample sample_process(int pid) {
   buf[n] = '\0';
   char* p = std::strrchr(buf, ')');
   if (!p) return s;
-  // Fields after ")": state(3) ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime(14) stime(15)
+  // Fields after ")": state(3) ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+  // utime(14) stime(15)
   uint64_t values[13] = {0};
   char* cur = p + 2;
   for (int i = 0; i < 13 && cur && *cur; ++i) {
@@ -832,7 +862,8 @@ ProcSample sample_process(int pid) {
 double cpu_percent(const ProcSample& a, const ProcSample& b) {
   if (!a.ok || !b.ok || b.t_ns <= a.t_ns) return -1;
   double secs = static_cast<double>(b.t_ns - a.t_ns) / 1e9;
-  return 100.0 * static_cast<double>(b.cpu_ticks - a.cpu_ticks) / static_cast<double>(sysconf(_SC_CLK_TCK)) / secs;
+  return 100.0 * static_cast<double>(b.cpu_ticks - a.cpu_ticks) /
+         static_cast<double>(sysconf(_SC_CLK_TCK)) / secs;
 }
 
 // The 1-minute load average: how busy the machine was besides this run.
@@ -908,47 +939,84 @@ Options parse_options(int argc, char** argv) {
   };
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--help" || a == "-h") usage(0);
-    else if (a == "--url") o.url = need(i);
+    if (a == "--help" || a == "-h")
+      usage(0);
+    else if (a == "--url")
+      o.url = need(i);
     else if (a == "--target") {
       std::string v = need(i);
-      if (v == "rthub") o.target = Target::kRthub;
-      else if (v == "nchan") o.target = Target::kNchan;
-      else usage(2);
+      if (v == "rthub")
+        o.target = Target::kRthub;
+      else if (v == "nchan")
+        o.target = Target::kNchan;
+      else
+        usage(2);
     } else if (a == "--transport") {
       std::string v = need(i);
-      if (v == "ws") o.transport = Transport::kWs;
-      else if (v == "sse") o.transport = Transport::kSse;
-      else usage(2);
-    } else if (a == "--subscribers") o.subscribers = std::atoi(need(i));
-    else if (a == "--channels") o.channels = std::atoi(need(i));
-    else if (a == "--rate") o.rate = std::atof(need(i));
-    else if (a == "--duration") o.duration = std::atof(need(i));
-    else if (a == "--warmup") o.warmup = std::atof(need(i));
-    else if (a == "--payload") o.payload = std::atoi(need(i));
-    else if (a == "--idle") o.idle = true;
-    else if (a == "--settle") o.settle = std::atof(need(i));
-    else if (a == "--json") o.json = true;
-    else if (a == "--stall-fraction") o.stall_fraction = std::atof(need(i));
-    else if (a == "--stall-rcvbuf") o.stall_rcvbuf = std::atoi(need(i));
-    else if (a == "--stall-drain") o.stall_drain = std::atof(need(i));
-    else if (a == "--hub-pid") o.hub_pid = std::atoi(need(i));
-    else if (a == "--threads") o.threads = std::max(1, std::atoi(need(i)));
-    else if (a == "--publishers") o.publishers = std::max(1, std::atoi(need(i)));
-    else if (a == "--pipeline") o.pipeline = std::max(1, std::atoi(need(i)));
-    else if (a == "--connect-concurrency") o.connect_concurrency = std::max(1, std::atoi(need(i)));
-    else if (a == "--connect-timeout") o.connect_timeout = std::atof(need(i));
-    else if (a == "--per-ip") o.per_ip = std::max(1, std::atoi(need(i)));
-    else if (a == "--prefix") o.prefix = need(i);
-    else if (a == "--label") o.label = need(i);
-    else if (a == "--ramp") o.ramp = true;
-    else if (a == "--ramp-factor") o.ramp_factor = std::atof(need(i));
-    else if (a == "--ramp-p99-ms") o.ramp_p99_ms = std::atof(need(i));
-    else if (a == "--ramp-max-steps") o.ramp_max_steps = std::max(1, std::atoi(need(i)));
-    else if (a == "--ramp-settle") o.ramp_settle = std::atof(need(i));
-    else if (a == "--ramp-max-rate") o.ramp_max_rate = std::atof(need(i));
-    else if (a == "--ramp-min-delivered") o.ramp_min_delivered = std::atof(need(i));
-    else if (a == "--ramp-patience") o.ramp_patience = std::max(1, std::atoi(need(i)));
+      if (v == "ws")
+        o.transport = Transport::kWs;
+      else if (v == "sse")
+        o.transport = Transport::kSse;
+      else
+        usage(2);
+    } else if (a == "--subscribers")
+      o.subscribers = std::atoi(need(i));
+    else if (a == "--channels")
+      o.channels = std::atoi(need(i));
+    else if (a == "--rate")
+      o.rate = std::atof(need(i));
+    else if (a == "--duration")
+      o.duration = std::atof(need(i));
+    else if (a == "--warmup")
+      o.warmup = std::atof(need(i));
+    else if (a == "--payload")
+      o.payload = std::atoi(need(i));
+    else if (a == "--idle")
+      o.idle = true;
+    else if (a == "--settle")
+      o.settle = std::atof(need(i));
+    else if (a == "--json")
+      o.json = true;
+    else if (a == "--stall-fraction")
+      o.stall_fraction = std::atof(need(i));
+    else if (a == "--stall-rcvbuf")
+      o.stall_rcvbuf = std::atoi(need(i));
+    else if (a == "--stall-drain")
+      o.stall_drain = std::atof(need(i));
+    else if (a == "--hub-pid")
+      o.hub_pid = std::atoi(need(i));
+    else if (a == "--threads")
+      o.threads = std::max(1, std::atoi(need(i)));
+    else if (a == "--publishers")
+      o.publishers = std::max(1, std::atoi(need(i)));
+    else if (a == "--pipeline")
+      o.pipeline = std::max(1, std::atoi(need(i)));
+    else if (a == "--connect-concurrency")
+      o.connect_concurrency = std::max(1, std::atoi(need(i)));
+    else if (a == "--connect-timeout")
+      o.connect_timeout = std::atof(need(i));
+    else if (a == "--per-ip")
+      o.per_ip = std::max(1, std::atoi(need(i)));
+    else if (a == "--prefix")
+      o.prefix = need(i);
+    else if (a == "--label")
+      o.label = need(i);
+    else if (a == "--ramp")
+      o.ramp = true;
+    else if (a == "--ramp-factor")
+      o.ramp_factor = std::atof(need(i));
+    else if (a == "--ramp-p99-ms")
+      o.ramp_p99_ms = std::atof(need(i));
+    else if (a == "--ramp-max-steps")
+      o.ramp_max_steps = std::max(1, std::atoi(need(i)));
+    else if (a == "--ramp-settle")
+      o.ramp_settle = std::atof(need(i));
+    else if (a == "--ramp-max-rate")
+      o.ramp_max_rate = std::atof(need(i));
+    else if (a == "--ramp-min-delivered")
+      o.ramp_min_delivered = std::atof(need(i));
+    else if (a == "--ramp-patience")
+      o.ramp_patience = std::max(1, std::atoi(need(i)));
     else {
       std::fprintf(stderr, "rthub-bench: unknown option %s\n", a.c_str());
       usage(2);
@@ -966,7 +1034,8 @@ Options parse_options(int argc, char** argv) {
   if (o.channels > std::max(1, o.subscribers)) o.channels = std::max(1, o.subscribers);
   if (o.prefix.empty()) {
     char buf[32];
-    std::snprintf(buf, sizeof buf, "b%x%x", static_cast<unsigned>(getpid()), static_cast<unsigned>(now_ns() & 0xffffff));
+    std::snprintf(buf, sizeof buf, "b%x%x", static_cast<unsigned>(getpid()),
+                  static_cast<unsigned>(now_ns() & 0xffffff));
     o.prefix = buf;
   }
   if (o.ramp && o.rate <= 0) o.rate = 10;
@@ -992,7 +1061,7 @@ bool resolve(const Options& o, sockaddr_in& dst) {
 // Report.
 
 struct StepResult {
-  double rate = 0;       // asked
+  double rate = 0;  // asked
   double seconds = 0;
   double pub_per_s = 0;  // sent
   double deliveries_per_s = 0;
@@ -1014,9 +1083,12 @@ std::string ms(uint64_t ns) {
 std::string json_escape(const std::string& s) {
   std::string out;
   for (char c : s) {
-    if (c == '"' || c == '\\') out.push_back('\\'), out.push_back(c);
-    else if (static_cast<unsigned char>(c) < 0x20) out += ' ';
-    else out.push_back(c);
+    if (c == '"' || c == '\\')
+      out.push_back('\\'), out.push_back(c);
+    else if (static_cast<unsigned char>(c) < 0x20)
+      out += ' ';
+    else
+      out.push_back(c);
   }
   return out;
 }
@@ -1033,10 +1105,12 @@ int main(int argc, char** argv) {
   rl.rlim_cur = rl.rlim_max;
   setrlimit(RLIMIT_NOFILE, &rl);
   getrlimit(RLIMIT_NOFILE, &rl);
-  uint64_t fd_need = static_cast<uint64_t>(o.subscribers) + static_cast<uint64_t>(o.publishers) + 32;
+  uint64_t fd_need =
+      static_cast<uint64_t>(o.subscribers) + static_cast<uint64_t>(o.publishers) + 32;
   if (rl.rlim_cur != RLIM_INFINITY && fd_need > rl.rlim_cur)
     std::fprintf(stderr,
-                 "rthub-bench: warning: %d subscribers need ~%" PRIu64 " descriptors but RLIMIT_NOFILE is %" PRIu64
+                 "rthub-bench: warning: %d subscribers need ~%" PRIu64
+                 " descriptors but RLIMIT_NOFILE is %" PRIu64
                  " (hard limit); the excess will fail to connect\n",
                  o.subscribers, fd_need, static_cast<uint64_t>(rl.rlim_cur));
 
@@ -1070,7 +1144,8 @@ int main(int argc, char** argv) {
     // Stalled ones evenly spaced in channel-major order, so that every channel gets its share.
     int per_channel = (o.subscribers + o.channels - 1) / o.channels;
     double j = static_cast<double>((i % o.channels) * per_channel + i / o.channels);
-    s.stalled = o.stall_fraction > 0 && std::floor((j + 1) * o.stall_fraction) > std::floor(j * o.stall_fraction);
+    s.stalled = o.stall_fraction > 0 &&
+                std::floor((j + 1) * o.stall_fraction) > std::floor(j * o.stall_fraction);
     stalled_total += s.stalled;
     w.subs.push_back(std::move(s));
   }
@@ -1134,7 +1209,8 @@ int main(int argc, char** argv) {
       std::vector<std::string> hub_names;
       for (const auto& n : hub_breakdown_names()) hub_names.push_back(n.first);
       const std::string host_port = o.host + ":" + std::to_string(o.port);
-      HubSample m0 = o.target == Target::kRthub ? scrape_hub(dst, host_port, hub_names) : HubSample{};
+      HubSample m0 =
+          o.target == Target::kRthub ? scrape_hub(dst, host_port, hub_names) : HubSample{};
       double cpu0 = self_cpu_seconds();
       ProcSample h0 = sample_process(o.hub_pid);
       uint64_t t0 = now_ns();
@@ -1148,7 +1224,8 @@ int main(int argc, char** argv) {
         HubSample m1 = scrape_hub(dst, host_port, hub_names);
         for (const auto& n : hub_names) {
           auto a = m0.find(n), b = m1.find(n);
-          r.hub.push_back(a != m0.end() && b != m1.end() ? hub_delta(a->second, b->second) : HubDelta{});
+          r.hub.push_back(a != m0.end() && b != m1.end() ? hub_delta(a->second, b->second)
+                                                         : HubDelta{});
         }
       }
       // Wait until every subscriber thread has left step k, then read its histogram.
@@ -1172,8 +1249,10 @@ int main(int argc, char** argv) {
       r.drops = total_drops() - drops0;
       // One message of slack on the delivered share: at low rates a step holds only a few messages,
       // and one published at the step's end lands in the next.
-      bool delivered_ok = static_cast<double>(h.count()) + healthy_per_msg >= o.ramp_min_delivered * expected;
-      r.pass = static_cast<double>(r.p99) / 1e6 <= o.ramp_p99_ms && delivered_ok && r.drops == 0 && h.count() > 0;
+      bool delivered_ok =
+          static_cast<double>(h.count()) + healthy_per_msg >= o.ramp_min_delivered * expected;
+      r.pass = static_cast<double>(r.p99) / 1e6 <= o.ramp_p99_ms && delivered_ok && r.drops == 0 &&
+               h.count() > 0;
       steps.push_back(r);
       if (!o.ramp) break;
       failing_in_a_row = r.pass ? 0 : failing_in_a_row + 1;
@@ -1221,7 +1300,8 @@ int main(int argc, char** argv) {
   if (!steps.empty()) {
     if (o.ramp) {
       for (size_t k = 0; k < steps.size(); ++k)
-        if (steps[k].pass && (best < 0 || steps[k].deliveries_per_s > steps[static_cast<size_t>(best)].deliveries_per_s))
+        if (steps[k].pass && (best < 0 || steps[k].deliveries_per_s >
+                                              steps[static_cast<size_t>(best)].deliveries_per_s))
           best = static_cast<int>(k);
     } else {
       best = 0;
@@ -1229,85 +1309,111 @@ int main(int argc, char** argv) {
   }
 
   const ProcSample& mem = o.idle ? hub_settled : hub_connected;
-  double rss_per_conn = (hub_base.ok && mem.ok && connected)
-                            ? (static_cast<double>(mem.rss_kb) - static_cast<double>(hub_base.rss_kb)) * 1024.0 / connected
-                            : -1;
+  double rss_per_conn =
+      (hub_base.ok && mem.ok && connected)
+          ? (static_cast<double>(mem.rss_kb) - static_cast<double>(hub_base.rss_kb)) * 1024.0 /
+                connected
+          : -1;
 
   // Human table.
-  std::printf("rthub-bench  %s over %s at %s%s%s\n", target_name(o.target), transport_name(o.transport), o.url.c_str(),
-              o.label.empty() ? "" : "  label ", o.label.c_str());
-  std::printf("  layout          %d subscribers = %d channel(s) x %d, payload %d B%s\n", o.subscribers, o.channels,
-              o.subscribers / o.channels, o.payload, o.idle ? ", idle (no publishing)" : "");
-  if (stalled_total) std::printf("  stalled         %d subscribers stop reading once subscribed (SO_RCVBUF %d)\n", stalled_total, o.stall_rcvbuf);
-  std::printf("  connect         %" PRIu64 " connected, %" PRIu64 " failed in %.2f s (%.0f/s)\n", connected, connect_failed,
-              connect_secs, connect_secs > 0 ? static_cast<double>(connected) / connect_secs : 0);
+  std::printf("rthub-bench  %s over %s at %s%s%s\n", target_name(o.target),
+              transport_name(o.transport), o.url.c_str(), o.label.empty() ? "" : "  label ",
+              o.label.c_str());
+  std::printf("  layout          %d subscribers = %d channel(s) x %d, payload %d B%s\n",
+              o.subscribers, o.channels, o.subscribers / o.channels, o.payload,
+              o.idle ? ", idle (no publishing)" : "");
+  if (stalled_total)
+    std::printf("  stalled         %d subscribers stop reading once subscribed (SO_RCVBUF %d)\n",
+                stalled_total, o.stall_rcvbuf);
+  std::printf("  connect         %" PRIu64 " connected, %" PRIu64 " failed in %.2f s (%.0f/s)\n",
+              connected, connect_failed, connect_secs,
+              connect_secs > 0 ? static_cast<double>(connected) / connect_secs : 0);
   if (!steps.empty()) {
-    std::printf("  %-4s %9s %9s %12s %9s %8s %8s %8s %8s %8s %7s %7s %s\n", "step", "rate", "pub/s", "deliveries/s",
-                "delivered", "p50 ms", "p90 ms", "p99 ms", "p99.9", "max ms", "hubCPU", "bench", "");
+    std::printf("  %-4s %9s %9s %12s %9s %8s %8s %8s %8s %8s %7s %7s %s\n", "step", "rate", "pub/s",
+                "deliveries/s", "delivered", "p50 ms", "p90 ms", "p99 ms", "p99.9", "max ms",
+                "hubCPU", "bench", "");
     for (size_t k = 0; k < steps.size(); ++k) {
       const StepResult& r = steps[k];
       char rate[32];
-      if (r.rate > 0) std::snprintf(rate, sizeof rate, "%.0f", r.rate);
-      else std::snprintf(rate, sizeof rate, "max");
-      std::printf("  %-4zu %9s %9.0f %12.0f %8.1f%% %8s %8s %8s %8s %8s %6.0f%% %6.0f%% %s\n", k, rate, r.pub_per_s,
-                  r.deliveries_per_s, 100 * r.delivered_ratio, ms(r.p50).c_str(), ms(r.p90).c_str(), ms(r.p99).c_str(),
-                  ms(r.p999).c_str(), ms(r.max).c_str(), r.hub_cpu, r.bench_cpu,
-                  o.ramp ? (static_cast<int>(k) == best ? "<- best" : (r.pass ? "" : "fails")) : "");
+      if (r.rate > 0)
+        std::snprintf(rate, sizeof rate, "%.0f", r.rate);
+      else
+        std::snprintf(rate, sizeof rate, "max");
+      std::printf(
+          "  %-4zu %9s %9.0f %12.0f %8.1f%% %8s %8s %8s %8s %8s %6.0f%% %6.0f%% %s\n", k, rate,
+          r.pub_per_s, r.deliveries_per_s, 100 * r.delivered_ratio, ms(r.p50).c_str(),
+          ms(r.p90).c_str(), ms(r.p99).c_str(), ms(r.p999).c_str(), ms(r.max).c_str(), r.hub_cpu,
+          r.bench_cpu,
+          o.ramp ? (static_cast<int>(k) == best ? "<- best" : (r.pass ? "" : "fails")) : "");
     }
   }
   if (o.hub_pid > 0) {
-    std::printf("  hub RSS         base %.1f MiB, %s %.1f MiB, end %.1f MiB", hub_base.rss_kb / 1024.0,
-                o.idle ? "connected" : "after connect", mem.rss_kb / 1024.0, hub_end.rss_kb / 1024.0);
+    std::printf("  hub RSS         base %.1f MiB, %s %.1f MiB, end %.1f MiB",
+                hub_base.rss_kb / 1024.0, o.idle ? "connected" : "after connect",
+                mem.rss_kb / 1024.0, hub_end.rss_kb / 1024.0);
     if (rss_per_conn >= 0) std::printf(" -> %.2f KiB per connection", rss_per_conn / 1024.0);
     std::printf("\n");
-    if (o.idle) std::printf("  hub CPU         %.1f%% while holding\n", cpu_percent(hub_settled, hub_end));
+    if (o.idle)
+      std::printf("  hub CPU         %.1f%% while holding\n", cpu_percent(hub_settled, hub_end));
   }
-  std::printf("  messages        %" PRIu64 " received in all, %" PRIu64 " published\n", messages, total_published);
-  std::printf("  errors          %" PRIu64 " (connect %" PRIu64 ", healthy closed %" PRIu64 " [1013: %" PRIu64 "], protocol %" PRIu64
-              ", publish %" PRIu64 ")%s%s\n",
-              errors, connect_failed, closed, slow_closes, protocol_errors, pub_errors, first_error.empty() ? "" : "; first: ",
-              first_error.c_str());
+  std::printf("  messages        %" PRIu64 " received in all, %" PRIu64 " published\n", messages,
+              total_published);
+  std::printf("  errors          %" PRIu64 " (connect %" PRIu64 ", healthy closed %" PRIu64
+              " [1013: %" PRIu64 "], protocol %" PRIu64 ", publish %" PRIu64 ")%s%s\n",
+              errors, connect_failed, closed, slow_closes, protocol_errors, pub_errors,
+              first_error.empty() ? "" : "; first: ", first_error.c_str());
   if (stalled_total)
-    std::printf("  stalled closed  %" PRIu64 " of %d stalled subscribers were closed by the hub (%" PRIu64
+    std::printf("  stalled closed  %" PRIu64
+                " of %d stalled subscribers were closed by the hub (%" PRIu64
                 " seen while stalled, the rest when read at the end)\n",
                 stalled_closed, stalled_total, stalled_closed_early);
   const StepResult* counted = best >= 0 ? &steps[static_cast<size_t>(best)] : nullptr;
   if (counted && !counted->hub.empty()) {
     // The hub's breakdown of the counted step: where a message's time goes before the bench's
     // receive (bucket bounds of its histograms, so "<=").
-    std::printf("  hub breakdown   from the hub's /metrics over the step, per message (loop: per iteration)\n");
+    std::printf(
+        "  hub breakdown   from the hub's /metrics over the step, per message (loop: per "
+        "iteration)\n");
     const auto& names = hub_breakdown_names();
     for (size_t i = 0; i < names.size() && i < counted->hub.size(); ++i) {
       const HubDelta& d = counted->hub[i];
       if (!d.n) continue;
-      auto bound = [](double v) { return v < 0 ? std::string("> 5000") : "<= " + ms(static_cast<uint64_t>(v * 1e6)); };
-      std::printf("    %-24s %9" PRIu64 "  mean %8s ms  p50 %10s  p99 %10s  max %10s ms\n", names[i].second.c_str(), d.n,
-                  ms(static_cast<uint64_t>(d.mean_ms * 1e6)).c_str(), bound(d.p50_ms).c_str(), bound(d.p99_ms).c_str(),
-                  bound(d.max_ms).c_str());
+      auto bound = [](double v) {
+        return v < 0 ? std::string("> 5000") : "<= " + ms(static_cast<uint64_t>(v * 1e6));
+      };
+      std::printf("    %-24s %9" PRIu64 "  mean %8s ms  p50 %10s  p99 %10s  max %10s ms\n",
+                  names[i].second.c_str(), d.n, ms(static_cast<uint64_t>(d.mean_ms * 1e6)).c_str(),
+                  bound(d.p50_ms).c_str(), bound(d.p99_ms).c_str(), bound(d.max_ms).c_str());
     }
   }
-  std::printf("  machine         load average %.2f (1 min) on %ld CPUs at the end\n", load_end, sysconf(_SC_NPROCESSORS_ONLN));
+  std::printf("  machine         load average %.2f (1 min) on %ld CPUs at the end\n", load_end,
+              sysconf(_SC_NPROCESSORS_ONLN));
 
   if (o.json) {
     const StepResult* b = best >= 0 ? &steps[static_cast<size_t>(best)] : nullptr;
     std::string j = "{";
     char buf[512];
     std::snprintf(buf, sizeof buf,
-                  "\"label\":\"%s\",\"target\":\"%s\",\"transport\":\"%s\",\"subscribers\":%d,\"channels\":%d,"
+                  "\"label\":\"%s\",\"target\":\"%s\",\"transport\":\"%s\",\"subscribers\":%d,"
+                  "\"channels\":%d,"
                   "\"payload\":%d,\"idle\":%s,\"stalled\":%d,",
-                  json_escape(o.label).c_str(), target_name(o.target), transport_name(o.transport), o.subscribers,
-                  o.channels, o.payload, o.idle ? "true" : "false", stalled_total);
+                  json_escape(o.label).c_str(), target_name(o.target), transport_name(o.transport),
+                  o.subscribers, o.channels, o.payload, o.idle ? "true" : "false", stalled_total);
     j += buf;
     std::snprintf(buf, sizeof buf,
-                  "\"connected\":%" PRIu64 ",\"connect_failed\":%" PRIu64 ",\"connect_seconds\":%.3f,\"connect_rate\":%.0f,",
-                  connected, connect_failed, connect_secs, connect_secs > 0 ? connected / connect_secs : 0);
+                  "\"connected\":%" PRIu64 ",\"connect_failed\":%" PRIu64
+                  ",\"connect_seconds\":%.3f,\"connect_rate\":%.0f,",
+                  connected, connect_failed, connect_secs,
+                  connect_secs > 0 ? connected / connect_secs : 0);
     j += buf;
     if (b) {
-      std::snprintf(buf, sizeof buf,
-                    "\"rate\":%.1f,\"pub_per_s\":%.1f,\"deliveries_per_s\":%.0f,\"delivered_ratio\":%.4f,"
-                    "\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_ms\":%.3f,\"hub_cpu\":%.1f,\"bench_cpu\":%.1f,",
-                    b->rate, b->pub_per_s, b->deliveries_per_s, b->delivered_ratio, b->p50 / 1e6, b->p90 / 1e6,
-                    b->p99 / 1e6, b->p999 / 1e6, b->max / 1e6, b->hub_cpu, b->bench_cpu);
+      std::snprintf(
+          buf, sizeof buf,
+          "\"rate\":%.1f,\"pub_per_s\":%.1f,\"deliveries_per_s\":%.0f,\"delivered_ratio\":%.4f,"
+          "\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_ms\":%.3f,\"hub_"
+          "cpu\":%.1f,\"bench_cpu\":%.1f,",
+          b->rate, b->pub_per_s, b->deliveries_per_s, b->delivered_ratio, b->p50 / 1e6,
+          b->p90 / 1e6, b->p99 / 1e6, b->p999 / 1e6, b->max / 1e6, b->hub_cpu, b->bench_cpu);
       j += buf;
     }
     if (o.ramp) {
@@ -1315,31 +1421,37 @@ int main(int argc, char** argv) {
       for (size_t k = 0; k < steps.size(); ++k) {
         const StepResult& r = steps[k];
         std::snprintf(buf, sizeof buf,
-                      "%s{\"rate\":%.1f,\"pub_per_s\":%.1f,\"deliveries_per_s\":%.0f,\"delivered_ratio\":%.4f,\"p99_ms\":%.3f,"
+                      "%s{\"rate\":%.1f,\"pub_per_s\":%.1f,\"deliveries_per_s\":%.0f,\"delivered_"
+                      "ratio\":%.4f,\"p99_ms\":%.3f,"
                       "\"hub_cpu\":%.1f,\"pass\":%s}",
-                      k ? "," : "", r.rate, r.pub_per_s, r.deliveries_per_s, r.delivered_ratio, r.p99 / 1e6, r.hub_cpu,
-                      r.pass ? "true" : "false");
+                      k ? "," : "", r.rate, r.pub_per_s, r.deliveries_per_s, r.delivered_ratio,
+                      r.p99 / 1e6, r.hub_cpu, r.pass ? "true" : "false");
         j += buf;
       }
       j += "],";
     }
     std::snprintf(buf, sizeof buf,
-                  "\"hub_rss_base_kb\":%" PRIu64 ",\"hub_rss_kb\":%" PRIu64 ",\"hub_rss_end_kb\":%" PRIu64
-                  ",\"rss_per_conn_bytes\":%.0f,",
+                  "\"hub_rss_base_kb\":%" PRIu64 ",\"hub_rss_kb\":%" PRIu64
+                  ",\"hub_rss_end_kb\":%" PRIu64 ",\"rss_per_conn_bytes\":%.0f,",
                   hub_base.rss_kb, mem.rss_kb, hub_end.rss_kb, rss_per_conn);
     j += buf;
     std::snprintf(buf, sizeof buf,
-                  "\"messages\":%" PRIu64 ",\"published\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"closed\":%" PRIu64
-                  ",\"slow_closes\":%" PRIu64 ",\"stalled_closed\":%" PRIu64 ",\"publish_errors\":%" PRIu64 ",",
-                  messages, total_published, errors, closed, slow_closes, stalled_closed, pub_errors);
+                  "\"messages\":%" PRIu64 ",\"published\":%" PRIu64 ",\"errors\":%" PRIu64
+                  ",\"closed\":%" PRIu64 ",\"slow_closes\":%" PRIu64 ",\"stalled_closed\":%" PRIu64
+                  ",\"publish_errors\":%" PRIu64 ",",
+                  messages, total_published, errors, closed, slow_closes, stalled_closed,
+                  pub_errors);
     j += buf;
     if (b && !b->hub.empty()) {
       j += "\"hub_breakdown\":{";
       const auto& names = hub_breakdown_names();
       for (size_t i = 0; i < names.size() && i < b->hub.size(); ++i) {
         const HubDelta& d = b->hub[i];
-        std::snprintf(buf, sizeof buf, "%s\"%s\":{\"n\":%" PRIu64 ",\"mean_ms\":%.3f,\"p50_le_ms\":%.3f,\"p99_le_ms\":%.3f,\"max_le_ms\":%.3f}",
-                      i ? "," : "", names[i].first.c_str(), d.n, d.mean_ms, d.p50_ms, d.p99_ms, d.max_ms);
+        std::snprintf(buf, sizeof buf,
+                      "%s\"%s\":{\"n\":%" PRIu64
+                      ",\"mean_ms\":%.3f,\"p50_le_ms\":%.3f,\"p99_le_ms\":%.3f,\"max_le_ms\":%.3f}",
+                      i ? "," : "", names[i].first.c_str(), d.n, d.mean_ms, d.p50_ms, d.p99_ms,
+                      d.max_ms);
         j += buf;
       }
       j += "},";

@@ -19,7 +19,9 @@ inline uint64_t now_ns() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-inline double now_s() { return static_cast<double>(now_ns()) / 1e9; }
+inline double now_s() {
+  return static_cast<double>(now_ns()) / 1e9;
+}
 
 // xorshift64*: WebSocket mask keys and the like; nothing here needs more.
 struct Rng {
@@ -69,10 +71,14 @@ inline void sha1(const void* data, size_t len, unsigned char out[20]) {
     uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
     for (int i = 0; i < 80; ++i) {
       uint32_t f, k;
-      if (i < 20) f = (b & c) | (~b & d), k = 0x5A827999u;
-      else if (i < 40) f = b ^ c ^ d, k = 0x6ED9EBA1u;
-      else if (i < 60) f = (b & c) | (b & d) | (c & d), k = 0x8F1BBCDCu;
-      else f = b ^ c ^ d, k = 0xCA62C1D6u;
+      if (i < 20)
+        f = (b & c) | (~b & d), k = 0x5A827999u;
+      else if (i < 40)
+        f = b ^ c ^ d, k = 0x6ED9EBA1u;
+      else if (i < 60)
+        f = (b & c) | (b & d) | (c & d), k = 0x8F1BBCDCu;
+      else
+        f = b ^ c ^ d, k = 0xCA62C1D6u;
       uint32_t t = rol(a, 5) + f + e + k + w[i];
       e = d, d = c, c = rol(b, 30), b = a, a = t;
     }
@@ -103,7 +109,9 @@ inline size_t http_head_end(const char* p, size_t n) {
 inline bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
   return true;
 }
 
@@ -118,8 +126,10 @@ inline std::string_view http_header(std::string_view head, std::string_view name
     size_t colon = line.find(':');
     if (colon != std::string_view::npos && iequals(line.substr(0, colon), name)) {
       std::string_view value = line.substr(colon + 1);
-      while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-      while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+      while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+        value.remove_prefix(1);
+      while (!value.empty() && (value.back() == ' ' || value.back() == '\t'))
+        value.remove_suffix(1);
       return value;
     }
     pos = end;
@@ -156,8 +166,8 @@ struct WsFrame {
   int opcode = 0;
   bool fin = false;
   bool masked = false;
-  size_t header = 0;   // bytes of header (incl. mask key)
-  uint64_t length = 0; // payload bytes
+  size_t header = 0;    // bytes of header (incl. mask key)
+  uint64_t length = 0;  // payload bytes
   unsigned char mask[4] = {0, 0, 0, 0};
 };
 
@@ -213,11 +223,13 @@ inline void ws_header(std::string& out, int opcode, size_t n, const unsigned cha
 inline void ws_client_frame(std::string& out, int opcode, std::string_view payload, Rng& rng) {
   uint64_t r = rng.next();
   unsigned char mask[4] = {static_cast<unsigned char>(r), static_cast<unsigned char>(r >> 8),
-                           static_cast<unsigned char>(r >> 16), static_cast<unsigned char>(r >> 24)};
+                           static_cast<unsigned char>(r >> 16),
+                           static_cast<unsigned char>(r >> 24)};
   ws_header(out, opcode, payload.size(), mask);
   size_t base = out.size();
   out.append(payload);
-  for (size_t i = 0; i < payload.size(); ++i) out[base + i] = static_cast<char>(out[base + i] ^ mask[i & 3]);
+  for (size_t i = 0; i < payload.size(); ++i)
+    out[base + i] = static_cast<char>(out[base + i] ^ mask[i & 3]);
 }
 
 inline void ws_unmask(unsigned char* p, size_t n, const unsigned char mask[4]) {

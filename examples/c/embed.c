@@ -17,9 +17,9 @@ static void on_signal(int signum) {
   stop_requested = 1;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   rthub_hub_options options;
-  rthub_hub *hub = NULL;
+  rthub_hub* hub = NULL;
   rthub_err err;
   int ticks = argc > 1 ? atoi(argv[1]) : -1; /* optional: stop after this many messages */
   int n;
@@ -34,7 +34,8 @@ int main(int argc, char **argv) {
     rthub_hub_free(hub);
     return 1;
   }
-  printf("rthub %s embedded, serving on http://127.0.0.1:%d\n", rthub_version(), rthub_hub_port(hub));
+  printf("rthub %s embedded, serving on http://127.0.0.1:%d\n", rthub_version(),
+         rthub_hub_port(hub));
   fflush(stdout);
   signal(SIGINT, on_signal);
   signal(SIGTERM, on_signal);

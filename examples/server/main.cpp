@@ -22,8 +22,10 @@ const char kUsage[] =
     "  --publish-key KEY           require 'Authorization: Bearer KEY' on POST /publish\n"
     "                              (without it only loopback peers may publish)\n"
     "  --max-message-bytes N       largest WebSocket message or publish body (default 65536)\n"
-    "  --max-queue-bytes N         outbound bytes queued per client before it is dropped (default 1048576)\n"
-    "  --max-connections N         total connections (default: the descriptor limit, RLIMIT_NOFILE,\n"
+    "  --max-queue-bytes N         outbound bytes queued per client before it is dropped (default "
+    "1048576)\n"
+    "  --max-connections N         total connections (default: the descriptor limit, "
+    "RLIMIT_NOFILE,\n"
     "                              less a reserve of 32 + 1/16 of it; 0: no limit)\n"
     "  --max-connections-per-ip N  connections per client address (default: no limit)\n"
     "  --max-subscriptions N       channels per connection (default 1024)\n"
@@ -47,8 +49,10 @@ const char kUsage[] =
     "channel\n"
     "                              CHANNEL (repeatable)\n"
     "  --idempotency-window SECONDS\n"
-    "                              a publish repeating an idempotency_key on its channel within this\n"
-    "                              long is answered with the first one's position (default 300; 0: off)\n"
+    "                              a publish repeating an idempotency_key on its channel within "
+    "this\n"
+    "                              long is answered with the first one's position (default 300; 0: "
+    "off)\n"
     "  --max-keys N                keys (keyed messages) a channel may hold; a new key past it is\n"
     "                              refused with 409 too_many_keys (default 10000)\n"
     "  --postgres CONNINFO         keep history in PostgreSQL (a libpq connection string or URI):\n"
@@ -73,14 +77,15 @@ long long number(const char* flag, const char* text, long long min, long long ma
   errno = 0;
   long long v = std::strtoll(text, &end, 10);
   if (errno || !end || *end || end == text || v < min || v > max)
-    usage_error(std::string(flag) + " wants a number from " + std::to_string(min) + " to " + std::to_string(max));
+    usage_error(std::string(flag) + " wants a number from " + std::to_string(min) + " to " +
+                std::to_string(max));
   return v;
 }
 
 // The descriptors this process may open: the soft limit, first raised to the hard one (as Go
 // programs and many servers do; the hard limit is the operator's word).
 size_t descriptor_limit() {
-  struct rlimit limit{};
+  struct rlimit limit {};
   if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
   if (limit.rlim_cur < limit.rlim_max) {
     struct rlimit raised = limit;
@@ -133,19 +138,22 @@ rthub::HubOptions parse(int argc, char** argv) {
     } else if (flag == "--publish-key") {
       o.publish_key = value;
     } else if (flag == "--max-message-bytes") {
-      o.max_message_bytes = static_cast<size_t>(number("--max-message-bytes", value, 16, 64LL << 20));
+      o.max_message_bytes =
+          static_cast<size_t>(number("--max-message-bytes", value, 16, 64LL << 20));
     } else if (flag == "--max-queue-bytes") {
       o.max_queue_bytes = static_cast<size_t>(number("--max-queue-bytes", value, 1024, 1LL << 34));
     } else if (flag == "--max-connections") {
       o.max_connections = static_cast<size_t>(number("--max-connections", value, 0, 100000000));
     } else if (flag == "--max-connections-per-ip") {
-      o.max_connections_per_ip = static_cast<size_t>(number("--max-connections-per-ip", value, 0, 100000000));
+      o.max_connections_per_ip =
+          static_cast<size_t>(number("--max-connections-per-ip", value, 0, 100000000));
     } else if (flag == "--max-subscriptions") {
       o.max_subscriptions = static_cast<size_t>(number("--max-subscriptions", value, 0, 1000000));
     } else if (flag == "--max-connect-rate") {
       char* end = nullptr;
       o.max_connect_rate = std::strtod(value, &end);
-      if (!end || *end || o.max_connect_rate < 0) usage_error("--max-connect-rate wants a number >= 0");
+      if (!end || *end || o.max_connect_rate < 0)
+        usage_error("--max-connect-rate wants a number >= 0");
     } else if (flag == "--shards") {
       o.shards = static_cast<int>(number("--shards", value, 1, 64));
     } else if (flag == "--sse-retry") {
@@ -163,7 +171,8 @@ rthub::HubOptions parse(int argc, char** argv) {
     } else if (flag == "--bridge") {
       o.bridge_channels.emplace_back(value);
     } else if (flag == "--idempotency-window") {
-      o.idempotency_window_seconds = static_cast<int>(number("--idempotency-window", value, 0, 7 * 86400));
+      o.idempotency_window_seconds =
+          static_cast<int>(number("--idempotency-window", value, 0, 7 * 86400));
     } else if (flag == "--max-keys") {
       o.max_keys = static_cast<size_t>(number("--max-keys", value, 0, 100000000));
     } else if (flag == "--postgres") {
@@ -206,15 +215,19 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "rthub-server: %s\n", e.what());
     return 1;
   }
-  std::string host = options.listen_host.find(':') != std::string::npos ? "[" + options.listen_host + "]" : options.listen_host;
-  std::fprintf(stderr, "rthub-server listening on %s://%s:%d\n", options.tls_cert.empty() ? "http" : "https", host.c_str(),
-               hub.port());
-  if (!options.static_dir.empty()) std::fprintf(stderr, "rthub-server serving %s at /\n", options.static_dir.c_str());
+  std::string host = options.listen_host.find(':') != std::string::npos
+                         ? "[" + options.listen_host + "]"
+                         : options.listen_host;
+  std::fprintf(stderr, "rthub-server listening on %s://%s:%d\n",
+               options.tls_cert.empty() ? "http" : "https", host.c_str(), hub.port());
+  if (!options.static_dir.empty())
+    std::fprintf(stderr, "rthub-server serving %s at /\n", options.static_dir.c_str());
   std::fflush(stderr);
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);
-  std::fprintf(stderr, "rthub-server: %s, closing connections\n", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+  std::fprintf(stderr, "rthub-server: %s, closing connections\n",
+               signal_number == SIGINT ? "SIGINT" : "SIGTERM");
   hub.stop();
   std::fprintf(stderr, "rthub-server: stopped\n");
   return 0;

@@ -8,16 +8,16 @@
 
 #include "rthub/rthub.h"
 
-#define CHECK(cond)                                                                   \
-  do {                                                                                \
-    if (!(cond)) {                                                                    \
-      fprintf(stderr, "%s:%d: check failed: %s (%s)\n", __FILE__, __LINE__, #cond,    \
-              rthub_last_error());                                                    \
-      return 1;                                                                       \
-    }                                                                                 \
+#define CHECK(cond)                                                                \
+  do {                                                                             \
+    if (!(cond)) {                                                                 \
+      fprintf(stderr, "%s:%d: check failed: %s (%s)\n", __FILE__, __LINE__, #cond, \
+              rthub_last_error());                                                 \
+      return 1;                                                                    \
+    }                                                                              \
   } while (0)
 
-static int run(rthub_hub *hub) {
+static int run(rthub_hub* hub) {
   const char data[] = "{\"id\":7,\"geometry\":{\"type\":\"Point\",\"coordinates\":[-46.6,-23.5]}}";
   rthub_position first, second;
   rthub_stats stats;
@@ -26,7 +26,8 @@ static int run(rthub_hub *hub) {
   CHECK(rthub_hub_start(hub) == RTHUB_OK);
   port = rthub_hub_port(hub);
   CHECK(port > 0);
-  CHECK(rthub_hub_publish(hub, "geometry", "geometry.updated", data, strlen(data), &first) == RTHUB_OK);
+  CHECK(rthub_hub_publish(hub, "geometry", "geometry.updated", data, strlen(data), &first) ==
+        RTHUB_OK);
   CHECK(first.seq == 1 && first.epoch[0] != '\0');
   CHECK(rthub_hub_publish(hub, "geometry", NULL, "[1, 2]", 6, &second) == RTHUB_OK);
   CHECK(second.seq == 2 && strcmp(first.epoch, second.epoch) == 0);
@@ -37,14 +38,15 @@ static int run(rthub_hub *hub) {
   CHECK(rthub_hub_stats(hub, &stats) == RTHUB_OK);
   CHECK(stats.messages_published == 2);
   CHECK(rthub_hub_stop(hub) == RTHUB_OK);
-  printf("rthub %s: published geometry %s:%llu and %s:%llu on port %d\n", rthub_version(), first.epoch,
-         (unsigned long long)first.seq, second.epoch, (unsigned long long)second.seq, port);
+  printf("rthub %s: published geometry %s:%llu and %s:%llu on port %d\n", rthub_version(),
+         first.epoch, (unsigned long long)first.seq, second.epoch, (unsigned long long)second.seq,
+         port);
   return 0;
 }
 
 int main(void) {
   rthub_hub_options options;
-  rthub_hub *hub = NULL;
+  rthub_hub* hub = NULL;
   int status;
 
   rthub_hub_options_init(&options, sizeof options);

@@ -21,22 +21,23 @@ namespace rthub {
 
 struct Rights {
   bool anonymous = true;
-  std::string identity;                 // the token's `sub`, or what the connect hook chose
-  std::vector<std::string> subscribe;   // channel patterns the holder may subscribe to
-  std::vector<std::string> publish;     // channel patterns the holder may publish to
-  int64_t expires_at = 0;               // Unix seconds; 0: never
+  std::string identity;                // the token's `sub`, or what the connect hook chose
+  std::vector<std::string> subscribe;  // channel patterns the holder may subscribe to
+  std::vector<std::string> publish;    // channel patterns the holder may publish to
+  int64_t expires_at = 0;              // Unix seconds; 0: never
 };
 
 // True when `channel` matches one of `patterns`.
-RTHUB_API bool channel_allowed(const std::vector<std::string>& patterns, const std::string& channel);
+RTHUB_API bool channel_allowed(const std::vector<std::string>& patterns,
+                               const std::string& channel);
 
 // What the connect hook sees of a connection before it is upgraded or streamed.
 struct ConnectRequest {
-  std::string transport;  // "ws" or "sse"
-  std::string peer;       // client address
-  std::string token;      // from Authorization: Bearer or ?token=, may be empty
-  std::string origin;     // the Origin header, may be empty
-  std::string path;       // request path
+  std::string transport;                 // "ws" or "sse"
+  std::string peer;                      // client address
+  std::string token;                     // from Authorization: Bearer or ?token=, may be empty
+  std::string origin;                    // the Origin header, may be empty
+  std::string path;                      // request path
   const Rights* token_rights = nullptr;  // rights of a verified token, else null
 };
 

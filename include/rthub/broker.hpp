@@ -22,7 +22,14 @@ namespace rthub {
 // (sent, but no answer came in time).
 // kTooManyKeys: a new key past the channel's bound (nothing published); kUnsupported: this broker
 // cannot do what was asked (keyed messages, snapshots).
-enum class BrokerError { kOk = 0, kUnavailable, kInternal, kUnknownOutcome, kTooManyKeys, kUnsupported };
+enum class BrokerError {
+  kOk = 0,
+  kUnavailable,
+  kInternal,
+  kUnknownOutcome,
+  kTooManyKeys,
+  kUnsupported
+};
 
 // The hub side of a broker.
 class BrokerListener {
@@ -66,7 +73,8 @@ class Broker {
   virtual bool keeps_keys() const { return false; }
   // As history(); and when `since` is absent or cannot be recovered, the channel's snapshot at
   // the same position (HistoryOutcome::snapshot), taken atomically with it.
-  virtual void history_with_snapshot(const std::string& channel, const std::optional<Position>& since,
+  virtual void history_with_snapshot(const std::string& channel,
+                                     const std::optional<Position>& since,
                                      std::function<void(HistoryOutcome&)> done) {
     (void)channel;
     (void)since;

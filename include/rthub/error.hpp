@@ -11,7 +11,7 @@ namespace rthub {
 // Error codes, the same numbers as rthub_err in rthub.h.
 enum class Errc : int {
   kOk = 0,
-  kInvalid = 1,      // bad argument (channel name, JSON, options)
+  kInvalid = 1,  // bad argument (channel name, JSON, options)
   kNoMemory = 2,
   kState = 3,        // wrong state: not started, already started, stopped
   kIo = 4,           // socket or file failure (could not listen, ...)

@@ -26,32 +26,33 @@ namespace rthub {
 
 struct HubOptions {
   std::string listen_host = "127.0.0.1";  // address to bind; "0.0.0.0" for every interface
-  int port = 8080;                         // 0 picks a free port (see Hub::port())
-  std::string static_dir;                  // serve files from here at "/", when not empty
-  size_t history_size = 1000;              // messages retained per channel
-  int history_ttl_seconds = 300;           // and for at most this long
-  int heartbeat_seconds = 25;              // a ping on any stream idle this long
-  std::string publish_key;                 // required as Bearer on POST /publish, when not empty
-  size_t max_message_bytes = 64 * 1024;    // WebSocket frames and POST /publish bodies
-  size_t max_queue_bytes = 1024 * 1024;    // a session's outbound bound; past it, it is dropped
-  size_t max_connections = 0;              // 0: no limit
-  size_t max_connections_per_ip = 0;       // 0: no limit
-  size_t max_subscriptions = 1024;         // per connection
-  int sse_retry_ms = 2000;                 // the "retry:" an SSE stream starts with
+  int port = 8080;                        // 0 picks a free port (see Hub::port())
+  std::string static_dir;                 // serve files from here at "/", when not empty
+  size_t history_size = 1000;             // messages retained per channel
+  int history_ttl_seconds = 300;          // and for at most this long
+  int heartbeat_seconds = 25;             // a ping on any stream idle this long
+  std::string publish_key;                // required as Bearer on POST /publish, when not empty
+  size_t max_message_bytes = 64 * 1024;   // WebSocket frames and POST /publish bodies
+  size_t max_queue_bytes = 1024 * 1024;   // a session's outbound bound; past it, it is dropped
+  size_t max_connections = 0;             // 0: no limit
+  size_t max_connections_per_ip = 0;      // 0: no limit
+  size_t max_subscriptions = 1024;        // per connection
+  int sse_retry_ms = 2000;                // the "retry:" an SSE stream starts with
   // Service threads, each with its own event loop and connections, all accepting on the one port
   // (SO_REUSEPORT: the kernel spreads new connections). 1 to 64; see docs/ARCHITECTURE.md.
   int shards = 1;
 
   // Access (see auth.hpp and docs/SECURITY.md).
-  std::string jwt_secret;                  // when set, every connection needs a valid HS256 token
-  bool allow_client_publish = false;       // anonymous clients may publish (no secret configured)
-  std::vector<std::string> allowed_origins;  // WebSocket/CORS Origin allow list; empty: any; "*": any
-  double max_connect_rate = 0;             // new connections per second per client address; 0: no limit
-  AuthHooks auth_hooks;                    // host decisions, run on the service thread
-  std::string tls_cert, tls_key;           // PEM files: serve wss:// and https://
+  std::string jwt_secret;             // when set, every connection needs a valid HS256 token
+  bool allow_client_publish = false;  // anonymous clients may publish (no secret configured)
+  std::vector<std::string>
+      allowed_origins;            // WebSocket/CORS Origin allow list; empty: any; "*": any
+  double max_connect_rate = 0;    // new connections per second per client address; 0: no limit
+  AuthHooks auth_hooks;           // host decisions, run on the service thread
+  std::string tls_cert, tls_key;  // PEM files: serve wss:// and https://
 
   // Many nodes as one hub (Redis broker). Empty: the in-memory broker.
-  std::string redis_url;                   // redis://[:password@]host:port[/db]
+  std::string redis_url;                     // redis://[:password@]host:port[/db]
   std::vector<std::string> bridge_channels;  // Redis channels whose plain PUBLISHes are ingested
   std::vector<std::string> redis_cluster;    // Redis Cluster seed nodes "host:port"; empty: none
 
@@ -63,25 +64,25 @@ struct HubOptions {
   size_t max_keys = 10000;
 
   // History beyond memory and Redis (PostgreSQL). Empty conninfo: none.
-  std::string postgres_conninfo;             // a libpq connection string or URI
-  std::vector<std::string> persist_patterns; // channels to persist (trailing '*'); empty: all
-  int persist_ttl_seconds = 0;               // rows older than this are deleted; 0: kept
-  size_t persist_buffer = 100000;            // messages held while PostgreSQL is away
+  std::string postgres_conninfo;              // a libpq connection string or URI
+  std::vector<std::string> persist_patterns;  // channels to persist (trailing '*'); empty: all
+  int persist_ttl_seconds = 0;                // rows older than this are deleted; 0: kept
+  size_t persist_buffer = 100000;             // messages held while PostgreSQL is away
 };
 
 // Counters and gauges of a hub, the same numbers as /metrics.
 struct HubStats {
-  uint64_t connections_ws = 0, connections_sse = 0;                  // open now
-  uint64_t accepted_ws = 0, accepted_sse = 0;                        // since start
-  uint64_t subscriptions = 0, channels = 0;                          // now
-  uint64_t messages_published = 0, deliveries = 0, bytes_sent = 0;   // since start
-  uint64_t resumes_recovered = 0, resumes_lost = 0;                  // since start
-  uint64_t slow_consumers_dropped = 0;                               // since start
-  uint64_t errors = 0;                                               // error objects/statuses sent
-  uint64_t history_bytes = 0;                                        // retained now
-  uint64_t auth_failures = 0;                                        // refused tokens, since start
-  uint64_t reconnects = 0;                                           // connections that resumed
-  uint64_t sse_fallbacks = 0;                                        // SSE streams marked fallback
+  uint64_t connections_ws = 0, connections_sse = 0;                 // open now
+  uint64_t accepted_ws = 0, accepted_sse = 0;                       // since start
+  uint64_t subscriptions = 0, channels = 0;                         // now
+  uint64_t messages_published = 0, deliveries = 0, bytes_sent = 0;  // since start
+  uint64_t resumes_recovered = 0, resumes_lost = 0;                 // since start
+  uint64_t slow_consumers_dropped = 0;                              // since start
+  uint64_t errors = 0;                                              // error objects/statuses sent
+  uint64_t history_bytes = 0;                                       // retained now
+  uint64_t auth_failures = 0;                                       // refused tokens, since start
+  uint64_t reconnects = 0;                                          // connections that resumed
+  uint64_t sse_fallbacks = 0;                                       // SSE streams marked fallback
 };
 
 // Per-publish options beyond channel, type and data.

@@ -29,13 +29,13 @@ struct Message {
   std::string type = "message";
   std::string data;
   Position position;
-  int64_t ts_ms = 0;  // hub's publish time, wall clock, milliseconds since the Unix epoch
+  int64_t ts_ms = 0;            // hub's publish time, wall clock, milliseconds since the Unix epoch
   std::string idempotency_key;  // empty: none (see PublishOptions in hub.hpp)
   // Keyed state: when `key` is not empty the channel keeps this message as the key's latest (its
   // snapshot item); with `deleted` the message removes the key instead.
   std::string key;
   bool deleted = false;
-  std::string timestamp;        // raw JSON of a bridged publisher's "timestamp"; empty: none
+  std::string timestamp;  // raw JSON of a bridged publisher's "timestamp"; empty: none
 };
 
 // The wire formats a transport can ask for. Each message is encoded at most once per format.

@@ -44,10 +44,11 @@ extern "C" {
 #define RTHUB_VERSION_PATCH 0
 #define RTHUB_VERSION_STRING "0.2.0"
 /* RTHUB_VERSION_NUMBER is MAJOR * 10000 + MINOR * 100 + PATCH: 200 for 0.2.0. */
-#define RTHUB_VERSION_NUMBER (RTHUB_VERSION_MAJOR * 10000 + RTHUB_VERSION_MINOR * 100 + RTHUB_VERSION_PATCH)
+#define RTHUB_VERSION_NUMBER \
+  (RTHUB_VERSION_MAJOR * 10000 + RTHUB_VERSION_MINOR * 100 + RTHUB_VERSION_PATCH)
 
 /* rthub_version returns the library's version as "MAJOR.MINOR.PATCH" (static storage). */
-RTHUB_API const char *rthub_version(void);
+RTHUB_API const char* rthub_version(void);
 
 /* rthub_version_number returns the library's RTHUB_VERSION_NUMBER, for comparing the library a
  * host runs with against the header it was built with. */
@@ -56,23 +57,23 @@ RTHUB_API unsigned rthub_version_number(void);
 /* rthub_err: the result of every fallible call. */
 typedef enum rthub_err {
   RTHUB_OK = 0,
-  RTHUB_ERR_INVALID = 1,     /* bad argument: NULL handle, bad channel name, invalid JSON, bad option */
-  RTHUB_ERR_NOMEM = 2,       /* out of memory */
-  RTHUB_ERR_STATE = 3,       /* wrong state: not started, already started, stopped */
-  RTHUB_ERR_IO = 4,          /* socket or file failure, e.g. the port cannot be bound */
-  RTHUB_ERR_UNAVAILABLE = 5, /* the broker cannot take the message now */
-  RTHUB_ERR_TOO_LARGE = 6,   /* over a size limit */
-  RTHUB_ERR_TIMEOUT = 7,     /* a wait ran out */
-  RTHUB_ERR_INTERNAL = 8,    /* a bug: please report it */
+  RTHUB_ERR_INVALID = 1, /* bad argument: NULL handle, bad channel name, invalid JSON, bad option */
+  RTHUB_ERR_NOMEM = 2,   /* out of memory */
+  RTHUB_ERR_STATE = 3,   /* wrong state: not started, already started, stopped */
+  RTHUB_ERR_IO = 4,      /* socket or file failure, e.g. the port cannot be bound */
+  RTHUB_ERR_UNAVAILABLE = 5,    /* the broker cannot take the message now */
+  RTHUB_ERR_TOO_LARGE = 6,      /* over a size limit */
+  RTHUB_ERR_TIMEOUT = 7,        /* a wait ran out */
+  RTHUB_ERR_INTERNAL = 8,       /* a bug: please report it */
   RTHUB_ERR_UNKNOWN_OUTCOME = 9 /* a publish may or may not have happened (broker timeout) */
 } rthub_err;
 
 /* rthub_strerror names an error code (static storage, never NULL). */
-RTHUB_API const char *rthub_strerror(rthub_err err);
+RTHUB_API const char* rthub_strerror(rthub_err err);
 
 /* rthub_last_error gives the detail of the calling thread's last failed call. The text is owned
  * by the library and valid until the thread's next rthub call; "" when there is none. */
-RTHUB_API const char *rthub_last_error(void);
+RTHUB_API const char* rthub_last_error(void);
 
 /* rthub_hub: an opaque hub node. */
 typedef struct rthub_hub rthub_hub;
@@ -81,63 +82,67 @@ typedef struct rthub_hub rthub_hub;
  * are copied by rthub_hub_new(); NULL means the default. */
 typedef struct rthub_hub_options {
   uint32_t struct_size;          /* set by _init: the size the host passed it */
-  const char *listen_host;       /* default "127.0.0.1"; "0.0.0.0" for every interface */
+  const char* listen_host;       /* default "127.0.0.1"; "0.0.0.0" for every interface */
   int port;                      /* default 8080; 0 picks a free port (rthub_hub_port) */
-  const char *static_dir;        /* serve files at "/" from here; NULL: no static files */
+  const char* static_dir;        /* serve files at "/" from here; NULL: no static files */
   size_t history_size;           /* messages retained per channel, default 1000 */
   int history_ttl_seconds;       /* and for at most this long, default 300 */
   int heartbeat_seconds;         /* ping on streams idle this long, default 25 */
-  const char *publish_key;       /* Bearer key for POST /publish; NULL: loopback peers only */
+  const char* publish_key;       /* Bearer key for POST /publish; NULL: loopback peers only */
   size_t max_message_bytes;      /* WebSocket frames and publish bodies, default 65536 */
   size_t max_queue_bytes;        /* per-session outbound bound, default 1 MiB */
   size_t max_connections;        /* 0: no limit */
   size_t max_connections_per_ip; /* 0: no limit */
   size_t max_subscriptions;      /* per connection, default 1024 */
-  const char *jwt_secret;        /* HS256 secret: every connection needs a valid token; NULL: none */
-  int allow_client_publish;      /* non-zero: anonymous WebSocket clients may publish */
-  const char *allowed_origins;   /* comma-separated Origin allow list ("*" for any); NULL: any */
-  double max_connect_rate;       /* new connections per second per address; 0: no limit */
-  const char *tls_cert;          /* PEM certificate file: serve https:// and wss:// */
-  const char *tls_key;           /* PEM private key file */
-  const char *redis_url;         /* redis://[:password@]host:port[/db]: many nodes as one hub; NULL: in memory */
-  const char *bridge_channels;   /* comma-separated Redis channels whose plain PUBLISHes are ingested */
-  int sse_retry_ms;              /* the "retry:" an SSE stream starts with, default 2000 */
-  int shards;                    /* service threads sharing the port (SO_REUSEPORT), 1-64, default 1 */
+  const char* jwt_secret;      /* HS256 secret: every connection needs a valid token; NULL: none */
+  int allow_client_publish;    /* non-zero: anonymous WebSocket clients may publish */
+  const char* allowed_origins; /* comma-separated Origin allow list ("*" for any); NULL: any */
+  double max_connect_rate;     /* new connections per second per address; 0: no limit */
+  const char* tls_cert;        /* PEM certificate file: serve https:// and wss:// */
+  const char* tls_key;         /* PEM private key file */
+  const char*
+      redis_url; /* redis://[:password@]host:port[/db]: many nodes as one hub; NULL: in memory */
+  const char*
+      bridge_channels; /* comma-separated Redis channels whose plain PUBLISHes are ingested */
+  int sse_retry_ms;    /* the "retry:" an SSE stream starts with, default 2000 */
+  int shards;          /* service threads sharing the port (SO_REUSEPORT), 1-64, default 1 */
   /* Since 0.2: */
-  const char *redis_cluster;     /* comma-separated Redis Cluster seed nodes "host:port"; NULL: none */
-  int idempotency_window_seconds; /* a publish's idempotency key is remembered this long, default 300 */
-  const char *postgres_conninfo; /* libpq connection string or URI: history in PostgreSQL; NULL: none */
-  const char *persist_patterns;  /* comma-separated channels to persist (a trailing '*' matches a
-                                    prefix); NULL: every channel. Needs postgres_conninfo */
-  int persist_ttl_seconds;       /* persisted messages older than this are deleted; 0 (default): kept */
-  size_t persist_buffer;         /* messages held while PostgreSQL is away, default 100000 */
-  size_t max_keys;               /* keys a channel may hold (keyed messages), default 10000; a
-                                    publish of a new key past it is refused, never evicting one */
+  const char* redis_cluster; /* comma-separated Redis Cluster seed nodes "host:port"; NULL: none */
+  int idempotency_window_seconds; /* a publish's idempotency key is remembered this long, default
+                                     300 */
+  const char*
+      postgres_conninfo; /* libpq connection string or URI: history in PostgreSQL; NULL: none */
+  const char* persist_patterns; /* comma-separated channels to persist (a trailing '*' matches a
+                                   prefix); NULL: every channel. Needs postgres_conninfo */
+  int persist_ttl_seconds; /* persisted messages older than this are deleted; 0 (default): kept */
+  size_t persist_buffer;   /* messages held while PostgreSQL is away, default 100000 */
+  size_t max_keys;         /* keys a channel may hold (keyed messages), default 10000; a
+                              publish of a new key past it is refused, never evicting one */
   /* Add new fields just above here. */
 } rthub_hub_options;
 
 /* rthub_hub_options_init fills `options` (struct_size bytes: pass sizeof *options) with the
  * defaults and sets options->struct_size. RTHUB_ERR_INVALID for NULL or a size under 4. */
-RTHUB_API rthub_err rthub_hub_options_init(rthub_hub_options *options, size_t struct_size);
+RTHUB_API rthub_err rthub_hub_options_init(rthub_hub_options* options, size_t struct_size);
 
 /* rthub_hub_new checks the options and creates a hub (not yet serving). `options` may be NULL
  * for the defaults. RTHUB_ERR_INVALID names the first bad option in rthub_last_error(). On
  * success *out owns the hub; free it with rthub_hub_free(). */
-RTHUB_API rthub_err rthub_hub_new(const rthub_hub_options *options, rthub_hub **out);
+RTHUB_API rthub_err rthub_hub_new(const rthub_hub_options* options, rthub_hub** out);
 
 /* rthub_hub_start binds the port and starts the hub's service thread. RTHUB_ERR_IO when the port
  * cannot be bound, RTHUB_ERR_STATE when already started. */
-RTHUB_API rthub_err rthub_hub_start(rthub_hub *hub);
+RTHUB_API rthub_err rthub_hub_start(rthub_hub* hub);
 
 /* rthub_hub_stop closes every connection (WebSocket close 1001) and joins the service thread.
  * Stopping a stopped hub is RTHUB_OK. */
-RTHUB_API rthub_err rthub_hub_stop(rthub_hub *hub);
+RTHUB_API rthub_err rthub_hub_stop(rthub_hub* hub);
 
 /* rthub_hub_free stops the hub if needed and frees it. NULL is a no-op. */
-RTHUB_API void rthub_hub_free(rthub_hub *hub);
+RTHUB_API void rthub_hub_free(rthub_hub* hub);
 
 /* rthub_hub_port gives the bound port of a started hub, or 0. */
-RTHUB_API int rthub_hub_port(const rthub_hub *hub);
+RTHUB_API int rthub_hub_port(const rthub_hub* hub);
 
 /* rthub_position: where a message sits in its channel. `epoch` is NUL-terminated. */
 typedef struct rthub_position {
@@ -153,8 +158,8 @@ typedef struct rthub_position {
  * RTHUB_ERR_TOO_LARGE, RTHUB_ERR_STATE (not started, stopped), and with `out`:
  * RTHUB_ERR_UNAVAILABLE (surely not published), RTHUB_ERR_UNKNOWN_OUTCOME (perhaps published:
  * retry with the same idempotency key). */
-RTHUB_API rthub_err rthub_hub_publish(rthub_hub *hub, const char *channel, const char *type, const char *data,
-                                      size_t data_len, rthub_position *out);
+RTHUB_API rthub_err rthub_hub_publish(rthub_hub* hub, const char* channel, const char* type,
+                                      const char* data, size_t data_len, rthub_position* out);
 
 /* RTHUB_PUBLISH_DELETE_KEY in rthub_publish_options.flags (needs `key`): the message removes its
  * key from the channel's keyed state; it is still delivered live, carrying "delete":true. */
@@ -184,11 +189,11 @@ RTHUB_API void rthub_string_free(char* text);
 /* rthub_publish_options: settings of one publish; fill with rthub_publish_options_init() first. */
 typedef struct rthub_publish_options {
   uint32_t struct_size;        /* set by _init: the size the host passed it */
-  const char *idempotency_key; /* at most 128 bytes of UTF-8; NULL or "": none. A repeat with the
+  const char* idempotency_key; /* at most 128 bytes of UTF-8; NULL or "": none. A repeat with the
                                   same key on the same channel within the hub's
                                   idempotency_window_seconds is answered with the first one's
                                   position and not published again */
-  const char *key;             /* keyed message: at most 256 bytes of UTF-8; NULL or "": none. The
+  const char* key;             /* keyed message: at most 256 bytes of UTF-8; NULL or "": none. The
                                   channel keeps the latest message of each key and sends them to
                                   subscribers that ask for a snapshot */
   uint64_t flags;              /* RTHUB_PUBLISH_* bits, 0 by default */
@@ -197,18 +202,21 @@ typedef struct rthub_publish_options {
 
 /* rthub_publish_options_init fills `options` (struct_size bytes: pass sizeof *options) with the
  * defaults and sets options->struct_size. RTHUB_ERR_INVALID for NULL or a size under 4. */
-RTHUB_API rthub_err rthub_publish_options_init(rthub_publish_options *options, size_t struct_size);
+RTHUB_API rthub_err rthub_publish_options_init(rthub_publish_options* options, size_t struct_size);
 
 /* rthub_hub_publish_with_options is rthub_hub_publish with per-publish options (NULL: none);
  * the strings in `options` are copied before the call returns. */
-RTHUB_API rthub_err rthub_hub_publish_with_options(rthub_hub *hub, const char *channel, const char *type,
-                                                   const char *data, size_t data_len,
-                                                   const rthub_publish_options *options, rthub_position *out);
+RTHUB_API rthub_err rthub_hub_publish_with_options(rthub_hub* hub, const char* channel,
+                                                   const char* type, const char* data,
+                                                   size_t data_len,
+                                                   const rthub_publish_options* options,
+                                                   rthub_position* out);
 
 /* rthub_publish_done_fn receives a publish's outcome: RTHUB_OK with the message's position, or
  * RTHUB_ERR_UNAVAILABLE, RTHUB_ERR_UNKNOWN_OUTCOME, RTHUB_ERR_STATE (the hub stopped before
  * taking the message) with `position` NULL. `position` is valid only during the call. */
-typedef void (*rthub_publish_done_fn)(rthub_err err, const rthub_position *position, void *user_data);
+typedef void (*rthub_publish_done_fn)(rthub_err err, const rthub_position* position,
+                                      void* user_data);
 
 /* rthub_hub_publish_async checks and queues a publish like rthub_hub_publish, and returns without
  * waiting; `options` may be NULL. Callable from any thread, the hub's service thread included.
@@ -217,9 +225,10 @@ typedef void (*rthub_publish_done_fn)(rthub_err err, const rthub_position *posit
  * the hub stops before the outcome is known, `done` gets RTHUB_ERR_STATE as the hub stops (on its
  * service thread, or on the calling thread if the hub stopped during this call). When this call
  * returns an error (bad argument, hub not running), `done` is not called. */
-RTHUB_API rthub_err rthub_hub_publish_async(rthub_hub *hub, const char *channel, const char *type, const char *data,
-                                            size_t data_len, const rthub_publish_options *options,
-                                            rthub_publish_done_fn done, void *user_data);
+RTHUB_API rthub_err rthub_hub_publish_async(rthub_hub* hub, const char* channel, const char* type,
+                                            const char* data, size_t data_len,
+                                            const rthub_publish_options* options,
+                                            rthub_publish_done_fn done, void* user_data);
 
 /* rthub_stats: counters and gauges of a hub, the same numbers as GET /metrics. */
 typedef struct rthub_stats {
@@ -240,7 +249,7 @@ typedef struct rthub_stats {
 
 /* rthub_hub_stats fills *out with a snapshot. The caller sets out->struct_size to
  * sizeof(rthub_stats); fields past that size are left alone. */
-RTHUB_API rthub_err rthub_hub_stats(const rthub_hub *hub, rthub_stats *out);
+RTHUB_API rthub_err rthub_hub_stats(const rthub_hub* hub, rthub_stats* out);
 
 /* ---- Auth hooks -------------------------------------------------------------------------
  * The host decides who may connect, subscribe and publish, beside or instead of JWT rules.
@@ -250,14 +259,14 @@ RTHUB_API rthub_err rthub_hub_stats(const rthub_hub *hub, rthub_stats *out);
 /* rthub_connect_info: a connection asking to open, before its upgrade or stream. Strings are
  * NUL-terminated and valid only during the callback. */
 typedef struct rthub_connect_info {
-  uint32_t struct_size;      /* sizeof(rthub_connect_info) of the library */
-  const char *transport;     /* "ws" or "sse" */
-  const char *peer;          /* client address */
-  const char *token;         /* from Authorization: Bearer or ?token=; "" when none */
+  uint32_t struct_size;  /* sizeof(rthub_connect_info) of the library */
+  const char* transport; /* "ws" or "sse" */
+  const char* peer;      /* client address */
+  const char* token;     /* from Authorization: Bearer or ?token=; "" when none */
   size_t token_len;
-  const char *origin;        /* Origin header; "" when none */
+  const char* origin;        /* Origin header; "" when none */
   int token_verified;        /* 1 when the hub's JWT secret verified the token */
-  const char *token_subject; /* the verified token's sub; "" otherwise */
+  const char* token_subject; /* the verified token's sub; "" otherwise */
 } rthub_connect_info;
 
 /* rthub_connect_answer: the callback's answer slot, valid only during the callback. Leaving it
@@ -266,14 +275,16 @@ typedef struct rthub_connect_answer rthub_connect_answer;
 
 /* rthub_connect_accept admits the connection with an identity and rights: arrays of channel
  * patterns (a name, or a prefix ending in '*'; "*" for all). Strings are copied. */
-RTHUB_API void rthub_connect_accept(rthub_connect_answer *answer, const char *identity, const char *const *subscribe,
-                                    size_t subscribe_count, const char *const *publish, size_t publish_count);
+RTHUB_API void rthub_connect_accept(rthub_connect_answer* answer, const char* identity,
+                                    const char* const* subscribe, size_t subscribe_count,
+                                    const char* const* publish, size_t publish_count);
 
 /* rthub_connect_refuse refuses the connection with HTTP `status` (401 or 403). */
-RTHUB_API void rthub_connect_refuse(rthub_connect_answer *answer, int status);
+RTHUB_API void rthub_connect_refuse(rthub_connect_answer* answer, int status);
 
 /* rthub_connect_fn: decides a new connection (service thread). */
-typedef void (*rthub_connect_fn)(const rthub_connect_info *info, rthub_connect_answer *answer, void *user_data);
+typedef void (*rthub_connect_fn)(const rthub_connect_info* info, rthub_connect_answer* answer,
+                                 void* user_data);
 
 /* What a channel check is about. */
 typedef enum rthub_channel_action { RTHUB_SUBSCRIBE = 0, RTHUB_PUBLISH = 1 } rthub_channel_action;
@@ -283,9 +294,9 @@ typedef enum rthub_channel_action { RTHUB_SUBSCRIBE = 0, RTHUB_PUBLISH = 1 } rth
 typedef struct rthub_channel_info {
   uint32_t struct_size;
   rthub_channel_action action;
-  const char *channel;
-  const char *identity;   /* the connection's identity; "" when anonymous */
-  int allowed_by_rules;   /* what the JWT or anonymous rules alone answer */
+  const char* channel;
+  const char* identity; /* the connection's identity; "" when anonymous */
+  int allowed_by_rules; /* what the JWT or anonymous rules alone answer */
 } rthub_channel_info;
 
 /* rthub_channel_check: a pending decision, owned by the library until completed. */
@@ -294,20 +305,21 @@ typedef struct rthub_channel_check rthub_channel_check;
 /* rthub_channel_check_complete gives the decision (allow non-zero) and frees `check`. Call it
  * exactly once per check, from any thread, during or after the callback. Until it is called the
  * request waits (a subscribe is not answered). */
-RTHUB_API rthub_err rthub_channel_check_complete(rthub_channel_check *check, int allow);
+RTHUB_API rthub_err rthub_channel_check_complete(rthub_channel_check* check, int allow);
 
 /* rthub_channel_check_info gives what `check` is about: the same info the callback received, but
  * valid until rthub_channel_check_complete(), for a host that decides after the callback returned
  * (a binding whose callbacks run later, e.g. Dart's NativeCallable.listener). NULL for NULL. */
-RTHUB_API const rthub_channel_info *rthub_channel_check_info(const rthub_channel_check *check);
+RTHUB_API const rthub_channel_info* rthub_channel_check_info(const rthub_channel_check* check);
 
 /* rthub_channel_fn: receives each channel check (service thread). */
-typedef void (*rthub_channel_fn)(const rthub_channel_info *info, rthub_channel_check *check, void *user_data);
+typedef void (*rthub_channel_fn)(const rthub_channel_info* info, rthub_channel_check* check,
+                                 void* user_data);
 
 /* rthub_hub_set_auth installs the hooks (either may be NULL) before rthub_hub_start;
  * RTHUB_ERR_STATE once started. `user_data` is passed to both, last. */
-RTHUB_API rthub_err rthub_hub_set_auth(rthub_hub *hub, rthub_connect_fn on_connect, rthub_channel_fn on_channel,
-                                       void *user_data);
+RTHUB_API rthub_err rthub_hub_set_auth(rthub_hub* hub, rthub_connect_fn on_connect,
+                                       rthub_channel_fn on_channel, void* user_data);
 
 /* ---- Client -----------------------------------------------------------------------------
  * A reconnecting client of a hub: WebSocket first, Server-Sent Events when WebSocket cannot
@@ -332,20 +344,22 @@ typedef enum rthub_client_event_kind {
   RTHUB_CLIENT_EVENT_MESSAGE = 0,      /* channel, epoch, seq, type, data, ts_ms */
   RTHUB_CLIENT_EVENT_SUBSCRIBED = 1,   /* channel, epoch and seq (the hub's latest), recovered */
   RTHUB_CLIENT_EVENT_UNSUBSCRIBED = 2, /* channel */
-  RTHUB_CLIENT_EVENT_RESET = 3,        /* channel, epoch and seq (where it continues), reason: messages
-                                          were missed and cannot be replayed; reload the channel's state */
-  RTHUB_CLIENT_EVENT_STATE = 4,        /* state, transport, reason, attempt, retry_in_ms */
-  RTHUB_CLIENT_EVENT_ERROR = 5,        /* code, message; channel and request_id when it answers a request */
-  RTHUB_CLIENT_EVENT_PUBLISHED = 6     /* channel, epoch, seq, request_id: a publish was accepted */
+  RTHUB_CLIENT_EVENT_RESET = 3, /* channel, epoch and seq (where it continues), reason: messages
+                                   were missed and cannot be replayed; reload the channel's state */
+  RTHUB_CLIENT_EVENT_STATE = 4, /* state, transport, reason, attempt, retry_in_ms */
+  RTHUB_CLIENT_EVENT_ERROR =
+      5, /* code, message; channel and request_id when it answers a request */
+  RTHUB_CLIENT_EVENT_PUBLISHED = 6 /* channel, epoch, seq, request_id: a publish was accepted */
 } rthub_client_event_kind;
 
 /* rthub_client_state: the connection states a client reports. */
 typedef enum rthub_client_state {
-  RTHUB_CLIENT_CONNECTING = 0,   /* an attempt starts */
-  RTHUB_CLIENT_CONNECTED = 1,    /* the transport is open */
-  RTHUB_CLIENT_DISCONNECTED = 2, /* the connection ended or failed; the next attempt is in retry_in_ms */
-  RTHUB_CLIENT_FALLBACK = 3,     /* WebSocket cannot pass: switching to Server-Sent Events */
-  RTHUB_CLIENT_CLOSED = 4        /* stopped, or gave up after max_attempts retries: no more attempts */
+  RTHUB_CLIENT_CONNECTING = 0, /* an attempt starts */
+  RTHUB_CLIENT_CONNECTED = 1,  /* the transport is open */
+  RTHUB_CLIENT_DISCONNECTED =
+      2, /* the connection ended or failed; the next attempt is in retry_in_ms */
+  RTHUB_CLIENT_FALLBACK = 3, /* WebSocket cannot pass: switching to Server-Sent Events */
+  RTHUB_CLIENT_CLOSED = 4    /* stopped, or gave up after max_attempts retries: no more attempts */
 } rthub_client_state;
 
 /* rthub_transport: how a client is connected. */
@@ -361,135 +375,140 @@ typedef enum rthub_transport {
 typedef struct rthub_client_event {
   uint32_t struct_size; /* sizeof(rthub_client_event) of the library */
   rthub_client_event_kind kind;
-  const char *channel;
+  const char* channel;
   size_t channel_len;
-  const char *epoch; /* the position: message, subscribed, reset, published */
+  const char* epoch; /* the position: message, subscribed, reset, published */
   size_t epoch_len;
   uint64_t seq;
-  const char *type; /* message */
+  const char* type; /* message */
   size_t type_len;
-  const char *data; /* message: the publisher's JSON value, byte for byte */
+  const char* data; /* message: the publisher's JSON value, byte for byte */
   size_t data_len;
-  int64_t ts_ms;         /* message: the hub's publish time, ms since the Unix epoch */
-  int recovered;         /* subscribed: 1 resumed, 0 could not resume, -1 no resume was asked */
-  rthub_client_state state;   /* state */
-  rthub_transport transport;  /* state */
-  const char *reason;    /* state (disconnected, fallback, closed), reset */
+  int64_t ts_ms;             /* message: the hub's publish time, ms since the Unix epoch */
+  int recovered;             /* subscribed: 1 resumed, 0 could not resume, -1 no resume was asked */
+  rthub_client_state state;  /* state */
+  rthub_transport transport; /* state */
+  const char* reason;        /* state (disconnected, fallback, closed), reset */
   size_t reason_len;
-  uint32_t attempt;      /* state: consecutive failed attempts so far */
-  int64_t retry_in_ms;   /* state disconnected: delay before the next attempt; -1 none */
-  const char *code;      /* error: bad_request, unauthorized, forbidden, too_large, limit, not_found,
-                            unavailable, internal, or protocol (the hub sent something unreadable) */
+  uint32_t attempt;    /* state: consecutive failed attempts so far */
+  int64_t retry_in_ms; /* state disconnected: delay before the next attempt; -1 none */
+  const char* code;    /* error: bad_request, unauthorized, forbidden, too_large, limit, not_found,
+                          unavailable, internal, or protocol (the hub sent something unreadable) */
   size_t code_len;
-  const char *message;   /* error: human readable */
+  const char* message; /* error: human readable */
   size_t message_len;
-  uint64_t request_id;   /* published, error: the id rthub_client_publish gave; 0 otherwise */
+  uint64_t request_id; /* published, error: the id rthub_client_publish gave; 0 otherwise */
   /* Add new fields just above here. */
 } rthub_client_event;
 
 /* rthub_client_event_fn: receives each event on the client's thread; `event` and its strings are
  * valid until the function returns. */
-typedef void (*rthub_client_event_fn)(const rthub_client_event *event, void *user_data);
+typedef void (*rthub_client_event_fn)(const rthub_client_event* event, void* user_data);
 
 /* rthub_client_options: settings of a client; fill with rthub_client_options_init() first. Strings
  * and the channel array are copied by rthub_client_new(); NULL means the default. */
 typedef struct rthub_client_options {
   uint32_t struct_size;        /* set by _init: the size the host passed it */
-  const char *url;             /* required: the hub's base URL, http(s)://host:port[/prefix] */
-  const char *const *channels; /* channels subscribed from the start; may be NULL */
+  const char* url;             /* required: the hub's base URL, http(s)://host:port[/prefix] */
+  const char* const* channels; /* channels subscribed from the start; may be NULL */
   size_t channel_count;
-  const char *token;           /* sent as "Authorization: Bearer" on /ws and /events; NULL: none */
-  const char *publish_key;     /* Bearer key for POST /publish (publishing over SSE); NULL: token */
-  int sse_only;                /* non-zero: never try WebSocket (not counted as a fallback) */
-  uint32_t backoff_base_ms;    /* attempt n waits random(0, min(cap, base * 2^n)); default 500 */
-  uint32_t backoff_cap_ms;     /* default 30000 */
-  uint32_t max_attempts;       /* retries in a row before giving up (a connection that held 5 s starts
-                                  the count again); 0 (default): forever */
-  int heartbeat_seconds;       /* the hub's heartbeat, default 25 */
-  int watchdog_ms;             /* silence that ends a connection; 0 (default): twice the heartbeat */
-  int handshake_timeout_ms;    /* a handshake unanswered this long fails; default 10000 */
-  int websocket_retry_ms;      /* after a fallback, try WebSocket again this often; default 60000 */
-  const char *ca_file;         /* PEM CAs trusted for https:// besides the system store; NULL: none */
+  const char* token;        /* sent as "Authorization: Bearer" on /ws and /events; NULL: none */
+  const char* publish_key;  /* Bearer key for POST /publish (publishing over SSE); NULL: token */
+  int sse_only;             /* non-zero: never try WebSocket (not counted as a fallback) */
+  uint32_t backoff_base_ms; /* attempt n waits random(0, min(cap, base * 2^n)); default 500 */
+  uint32_t backoff_cap_ms;  /* default 30000 */
+  uint32_t max_attempts;    /* retries in a row before giving up (a connection that held 5 s starts
+                               the count again); 0 (default): forever */
+  int heartbeat_seconds;    /* the hub's heartbeat, default 25 */
+  int watchdog_ms;          /* silence that ends a connection; 0 (default): twice the heartbeat */
+  int handshake_timeout_ms; /* a handshake unanswered this long fails; default 10000 */
+  int websocket_retry_ms;   /* after a fallback, try WebSocket again this often; default 60000 */
+  const char* ca_file;      /* PEM CAs trusted for https:// besides the system store; NULL: none */
   int insecure_skip_verify_for_tests; /* non-zero: accept any server certificate. Tests only. */
-  size_t max_pending_events;   /* polling: past this many waiting events, reading pauses; default 10000 */
+  size_t max_pending_events;      /* polling: past this many waiting events, reading pauses; default
+                                     10000 */
   rthub_client_event_fn on_event; /* NULL: events are polled with rthub_client_next_event() */
-  void *user_data;             /* passed to on_event, last */
+  void* user_data;                /* passed to on_event, last */
   /* Add new fields just above here. */
 } rthub_client_options;
 
 /* rthub_client_options_init fills `options` (struct_size bytes: pass sizeof *options) with the
  * defaults and sets options->struct_size. RTHUB_ERR_INVALID for NULL or a size under 4. */
-RTHUB_API rthub_err rthub_client_options_init(rthub_client_options *options, size_t struct_size);
+RTHUB_API rthub_err rthub_client_options_init(rthub_client_options* options, size_t struct_size);
 
 /* rthub_client_new checks the options and creates a client (not yet connecting). RTHUB_ERR_INVALID
  * for a bad URL, channel name or number. On success *out owns the client; free it with
  * rthub_client_free(). */
-RTHUB_API rthub_err rthub_client_new(const rthub_client_options *options, rthub_client **out);
+RTHUB_API rthub_err rthub_client_new(const rthub_client_options* options, rthub_client** out);
 
 /* rthub_client_start starts the client's thread, which connects. RTHUB_ERR_STATE when already
  * started or stopped, RTHUB_ERR_IO when the network layer cannot be set up (e.g. an unreadable
  * ca_file). */
-RTHUB_API rthub_err rthub_client_start(rthub_client *client);
+RTHUB_API rthub_err rthub_client_start(rthub_client* client);
 
 /* rthub_client_stop closes the connection, reports RTHUB_CLIENT_CLOSED and joins the client's
  * thread. Stopping a stopped client is RTHUB_OK. Events already waiting can still be polled. */
-RTHUB_API rthub_err rthub_client_stop(rthub_client *client);
+RTHUB_API rthub_err rthub_client_stop(rthub_client* client);
 
-/* rthub_client_free stops the client if needed and frees it. NULL is a no-op. Not from on_event, and
- * not while another thread still uses the client (e.g. waits in rthub_client_next_event). */
-RTHUB_API void rthub_client_free(rthub_client *client);
+/* rthub_client_free stops the client if needed and frees it. NULL is a no-op. Not from on_event,
+ * and not while another thread still uses the client (e.g. waits in rthub_client_next_event). */
+RTHUB_API void rthub_client_free(rthub_client* client);
 
 /* rthub_client_subscribe subscribes to `channel` now and after every reconnect. `since` (may be
  * NULL) continues after a position the host kept; NULL starts at the hub's latest message.
  * Subscribing to a channel already subscribed does nothing. */
-RTHUB_API rthub_err rthub_client_subscribe(rthub_client *client, const char *channel, const rthub_position *since);
+RTHUB_API rthub_err rthub_client_subscribe(rthub_client* client, const char* channel,
+                                           const rthub_position* since);
 
 /* rthub_client_unsubscribe stops receiving `channel` and forgets its position. */
-RTHUB_API rthub_err rthub_client_unsubscribe(rthub_client *client, const char *channel);
+RTHUB_API rthub_err rthub_client_unsubscribe(rthub_client* client, const char* channel);
 
-/* rthub_client_publish publishes `data` (data_len bytes of one JSON value, sent untouched) as `type`
- * (NULL: "message") on `channel`: over the WebSocket when connected by it (the hub must allow
- * client publishes), else by POST /publish. While disconnected, publishes wait for the next
+/* rthub_client_publish publishes `data` (data_len bytes of one JSON value, sent untouched) as
+ * `type` (NULL: "message") on `channel`: over the WebSocket when connected by it (the hub must
+ * allow client publishes), else by POST /publish. While disconnected, publishes wait for the next
  * connection. The outcome comes as a PUBLISHED or ERROR event carrying *request_id (may be NULL).
  * RTHUB_ERR_INVALID for a bad channel name or data that is not JSON. */
-RTHUB_API rthub_err rthub_client_publish(rthub_client *client, const char *channel, const char *type,
-                                         const char *data, size_t data_len, uint64_t *request_id);
+RTHUB_API rthub_err rthub_client_publish(rthub_client* client, const char* channel,
+                                         const char* type, const char* data, size_t data_len,
+                                         uint64_t* request_id);
 
 /* rthub_client_next_event takes the next event, waiting up to `timeout_ms` (negative: forever).
  * *event then points to an event owned by the client, valid until the next call of this function
  * on the same client or rthub_client_free(); call it from one thread at a time. RTHUB_ERR_TIMEOUT
  * when none came in time (or the client is stopped and drained), RTHUB_ERR_STATE when the client
  * delivers to a callback instead. */
-RTHUB_API rthub_err rthub_client_next_event(rthub_client *client, int timeout_ms, const rthub_client_event **event);
+RTHUB_API rthub_err rthub_client_next_event(rthub_client* client, int timeout_ms,
+                                            const rthub_client_event** event);
 
 /* rthub_client_fd gives a descriptor that is readable while events wait to be polled
  * (level-triggered: it stays readable until rthub_client_next_event has taken them all). Owned by
  * the client: only poll it. -1 when the client delivers to a callback, or for NULL. */
-RTHUB_API int rthub_client_fd(const rthub_client *client);
+RTHUB_API int rthub_client_fd(const rthub_client* client);
 
 /* rthub_client_counters: a client's own counters. */
 typedef struct rthub_client_counters {
-  uint32_t struct_size;         /* set by the caller: sizeof(rthub_client_counters) */
-  uint64_t connects;            /* connections opened */
-  uint64_t reconnects;          /* connections opened after a previous one was lost */
-  uint64_t fallbacks;           /* switches from WebSocket to SSE */
-  uint64_t messages;            /* messages handed to the host */
-  uint64_t duplicates_dropped;  /* messages at or before a channel's position, not handed over */
-  uint64_t resets;              /* RESET events */
-  uint64_t watchdog_timeouts;   /* connections dropped for silence */
+  uint32_t struct_size;        /* set by the caller: sizeof(rthub_client_counters) */
+  uint64_t connects;           /* connections opened */
+  uint64_t reconnects;         /* connections opened after a previous one was lost */
+  uint64_t fallbacks;          /* switches from WebSocket to SSE */
+  uint64_t messages;           /* messages handed to the host */
+  uint64_t duplicates_dropped; /* messages at or before a channel's position, not handed over */
+  uint64_t resets;             /* RESET events */
+  uint64_t watchdog_timeouts;  /* connections dropped for silence */
   /* Add new fields just above here. */
 } rthub_client_counters;
 
 /* rthub_client_get_counters fills *out with a snapshot. The caller sets out->struct_size to
  * sizeof(rthub_client_counters); fields past that size are left alone. */
-RTHUB_API rthub_err rthub_client_get_counters(const rthub_client *client, rthub_client_counters *out);
+RTHUB_API rthub_err rthub_client_get_counters(const rthub_client* client,
+                                              rthub_client_counters* out);
 
 /* rthub_client_state_name names a state ("connecting", "connected", "disconnected", "fallback",
  * "closed"; static storage). */
-RTHUB_API const char *rthub_client_state_name(rthub_client_state state);
+RTHUB_API const char* rthub_client_state_name(rthub_client_state state);
 
 /* rthub_transport_name names a transport ("ws", "sse", "none"; static storage). */
-RTHUB_API const char *rthub_transport_name(rthub_transport transport);
+RTHUB_API const char* rthub_transport_name(rthub_transport transport);
 
 #ifdef __cplusplus
 }

@@ -76,7 +76,8 @@ class OutboundRing {
   static constexpr size_t kKeep = 16;
   void grow() {
     std::vector<T> bigger(items_.empty() ? 4 : items_.size() * 2);
-    for (size_t i = 0; i < count_; ++i) bigger[i] = std::move(items_[(head_ + i) & (items_.size() - 1)]);
+    for (size_t i = 0; i < count_; ++i)
+      bigger[i] = std::move(items_[(head_ + i) & (items_.size() - 1)]);
     items_.swap(bigger);
     head_ = 0;
   }
@@ -118,7 +119,8 @@ class Session {
   void note_written(const Outbound& item) {
     queued_bytes_ -= item.frame->size();
     if (replay_allowance_ > queued_bytes_) replay_allowance_ = queued_bytes_;
-    if (item.slot != Outbound::kNoSlot && item.slot < cursors_.size()) cursors_[item.slot].seq = item.seq;
+    if (item.slot != Outbound::kNoSlot && item.slot < cursors_.size())
+      cursors_[item.slot].seq = item.seq;
   }
   // Replayed history may exceed the live bound once; it is already in memory and shared.
   size_t replay_allowance() const { return replay_allowance_; }

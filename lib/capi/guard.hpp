@@ -20,7 +20,8 @@ inline rthub_err fail(rthub_err err, const std::string& detail) {
 
 inline rthub_err from_errc(Errc code) {
   int value = static_cast<int>(code);
-  return value >= 0 && value <= RTHUB_ERR_UNKNOWN_OUTCOME ? static_cast<rthub_err>(value) : RTHUB_ERR_INTERNAL;
+  return value >= 0 && value <= RTHUB_ERR_UNKNOWN_OUTCOME ? static_cast<rthub_err>(value)
+                                                          : RTHUB_ERR_INTERNAL;
 }
 
 // Runs `body`, turning every exception into an error code and its detail.

@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
-#include "rthub/hub.hpp"
 #include "capi/guard.hpp"
 #include "capi/hub_handle.hpp"
 #include "capi/sized_struct.hpp"
+#include "rthub/hub.hpp"
 
 struct rthub_connect_answer {
   rthub::ConnectDecision decision;
@@ -67,7 +67,8 @@ std::vector<std::string> comma_list(const std::string& list) {
   size_t start = 0;
   while (start <= list.size()) {
     size_t comma = list.find(',', start);
-    std::string item = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    std::string item =
+        list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     while (!item.empty() && item.front() == ' ') item.erase(0, 1);
     while (!item.empty() && item.back() == ' ') item.pop_back();
     if (!item.empty()) out.push_back(item);
@@ -120,27 +121,43 @@ rthub::HubOptions to_options(const rthub_hub_options* in) {
 
 extern "C" {
 
-const char* rthub_version(void) { return RTHUB_VERSION_STRING; }
+const char* rthub_version(void) {
+  return RTHUB_VERSION_STRING;
+}
 
-unsigned rthub_version_number(void) { return RTHUB_VERSION_NUMBER; }
+unsigned rthub_version_number(void) {
+  return RTHUB_VERSION_NUMBER;
+}
 
 const char* rthub_strerror(rthub_err err) {
   switch (err) {
-    case RTHUB_OK: return "ok";
-    case RTHUB_ERR_INVALID: return "invalid argument";
-    case RTHUB_ERR_NOMEM: return "out of memory";
-    case RTHUB_ERR_STATE: return "wrong state";
-    case RTHUB_ERR_IO: return "input/output error";
-    case RTHUB_ERR_UNAVAILABLE: return "unavailable";
-    case RTHUB_ERR_TOO_LARGE: return "too large";
-    case RTHUB_ERR_TIMEOUT: return "timed out";
-    case RTHUB_ERR_INTERNAL: return "internal error";
-    case RTHUB_ERR_UNKNOWN_OUTCOME: return "outcome unknown";
+    case RTHUB_OK:
+      return "ok";
+    case RTHUB_ERR_INVALID:
+      return "invalid argument";
+    case RTHUB_ERR_NOMEM:
+      return "out of memory";
+    case RTHUB_ERR_STATE:
+      return "wrong state";
+    case RTHUB_ERR_IO:
+      return "input/output error";
+    case RTHUB_ERR_UNAVAILABLE:
+      return "unavailable";
+    case RTHUB_ERR_TOO_LARGE:
+      return "too large";
+    case RTHUB_ERR_TIMEOUT:
+      return "timed out";
+    case RTHUB_ERR_INTERNAL:
+      return "internal error";
+    case RTHUB_ERR_UNKNOWN_OUTCOME:
+      return "outcome unknown";
   }
   return "unknown error";
 }
 
-const char* rthub_last_error(void) { return rthub::capi::last_error().c_str(); }
+const char* rthub_last_error(void) {
+  return rthub::capi::last_error().c_str();
+}
 
 rthub_err rthub_hub_options_init(rthub_hub_options* options, size_t struct_size) {
   return HubOptionsLayout::init(options, struct_size, default_hub_options(), "options");
@@ -172,7 +189,9 @@ void rthub_hub_free(rthub_hub* hub) {
   delete hub;
 }
 
-int rthub_hub_port(const rthub_hub* hub) { return hub ? hub->hub.port() : 0; }
+int rthub_hub_port(const rthub_hub* hub) {
+  return hub ? hub->hub.port() : 0;
+}
 
 rthub_err rthub_hub_stats(const rthub_hub* hub, rthub_stats* out) {
   if (!hub || !out) return fail(RTHUB_ERR_INVALID, "hub or out is NULL");
@@ -202,8 +221,9 @@ rthub_err rthub_hub_stats(const rthub_hub* hub, rthub_stats* out) {
   });
 }
 
-void rthub_connect_accept(rthub_connect_answer* answer, const char* identity, const char* const* subscribe,
-                          size_t subscribe_count, const char* const* publish, size_t publish_count) {
+void rthub_connect_accept(rthub_connect_answer* answer, const char* identity,
+                          const char* const* subscribe, size_t subscribe_count,
+                          const char* const* publish, size_t publish_count) {
   if (!answer) return;
   guarded([&] {
     rthub::Rights rights;
@@ -235,7 +255,8 @@ const rthub_channel_info* rthub_channel_check_info(const rthub_channel_check* ch
   return check ? &check->info : nullptr;
 }
 
-rthub_err rthub_hub_set_auth(rthub_hub* hub, rthub_connect_fn on_connect, rthub_channel_fn on_channel, void* user_data) {
+rthub_err rthub_hub_set_auth(rthub_hub* hub, rthub_connect_fn on_connect,
+                             rthub_channel_fn on_channel, void* user_data) {
   if (!hub) return fail(RTHUB_ERR_INVALID, "hub is NULL");
   return guarded([&] {
     rthub::AuthHooks hooks;
@@ -256,11 +277,13 @@ rthub_err rthub_hub_set_auth(rthub_hub* hub, rthub_connect_fn on_connect, rthub_
       };
     }
     if (on_channel) {
-      hooks.on_channel = [on_channel, user_data](const rthub::ChannelRequest& r, rthub::ChannelCompletion done) {
+      hooks.on_channel = [on_channel, user_data](const rthub::ChannelRequest& r,
+                                                 rthub::ChannelCompletion done) {
         auto* check = new rthub_channel_check{std::move(done), r.channel, r.rights.identity, {}};
         rthub_channel_info& info = check->info;
         info.struct_size = sizeof info;
-        info.action = r.action == rthub::ChannelRequest::Action::kSubscribe ? RTHUB_SUBSCRIBE : RTHUB_PUBLISH;
+        info.action =
+            r.action == rthub::ChannelRequest::Action::kSubscribe ? RTHUB_SUBSCRIBE : RTHUB_PUBLISH;
         info.channel = check->channel.c_str();
         info.identity = check->identity.c_str();
         info.allowed_by_rules = r.allowed_by_rules ? 1 : 0;

@@ -16,8 +16,7 @@ using rthub::capi::fail;
 using rthub::capi::guarded;
 
 using PublishOptionsLayout =
-    rthub::capi::Layout<rthub_publish_options,
-                        RTHUB_KNOWN_BYTES(rthub_publish_options, flags)>;
+    rthub::capi::Layout<rthub_publish_options, RTHUB_KNOWN_BYTES(rthub_publish_options, flags)>;
 
 rthub::PublishOptions to_options(const rthub_publish_options* in) {
   rthub::PublishOptions out;

@@ -78,8 +78,7 @@ std::string ChannelBook::cursor() const {
   for (const auto& channel : order_) {
     const Entry& entry = entries_.at(channel);
     if (!entry.position) continue;
-    sse_cursor::append_entry(out, out.empty(), channel, entry.position->epoch,
-                             entry.position->seq);
+    sse_cursor::append_entry(out, out.empty(), channel, entry.position->epoch, entry.position->seq);
   }
   return out;
 }

@@ -10,7 +10,8 @@ namespace {
 bool valid_epoch(std::string_view e) {
   if (e.empty() || e.size() > 64) return false;
   for (char c : e) {
-    bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '_';
+    bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              c == '-' || c == '_';
     if (!ok) return false;
   }
   return true;
@@ -58,7 +59,8 @@ std::unordered_map<std::string, Position> parse(std::string_view text) {
     std::string_view channel = entry.substr(0, epoch_colon);
     std::string_view epoch = entry.substr(epoch_colon + 1, seq_colon - epoch_colon - 1);
     Position p;
-    if (!is_valid_channel_name(channel) || !valid_epoch(epoch) || !parse_seq(entry.substr(seq_colon + 1), p.seq))
+    if (!is_valid_channel_name(channel) || !valid_epoch(epoch) ||
+        !parse_seq(entry.substr(seq_colon + 1), p.seq))
       continue;
     p.epoch.assign(epoch);
     out[std::string(channel)] = std::move(p);

@@ -22,17 +22,28 @@ void append_position(std::string& out, const Position& p) {
 
 const char* error_code_name(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kBadRequest: return "bad_request";
-    case ErrorCode::kUnauthorized: return "unauthorized";
-    case ErrorCode::kForbidden: return "forbidden";
-    case ErrorCode::kTooLarge: return "too_large";
-    case ErrorCode::kLimit: return "limit";
-    case ErrorCode::kNotFound: return "not_found";
-    case ErrorCode::kUnavailable: return "unavailable";
-    case ErrorCode::kInternal: return "internal";
-    case ErrorCode::kUnknownOutcome: return "unknown_outcome";
-    case ErrorCode::kTooManyKeys: return "too_many_keys";
-    case ErrorCode::kUnsupported: return "unsupported";
+    case ErrorCode::kBadRequest:
+      return "bad_request";
+    case ErrorCode::kUnauthorized:
+      return "unauthorized";
+    case ErrorCode::kForbidden:
+      return "forbidden";
+    case ErrorCode::kTooLarge:
+      return "too_large";
+    case ErrorCode::kLimit:
+      return "limit";
+    case ErrorCode::kNotFound:
+      return "not_found";
+    case ErrorCode::kUnavailable:
+      return "unavailable";
+    case ErrorCode::kInternal:
+      return "internal";
+    case ErrorCode::kUnknownOutcome:
+      return "unknown_outcome";
+    case ErrorCode::kTooManyKeys:
+      return "too_many_keys";
+    case ErrorCode::kUnsupported:
+      return "unsupported";
   }
   return "internal";
 }
@@ -62,8 +73,8 @@ std::string message(const Message& m) {
   return out;
 }
 
-std::string subscribed(std::string_view channel, const Position& latest, std::optional<bool> recovered,
-                       std::string_view ref) {
+std::string subscribed(std::string_view channel, const Position& latest,
+                       std::optional<bool> recovered, std::string_view ref) {
   std::string out = "{\"op\":\"subscribed\",\"channel\":";
   json::append_string(out, channel);
   append_position(out, latest);
@@ -75,8 +86,10 @@ std::string subscribed(std::string_view channel, const Position& latest, std::op
 
 std::string presence_client(uint64_t id, const std::string* user) {
   std::string out = "{\"id\":" + std::to_string(id) + ",\"user\":";
-  if (user) json::append_string(out, *user);
-  else out += "null";
+  if (user)
+    json::append_string(out, *user);
+  else
+    out += "null";
   out += '}';
   return out;
 }
@@ -102,7 +115,8 @@ std::string presence(std::string_view channel, std::string_view clients, std::st
   return out;
 }
 
-std::string snapshot(std::string_view channel, const Position& at, std::string_view items, bool more) {
+std::string snapshot(std::string_view channel, const Position& at, std::string_view items,
+                     bool more) {
   std::string out;
   out.reserve(80 + channel.size() + items.size());
   out += "{\"op\":\"snapshot\",\"channel\":";
@@ -157,7 +171,9 @@ std::string refreshed(int64_t expires_at, std::string_view ref) {
   return out;
 }
 
-std::string ping(int64_t ts_ms) { return "{\"op\":\"ping\",\"ts\":" + std::to_string(ts_ms) + "}"; }
+std::string ping(int64_t ts_ms) {
+  return "{\"op\":\"ping\",\"ts\":" + std::to_string(ts_ms) + "}";
+}
 
 std::string frame(WireFormat format, std::string_view json) {
   std::string out;
@@ -175,7 +191,8 @@ std::string frame(WireFormat format, std::string_view json) {
       out.push_back(static_cast<char>(n & 0xff));
     } else {
       out.push_back(static_cast<char>(127));
-      for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((uint64_t(n) >> shift) & 0xff));
+      for (int shift = 56; shift >= 0; shift -= 8)
+        out.push_back(static_cast<char>((uint64_t(n) >> shift) & 0xff));
     }
     out.append(json);
     return out;

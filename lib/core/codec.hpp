@@ -16,16 +16,25 @@ namespace rthub::codec {
 // Error codes of the protocol. kUnavailable: surely not published (when it answers a publish);
 // kUnknownOutcome: a publish that may or may not have been published (retry it with its key).
 enum class ErrorCode {
-  kBadRequest, kUnauthorized, kForbidden, kTooLarge, kLimit, kNotFound, kUnavailable, kInternal,
-  kUnknownOutcome, kTooManyKeys, kUnsupported,
+  kBadRequest,
+  kUnauthorized,
+  kForbidden,
+  kTooLarge,
+  kLimit,
+  kNotFound,
+  kUnavailable,
+  kInternal,
+  kUnknownOutcome,
+  kTooManyKeys,
+  kUnsupported,
 };
 constexpr size_t kErrorCodeCount = static_cast<size_t>(ErrorCode::kUnsupported) + 1;
 const char* error_code_name(ErrorCode code);
 
 std::string message(const Message& m);
 // `recovered` is absent when no resume position was asked for; `ref` is raw JSON or empty.
-std::string subscribed(std::string_view channel, const Position& latest, std::optional<bool> recovered,
-                       std::string_view ref);
+std::string subscribed(std::string_view channel, const Position& latest,
+                       std::optional<bool> recovered, std::string_view ref);
 std::string unsubscribed(std::string_view channel, std::string_view ref);
 std::string published(std::string_view channel, const Position& position, std::string_view ref);
 std::string error(ErrorCode code, std::string_view text, std::string_view ref);
@@ -39,7 +48,8 @@ std::string ping(int64_t ts_ms);
 std::string presence_client(uint64_t id, const std::string* user);
 std::string presence_event(std::string_view op, std::string_view channel, std::string_view client);
 std::string presence(std::string_view channel, std::string_view clients, std::string_view ref);
-std::string snapshot(std::string_view channel, const Position& at, std::string_view items, bool more);
+std::string snapshot(std::string_view channel, const Position& at, std::string_view items,
+                     bool more);
 
 // Wraps a JSON object in the bytes `format` sends: a complete unmasked WebSocket text frame, or
 // SSE "data:" lines (one per line of the JSON, so raw newlines in passed-through data are safe).

@@ -9,17 +9,25 @@ namespace rthub {
 namespace {
 
 int64_t unix_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 AuthFailure failure_of(jwt::Verdict v) {
   switch (v) {
-    case jwt::Verdict::kMalformed: return AuthFailure::kMalformed;
-    case jwt::Verdict::kBadAlgorithm: return AuthFailure::kBadAlgorithm;
-    case jwt::Verdict::kBadSignature: return AuthFailure::kBadSignature;
-    case jwt::Verdict::kExpired: return AuthFailure::kExpired;
-    case jwt::Verdict::kNotYetValid: return AuthFailure::kNotYetValid;
-    case jwt::Verdict::kValid: break;
+    case jwt::Verdict::kMalformed:
+      return AuthFailure::kMalformed;
+    case jwt::Verdict::kBadAlgorithm:
+      return AuthFailure::kBadAlgorithm;
+    case jwt::Verdict::kBadSignature:
+      return AuthFailure::kBadSignature;
+    case jwt::Verdict::kExpired:
+      return AuthFailure::kExpired;
+    case jwt::Verdict::kNotYetValid:
+      return AuthFailure::kNotYetValid;
+    case jwt::Verdict::kValid:
+      break;
   }
   return AuthFailure::kMalformed;
 }
@@ -49,7 +57,8 @@ std::shared_ptr<const Rights> Gatekeeper::verify_token(const std::string& token,
   return std::make_shared<const Rights>(std::move(rights));
 }
 
-Admission Gatekeeper::admit(const ConnectRequest& request, size_t open_total, size_t open_from_peer, int64_t now_ms) {
+Admission Gatekeeper::admit(const ConnectRequest& request, size_t open_total, size_t open_from_peer,
+                            int64_t now_ms) {
   if (!origin_allowed(request.origin)) {
     metrics_.refused[static_cast<size_t>(Refusal::kOrigin)].add();
     return refuse(403, "origin not allowed");
@@ -69,7 +78,8 @@ Admission Gatekeeper::admit(const ConnectRequest& request, size_t open_total, si
     auto [it, fresh] = buckets_.try_emplace(request.peer, Bucket{burst, now_ms});
     Bucket& b = it->second;
     if (!fresh) {
-      b.tokens = std::min(burst, b.tokens + rate * static_cast<double>(now_ms - b.last_ms) / 1000.0);
+      b.tokens =
+          std::min(burst, b.tokens + rate * static_cast<double>(now_ms - b.last_ms) / 1000.0);
       b.last_ms = now_ms;
     }
     if (b.tokens < 1) {
@@ -111,8 +121,10 @@ Admission Gatekeeper::admit(const ConnectRequest& request, size_t open_total, si
 
 void Gatekeeper::tick(int64_t now_ms) {
   for (auto it = buckets_.begin(); it != buckets_.end();) {
-    if (now_ms - it->second.last_ms > 60000) it = buckets_.erase(it);
-    else ++it;
+    if (now_ms - it->second.last_ms > 60000)
+      it = buckets_.erase(it);
+    else
+      ++it;
   }
 }
 

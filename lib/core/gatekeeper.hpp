@@ -23,7 +23,8 @@ class Gatekeeper {
   Gatekeeper(const HubOptions& options, Metrics& metrics) : options_(options), metrics_(metrics) {}
 
   // `open_total` and `open_from_peer` are the sessions open now; `now_ms` monotonic.
-  Admission admit(const ConnectRequest& request, size_t open_total, size_t open_from_peer, int64_t now_ms);
+  Admission admit(const ConnectRequest& request, size_t open_total, size_t open_from_peer,
+                  int64_t now_ms);
   // Verifies a token for `{"op":"refresh"}`; null with `why` set when it is refused.
   std::shared_ptr<const Rights> verify_token(const std::string& token, std::string& why);
   // True when `origin` may connect: no list, "*" listed, the origin listed, or no Origin header.
@@ -36,7 +37,9 @@ class Gatekeeper {
     double tokens;
     int64_t last_ms;
   };
-  Admission refuse(int status, std::string reason) { return Admission{status, std::move(reason), nullptr}; }
+  Admission refuse(int status, std::string reason) {
+    return Admission{status, std::move(reason), nullptr};
+  }
 
   const HubOptions& options_;
   Metrics& metrics_;

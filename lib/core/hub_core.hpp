@@ -34,8 +34,8 @@ class HubCore final : public SessionHost, public BrokerListener {
   void attach(Session& session) override;
   void detach(Session& session) override;
   void on_request(Session& session, std::string_view text) override;
-  void open_stream(Session& session, const std::vector<std::string>& channels, std::string_view cursor,
-                   bool snapshot = false) override;
+  void open_stream(Session& session, const std::vector<std::string>& channels,
+                   std::string_view cursor, bool snapshot = false) override;
   void on_written(Session& session, const Outbound& item, int64_t now_us) override;
 
   // BrokerListener
@@ -53,7 +53,8 @@ class HubCore final : public SessionHost, public BrokerListener {
   // Publishes a checked message (channel valid, data valid JSON); stamps its time.
   void publish(Message message, std::function<void(const PublishOutcome&)> done);
   // Queues an error object on a session.
-  void send_error(Session& session, codec::ErrorCode code, std::string_view text, std::string_view ref = {});
+  void send_error(Session& session, codec::ErrorCode code, std::string_view text,
+                  std::string_view ref = {});
   // Shards sharing one broker see each message once per shard: the broker counts them instead.
   void leave_published_count_to_broker() { counts_published_ = false; }
   // Adds the deliveries counted since the last call to the shared metrics; the transport calls
@@ -77,10 +78,13 @@ class HubCore final : public SessionHost, public BrokerListener {
   // Whether a new connection may open (Origin, limits, rate, token, host hook).
   Admission admit(const ConnectRequest& request);
   // Checks that `session` may subscribe to every channel of a stream; `done(true)` when all may,
-  // `done(false, channel)` at the first refused one. `done` runs on the service thread, maybe later.
+  // `done(false, channel)` at the first refused one. `done` runs on the service thread, maybe
+  // later.
   void authorize_stream(Session& session, const std::vector<std::string>& channels,
                         std::function<void(bool, const std::string&)> done);
-  bool origin_allowed(const std::string& origin) const { return gatekeeper_.origin_allowed(origin); }
+  bool origin_allowed(const std::string& origin) const {
+    return gatekeeper_.origin_allowed(origin);
+  }
   Session* find_session(uint64_t id) const;
   // The history API: checks that a caller with `rights` (null: anonymous) may subscribe to
   // `channel` (rules and host hook), then reads a page from the broker. `done` runs on the
@@ -117,15 +121,16 @@ class HubCore final : public SessionHost, public BrokerListener {
   // Adds a subscription and asks the broker for its history; false (with an error queued) when
   // the session may not have it.
   bool subscribe(Session& session, const std::string& channel, const std::optional<Position>& since,
-                 std::string ref, std::shared_ptr<StreamOpening> opening = nullptr, bool snapshot = false,
-                 bool presence = false);
+                 std::string ref, std::shared_ptr<StreamOpening> opening = nullptr,
+                 bool snapshot = false, bool presence = false);
   void unsubscribe(Session& session, const std::string& channel, std::string_view ref);
   void remove_subscription(Subscription& sub);
   void finish_subscribe(const std::shared_ptr<Subscription>& sub, HistoryOutcome& history,
                         const std::optional<Position>& since, const std::string& ref);
   // Sends the retained messages after a subscription's `subscribed` (or its snapshot), then what
   // it held meanwhile.
-  void replay(Subscription& sub, const std::vector<EnvelopePtr>& messages, const HistoryOutcome* snapshot = nullptr);
+  void replay(Subscription& sub, const std::vector<EnvelopePtr>& messages,
+              const HistoryOutcome* snapshot = nullptr);
   // Queues a snapshot, in parts of at most about max_message_bytes on WebSocket, one event on SSE.
   void send_snapshot(Subscription& sub, const HistoryOutcome& history);
   void stream_step(const std::shared_ptr<StreamOpening>& opening);
@@ -137,7 +142,8 @@ class HubCore final : public SessionHost, public BrokerListener {
   // Tells the channel's other subscribers that asked for presence that `sub` joined or left.
   void announce(const Subscription& sub, const char* op);
   void presence_request(Session& session, const std::string& channel, const std::string& ref);
-  void publish_request(Session& session, const json::Fields& f, const std::string& data, const std::string& ref);
+  void publish_request(Session& session, const json::Fields& f, const std::string& data,
+                       const std::string& ref);
   void refresh(Session& session, const json::Fields& f, std::string_view ref);
   // Decides a subscribe or publish by the session's rights and the host's hook; `then` runs on
   // the service thread, only if the session still exists.
@@ -153,12 +159,12 @@ class HubCore final : public SessionHost, public BrokerListener {
   std::unordered_map<uint64_t, Session*> by_id_;
   uint64_t next_id_ = 1;
   int64_t coarse_now_ms_ = monotonic_us() / 1000;  // monotonic, refreshed by tick()
-  WriteTally written_;  // deliveries not yet added to metrics_
+  WriteTally written_;                             // deliveries not yet added to metrics_
   Gatekeeper gatekeeper_;
   std::function<void(std::function<void()>)> post_;
   std::array<std::vector<Session*>, kSweepSlices> sweep_;  // sessions by sweep bucket
   size_t sweep_next_ = 0;                                  // the bucket visited next
-  int64_t sweep_due_ms_ = -1;                              // when it is due; -1 before the first tick
+  int64_t sweep_due_ms_ = -1;  // when it is due; -1 before the first tick
   // Live fan-outs not yet written to every subscriber, by each of their frames (WebSocket, SSE).
   std::unordered_map<const std::string*, std::shared_ptr<FanOut>> fanouts_;
   const std::string* fanout_hit_key_ = nullptr;  // the frame last found in fanouts_ ...

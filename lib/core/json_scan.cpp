@@ -33,8 +33,10 @@ class FieldPicker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Field
       scan.items.emplace_back();
     } else {
       begin_value();
-      if (depth_ == item_depth_ && key_ == Field::kSince) in_since_ = true;
-      else if (depth_ == item_depth_) mistyped();
+      if (depth_ == item_depth_ && key_ == Field::kSince)
+        in_since_ = true;
+      else if (depth_ == item_depth_)
+        mistyped();
     }
     ++depth_;
     return true;
@@ -75,22 +77,24 @@ class FieldPicker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Field
     after_key_ = stream_.Tell();
     std::string_view k(s, n);
     if (depth_ == item_depth_) {
-      key_ = k == "op"        ? Field::kOp
-             : k == "channel" ? Field::kChannel
-             : k == "type"    ? Field::kType
-             : k == "data"    ? Field::kData
-             : k == "id"      ? Field::kId
-             : k == "since"   ? Field::kSince
-             : k == "token"   ? Field::kToken
+      key_ = k == "op"                ? Field::kOp
+             : k == "channel"         ? Field::kChannel
+             : k == "type"            ? Field::kType
+             : k == "data"            ? Field::kData
+             : k == "id"              ? Field::kId
+             : k == "since"           ? Field::kSince
+             : k == "token"           ? Field::kToken
              : k == "idempotency_key" ? Field::kIdempotencyKey
-             : k == "key"      ? Field::kKey
-             : k == "delete"   ? Field::kDelete
-             : k == "snapshot" ? Field::kSnapshot
-             : k == "presence" ? Field::kPresence
-             : k == "timestamp" ? Field::kTimestamp
-                              : Field::kOther;
+             : k == "key"             ? Field::kKey
+             : k == "delete"          ? Field::kDelete
+             : k == "snapshot"        ? Field::kSnapshot
+             : k == "presence"        ? Field::kPresence
+             : k == "timestamp"       ? Field::kTimestamp
+                                      : Field::kOther;
     } else if (in_since_ && depth_ == item_depth_ + 1) {
-      since_key_ = k == "epoch" ? SinceField::kEpoch : k == "seq" ? SinceField::kSeq : SinceField::kOther;
+      since_key_ = k == "epoch" ? SinceField::kEpoch
+                   : k == "seq" ? SinceField::kSeq
+                                : SinceField::kOther;
     }
     return true;
   }
@@ -99,17 +103,32 @@ class FieldPicker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Field
     begin_value(true);
     if (depth_ == item_depth_) {
       switch (key_) {
-        case Field::kOp: set(fields().op, fields().has_op, s, n); break;
-        case Field::kChannel: set(fields().channel, fields().has_channel, s, n); break;
-        case Field::kType: set(fields().type, fields().has_type, s, n); break;
-        case Field::kToken: set(fields().token, fields().has_token, s, n); break;
-        case Field::kIdempotencyKey: idempotency_key(s, n); break;
-        case Field::kKey: key(s, n); break;
+        case Field::kOp:
+          set(fields().op, fields().has_op, s, n);
+          break;
+        case Field::kChannel:
+          set(fields().channel, fields().has_channel, s, n);
+          break;
+        case Field::kType:
+          set(fields().type, fields().has_type, s, n);
+          break;
+        case Field::kToken:
+          set(fields().token, fields().has_token, s, n);
+          break;
+        case Field::kIdempotencyKey:
+          idempotency_key(s, n);
+          break;
+        case Field::kKey:
+          key(s, n);
+          break;
         case Field::kSince:
         case Field::kDelete:
         case Field::kSnapshot:
-        case Field::kPresence: mistyped(); break;
-        default: break;
+        case Field::kPresence:
+          mistyped();
+          break;
+        default:
+          break;
       }
     } else if (in_since_ && depth_ == item_depth_ + 1) {
       if (since_key_ == SinceField::kEpoch) {
@@ -126,11 +145,15 @@ class FieldPicker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Field
     if (!scalar_guard()) return false;
     begin_value(true);
     if (depth_ == item_depth_) {
-      if (key_ != Field::kData && key_ != Field::kId && key_ != Field::kTimestamp && key_ != Field::kOther) mistyped();
+      if (key_ != Field::kData && key_ != Field::kId && key_ != Field::kTimestamp &&
+          key_ != Field::kOther)
+        mistyped();
     } else if (in_since_ && depth_ == item_depth_ + 1) {
       if (since_key_ == SinceField::kSeq) {
-        if (parse_seq(std::string_view(s, n), fields().since_seq)) since_seq_seen_ = true;
-        else since_type_error();
+        if (parse_seq(std::string_view(s, n), fields().since_seq))
+          since_seq_seen_ = true;
+        else
+          since_type_error();
       } else if (since_key_ == SinceField::kEpoch) {
         since_type_error();
       }
@@ -159,17 +182,32 @@ class FieldPicker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Field
   bool Default() {
     if (!scalar_guard()) return false;
     begin_value();
-    if (depth_ == item_depth_ && key_ != Field::kData && key_ != Field::kTimestamp && key_ != Field::kOther)
+    if (depth_ == item_depth_ && key_ != Field::kData && key_ != Field::kTimestamp &&
+        key_ != Field::kOther)
       mistyped();  // id too
-    if (in_since_ && depth_ == item_depth_ + 1 && since_key_ != SinceField::kOther) since_type_error();
+    if (in_since_ && depth_ == item_depth_ + 1 && since_key_ != SinceField::kOther)
+      since_type_error();
     end_scalar();
     return true;
   }
 
  private:
   enum class Field {
-    kNone, kOp, kChannel, kType, kData, kId, kSince, kToken, kIdempotencyKey, kKey, kDelete, kSnapshot,
-    kPresence, kTimestamp, kOther
+    kNone,
+    kOp,
+    kChannel,
+    kType,
+    kData,
+    kId,
+    kSince,
+    kToken,
+    kIdempotencyKey,
+    kKey,
+    kDelete,
+    kSnapshot,
+    kPresence,
+    kTimestamp,
+    kOther
   };
   enum class SinceField { kOther, kEpoch, kSeq };
 
@@ -188,7 +226,8 @@ class FieldPicker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Field
   }
   // A bare scalar at the top level, or as an array item, is not a request.
   bool scalar_guard() {
-    if (depth_ == 0) return reject(allow_array_ ? "expected a JSON object or array" : "expected a JSON object");
+    if (depth_ == 0)
+      return reject(allow_array_ ? "expected a JSON object or array" : "expected a JSON object");
     if (depth_ == 1 && scan.array) return reject_item();
     return true;
   }
@@ -202,27 +241,37 @@ class FieldPicker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Field
   }
   void mistyped() {
     if (!fields().error.empty()) return;
-    static const char* const kWhy[] = {"", "op must be a string", "channel must be a string",
-                                       "type must be a string", "", "id must be a number or string",
-                                       "since must be an object", "token must be a string",
-                                       "idempotency_key must be a string", "key must be a string",
-                                       "delete must be true or false", "snapshot must be true or false",
-                                       "presence must be true or false", "", ""};
+    static const char* const kWhy[] = {"",
+                                       "op must be a string",
+                                       "channel must be a string",
+                                       "type must be a string",
+                                       "",
+                                       "id must be a number or string",
+                                       "since must be an object",
+                                       "token must be a string",
+                                       "idempotency_key must be a string",
+                                       "key must be a string",
+                                       "delete must be true or false",
+                                       "snapshot must be true or false",
+                                       "presence must be true or false",
+                                       "",
+                                       ""};
     const char* why = kWhy[static_cast<int>(key_)];
     if (*why) fields().error = why;
   }
   void idempotency_key(const char* s, size_t n) {
     if (!fields().error.empty()) return;
     if (n == 0 || n > kMaxIdempotencyKeyBytes)
-      fields().error = "idempotency_key must be 1-" + std::to_string(kMaxIdempotencyKeyBytes) + " bytes (got " +
-                       std::to_string(n) + ")";
+      fields().error = "idempotency_key must be 1-" + std::to_string(kMaxIdempotencyKeyBytes) +
+                       " bytes (got " + std::to_string(n) + ")";
     else
       fields().idempotency_key.assign(s, n);
   }
   void key(const char* s, size_t n) {
     if (!fields().error.empty()) return;
     if (n == 0 || n > kMaxKeyBytes)
-      fields().error = "key must be 1-" + std::to_string(kMaxKeyBytes) + " bytes (got " + std::to_string(n) + ")";
+      fields().error = "key must be 1-" + std::to_string(kMaxKeyBytes) + " bytes (got " +
+                       std::to_string(n) + ")";
     else
       fields().key.assign(s, n);
   }
@@ -232,12 +281,15 @@ class FieldPicker : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Field
   // The value of a captured key starts after the key's closing quote, blanks and the colon.
   void begin_value(bool scalar_id = false) {
     if (depth_ != item_depth_ || capture_ != nullptr) return;
-    if (key_ != Field::kData && key_ != Field::kTimestamp && !(key_ == Field::kId && scalar_id)) return;
+    if (key_ != Field::kData && key_ != Field::kTimestamp && !(key_ == Field::kId && scalar_id))
+      return;
     size_t p = after_key_;
     while (p < text_.size() && (text_[p] == ' ' || text_[p] == '\t' || text_[p] == '\n' ||
                                 text_[p] == '\r' || text_[p] == ':'))
       ++p;
-    capture_ = key_ == Field::kData ? &fields().data : key_ == Field::kTimestamp ? &fields().timestamp : &fields().id;
+    capture_ = key_ == Field::kData        ? &fields().data
+               : key_ == Field::kTimestamp ? &fields().timestamp
+                                           : &fields().id;
     capture_->begin = p;
     capture_depth_ = depth_;
   }
@@ -301,7 +353,9 @@ namespace {
 
 // Accepts any value, refusing strings whose escapes decode to invalid UTF-8.
 struct ValueChecker : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, ValueChecker> {
-  bool String(const char* s, rapidjson::SizeType n, bool) { return is_valid_utf8(std::string_view(s, n)); }
+  bool String(const char* s, rapidjson::SizeType n, bool) {
+    return is_valid_utf8(std::string_view(s, n));
+  }
   bool Key(const char* s, rapidjson::SizeType n, bool copy) { return String(s, n, copy); }
 };
 

@@ -31,7 +31,7 @@ struct Range {
 struct Fields {
   std::string op, channel, type, token;
   bool has_op = false, has_channel = false, has_type = false, has_token = false;
-  Range id, data;  // raw JSON of "id" (a number or string) and "data" (any value)
+  Range id, data;   // raw JSON of "id" (a number or string) and "data" (any value)
   Range timestamp;  // raw JSON of "timestamp" (any value; read from bridged payloads)
   bool has_since = false;
   std::string since_epoch;
@@ -41,7 +41,7 @@ struct Fields {
   bool delete_key = false;      // "delete":true
   bool snapshot = false;        // "snapshot":true on subscribe
   bool presence = false;        // "presence":true on subscribe
-  std::string error;  // first problem found, for an error object
+  std::string error;            // first problem found, for an error object
 };
 
 struct Scan {

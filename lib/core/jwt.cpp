@@ -37,7 +37,8 @@ bool string_list(const rapidjson::Value& v, std::vector<std::string>& out) {
 }
 
 bool parse_object(const std::string& text, rapidjson::Document& doc) {
-  doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(text.data(), text.size());
+  doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(text.data(),
+                                                                                    text.size());
   return !doc.HasParseError() && doc.IsObject();
 }
 
@@ -45,12 +46,18 @@ bool parse_object(const std::string& text, rapidjson::Document& doc) {
 
 const char* verdict_text(Verdict v) {
   switch (v) {
-    case Verdict::kValid: return "valid";
-    case Verdict::kMalformed: return "malformed token";
-    case Verdict::kBadAlgorithm: return "token algorithm is not HS256";
-    case Verdict::kBadSignature: return "bad token signature";
-    case Verdict::kExpired: return "token expired";
-    case Verdict::kNotYetValid: return "token not yet valid";
+    case Verdict::kValid:
+      return "valid";
+    case Verdict::kMalformed:
+      return "malformed token";
+    case Verdict::kBadAlgorithm:
+      return "token algorithm is not HS256";
+    case Verdict::kBadSignature:
+      return "bad token signature";
+    case Verdict::kExpired:
+      return "token expired";
+    case Verdict::kNotYetValid:
+      return "token not yet valid";
   }
   return "invalid token";
 }
@@ -61,12 +68,18 @@ bool base64url_decode(std::string_view in, std::string& out) {
   int bits = 0;
   for (char c : in) {
     int v;
-    if (c >= 'A' && c <= 'Z') v = c - 'A';
-    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9') v = c - '0' + 52;
-    else if (c == '-') v = 62;
-    else if (c == '_') v = 63;
-    else return false;
+    if (c >= 'A' && c <= 'Z')
+      v = c - 'A';
+    else if (c >= 'a' && c <= 'z')
+      v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9')
+      v = c - '0' + 52;
+    else if (c == '-')
+      v = 62;
+    else if (c == '_')
+      v = 63;
+    else
+      return false;
     buffer = (buffer << 6) | static_cast<uint32_t>(v);
     bits += 6;
     if (bits >= 8) {
@@ -81,7 +94,8 @@ Verdict verify(std::string_view token, std::string_view secret, int64_t now, Rig
   if (token.empty() || token.size() > kMaxTokenBytes || secret.empty()) return Verdict::kMalformed;
   size_t dot1 = token.find('.');
   size_t dot2 = dot1 == std::string_view::npos ? dot1 : token.find('.', dot1 + 1);
-  if (dot2 == std::string_view::npos || token.find('.', dot2 + 1) != std::string_view::npos) return Verdict::kMalformed;
+  if (dot2 == std::string_view::npos || token.find('.', dot2 + 1) != std::string_view::npos)
+    return Verdict::kMalformed;
 
   std::string header_json, payload_json, signature;
   if (!base64url_decode(token.substr(0, dot1), header_json) ||
@@ -93,15 +107,18 @@ Verdict verify(std::string_view token, std::string_view secret, int64_t now, Rig
   if (!parse_object(header_json, header)) return Verdict::kMalformed;
   auto alg = header.FindMember("alg");
   if (alg == header.MemberEnd() || !alg->value.IsString()) return Verdict::kMalformed;
-  if (std::string_view(alg->value.GetString(), alg->value.GetStringLength()) != "HS256") return Verdict::kBadAlgorithm;
+  if (std::string_view(alg->value.GetString(), alg->value.GetStringLength()) != "HS256")
+    return Verdict::kBadAlgorithm;
 
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int mac_len = 0;
   std::string_view signed_part = token.substr(0, dot2);
   if (!HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-            reinterpret_cast<const unsigned char*>(signed_part.data()), signed_part.size(), mac, &mac_len))
+            reinterpret_cast<const unsigned char*>(signed_part.data()), signed_part.size(), mac,
+            &mac_len))
     return Verdict::kBadSignature;
-  if (signature.size() != mac_len || CRYPTO_memcmp(signature.data(), mac, mac_len) != 0) return Verdict::kBadSignature;
+  if (signature.size() != mac_len || CRYPTO_memcmp(signature.data(), mac, mac_len) != 0)
+    return Verdict::kBadSignature;
 
   rapidjson::Document claims;
   if (!parse_object(payload_json, claims)) return Verdict::kMalformed;
@@ -121,9 +138,11 @@ Verdict verify(std::string_view token, std::string_view secret, int64_t now, Rig
     if (!it->value.IsString()) return Verdict::kMalformed;
     out.identity.assign(it->value.GetString(), it->value.GetStringLength());
   }
-  if (auto it = claims.FindMember("channels"); it != claims.MemberEnd() && !string_list(it->value, out.subscribe))
+  if (auto it = claims.FindMember("channels");
+      it != claims.MemberEnd() && !string_list(it->value, out.subscribe))
     return Verdict::kMalformed;
-  if (auto it = claims.FindMember("publish"); it != claims.MemberEnd() && !string_list(it->value, out.publish))
+  if (auto it = claims.FindMember("publish");
+      it != claims.MemberEnd() && !string_list(it->value, out.publish))
     return Verdict::kMalformed;
   rights = std::move(out);
   return Verdict::kValid;

@@ -77,7 +77,8 @@ void LatencyHistogram::render(std::string& out, const char* name) const {
     }
     line(out, bucket.c_str(), ("{le=\"" + le + "\"}").c_str(), cumulative);
   }
-  out += std::string(name) + "_sum " + std::to_string(static_cast<double>(sum_us_.get()) / 1e6) + "\n";
+  out +=
+      std::string(name) + "_sum " + std::to_string(static_cast<double>(sum_us_.get()) / 1e6) + "\n";
   line(out, (std::string(name) + "_count").c_str(), "", count_.get());
 }
 
@@ -112,14 +113,16 @@ std::string Metrics::render() const {
   head(out, "rthub_connections_accepted_total", "counter", "Connections accepted by transport.");
   line(out, "rthub_connections_accepted_total", "{transport=\"ws\"}", accepted_ws.get());
   line(out, "rthub_connections_accepted_total", "{transport=\"sse\"}", accepted_sse.get());
-  head(out, "rthub_connections_refused_total", "counter", "Connections refused before upgrade, by reason.");
+  head(out, "rthub_connections_refused_total", "counter",
+       "Connections refused before upgrade, by reason.");
   line(out, "rthub_connections_refused_total", "{reason=\"max_connections\"}",
        refused[static_cast<size_t>(Refusal::kMaxConnections)].get());
   line(out, "rthub_connections_refused_total", "{reason=\"max_connections_per_ip\"}",
        refused[static_cast<size_t>(Refusal::kMaxPerIp)].get());
   line(out, "rthub_connections_refused_total", "{reason=\"connect_rate\"}",
        refused[static_cast<size_t>(Refusal::kConnectRate)].get());
-  line(out, "rthub_connections_refused_total", "{reason=\"origin\"}", refused[static_cast<size_t>(Refusal::kOrigin)].get());
+  line(out, "rthub_connections_refused_total", "{reason=\"origin\"}",
+       refused[static_cast<size_t>(Refusal::kOrigin)].get());
   line(out, "rthub_connections_refused_total", "{reason=\"fd_exhausted\"}",
        refused[static_cast<size_t>(Refusal::kFdExhausted)].get());
   head(out, "rthub_connections_limit", "gauge", "The max_connections in force (0: no limit).");
@@ -131,22 +134,27 @@ std::string Metrics::render() const {
        "WebSocket connections failed (or upgrades refused) for breaking RFC 6455, by reason.");
   static const char* const kViolations[] = {"unmasked", "bad_length", "too_big", "version"};
   for (size_t i = 0; i < ws_protocol_errors.size(); ++i)
-    line(out, "rthub_ws_protocol_errors_total", (std::string("{reason=\"") + kViolations[i] + "\"}").c_str(),
-         ws_protocol_errors[i].get());
+    line(out, "rthub_ws_protocol_errors_total",
+         (std::string("{reason=\"") + kViolations[i] + "\"}").c_str(), ws_protocol_errors[i].get());
   head(out, "rthub_ws_frame_guard_lost_total", "counter",
        "ws:// connections whose frame headers the guard lost track of (lws judges them alone).");
   line(out, "rthub_ws_frame_guard_lost_total", "", frame_guard_lost.get());
-  head(out, "rthub_auth_failures_total", "counter", "Connections refused for their token or by the host's hook, by reason.");
-  static const char* const kAuth[] = {"missing", "malformed", "bad_algorithm", "bad_signature", "expired", "not_yet_valid", "hook"};
+  head(out, "rthub_auth_failures_total", "counter",
+       "Connections refused for their token or by the host's hook, by reason.");
+  static const char* const kAuth[] = {"missing", "malformed",     "bad_algorithm", "bad_signature",
+                                      "expired", "not_yet_valid", "hook"};
   for (size_t i = 0; i < auth_failures.size(); ++i)
-    line(out, "rthub_auth_failures_total", (std::string("{reason=\"") + kAuth[i] + "\"}").c_str(), auth_failures[i].get());
-  head(out, "rthub_forbidden_total", "counter", "Subscribes and client publishes refused by the connection's rights.");
+    line(out, "rthub_auth_failures_total", (std::string("{reason=\"") + kAuth[i] + "\"}").c_str(),
+         auth_failures[i].get());
+  head(out, "rthub_forbidden_total", "counter",
+       "Subscribes and client publishes refused by the connection's rights.");
   line(out, "rthub_forbidden_total", "", forbidden.get());
   head(out, "rthub_subscriptions", "gauge", "Channel subscriptions held by open connections.");
   line(out, "rthub_subscriptions", "", subscriptions.get());
   head(out, "rthub_channels", "gauge", "Channels with subscribers or retained history.");
   line(out, "rthub_channels", "", channels.get());
-  head(out, "rthub_messages_published_total", "counter", "Messages published (positions assigned).");
+  head(out, "rthub_messages_published_total", "counter",
+       "Messages published (positions assigned).");
   line(out, "rthub_messages_published_total", "", published.get());
   head(out, "rthub_deliveries_total", "counter", "Messages written to subscribers.");
   line(out, "rthub_deliveries_total", "", deliveries.get());
@@ -155,27 +163,34 @@ std::string Metrics::render() const {
   head(out, "rthub_resumes_total", "counter", "Subscriptions that asked to resume, by outcome.");
   line(out, "rthub_resumes_total", "{recovered=\"true\"}", resumes_recovered.get());
   line(out, "rthub_resumes_total", "{recovered=\"false\"}", resumes_lost.get());
-  head(out, "rthub_snapshots_sent_total", "counter", "Keyed snapshots sent to subscribers that asked for one.");
+  head(out, "rthub_snapshots_sent_total", "counter",
+       "Keyed snapshots sent to subscribers that asked for one.");
   line(out, "rthub_snapshots_sent_total", "", snapshots_sent.get());
-  head(out, "rthub_reconnects_total", "counter", "Connections that came back asking to resume, by transport.");
+  head(out, "rthub_reconnects_total", "counter",
+       "Connections that came back asking to resume, by transport.");
   line(out, "rthub_reconnects_total", "{transport=\"ws\"}", reconnects_ws.get());
   line(out, "rthub_reconnects_total", "{transport=\"sse\"}", reconnects_sse.get());
-  head(out, "rthub_sse_fallbacks_total", "counter", "SSE streams opened as a fallback from WebSocket (?fallback=1).");
+  head(out, "rthub_sse_fallbacks_total", "counter",
+       "SSE streams opened as a fallback from WebSocket (?fallback=1).");
   line(out, "rthub_sse_fallbacks_total", "", sse_fallbacks.get());
-  head(out, "rthub_slow_consumers_dropped_total", "counter", "Sessions dropped because their queue passed its bound.");
+  head(out, "rthub_slow_consumers_dropped_total", "counter",
+       "Sessions dropped because their queue passed its bound.");
   line(out, "rthub_slow_consumers_dropped_total", "", slow_consumers.get());
   head(out, "rthub_heartbeats_sent_total", "counter", "Ping objects sent on idle streams.");
   line(out, "rthub_heartbeats_sent_total", "", heartbeats_sent.get());
-  head(out, "rthub_heartbeat_timeouts_total", "counter", "WebSocket connections dropped after three heartbeats without an answer.");
+  head(out, "rthub_heartbeat_timeouts_total", "counter",
+       "WebSocket connections dropped after three heartbeats without an answer.");
   line(out, "rthub_heartbeat_timeouts_total", "", heartbeat_timeouts.get());
   head(out, "rthub_errors_total", "counter", "Error objects and error statuses sent, by code.");
   for (size_t i = 0; i < errors.size(); ++i) {
-    std::string labels = std::string("{code=\"") + codec::error_code_name(static_cast<codec::ErrorCode>(i)) + "\"}";
+    std::string labels =
+        std::string("{code=\"") + codec::error_code_name(static_cast<codec::ErrorCode>(i)) + "\"}";
     line(out, "rthub_errors_total", labels.c_str(), errors[i].get());
   }
   head(out, "rthub_history_bytes", "gauge", "Bytes held by retained history.");
   line(out, "rthub_history_bytes", "", history_bytes.get());
-  head(out, "rthub_delivery_latency_seconds", "histogram", "Time from publish to the write of a message to a subscriber's socket.");
+  head(out, "rthub_delivery_latency_seconds", "histogram",
+       "Time from publish to the write of a message to a subscriber's socket.");
   latency.render(out, "rthub_delivery_latency_seconds");
   head(out, "rthub_loop_busy_seconds", "histogram",
        "Time each event-loop iteration kept a service thread busy (waiting for events excluded).");

@@ -27,7 +27,8 @@ class Counter {
 // What one service thread wrote since it last reported: plain counters, added to the shared
 // Metrics in one go (Metrics::add).
 struct WriteTally {
-  static constexpr std::array<double, 12> kBoundsMs = {0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 5000};
+  static constexpr std::array<double, 12> kBoundsMs = {0.5, 1,   2.5, 5,   10,   25,
+                                                       50,  100, 250, 500, 1000, 5000};
   uint64_t bytes = 0, deliveries = 0, latency_sum_us = 0;
   std::array<uint64_t, kBoundsMs.size() + 1> latency_buckets{};
   void observe_latency_us(int64_t us);
@@ -51,7 +52,16 @@ class LatencyHistogram {
 // kFdExhausted: answered 503 by the listener because the process ran out of file descriptors.
 enum class Refusal { kMaxConnections, kMaxPerIp, kConnectRate, kOrigin, kFdExhausted, kCount };
 // Why a token or a host hook refused a connection.
-enum class AuthFailure { kMissing, kMalformed, kBadAlgorithm, kBadSignature, kExpired, kNotYetValid, kHook, kCount };
+enum class AuthFailure {
+  kMissing,
+  kMalformed,
+  kBadAlgorithm,
+  kBadSignature,
+  kExpired,
+  kNotYetValid,
+  kHook,
+  kCount
+};
 
 // WebSocket protocol violations the hub fails a connection (or refuses an upgrade) for.
 enum class WsProtocolError { kUnmasked, kBadLength, kTooBig, kVersion, kCount };
@@ -67,12 +77,12 @@ struct Metrics {
   std::array<Counter, codec::kErrorCodeCount> errors;
   std::array<Counter, static_cast<size_t>(Refusal::kCount)> refused;
   std::array<Counter, static_cast<size_t>(AuthFailure::kCount)> auth_failures;
-  Counter forbidden;  // subscribes and publishes refused by rights
+  Counter forbidden;          // subscribes and publishes refused by rights
   Counter connections_limit;  // the max_connections in force (0: none)
   Counter fd_shortages;       // episodes of accept failing with EMFILE/ENFILE
   std::array<Counter, static_cast<size_t>(WsProtocolError::kCount)> ws_protocol_errors;
   Counter frame_guard_lost;  // ws:// connections whose frame headers the guard lost track of
-  Counter snapshots_sent;  // keyed snapshots queued to subscribers
+  Counter snapshots_sent;    // keyed snapshots queued to subscribers
   Counter history_bytes;
   LatencyHistogram latency;
   // How long each event-loop iteration kept the service thread busy (time blocked waiting for

@@ -17,12 +17,16 @@ bool is_valid_utf8(std::string_view text) {
       n = 1;
     } else if (c >= 0xe0 && c <= 0xef) {
       n = 2;
-      if (c == 0xe0) lo = 0xa0;          // overlong
-      else if (c == 0xed) hi = 0x9f;     // surrogates
+      if (c == 0xe0)
+        lo = 0xa0;  // overlong
+      else if (c == 0xed)
+        hi = 0x9f;  // surrogates
     } else if (c >= 0xf0 && c <= 0xf4) {
       n = 3;
-      if (c == 0xf0) lo = 0x90;          // overlong
-      else if (c == 0xf4) hi = 0x8f;     // past U+10FFFF
+      if (c == 0xf0)
+        lo = 0x90;  // overlong
+      else if (c == 0xf4)
+        hi = 0x8f;  // past U+10FFFF
     } else {
       return false;
     }

@@ -5,15 +5,17 @@
 
 namespace rthub {
 
-bool try_bind_addresses(const std::string& host, int port, const std::function<bool(const struct addrinfo&)>& attempt) {
-  struct addrinfo hints{};
+bool try_bind_addresses(const std::string& host, int port,
+                        const std::function<bool(const struct addrinfo&)>& attempt) {
+  struct addrinfo hints {};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
   struct addrinfo* found = nullptr;
   std::string service = std::to_string(port);
   bool any = host.empty() || host == "*" || host == "0.0.0.0";
-  if (getaddrinfo(any ? "0.0.0.0" : host.c_str(), service.c_str(), &hints, &found) != 0) return false;
+  if (getaddrinfo(any ? "0.0.0.0" : host.c_str(), service.c_str(), &hints, &found) != 0)
+    return false;
   bool done = false;
   for (auto* a = found; a && !done; a = a->ai_next) done = attempt(*a);
   freeaddrinfo(found);

@@ -10,7 +10,8 @@ namespace rthub {
 
 // Calls `attempt` with each passive TCP address of host:port ("", "*" and "0.0.0.0": every IPv4
 // interface) until one returns true; false when none did or the host does not resolve.
-bool try_bind_addresses(const std::string& host, int port, const std::function<bool(const struct addrinfo&)>& attempt);
+bool try_bind_addresses(const std::string& host, int port,
+                        const std::function<bool(const struct addrinfo&)>& attempt);
 
 // Whether host:port can be bound now by a socket without SO_REUSEPORT, so also not while another
 // SO_REUSEPORT group holds it. Port 0 is always free.

@@ -67,7 +67,8 @@ ConnectRequest connect_request(struct lws* wsi, const char* transport, const std
   return r;
 }
 
-int add_cors_headers(struct lws* wsi, const HubOptions& options, unsigned char** p, unsigned char* end) {
+int add_cors_headers(struct lws* wsi, const HubOptions& options, unsigned char** p,
+                     unsigned char* end) {
   std::string origin = header(wsi, WSI_TOKEN_ORIGIN);
   if (origin.empty()) return 0;
   bool allowed = options.allowed_origins.empty();
@@ -75,11 +76,13 @@ int add_cors_headers(struct lws* wsi, const HubOptions& options, unsigned char**
   if (!allowed) return 0;
   auto add = [&](const char* name, const std::string& value) {
     return lws_add_http_header_by_name(wsi, reinterpret_cast<const unsigned char*>(name),
-                                       reinterpret_cast<const unsigned char*>(value.data()), static_cast<int>(value.size()), p, end);
+                                       reinterpret_cast<const unsigned char*>(value.data()),
+                                       static_cast<int>(value.size()), p, end);
   };
   return add("access-control-allow-origin:", origin) || add("vary:", "Origin") ||
          add("access-control-allow-headers:", "Authorization, Content-Type, Last-Event-ID") ||
-         add("access-control-allow-methods:", "GET, POST, OPTIONS") || add("access-control-max-age:", "600");
+         add("access-control-allow-methods:", "GET, POST, OPTIONS") ||
+         add("access-control-max-age:", "600");
 }
 
 }  // namespace rthub

@@ -73,6 +73,7 @@ std::vector<std::string> query_values(struct lws* wsi, const char* name);
 // ?token=), Origin and path.
 ConnectRequest connect_request(struct lws* wsi, const char* transport, const std::string& path);
 // Adds CORS headers when the request has an allowed Origin. Non-zero when out of room.
-int add_cors_headers(struct lws* wsi, const HubOptions& options, unsigned char** p, unsigned char* end);
+int add_cors_headers(struct lws* wsi, const HubOptions& options, unsigned char** p,
+                     unsigned char* end);
 
 }  // namespace rthub

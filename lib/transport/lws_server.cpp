@@ -3,8 +3,8 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include <cstdio>
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 
@@ -63,9 +63,10 @@ std::string request_path(struct lws* wsi, std::string& method) {
 // versions it does. lws_return_http_status cannot add the header, so the answer is written raw.
 void refuse_websocket_version(struct lws* wsi) {
   static const char kBody[] = "unsupported Sec-WebSocket-Version: this server speaks 13\n";
-  std::string answer = "HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\n"
-                       "Content-Type: text/plain\r\nConnection: close\r\nContent-Length: " +
-                       std::to_string(sizeof kBody - 1) + "\r\n\r\n" + kBody;
+  std::string answer =
+      "HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\n"
+      "Content-Type: text/plain\r\nConnection: close\r\nContent-Length: " +
+      std::to_string(sizeof kBody - 1) + "\r\n\r\n" + kBody;
   std::vector<unsigned char> buffer(LWS_PRE + answer.size());
   std::memcpy(buffer.data() + LWS_PRE, answer.data(), answer.size());
   lws_write(wsi, buffer.data() + LWS_PRE, answer.size(), LWS_WRITE_HTTP_HEADERS);
@@ -74,7 +75,8 @@ void refuse_websocket_version(struct lws* wsi) {
 }  // namespace
 
 struct LwsServer::State {
-  State(const HubOptions& o, HubCore& c, Metrics& m, Hooks h) : options(o), core(c), metrics(m), hooks(std::move(h)) {}
+  State(const HubOptions& o, HubCore& c, Metrics& m, Hooks h)
+      : options(o), core(c), metrics(m), hooks(std::move(h)) {}
   const HubOptions& options;
   HubCore& core;
   Metrics& metrics;
@@ -82,7 +84,7 @@ struct LwsServer::State {
   uv_loop_t loop{};
   uv_timer_t timer{};
   uv_prepare_t flusher{};
-  SharedListener listener;  // this shard's socket on the hub's port
+  SharedListener listener;                  // this shard's socket on the hub's port
   std::unique_ptr<FrameGuard> frame_guard;  // RFC 6455 header checks of ws:// connections
   bool loop_ready = false;
   struct lws_context* context = nullptr;  // guarded by wake_lock for wake()
@@ -179,13 +181,16 @@ int on_event(struct lws* wsi, enum lws_callback_reasons reason, void* user, void
         return -1;
       }
       if (header(wsi, WSI_TOKEN_VERSION) != "13") {  // lws 4.1.6 upgrades any version as 13
-        server_of(wsi).metrics.ws_protocol_errors[static_cast<size_t>(WsProtocolError::kVersion)].add();
+        server_of(wsi)
+            .metrics.ws_protocol_errors[static_cast<size_t>(WsProtocolError::kVersion)]
+            .add();
         refuse_websocket_version(wsi);
         return -1;
       }
       Admission admission = server_of(wsi).core.admit(connect_request(wsi, "ws", "/ws"));
       if (admission.status) {
-        lws_return_http_status(wsi, static_cast<unsigned int>(admission.status), admission.reason.c_str());
+        lws_return_http_status(wsi, static_cast<unsigned int>(admission.status),
+                               admission.reason.c_str());
         return -1;
       }
       slot->admitted = new std::shared_ptr<const Rights>(std::move(admission.rights));
@@ -231,7 +236,8 @@ int on_event(struct lws* wsi, enum lws_callback_reasons reason, void* user, void
         // HttpExchange::of); a stream takes no request after it, so the connection closes.
         if (lws_get_opaque_user_data(wsi) == &kStreamOpen) return -1;
         int result = SseSession::open(wsi, *slot);
-        if (result == 0 && slot->sse) lws_set_opaque_user_data(wsi, const_cast<char*>(&kStreamOpen));
+        if (result == 0 && slot->sse)
+          lws_set_opaque_user_data(wsi, const_cast<char*>(&kStreamOpen));
         return result;
       }
       return HttpExchange::on_request(wsi, *slot, method, path);
@@ -313,7 +319,17 @@ void LwsServer::open(bool joins_shards) {
   s.loop_ready = true;
   uv_loop_configure(&s.loop, UV_METRICS_IDLE_TIME);  // for the loop-busy histogram
   s.scratch.resize(LWS_PRE + kWriteBatchBytes);
-  s.server.reset(new ServerContext{s.options, s.core, s.metrics, s.scratch, s.hooks.broker_ready, s.hooks.on_wake, s.hooks.broker_metrics, {}, {}, {}, {}});
+  s.server.reset(new ServerContext{s.options,
+                                   s.core,
+                                   s.metrics,
+                                   s.scratch,
+                                   s.hooks.broker_ready,
+                                   s.hooks.on_wake,
+                                   s.hooks.broker_metrics,
+                                   {},
+                                   {},
+                                   {},
+                                   {}});
 
   // Dynamic endpoints are callback mounts so that a static "/" mount cannot shadow them.
   for (const char* point : {"/events", "/publish", "/history", "/metrics", "/healthz"}) {
@@ -345,7 +361,8 @@ void LwsServer::open(bool joins_shards) {
   // connections to lws. The first shard checks with a plain bind that nobody holds the port, not
   // even another process's SO_REUSEPORT group, which would otherwise take a share of them.
   if (!joins_shards && !can_bind(bind_host, s.options.port))
-    throw Error(Errc::kIo, "cannot listen on " + s.options.listen_host + ":" + std::to_string(s.options.port));
+    throw Error(Errc::kIo,
+                "cannot listen on " + s.options.listen_host + ":" + std::to_string(s.options.port));
   s.listener.open(bind_host, s.options.port);
   for (const std::string* file : {&s.options.tls_cert, &s.options.tls_key})
     if (!file->empty() && access(file->c_str(), R_OK) != 0)
@@ -363,7 +380,8 @@ void LwsServer::open(bool joins_shards) {
   } else {
     info.iface = s.iface.c_str();
   }
-  if (s.iface.find(':') == std::string::npos && s.iface != "localhost") info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+  if (s.iface.find(':') == std::string::npos && s.iface != "localhost")
+    info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
   if (!s.options.tls_cert.empty()) {
     info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.ssl_cert_filepath = s.options.tls_cert.c_str();
@@ -384,7 +402,9 @@ void LwsServer::open(bool joins_shards) {
   info.ka_probes = 3;
   info.ka_interval = 10;
   s.context = lws_create_context(&info);
-  if (!s.context) throw Error(Errc::kIo, "cannot listen on " + s.options.listen_host + ":" + std::to_string(s.options.port));
+  if (!s.context)
+    throw Error(Errc::kIo,
+                "cannot listen on " + s.options.listen_host + ":" + std::to_string(s.options.port));
   s.lws_alive = s.context;
   // When the vhost cannot be made (TLS files it cannot use), lws still makes a context.
   struct lws_vhost* vhost = lws_get_vhost_by_name(s.context, "default");
@@ -394,8 +414,9 @@ void LwsServer::open(bool joins_shards) {
     s.destroy_context();
     s.loop_ready = false;
     s.lws_alive = nullptr;
-    throw Error(Errc::kIo, "cannot serve on " + s.options.listen_host + ":" + std::to_string(s.options.port) +
-                               (s.options.tls_cert.empty() ? "" : " (check the TLS certificate and key)"));
+    throw Error(Errc::kIo,
+                "cannot serve on " + s.options.listen_host + ":" + std::to_string(s.options.port) +
+                    (s.options.tls_cert.empty() ? "" : " (check the TLS certificate and key)"));
   }
   s.port = s.listener.port();
   s.listener.start(&s.loop, vhost, &s.metrics);
@@ -435,14 +456,19 @@ void LwsServer::begin_stop() {
   if (s.stopping) return;
   s.stopping = true;
   s.listener.close();  // no new connections
-  int64_t grace_ms = kStopGraceBaseMs + static_cast<int64_t>(s.core.session_count()) * 1000 / kStopGraceConnectionsPerSecond;
+  int64_t grace_ms = kStopGraceBaseMs + static_cast<int64_t>(s.core.session_count()) * 1000 /
+                                            kStopGraceConnectionsPerSecond;
   s.stop_deadline_ms = monotonic_us() / 1000 + grace_ms;
   s.server->close_timeout_secs = static_cast<int>((grace_ms + 999) / 1000);
   s.core.close_all(CloseCode::kGoingAway);
 }
 
-int LwsServer::port() const { return state_->port; }
+int LwsServer::port() const {
+  return state_->port;
+}
 
-void* LwsServer::loop() const { return &state_->loop; }
+void* LwsServer::loop() const {
+  return &state_->loop;
+}
 
 }  // namespace rthub

@@ -16,8 +16,8 @@ struct Metrics;
 class LwsServer {
  public:
   struct Hooks {
-    std::function<void()> on_wake;        // cross-thread work is waiting (service thread)
-    std::function<bool()> broker_ready;   // for /healthz
+    std::function<void()> on_wake;       // cross-thread work is waiting (service thread)
+    std::function<bool()> broker_ready;  // for /healthz
     std::function<void(std::string&)> broker_metrics;  // appended to /metrics
   };
   LwsServer(const HubOptions& options, HubCore& core, Metrics& metrics, Hooks hooks);

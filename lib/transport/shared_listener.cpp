@@ -117,7 +117,8 @@ void SharedListener::start(uv_loop_t* loop, struct lws_vhost* vhost, Metrics* me
 }
 
 void SharedListener::resume() {
-  if (short_ && monotonic_us() / 1000 - last_short_ms_ >= kShortageQuietMs && descriptor_free(fd_ceiling_)) {
+  if (short_ && monotonic_us() / 1000 - last_short_ms_ >= kShortageQuietMs &&
+      descriptor_free(fd_ceiling_)) {
     short_ = false;
     std::fprintf(stderr,
                  "rthub: file descriptors available again after %.1f s; %" PRIu64

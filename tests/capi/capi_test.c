@@ -28,11 +28,12 @@ static void check_version_and_errors(void) {
            RTHUB_VERSION_PATCH);
   CHECK(strcmp(RTHUB_VERSION_STRING, expected) == 0);
   CHECK(rthub_version_number() == RTHUB_VERSION_NUMBER);
-  CHECK(RTHUB_VERSION_NUMBER == RTHUB_VERSION_MAJOR * 10000 + RTHUB_VERSION_MINOR * 100 + RTHUB_VERSION_PATCH);
+  CHECK(RTHUB_VERSION_NUMBER ==
+        RTHUB_VERSION_MAJOR * 10000 + RTHUB_VERSION_MINOR * 100 + RTHUB_VERSION_PATCH);
 
   const rthub_err codes[] = {
-      RTHUB_OK,          RTHUB_ERR_INVALID,     RTHUB_ERR_NOMEM,     RTHUB_ERR_STATE,
-      RTHUB_ERR_IO,      RTHUB_ERR_UNAVAILABLE, RTHUB_ERR_TOO_LARGE, RTHUB_ERR_TIMEOUT,
+      RTHUB_OK,           RTHUB_ERR_INVALID,        RTHUB_ERR_NOMEM,     RTHUB_ERR_STATE,
+      RTHUB_ERR_IO,       RTHUB_ERR_UNAVAILABLE,    RTHUB_ERR_TOO_LARGE, RTHUB_ERR_TIMEOUT,
       RTHUB_ERR_INTERNAL, RTHUB_ERR_UNKNOWN_OUTCOME};
   size_t count = sizeof codes / sizeof codes[0];
   for (size_t i = 0; i < count; ++i) {
@@ -284,13 +285,14 @@ static void* complete_later(void* check) {
   nanosleep(&pause, NULL);
   /* The callback has returned: what the check is about is still readable until it completes. */
   const rthub_channel_info* info = rthub_channel_check_info((rthub_channel_check*)check);
-  int about_later = info && info->action == RTHUB_SUBSCRIBE && strcmp(info->channel, "later") == 0 &&
-                    strcmp(info->identity, "u1") == 0;
+  int about_later = info && info->action == RTHUB_SUBSCRIBE &&
+                    strcmp(info->channel, "later") == 0 && strcmp(info->identity, "u1") == 0;
   rthub_channel_check_complete((rthub_channel_check*)check, about_later);
   return NULL;
 }
 
-static void on_connect(const rthub_connect_info* info, rthub_connect_answer* answer, void* user_data) {
+static void on_connect(const rthub_connect_info* info, rthub_connect_answer* answer,
+                       void* user_data) {
   (void)user_data;
   if (info->token_len == 3 && memcmp(info->token, "bad", 3) == 0) {
     rthub_connect_refuse(answer, 401);
@@ -300,7 +302,8 @@ static void on_connect(const rthub_connect_info* info, rthub_connect_answer* ans
   } /* else: the default rules decide (no secret: anonymous) */
 }
 
-static void on_channel(const rthub_channel_info* info, rthub_channel_check* check, void* user_data) {
+static void on_channel(const rthub_channel_info* info, rthub_channel_check* check,
+                       void* user_data) {
   int* seen = (int*)user_data;
   ++*seen;
   if (strcmp(info->channel, "later") == 0) { /* a host asking its database answers later */
@@ -310,7 +313,8 @@ static void on_channel(const rthub_channel_info* info, rthub_channel_check* chec
       return;
     }
   }
-  rthub_channel_check_complete(check, strcmp(info->channel, "vetoed") != 0 && info->allowed_by_rules);
+  rthub_channel_check_complete(check,
+                               strcmp(info->channel, "vetoed") != 0 && info->allowed_by_rules);
 }
 
 static void check_auth_hooks(void) {
@@ -340,7 +344,8 @@ static void check_auth_hooks(void) {
     char status[128] = "";
     CHECK(http_get_status(port, cases[i].path, status, sizeof status) == 0);
     if (strncmp(status, cases[i].status, strlen(cases[i].status)) != 0) {
-      fprintf(stderr, "GET %s answered \"%s\", expected %s\n", cases[i].path, status, cases[i].status);
+      fprintf(stderr, "GET %s answered \"%s\", expected %s\n", cases[i].path, status,
+              cases[i].status);
       ++failures;
     }
   }

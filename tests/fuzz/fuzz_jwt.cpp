@@ -17,7 +17,8 @@ namespace {
 const std::string kSecret = "fuzz-secret";
 
 std::string base64url(std::string_view in) {
-  static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  static const char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   std::string out;
   uint32_t buffer = 0;
   int bits = 0;
@@ -52,11 +53,13 @@ void check_rights(const rthub::Rights& r) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view input(reinterpret_cast<const char*>(data), size);
   rthub::Rights rights;
-  if (rthub::jwt::verify(input, kSecret, 1763880000, rights) == rthub::jwt::Verdict::kValid) check_rights(rights);
+  if (rthub::jwt::verify(input, kSecret, 1763880000, rights) == rthub::jwt::Verdict::kValid)
+    check_rights(rights);
 
   size_t split = input.find('\0');
   if (split == std::string_view::npos) return 0;
-  std::string signed_part = base64url(input.substr(0, split)) + "." + base64url(input.substr(split + 1));
+  std::string signed_part =
+      base64url(input.substr(0, split)) + "." + base64url(input.substr(split + 1));
   std::string token = signed_part + "." + sign(signed_part);
   rthub::Rights signed_rights;
   rthub::jwt::Verdict v = rthub::jwt::verify(token, kSecret, 1763880000, signed_rights);

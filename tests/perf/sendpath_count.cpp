@@ -39,10 +39,10 @@
 
 namespace {
 
-constexpr int kWarmup = 5;              // publishes before the counters are zeroed
-constexpr int kSocketTimeoutSec = 30;   // a hung hub fails the run instead of hanging CI
-const char kChannel[] = "bench";      // the K clients' channel
-const char kSoloChannel[] = "solo";  // the single client's channel
+constexpr int kWarmup = 5;             // publishes before the counters are zeroed
+constexpr int kSocketTimeoutSec = 30;  // a hung hub fails the run instead of hanging CI
+const char kChannel[] = "bench";       // the K clients' channel
+const char kSoloChannel[] = "solo";    // the single client's channel
 // A typical small payload; its size is fixed so every frame has the same length class.
 const char kData[] = R"({"id":"p1","x":12.5,"y":-3.25,"label":"sendpath"})";
 
@@ -68,15 +68,18 @@ class Client {
     addr.sin_family = AF_INET;
     addr.sin_port = htons(static_cast<uint16_t>(port));
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd_, reinterpret_cast<struct sockaddr*>(&addr), sizeof addr) != 0) fail("connect failed");
-    std::string request = "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
-                          "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    if (connect(fd_, reinterpret_cast<struct sockaddr*>(&addr), sizeof addr) != 0)
+      fail("connect failed");
+    std::string request =
+        "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+        "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
     send_all(request);
     // The answer's headers end at the first blank line; anything after it is already a frame.
     size_t end;
     while ((end = buf_.find("\r\n\r\n")) == std::string::npos) fill();
-    if (buf_.compare(0, 12, "HTTP/1.1 101") != 0) fail("no 101 answer: " + buf_.substr(0, buf_.find("\r\n")));
+    if (buf_.compare(0, 12, "HTTP/1.1 101") != 0)
+      fail("no 101 answer: " + buf_.substr(0, buf_.find("\r\n")));
     buf_.erase(0, end + 4);
   }
   ~Client() {
@@ -85,7 +88,8 @@ class Client {
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  // Sends one text frame. Client frames must be masked (RFC 6455 5.3); a fixed key keeps runs equal.
+  // Sends one text frame. Client frames must be masked (RFC 6455 5.3); a fixed key keeps runs
+  // equal.
   void send_text(const std::string& payload) {
     static const unsigned char kMask[4] = {0x12, 0x34, 0x56, 0x78};
     std::string frame;
@@ -98,7 +102,8 @@ class Client {
       frame.push_back(static_cast<char>(payload.size() & 0xff));
     }
     frame.append(reinterpret_cast<const char*>(kMask), 4);
-    for (size_t i = 0; i < payload.size(); ++i) frame.push_back(static_cast<char>(payload[i] ^ kMask[i % 4]));
+    for (size_t i = 0; i < payload.size(); ++i)
+      frame.push_back(static_cast<char>(payload[i] ^ kMask[i % 4]));
     send_all(frame);
   }
 
@@ -107,13 +112,15 @@ class Client {
   std::string read_text() {
     for (;;) {
       need(2);
-      unsigned char b0 = static_cast<unsigned char>(buf_[0]), b1 = static_cast<unsigned char>(buf_[1]);
+      unsigned char b0 = static_cast<unsigned char>(buf_[0]),
+                    b1 = static_cast<unsigned char>(buf_[1]);
       if (b1 & 0x80) fail("server frame is masked");
       size_t header = 2;
       uint64_t len = b1 & 0x7f;
       if (len == 126) {
         need(4);
-        len = (static_cast<uint64_t>(static_cast<unsigned char>(buf_[2])) << 8) | static_cast<unsigned char>(buf_[3]);
+        len = (static_cast<uint64_t>(static_cast<unsigned char>(buf_[2])) << 8) |
+              static_cast<unsigned char>(buf_[3]);
         header = 4;
       } else if (len == 127) {
         need(10);
@@ -126,7 +133,8 @@ class Client {
       buf_.erase(0, header + len);
       int opcode = b0 & 0x0f;
       if (opcode == 0x1) return payload;
-      if (opcode == 0x8) fail("server closed the connection: " + payload.substr(payload.size() > 2 ? 2 : 0));
+      if (opcode == 0x8)
+        fail("server closed the connection: " + payload.substr(payload.size() > 2 ? 2 : 0));
     }
   }
 
@@ -153,14 +161,18 @@ class Client {
   std::string buf_;
 };
 
-// Publishes message `seq` (1-based, counting the warm-up) on `channel` and has every client read it.
-void publish_and_drain(rthub::Hub& hub, const char* channel, std::vector<Client*>& clients, int seq) {
+// Publishes message `seq` (1-based, counting the warm-up) on `channel` and has every client read
+// it.
+void publish_and_drain(rthub::Hub& hub, const char* channel, std::vector<Client*>& clients,
+                       int seq) {
   rthub::Position p = hub.publish(channel, "bench.update", kData);
-  if (p.seq != static_cast<uint64_t>(seq)) fail("publish got seq " + std::to_string(p.seq) + ", expected " + std::to_string(seq));
+  if (p.seq != static_cast<uint64_t>(seq))
+    fail("publish got seq " + std::to_string(p.seq) + ", expected " + std::to_string(seq));
   const std::string want = "\"seq\":" + std::to_string(seq) + ",";
   for (Client* c : clients) {
     std::string text = c->read_text();
-    if (text.find("\"op\":\"message\"") == std::string::npos || text.find(want) == std::string::npos)
+    if (text.find("\"op\":\"message\"") == std::string::npos ||
+        text.find(want) == std::string::npos)
       fail("unexpected delivery for seq " + std::to_string(seq) + ": " + text);
   }
 }
@@ -203,7 +215,8 @@ int main(int argc, char** argv) {
     auto subscribe = [](Client* c, const char* channel) {
       c->send_text(std::string(R"({"op":"subscribe","channel":")") + channel + R"(","id":1})");
       std::string answer = c->read_text();
-      if (answer.find("\"op\":\"subscribed\"") == std::string::npos) fail("subscribe answered: " + answer);
+      if (answer.find("\"op\":\"subscribed\"") == std::string::npos)
+        fail("subscribe answered: " + answer);
     };
     for (Client* c : clients) subscribe(c, kChannel);
     subscribe(solo[0], kSoloChannel);
@@ -222,14 +235,16 @@ int main(int argc, char** argv) {
 
     // The service thread adds its deliveries to the stats right after the write that a client
     // may already have read: allow it that moment.
-    uint64_t want = static_cast<uint64_t>(clients_n + 1) * static_cast<uint64_t>(kWarmup + messages_n);
+    uint64_t want =
+        static_cast<uint64_t>(clients_n + 1) * static_cast<uint64_t>(kWarmup + messages_n);
     rthub::HubStats stats = hub.stats();
     for (int wait = 0; wait < 200 && stats.deliveries < want; ++wait) {
       usleep(10 * 1000);
       stats = hub.stats();
     }
     if (stats.deliveries < want)
-      fail("hub counted " + std::to_string(stats.deliveries) + " deliveries, expected " + std::to_string(want));
+      fail("hub counted " + std::to_string(stats.deliveries) + " deliveries, expected " +
+           std::to_string(want));
     // Clients leave first (plain TCP close), so that stop() has no sessions to wait for.
   }
   hub.stop();

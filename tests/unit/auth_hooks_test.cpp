@@ -28,11 +28,13 @@ std::string status_of(int port, const std::string& path) {
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   std::string response;
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    std::string request =
+        "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
     if (send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size())) {
       char buffer[1024];
       ssize_t n;
-      while (response.find("\r\n") == std::string::npos && (n = recv(fd, buffer, sizeof buffer, 0)) > 0)
+      while (response.find("\r\n") == std::string::npos &&
+             (n = recv(fd, buffer, sizeof buffer, 0)) > 0)
         response.append(buffer, static_cast<size_t>(n));
     }
   }
@@ -42,7 +44,8 @@ std::string status_of(int port, const std::string& path) {
 
 }  // namespace
 
-TEST_CASE("C++ auth hooks refuse connections and subscriptions, synchronously and later", "[auth]") {
+TEST_CASE("C++ auth hooks refuse connections and subscriptions, synchronously and later",
+          "[auth]") {
   rthub::HubOptions options;
   options.port = 0;
   rthub::Hub hub(options);
@@ -79,7 +82,8 @@ TEST_CASE("C++ auth hooks refuse connections and subscriptions, synchronously an
   CHECK(status_of(port, "/events?channel=public:a&token=bad").rfind("HTTP/1.1 403", 0) == 0);
   CHECK(status_of(port, "/events?channel=public:a&token=reader").rfind("HTTP/1.1 200", 0) == 0);
   CHECK(status_of(port, "/events?channel=private&token=reader").rfind("HTTP/1.1 403", 0) == 0);
-  CHECK(status_of(port, "/events?channel=public:vetoed&token=reader").rfind("HTTP/1.1 403", 0) == 0);
+  CHECK(status_of(port, "/events?channel=public:vetoed&token=reader").rfind("HTTP/1.1 403", 0) ==
+        0);
   CHECK(status_of(port, "/events?channel=public:slow&token=reader").rfind("HTTP/1.1 200", 0) == 0);
   CHECK(status_of(port, "/events?channel=anything").rfind("HTTP/1.1 200", 0) == 0);  // anonymous
   CHECK(checks.load() >= 5);

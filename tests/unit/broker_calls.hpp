@@ -51,7 +51,8 @@ inline Position publish_keyed(Broker& broker, const std::string& channel, const 
   return answered;
 }
 
-inline HistoryOutcome history(Broker& broker, const std::string& channel, std::optional<Position> since) {
+inline HistoryOutcome history(Broker& broker, const std::string& channel,
+                              std::optional<Position> since) {
   HistoryOutcome answer;
   bool done = false;
   broker.history(channel, since, [&](HistoryOutcome& outcome) {

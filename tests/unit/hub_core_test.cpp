@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "broker/memory/memory_broker.hpp"
-#include "core/hub_core.hpp"
 #include "common/sse_cursor.hpp"
+#include "core/hub_core.hpp"
 #include "core/utf8.hpp"
 
 using namespace rthub;

@@ -23,7 +23,8 @@ std::vector<std::string> sorted(std::vector<std::string> v) {
 
 std::vector<std::string> hashes_newest_first(const std::vector<std::string>& payloads) {
   std::vector<std::string> out;
-  for (auto it = payloads.rbegin(); it != payloads.rend(); ++it) out.push_back(BridgeBacklog::hash(*it));
+  for (auto it = payloads.rbegin(); it != payloads.rend(); ++it)
+    out.push_back(BridgeBacklog::hash(*it));
   return out;
 }
 
@@ -43,13 +44,14 @@ TEST_CASE("subscriptions: many channels wanted in one iteration make one batch")
   CHECK(subs.active_count() == 1);
 }
 
-TEST_CASE("subscriptions: a channel left before Redis confirmed is unsubscribed after the confirmation") {
+TEST_CASE(
+    "subscriptions: a channel left before Redis confirmed is unsubscribed after the confirmation") {
   ChannelSubscriptions subs;
   subs.want("a");
   CHECK(subs.take_batch().subscribe == std::vector<std::string>{"a"});
   CHECK(subs.unwant("a"));
   CHECK(subs.take_batch().unsubscribe.empty());  // SUBSCRIBE still in flight
-  CHECK_FALSE(subs.on_subscribed("a"));         // not wanted any more: no gap fill
+  CHECK_FALSE(subs.on_subscribed("a"));          // not wanted any more: no gap fill
   CHECK(subs.has_changes());
   auto batch = subs.take_batch();
   CHECK(batch.unsubscribe == std::vector<std::string>{"a"});
@@ -82,7 +84,8 @@ TEST_CASE("subscriptions: want and leave in the same iteration send nothing") {
   CHECK_FALSE(subs.wanted("a"));
 }
 
-TEST_CASE("subscriptions: a lost link makes every wanted channel due again, and forgets the others") {
+TEST_CASE(
+    "subscriptions: a lost link makes every wanted channel due again, and forgets the others") {
   ChannelSubscriptions subs;
   for (const char* c : {"a", "b", "c"}) subs.want(c);
   subs.take_batch();
@@ -134,7 +137,9 @@ TEST_CASE("bridge backlog: bounded by count and by age") {
 }
 
 TEST_CASE("record: a bridged publisher's timestamp survives the trip through Redis") {
-  auto m = redis_record::decode("updates", "ep1 7 1763880000123 T26:\"2026-12-05T08:00:00.000Z\" 16:geometry.updated{\"id\":7}");
+  auto m = redis_record::decode(
+      "updates",
+      "ep1 7 1763880000123 T26:\"2026-12-05T08:00:00.000Z\" 16:geometry.updated{\"id\":7}");
   REQUIRE(m);
   CHECK(m->position.epoch == "ep1");
   CHECK(m->position.seq == 7);
@@ -151,7 +156,8 @@ TEST_CASE("record: a bridged publisher's timestamp survives the trip through Red
 }
 
 TEST_CASE("a bridged payload's timestamp is read raw and written beside ts") {
-  std::string payload = R"({"type":"geometry.updated","data":{"id":7},"timestamp":"2026-12-05T08:00:00Z"})";
+  std::string payload =
+      R"({"type":"geometry.updated","data":{"id":7},"timestamp":"2026-12-05T08:00:00Z"})";
   auto scan = json::scan_requests(payload, false);
   REQUIRE(scan.ok);
   CHECK(scan.items.front().error.empty());
@@ -169,6 +175,7 @@ TEST_CASE("a bridged payload's timestamp is read raw and written beside ts") {
   m.position = Position{"ep1", 7};
   m.ts_ms = 1763880000123;
   m.timestamp = "\"2026-12-05T08:00:00Z\"";
-  CHECK(codec::message(m) ==
-        R"({"op":"message","channel":"updates","epoch":"ep1","seq":7,"type":"geometry.updated","data":{"id":7},"ts":1763880000123,"timestamp":"2026-12-05T08:00:00Z"})");
+  CHECK(
+      codec::message(m) ==
+      R"({"op":"message","channel":"updates","epoch":"ep1","seq":7,"type":"geometry.updated","data":{"id":7},"ts":1763880000123,"timestamp":"2026-12-05T08:00:00Z"})");
 }

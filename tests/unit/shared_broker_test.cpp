@@ -65,7 +65,8 @@ TEST_CASE("shards share one numbering per channel, whichever shard publishes") {
   CHECK(h.messages[1]->message.data == "3");
 }
 
-TEST_CASE("a message goes to the shards that asked for its channel, each as its own copy, in order") {
+TEST_CASE(
+    "a message goes to the shards that asked for its channel, each as its own copy, in order") {
   TwoShards hub;
   history(*hub.broker_a, "map", std::nullopt);  // shard a subscribes
   publish(*hub.broker_b, "map", "1");

@@ -135,6 +135,7 @@ def enumerators(tokens):
 def strip_c(text):
     text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
     text = re.sub(r"//[^\n]*", " ", text)
+    text = text.replace("\\\n", " ")  # a continued line (a macro over two lines) is one line
     out, skip = [], 0
     for line in text.split("\n"):
         s = line.strip()

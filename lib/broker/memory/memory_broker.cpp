@@ -10,21 +10,25 @@ namespace rthub {
 namespace {
 
 int64_t steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
 }  // namespace
 
-MemoryBroker::MemoryBroker(size_t history_size, int history_ttl_seconds, int idempotency_window_seconds,
-                           size_t max_keys)
+MemoryBroker::MemoryBroker(size_t history_size, int history_ttl_seconds,
+                           int idempotency_window_seconds, size_t max_keys)
     : history_size_(history_size),
       ttl_ms_(static_cast<int64_t>(history_ttl_seconds) * 1000),
-      random_(std::random_device{}() ^ static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())),
-      idempotency_(static_cast<int64_t>(idempotency_window_seconds) * 1000, kIdempotencyBytes),
-      max_keys_(max_keys) {}
+      max_keys_(max_keys),
+      random_(std::random_device{}() ^
+              static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())),
+      idempotency_(static_cast<int64_t>(idempotency_window_seconds) * 1000, kIdempotencyBytes) {}
 
-std::string MemoryBroker::new_epoch() { return rthub::new_epoch(random_); }
+std::string MemoryBroker::new_epoch() {
+  return rthub::new_epoch(random_);
+}
 
 // What a retained message holds: the envelope and its text (its frames are dropped after the
 // fan-out, see codec::forget_frames), plus the allocator's share.
@@ -104,7 +108,8 @@ void MemoryBroker::publish(Message message, std::function<void(const PublishOutc
   if (!key.empty()) idempotency_.remember(message.channel, key, message.position, steady_ms());
   auto envelope = std::make_shared<Envelope>();
   envelope->published_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                               std::chrono::steady_clock::now().time_since_epoch()).count();
+                               std::chrono::steady_clock::now().time_since_epoch())
+                               .count();
   envelope->message = std::move(message);
   if (!envelope->message.key.empty()) keep_key(log, envelope);
   if (history_size_ > 0) {
@@ -116,7 +121,8 @@ void MemoryBroker::publish(Message message, std::function<void(const PublishOutc
   outcome.position = envelope->message.position;
   const std::string channel = envelope->message.channel;
   if (listener_) listener_->on_broker_message(envelope);
-  if (history_size_ == 0 && listener_ && !listener_->has_subscribers(channel) && idle(logs_.find(channel)->second)) {
+  if (history_size_ == 0 && listener_ && !listener_->has_subscribers(channel) &&
+      idle(logs_.find(channel)->second)) {
     free_channel(logs_.find(channel));  // nothing retained and nobody listening
   }
   if (done) done(outcome);
@@ -129,7 +135,8 @@ void MemoryBroker::history(const std::string& channel, const std::optional<Posit
   outcome.latest = Position{log.epoch, log.seq};
   if (since && since->epoch == log.epoch && since->seq <= log.seq) {
     // Recoverable when every seq after `since` is still retained.
-    uint64_t oldest = log.retained.empty() ? log.seq + 1 : log.retained.front()->message.position.seq;
+    uint64_t oldest =
+        log.retained.empty() ? log.seq + 1 : log.retained.front()->message.position.seq;
     if (since->seq + 1 >= oldest) {
       outcome.recovered = true;
       for (const auto& e : log.retained)
@@ -163,7 +170,8 @@ bool MemoryBroker::keep_key(Log& log, const EnvelopePtr& envelope) {
   return true;
 }
 
-void MemoryBroker::history_with_snapshot(const std::string& channel, const std::optional<Position>& since,
+void MemoryBroker::history_with_snapshot(const std::string& channel,
+                                         const std::optional<Position>& since,
                                          std::function<void(HistoryOutcome&)> done) {
   // Synchronous, like history(): the snapshot and the position are of the same instant.
   history(channel, since, [this, &channel, &done](HistoryOutcome& outcome) {
@@ -173,9 +181,10 @@ void MemoryBroker::history_with_snapshot(const std::string& channel, const std::
       auto it = logs_.find(channel);
       if (it != logs_.end()) {
         for (const auto& item : it->second.keyed) outcome.snapshot.push_back(item.second);
-        std::sort(outcome.snapshot.begin(), outcome.snapshot.end(), [](const EnvelopePtr& a, const EnvelopePtr& b) {
-          return a->message.position.seq < b->message.position.seq;
-        });
+        std::sort(outcome.snapshot.begin(), outcome.snapshot.end(),
+                  [](const EnvelopePtr& a, const EnvelopePtr& b) {
+                    return a->message.position.seq < b->message.position.seq;
+                  });
       }
     }
     done(outcome);
@@ -190,7 +199,8 @@ void MemoryBroker::release(const std::string& channel) {
 void MemoryBroker::tick(int64_t now_ms) {
   for (auto it = logs_.begin(); it != logs_.end();) {
     Log& log = it->second;
-    while (!log.retained.empty() && now_ms - log.retained.front()->message.ts_ms > ttl_ms_) drop_oldest(log);
+    while (!log.retained.empty() && now_ms - log.retained.front()->message.ts_ms > ttl_ms_)
+      drop_oldest(log);
     if (idle(log) && listener_ && !listener_->has_subscribers(it->first)) {
       free_channel(it++);
     } else {
@@ -200,12 +210,17 @@ void MemoryBroker::tick(int64_t now_ms) {
 }
 
 void MemoryBroker::render_metrics(std::string& out) const {
-  out += "# HELP rthub_idempotency_keys Idempotency keys remembered (their window not over).\n"
-         "# TYPE rthub_idempotency_keys gauge\n"
-         "rthub_idempotency_keys " + std::to_string(idempotency_.size()) + "\n"
-         "# HELP rthub_idempotency_evicted_total Keys forgotten before their window ended (memory bound).\n"
-         "# TYPE rthub_idempotency_evicted_total counter\n"
-         "rthub_idempotency_evicted_total " + std::to_string(idempotency_.evicted()) + "\n";
+  out +=
+      "# HELP rthub_idempotency_keys Idempotency keys remembered (their window not over).\n"
+      "# TYPE rthub_idempotency_keys gauge\n"
+      "rthub_idempotency_keys " +
+      std::to_string(idempotency_.size()) +
+      "\n"
+      "# HELP rthub_idempotency_evicted_total Keys forgotten before their window ended (memory "
+      "bound).\n"
+      "# TYPE rthub_idempotency_evicted_total counter\n"
+      "rthub_idempotency_evicted_total " +
+      std::to_string(idempotency_.evicted()) + "\n";
 }
 
 }  // namespace rthub

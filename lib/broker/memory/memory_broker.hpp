@@ -78,7 +78,8 @@ class MemoryBroker final : public Broker {
     uint64_t generation;
   };
   std::unordered_map<std::string, Tombstone> tombstones_;
-  std::deque<std::pair<std::string, uint64_t>> tombstone_order_;  // oldest first; stale entries skipped
+  std::deque<std::pair<std::string, uint64_t>>
+      tombstone_order_;  // oldest first; stale entries skipped
   uint64_t tombstone_generation_ = 0;
   size_t bytes_ = 0;
   size_t keyed_bytes_ = 0;

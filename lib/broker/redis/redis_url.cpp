@@ -10,7 +10,8 @@ namespace {
 int number(const std::string& text, int min, int max, const char* what) {
   char* end = nullptr;
   long v = std::strtol(text.c_str(), &end, 10);
-  if (text.empty() || *end || v < min || v > max) throw Error(Errc::kInvalid, std::string("redis URL: bad ") + what);
+  if (text.empty() || *end || v < min || v > max)
+    throw Error(Errc::kInvalid, std::string("redis URL: bad ") + what);
   return static_cast<int>(v);
 }
 
@@ -18,7 +19,8 @@ int number(const std::string& text, int min, int max, const char* what) {
 
 RedisAddress parse_redis_url(const std::string& url) {
   const std::string scheme = "redis://";
-  if (url.compare(0, scheme.size(), scheme) != 0) throw Error(Errc::kInvalid, "redis URL must start with redis://");
+  if (url.compare(0, scheme.size(), scheme) != 0)
+    throw Error(Errc::kInvalid, "redis URL must start with redis://");
   RedisAddress a;
   std::string rest = url.substr(scheme.size());
   size_t at = rest.rfind('@');

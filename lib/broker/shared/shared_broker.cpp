@@ -46,7 +46,8 @@ class SharedBroker::FanOut final : public BrokerListener {
 // calling (service) thread after the lock is released, since they may call into the host.
 class SharedBroker::ShardBroker final : public Broker {
  public:
-  ShardBroker(SharedBroker& owner, size_t index, Post post) : owner_(owner), index_(index), post_(std::move(post)) {}
+  ShardBroker(SharedBroker& owner, size_t index, Post post)
+      : owner_(owner), index_(index), post_(std::move(post)) {}
 
   ~ShardBroker() override {
     std::lock_guard<std::mutex> lock(owner_.lock_);
@@ -66,7 +67,8 @@ class SharedBroker::ShardBroker final : public Broker {
     PublishOutcome outcome;
     {
       std::lock_guard<std::mutex> lock(owner_.lock_);
-      owner_.inner_->publish(std::move(message), [&outcome](const PublishOutcome& o) { outcome = o; });
+      owner_.inner_->publish(std::move(message),
+                             [&outcome](const PublishOutcome& o) { outcome = o; });
     }
     if (done) done(outcome);
   }
@@ -79,7 +81,8 @@ class SharedBroker::ShardBroker final : public Broker {
       // From here on, this shard is handed every new message of the channel; history covers
       // what came before, and the core drops the overlap by seq.
       owner_.interest_[channel] |= bit();
-      owner_.inner_->history(channel, since, [&outcome](HistoryOutcome& h) { outcome = std::move(h); });
+      owner_.inner_->history(channel, since,
+                             [&outcome](HistoryOutcome& h) { outcome = std::move(h); });
     }
     for (EnvelopePtr& message : outcome.messages) message = copy_for_shard(*message);
     done(outcome);
@@ -93,7 +96,8 @@ class SharedBroker::ShardBroker final : public Broker {
     {
       std::lock_guard<std::mutex> lock(owner_.lock_);
       owner_.interest_[channel] |= bit();  // as in history()
-      owner_.inner_->history_with_snapshot(channel, since, [&outcome](HistoryOutcome& h) { outcome = std::move(h); });
+      owner_.inner_->history_with_snapshot(
+          channel, since, [&outcome](HistoryOutcome& h) { outcome = std::move(h); });
     }
     for (EnvelopePtr& message : outcome.messages) message = copy_for_shard(*message);
     for (EnvelopePtr& message : outcome.snapshot) message = copy_for_shard(*message);
@@ -136,9 +140,11 @@ class SharedBroker::ShardBroker final : public Broker {
   Post post_;
 };
 
-SharedBroker::SharedBroker(size_t history_size, int history_ttl_seconds, size_t shards, std::function<void()> published,
-                           int idempotency_window_seconds, size_t max_keys)
-    : inner_(new MemoryBroker(history_size, history_ttl_seconds, idempotency_window_seconds, max_keys)),
+SharedBroker::SharedBroker(size_t history_size, int history_ttl_seconds, size_t shards,
+                           std::function<void()> published, int idempotency_window_seconds,
+                           size_t max_keys)
+    : inner_(new MemoryBroker(history_size, history_ttl_seconds, idempotency_window_seconds,
+                              max_keys)),
       fan_out_(new FanOut(*this)),
       published_(std::move(published)),
       members_(shards) {

@@ -27,8 +27,9 @@ class SharedBroker {
   using Post = std::function<bool(std::function<void()>)>;
 
   // `published` runs once per position assigned (for the hub-wide count), under the lock.
-  SharedBroker(size_t history_size, int history_ttl_seconds, size_t shards, std::function<void()> published,
-               int idempotency_window_seconds = 300, size_t max_keys = 10000);
+  SharedBroker(size_t history_size, int history_ttl_seconds, size_t shards,
+               std::function<void()> published, int idempotency_window_seconds = 300,
+               size_t max_keys = 10000);
   ~SharedBroker();
 
   // The broker shard `index` uses (`post` reaches its service thread). Lives while that shard
@@ -48,7 +49,7 @@ class SharedBroker {
   std::unique_ptr<FanOut> fan_out_;
   std::function<void()> published_;
   struct Member {
-    Post post;                          // empty while the shard is not serving
+    Post post;                           // empty while the shard is not serving
     BrokerListener* listener = nullptr;  // the shard's core
   };
   std::vector<Member> members_;

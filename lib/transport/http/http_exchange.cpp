@@ -38,9 +38,9 @@ std::string error_body(codec::ErrorCode code, const std::string& text) {
 // request line lws parsed, hashed (never null). It lives in the wsi's opaque user data because
 // the slot, and the exchange in it, do not survive a protocol rebind (see of()).
 void* request_mark(struct lws* wsi) {
-  static const enum lws_token_indexes kUris[] = {WSI_TOKEN_GET_URI,    WSI_TOKEN_POST_URI,  WSI_TOKEN_OPTIONS_URI,
-                                                 WSI_TOKEN_PUT_URI,    WSI_TOKEN_PATCH_URI, WSI_TOKEN_DELETE_URI,
-                                                 WSI_TOKEN_HEAD_URI};
+  static const enum lws_token_indexes kUris[] = {
+      WSI_TOKEN_GET_URI,   WSI_TOKEN_POST_URI,   WSI_TOKEN_OPTIONS_URI, WSI_TOKEN_PUT_URI,
+      WSI_TOKEN_PATCH_URI, WSI_TOKEN_DELETE_URI, WSI_TOKEN_HEAD_URI};
   std::string line;
   for (auto token : kUris) {
     std::string uri = header(wsi, token);
@@ -57,7 +57,8 @@ void* request_mark(struct lws* wsi) {
 bool has_body(struct lws* wsi) {
   std::string length = header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
   if (!length.empty()) return std::strtoull(length.c_str(), nullptr, 10) != 0;
-  return lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0 || lws_hdr_total_length(wsi, WSI_TOKEN_PUT_URI) > 0 ||
+  return lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0 ||
+         lws_hdr_total_length(wsi, WSI_TOKEN_PUT_URI) > 0 ||
          lws_hdr_total_length(wsi, WSI_TOKEN_PATCH_URI) > 0;
 }
 
@@ -86,14 +87,15 @@ HttpExchange& HttpExchange::of(struct lws* wsi, ConnectionSlot& slot) {
   return *slot.http;
 }
 
-int HttpExchange::reply_error(struct lws* wsi, ConnectionSlot& slot, int status, codec::ErrorCode code,
-                              const std::string& text) {
+int HttpExchange::reply_error(struct lws* wsi, ConnectionSlot& slot, int status,
+                              codec::ErrorCode code, const std::string& text) {
   HttpExchange& self = of(wsi, slot);
   self.error(status, code, text);
   return self.queued();
 }
 
-int HttpExchange::on_request(struct lws* wsi, ConnectionSlot& slot, const std::string& method, const std::string& path) {
+int HttpExchange::on_request(struct lws* wsi, ConnectionSlot& slot, const std::string& method,
+                             const std::string& path) {
   HttpExchange& self = of(wsi, slot);
   self.route(method, path);
   return self.queued();
@@ -114,7 +116,8 @@ int HttpExchange::queued() {
 }
 
 void HttpExchange::error(int status, codec::ErrorCode code, const std::string& text) {
-  if (replay_ == Replay::kNo) server_of(wsi_).metrics.count_error(code);  // counted on the first run
+  if (replay_ == Replay::kNo)
+    server_of(wsi_).metrics.count_error(code);  // counted on the first run
   reply(status, "application/json", error_body(code, text));
 }
 
@@ -139,12 +142,15 @@ void HttpExchange::route(const std::string& method, const std::string& path) {
   if (path == "/presence") {
     if (method != "GET") return error(405, codec::ErrorCode::kBadRequest, "use GET");
     auto channels = query_values(wsi_, "channel");
-    if (channels.size() != 1) return error(400, codec::ErrorCode::kBadRequest, "give one channel parameter");
+    if (channels.size() != 1)
+      return error(400, codec::ErrorCode::kBadRequest, "give one channel parameter");
     const std::string& channel = channels.front();
-    if (!is_valid_channel_name(channel)) return error(400, codec::ErrorCode::kBadRequest, bad_channel_name_text());
+    if (!is_valid_channel_name(channel))
+      return error(400, codec::ErrorCode::kBadRequest, bad_channel_name_text());
     if (!server.core.presence_supported())
-      return error(501, codec::ErrorCode::kUnsupported,
-                   "presence needs one shard and the memory broker (not --shards > 1 or --redis) for now");
+      return error(
+          501, codec::ErrorCode::kUnsupported,
+          "presence needs one shard and the memory broker (not --shards > 1 or --redis) for now");
     // The same token and rights as subscribing to the channel.
     Admission admission = server.core.admit(connect_request(wsi_, "http", "/presence"));
     if (admission.status) {
@@ -174,19 +180,25 @@ void HttpExchange::route(const std::string& method, const std::string& path) {
       std::string auth = header(wsi_, WSI_TOKEN_HTTP_AUTHORIZATION);
       std::string given = auth.rfind("Bearer ", 0) == 0 ? auth.substr(7) : std::string();
       if (!same_secret(given, key))
-        return error(401, codec::ErrorCode::kUnauthorized, "publish needs Authorization: Bearer <publish key>");
+        return error(401, codec::ErrorCode::kUnauthorized,
+                     "publish needs Authorization: Bearer <publish key>");
     } else if (!is_loopback(peer_address(wsi_))) {
-      return error(403, codec::ErrorCode::kForbidden, "without a publish key only loopback peers may publish");
+      return error(403, codec::ErrorCode::kForbidden,
+                   "without a publish key only loopback peers may publish");
     }
     // libwebsockets 4.1 reads no chunked request body: refuse it at once rather than wait.
     if (!header(wsi_, WSI_TOKEN_HTTP_TRANSFER_ENCODING).empty())
-      return error(411, codec::ErrorCode::kBadRequest, "send the body with a Content-Length (chunked bodies are not read)");
+      return error(411, codec::ErrorCode::kBadRequest,
+                   "send the body with a Content-Length (chunked bodies are not read)");
     std::string length = header(wsi_, WSI_TOKEN_HTTP_CONTENT_LENGTH);
-    if (!length.empty() && std::strtoull(length.c_str(), nullptr, 10) > server.options.max_message_bytes) {
+    if (!length.empty() &&
+        std::strtoull(length.c_str(), nullptr, 10) > server.options.max_message_bytes) {
       too_large_ = true;
-      return error(413, codec::ErrorCode::kTooLarge, "body over " + std::to_string(server.options.max_message_bytes) + " bytes");
+      return error(413, codec::ErrorCode::kTooLarge,
+                   "body over " + std::to_string(server.options.max_message_bytes) + " bytes");
     }
-    if (!expects_body_) return publish_body();  // Content-Length: 0, answered now like any bodiless request
+    if (!expects_body_)
+      return publish_body();  // Content-Length: 0, answered now like any bodiless request
     publishing_ = true;
     return;  // the body follows
   }
@@ -199,7 +211,8 @@ int HttpExchange::on_body(const void* data, size_t len) {
   if (body_.size() + len > server_of(wsi_).options.max_message_bytes) {
     publishing_ = false;
     too_large_ = true;
-    error(413, codec::ErrorCode::kTooLarge, "body over " + std::to_string(server_of(wsi_).options.max_message_bytes) + " bytes");
+    error(413, codec::ErrorCode::kTooLarge,
+          "body over " + std::to_string(server_of(wsi_).options.max_message_bytes) + " bytes");
     return 0;
   }
   body_.append(static_cast<const char*>(data), len);
@@ -228,7 +241,8 @@ void HttpExchange::publish_body() {
   ServerContext& server = server_of(wsi_);
   json::Scan scan = json::scan_requests(body_, true);
   if (!scan.ok) return error(400, codec::ErrorCode::kBadRequest, scan.error);
-  if (scan.items.empty()) return error(400, codec::ErrorCode::kBadRequest, "empty array: nothing to publish");
+  if (scan.items.empty())
+    return error(400, codec::ErrorCode::kBadRequest, "empty array: nothing to publish");
   // The whole batch is checked before anything is published.
   std::vector<Message> messages;
   for (size_t i = 0; i < scan.items.size(); ++i) {
@@ -242,12 +256,15 @@ void HttpExchange::publish_body() {
                                                                : "";
     if (!problem.empty()) return error(400, codec::ErrorCode::kBadRequest, where + problem);
     if (!f.key.empty() && !server.core.keeps_keys())
-      return error(501, codec::ErrorCode::kUnsupported, where + "keyed messages are not supported with the Redis broker yet");
+      return error(501, codec::ErrorCode::kUnsupported,
+                   where + "keyed messages are not supported with the Redis broker yet");
     Message m;
     m.channel = f.channel;
     if (f.has_type) m.type = f.type;
-    if (f.data.present()) m.data.assign(f.data.in(body_));
-    else m.data = "null";  // a delete needs no data
+    if (f.data.present())
+      m.data.assign(f.data.in(body_));
+    else
+      m.data = "null";  // a delete needs no data
     m.idempotency_key = f.idempotency_key;
     m.key = f.key;
     m.deleted = f.delete_key;
@@ -259,11 +276,13 @@ void HttpExchange::publish_body() {
     size_t remaining;
     bool array;
   };
-  auto batch = std::make_shared<Batch>(Batch{std::vector<PublishOutcome>(messages.size()), messages.size(), scan.array});
+  auto batch = std::make_shared<Batch>(
+      Batch{std::vector<PublishOutcome>(messages.size()), messages.size(), scan.array});
   std::vector<std::string> channels;
   for (const auto& m : messages) channels.push_back(m.channel);
   for (size_t i = 0; i < messages.size(); ++i) {
-    server.core.publish(std::move(messages[i]), [this, alive = alive_, batch, i, channels](const PublishOutcome& outcome) {
+    server.core.publish(std::move(messages[i]), [this, alive = alive_, batch, i,
+                                                 channels](const PublishOutcome& outcome) {
       batch->outcomes[i] = outcome;
       if (--batch->remaining > 0 || !alive->value) return;
       // 503 only when no item can have been published; any other failure leaves the outcome of
@@ -272,24 +291,33 @@ void HttpExchange::publish_body() {
       const PublishOutcome* failed = nullptr;
       const PublishOutcome* refused = nullptr;  // a definite refusal: too many keys, unsupported
       for (const PublishOutcome& o : batch->outcomes) {
-        if ((o.error == BrokerError::kTooManyKeys || o.error == BrokerError::kUnsupported) && !refused) refused = &o;
-        if (o.error == BrokerError::kOk) published++;
-        else if (o.error == BrokerError::kUnavailable) unavailable++;
-        if (o.error != BrokerError::kOk && (!failed || failed->error == BrokerError::kUnavailable)) failed = &o;
+        if ((o.error == BrokerError::kTooManyKeys || o.error == BrokerError::kUnsupported) &&
+            !refused)
+          refused = &o;
+        if (o.error == BrokerError::kOk)
+          published++;
+        else if (o.error == BrokerError::kUnavailable)
+          unavailable++;
+        if (o.error != BrokerError::kOk && (!failed || failed->error == BrokerError::kUnavailable))
+          failed = &o;
       }
       if (refused) {
         std::string why = refused->detail;
-        if (batch->array) why = std::to_string(published) + " of " + std::to_string(batch->outcomes.size()) +
-                                " items published; " + why;
-        return refused->error == BrokerError::kTooManyKeys ? error(409, codec::ErrorCode::kTooManyKeys, why)
-                                                           : error(501, codec::ErrorCode::kUnsupported, why);
+        if (batch->array)
+          why = std::to_string(published) + " of " + std::to_string(batch->outcomes.size()) +
+                " items published; " + why;
+        return refused->error == BrokerError::kTooManyKeys
+                   ? error(409, codec::ErrorCode::kTooManyKeys, why)
+                   : error(501, codec::ErrorCode::kUnsupported, why);
       }
       if (unavailable == batch->outcomes.size())
-        return error(503, codec::ErrorCode::kUnavailable, failed->detail.empty() ? "broker unavailable" : failed->detail);
+        return error(503, codec::ErrorCode::kUnavailable,
+                     failed->detail.empty() ? "broker unavailable" : failed->detail);
       if (failed) {
         std::string why = failed->detail.empty() ? "broker unavailable" : failed->detail;
-        if (batch->array) why = std::to_string(published) + " of " + std::to_string(batch->outcomes.size()) +
-                                " items published, the others failed or may have been (" + why + ")";
+        if (batch->array)
+          why = std::to_string(published) + " of " + std::to_string(batch->outcomes.size()) +
+                " items published, the others failed or may have been (" + why + ")";
         return error(504, codec::ErrorCode::kUnknownOutcome,
                      "publish outcome unknown: " + why + "; retry with the same idempotency_key");
       }
@@ -419,7 +447,8 @@ void HttpExchange::answer_now() {
     return;
   }
   // Completing rebinds the protocol, which deletes this exchange: touch no member after it.
-  if (lws_http_transaction_completed(wsi)) lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+  if (lws_http_transaction_completed(wsi))
+    lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
 }
 
 int HttpExchange::on_writable() {
@@ -444,14 +473,20 @@ int HttpExchange::write_answer(bool close) {
   unsigned char* start = buffer.data() + LWS_PRE;
   unsigned char* p = start;
   unsigned char* end = buffer.data() + buffer.size();
-  if (lws_add_http_common_headers(wsi_, static_cast<unsigned int>(status_), content_type_, answer_.size(), &p, end) ||
-      lws_add_http_header_by_token(wsi_, WSI_TOKEN_HTTP_CACHE_CONTROL, reinterpret_cast<const unsigned char*>("no-store"), 8, &p, end) ||
-      (close && lws_add_http_header_by_token(wsi_, WSI_TOKEN_CONNECTION, reinterpret_cast<const unsigned char*>("close"), 5, &p, end)) ||
-      add_cors_headers(wsi_, server_of(wsi_).options, &p, end) || lws_finalize_write_http_header(wsi_, start, &p, end))
+  if (lws_add_http_common_headers(wsi_, static_cast<unsigned int>(status_), content_type_,
+                                  answer_.size(), &p, end) ||
+      lws_add_http_header_by_token(wsi_, WSI_TOKEN_HTTP_CACHE_CONTROL,
+                                   reinterpret_cast<const unsigned char*>("no-store"), 8, &p,
+                                   end) ||
+      (close &&
+       lws_add_http_header_by_token(wsi_, WSI_TOKEN_CONNECTION,
+                                    reinterpret_cast<const unsigned char*>("close"), 5, &p, end)) ||
+      add_cors_headers(wsi_, server_of(wsi_).options, &p, end) ||
+      lws_finalize_write_http_header(wsi_, start, &p, end))
     return -1;
   status_ = 0;
-  if (!answer_.empty() &&
-      lws_write(wsi_, reinterpret_cast<unsigned char*>(answer_.data()), answer_.size(), LWS_WRITE_HTTP_FINAL) < 0)
+  if (!answer_.empty() && lws_write(wsi_, reinterpret_cast<unsigned char*>(answer_.data()),
+                                    answer_.size(), LWS_WRITE_HTTP_FINAL) < 0)
     return -1;
   body_.clear();
   answer_.clear();

@@ -21,10 +21,12 @@ namespace rthub {
 class HttpExchange {
  public:
   // LWS_CALLBACK_HTTP for a path this file serves. Returns the lws callback result.
-  static int on_request(struct lws* wsi, ConnectionSlot& slot, const std::string& method, const std::string& path);
+  static int on_request(struct lws* wsi, ConnectionSlot& slot, const std::string& method,
+                        const std::string& path);
   // Queues a JSON error answer `{"error":{"code","message"}}` with `status`. Returns the lws
   // callback result (-1 when the connection is to close at once).
-  static int reply_error(struct lws* wsi, ConnectionSlot& slot, int status, codec::ErrorCode code, const std::string& text);
+  static int reply_error(struct lws* wsi, ConnectionSlot& slot, int status, codec::ErrorCode code,
+                         const std::string& text);
 
   int on_body(const void* data, size_t len);
   int on_body_complete();
@@ -57,9 +59,9 @@ class HttpExchange {
   bool publishing_ = false;
   bool answer_pending_ = false;  // a bodiless request answered later (GET /history)
   bool too_large_ = false;
-  bool expects_body_ = false;  // lws reads a body after the headers (HTTP_BODY ... COMPLETION)
-  bool body_done_ = false;     // HTTP_BODY_COMPLETION came
-  bool pipelined_ = false;     // bytes of a next request are buffered behind this one
+  bool expects_body_ = false;     // lws reads a body after the headers (HTTP_BODY ... COMPLETION)
+  bool body_done_ = false;        // HTTP_BODY_COMPLETION came
+  bool pipelined_ = false;        // bytes of a next request are buffered behind this one
   bool close_when_sent_ = false;  // answered outside a callback, partly sent: close once sent
   enum class Replay { kNo, kSame, kOther };
   Replay replay_ = Replay::kNo;  // lws re-ran the headers of a request whose answer is unsent

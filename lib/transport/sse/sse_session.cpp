@@ -4,9 +4,9 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/sse_cursor.hpp"
 #include "core/channel_name.hpp"
 #include "core/hub_core.hpp"
-#include "common/sse_cursor.hpp"
 #include "transport/http/http_exchange.hpp"
 
 namespace rthub {
@@ -23,8 +23,11 @@ int SseSession::open(struct lws* wsi, ConnectionSlot& slot) {
   ServerContext& server = server_of(wsi);
   std::vector<std::string> channels;
   for (auto& c : query_values(wsi, "channel"))  // a channel named twice is one subscription
-    if (std::find(channels.begin(), channels.end(), c) == channels.end()) channels.push_back(std::move(c));
-  if (channels.empty()) return HttpExchange::reply_error(wsi, slot, 400, codec::ErrorCode::kBadRequest, "missing channel parameter");
+    if (std::find(channels.begin(), channels.end(), c) == channels.end())
+      channels.push_back(std::move(c));
+  if (channels.empty())
+    return HttpExchange::reply_error(wsi, slot, 400, codec::ErrorCode::kBadRequest,
+                                     "missing channel parameter");
   for (const auto& c : channels)
     if (!is_valid_channel_name(c))
       return HttpExchange::reply_error(wsi, slot, 400, codec::ErrorCode::kBadRequest,
@@ -32,7 +35,8 @@ int SseSession::open(struct lws* wsi, ConnectionSlot& slot) {
   if (server.options.max_subscriptions && channels.size() > server.options.max_subscriptions)
     return HttpExchange::reply_error(wsi, slot, 400, codec::ErrorCode::kLimit, "too many channels");
   if (server.broker_ready && !server.broker_ready())
-    return HttpExchange::reply_error(wsi, slot, 503, codec::ErrorCode::kUnavailable, "broker unavailable");
+    return HttpExchange::reply_error(wsi, slot, 503, codec::ErrorCode::kUnavailable,
+                                     "broker unavailable");
   auto snapshot = query_values(wsi, "snapshot");
   bool wants_snapshot = !snapshot.empty() && snapshot.front() == "1";
   if (wants_snapshot && !server.core.keeps_keys())
@@ -66,13 +70,14 @@ int SseSession::open(struct lws* wsi, ConnectionSlot& slot) {
   server.core.attach(*session);
   uint64_t id = session->id;
   HubCore& core = server.core;
-  core.authorize_stream(*session, session->channels_, [&core, id](bool allowed, const std::string& refused) {
-    auto* self = static_cast<SseSession*>(core.find_session(id));
-    if (!self) return;
-    self->phase_ = allowed ? Phase::kStarting : Phase::kRefused;
-    self->refused_channel_ = refused;
-    lws_callback_on_writable(self->wsi_);
-  });
+  core.authorize_stream(*session, session->channels_,
+                        [&core, id](bool allowed, const std::string& refused) {
+                          auto* self = static_cast<SseSession*>(core.find_session(id));
+                          if (!self) return;
+                          self->phase_ = allowed ? Phase::kStarting : Phase::kRefused;
+                          self->refused_channel_ = refused;
+                          lws_callback_on_writable(self->wsi_);
+                        });
   return 0;
 }
 
@@ -83,22 +88,30 @@ int SseSession::write_head() {
   if (refused) {
     server.metrics.forbidden.add();
     server.metrics.count_error(codec::ErrorCode::kForbidden);
-    body = "{\"error\":{\"code\":\"forbidden\",\"message\":\"may not subscribe to " + refused_channel_ + "\"}}";
+    body = "{\"error\":{\"code\":\"forbidden\",\"message\":\"may not subscribe to " +
+           refused_channel_ + "\"}}";
   }
   unsigned char buffer[LWS_PRE + 1024];
   unsigned char* start = buffer + LWS_PRE;
   unsigned char* p = start;
   unsigned char* end = buffer + sizeof(buffer);
-  if (lws_add_http_common_headers(wsi_, refused ? 403 : HTTP_STATUS_OK, refused ? "application/json" : "text/event-stream",
+  if (lws_add_http_common_headers(wsi_, refused ? 403 : HTTP_STATUS_OK,
+                                  refused ? "application/json" : "text/event-stream",
                                   refused ? body.size() : LWS_ILLEGAL_HTTP_CONTENT_LEN, &p, end) ||
-      lws_add_http_header_by_token(wsi_, WSI_TOKEN_HTTP_CACHE_CONTROL, reinterpret_cast<const unsigned char*>("no-cache"), 8, &p, end) ||
-      lws_add_http_header_by_name(wsi_, reinterpret_cast<const unsigned char*>("x-accel-buffering:"),
+      lws_add_http_header_by_token(wsi_, WSI_TOKEN_HTTP_CACHE_CONTROL,
+                                   reinterpret_cast<const unsigned char*>("no-cache"), 8, &p,
+                                   end) ||
+      lws_add_http_header_by_name(wsi_,
+                                  reinterpret_cast<const unsigned char*>("x-accel-buffering:"),
                                   reinterpret_cast<const unsigned char*>("no"), 2, &p, end) ||
-      add_cors_headers(wsi_, server.options, &p, end) || lws_finalize_write_http_header(wsi_, start, &p, end))
+      add_cors_headers(wsi_, server.options, &p, end) ||
+      lws_finalize_write_http_header(wsi_, start, &p, end))
     return -1;
   if (refused) {
     ending_ = true;
-    if (lws_write(wsi_, reinterpret_cast<unsigned char*>(body.data()), body.size(), LWS_WRITE_HTTP_FINAL) < 0) return -1;
+    if (lws_write(wsi_, reinterpret_cast<unsigned char*>(body.data()), body.size(),
+                  LWS_WRITE_HTTP_FINAL) < 0)
+      return -1;
     lws_callback_on_writable(wsi_);  // then close
     return 0;
   }
@@ -120,10 +133,13 @@ int SseSession::write_head() {
 int SseSession::on_writable() {
   if (ending_) return -1;
   switch (phase_) {
-    case Phase::kAuthorizing: return 0;
+    case Phase::kAuthorizing:
+      return 0;
     case Phase::kRefused:
-    case Phase::kStarting: return write_head();
-    case Phase::kStreaming: return write_and_continue();
+    case Phase::kStarting:
+      return write_head();
+    case Phase::kStreaming:
+      return write_and_continue();
   }
   return 0;
 }
@@ -158,7 +174,10 @@ int SseSession::write_queued() {
     if (used + id.size() + item.frame->size() > kWriteBatchBytes) {
       // An event bigger than a batch goes alone, through its own buffer.
       std::string event = id + *item.frame;
-      return lws_write(wsi_, reinterpret_cast<unsigned char*>(event.data()), event.size(), LWS_WRITE_HTTP) < 0 ? -1 : 0;
+      return lws_write(wsi_, reinterpret_cast<unsigned char*>(event.data()), event.size(),
+                       LWS_WRITE_HTTP) < 0
+                 ? -1
+                 : 0;
     }
     std::memcpy(batch + used, id.data(), id.size());
     std::memcpy(batch + used + id.size(), item.frame->data(), item.frame->size());

@@ -35,8 +35,8 @@ class SseSession final : public LwsSession {
   int retry_ms_;
   Phase phase_ = Phase::kAuthorizing;
   std::vector<std::string> channels_;
-  std::string cursor_;         // the resume cursor the stream was opened with
-  bool snapshot_ = false;      // ?snapshot=1: keyed snapshots of the channels not resumed
+  std::string cursor_;     // the resume cursor the stream was opened with
+  bool snapshot_ = false;  // ?snapshot=1: keyed snapshots of the channels not resumed
   std::string refused_channel_;
   std::string write_retry_;  // the "retry:" preamble, written before the first events
   bool ending_ = false;

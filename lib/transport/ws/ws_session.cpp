@@ -77,7 +77,10 @@ int WsSession::on_writable() {
     std::string frame = codec::frame(WireFormat::kWebSocket, payload);
     frame[0] = static_cast<char>(0x88);  // FIN + close opcode
     close_sent_ = true;
-    return lws_write(wsi_, reinterpret_cast<unsigned char*>(frame.data()), frame.size(), LWS_WRITE_RAW) < 0 ? -1 : 0;
+    return lws_write(wsi_, reinterpret_cast<unsigned char*>(frame.data()), frame.size(),
+                     LWS_WRITE_RAW) < 0
+               ? -1
+               : 0;
   }
   return write_and_continue();
 }
@@ -94,8 +97,12 @@ int WsSession::write_queued() {
     Outbound item = std::move(queue.front());
     queue.pop();
     server.core.on_written(*this, item, now);
-    return lws_write(wsi_, const_cast<unsigned char*>(reinterpret_cast<const unsigned char*>(item.frame->data())),
-                     item.frame->size(), LWS_WRITE_RAW) < 0 ? -1 : 0;
+    return lws_write(wsi_,
+                     const_cast<unsigned char*>(
+                         reinterpret_cast<const unsigned char*>(item.frame->data())),
+                     item.frame->size(), LWS_WRITE_RAW) < 0
+               ? -1
+               : 0;
   }
   while (!queue.empty() && used + queue.front().frame->size() <= kWriteBatchBytes) {
     const Outbound& item = queue.front();

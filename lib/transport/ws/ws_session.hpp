@@ -13,7 +13,8 @@ namespace rthub {
 
 class WsSession final : public LwsSession {
  public:
-  WsSession(struct lws* wsi, std::string peer) : LwsSession(WireFormat::kWebSocket, wsi, std::move(peer)) {}
+  WsSession(struct lws* wsi, std::string peer)
+      : LwsSession(WireFormat::kWebSocket, wsi, std::move(peer)) {}
 
   void close(CloseCode code, std::string_view reason) override;
 
@@ -26,7 +27,7 @@ class WsSession final : public LwsSession {
   bool streaming() const override { return !closing(); }
   int write_queued() override;
 
-  std::string rx_;  // a message arriving in fragments
+  std::string rx_;        // a message arriving in fragments
   size_t discarded_ = 0;  // bytes of an oversized message read and dropped before closing
   uint16_t close_code_ = 0;
   bool close_sent_ = false;
