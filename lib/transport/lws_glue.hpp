@@ -50,8 +50,12 @@ struct ServerContext {
   std::vector<HttpExchange*> answer_list;
   std::string id_line;  // an SSE event's id line, rebuilt per event
   // How long a closing connection may take to see its close frame (or stream end) out before its
-  // TCP connection is dropped: raised to the whole stop grace while the hub stops.
+  // TCP connection is dropped.
   int close_timeout_secs = 3;
+  // While the hub stops, the stop deadline ends every connection still open; closing sessions
+  // then set no timeout of their own: lws keeps timeouts in one sorted list with linear inserts,
+  // so 15,000 of them at once cost seconds of CPU before the first close frame is written.
+  bool stopping = false;
   FrameGuard* frame_guard = nullptr;  // checks ws:// frame headers before lws reads them
 };
 

@@ -459,7 +459,7 @@ void LwsServer::begin_stop() {
   int64_t grace_ms = kStopGraceBaseMs + static_cast<int64_t>(s.core.session_count()) * 1000 /
                                             kStopGraceConnectionsPerSecond;
   s.stop_deadline_ms = monotonic_us() / 1000 + grace_ms;
-  s.server->close_timeout_secs = static_cast<int>((grace_ms + 999) / 1000);
+  s.server->stopping = true;
   s.core.close_all(CloseCode::kGoingAway);
 }
 

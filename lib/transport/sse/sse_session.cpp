@@ -16,7 +16,8 @@ void SseSession::close(CloseCode, std::string_view) {
   ending_ = true;
   set_closing();
   lws_callback_on_writable(wsi_);
-  lws_set_timeout(wsi_, PENDING_TIMEOUT_USER_OK, server_of(wsi_).close_timeout_secs);
+  if (!server_of(wsi_).stopping)
+    lws_set_timeout(wsi_, PENDING_TIMEOUT_USER_OK, server_of(wsi_).close_timeout_secs);
 }
 
 int SseSession::open(struct lws* wsi, ConnectionSlot& slot) {

@@ -26,7 +26,8 @@ void WsSession::close(CloseCode code, std::string_view reason) {
   set_closing();
   lws_callback_on_writable(wsi_);
   // A peer that stopped reading never makes us writable: drop the TCP connection regardless.
-  lws_set_timeout(wsi_, PENDING_TIMEOUT_USER_OK, server_of(wsi_).close_timeout_secs);
+  if (!server_of(wsi_).stopping)
+    lws_set_timeout(wsi_, PENDING_TIMEOUT_USER_OK, server_of(wsi_).close_timeout_secs);
 }
 
 // Past this many bytes of an oversized message we stop reading it and close at once.
