@@ -458,9 +458,10 @@ void LwsServer::begin_stop() {
   s.listener.close();  // no new connections
   int64_t grace_ms = kStopGraceBaseMs + static_cast<int64_t>(s.core.session_count()) * 1000 /
                                             kStopGraceConnectionsPerSecond;
-  s.stop_deadline_ms = monotonic_us() / 1000 + grace_ms;
   s.server->stopping = true;
   s.core.close_all(CloseCode::kGoingAway);
+  // The grace is the peers' time to see their close: it starts once the hub has done its part.
+  s.stop_deadline_ms = monotonic_us() / 1000 + grace_ms;
 }
 
 int LwsServer::port() const {
