@@ -18,6 +18,11 @@ const sse = { ended: 0, reset: 0 };
 let open = 0;
 const opened = { ws: 0, sse: 0 };
 let failed = 0;
+const why = {};  // failed openings by reason: the answer's status line, or the socket's error
+function fail(reason) {
+  failed += 1;
+  why[reason] = (why[reason] || 0) + 1;
+}
 let gone = 0;
 let readyPrinted = false;
 
@@ -33,6 +38,7 @@ function openWs() {
     const socket = net.connect({ host: '127.0.0.1', port });
     let buffer = Buffer.alloc(0);
     let upgraded = false;
+    let error = 'closed before an answer';  // or the refusal's status line, or the socket error
     let code = null;
     socket.on('connect', () => {
       socket.write(['GET /ws HTTP/1.1', `Host: 127.0.0.1:${port}`, 'Upgrade: websocket', 'Connection: Upgrade',
@@ -44,7 +50,7 @@ function openWs() {
         const end = buffer.indexOf('\r\n\r\n');
         if (end < 0) return;
         if (!buffer.subarray(0, 12).toString('latin1').startsWith('HTTP/1.1 101')) {
-          failed += 1;
+          error = buffer.subarray(0, buffer.indexOf('\r\n')).toString('latin1');
           socket.destroy();
           resolve(false);
           return;
@@ -72,9 +78,9 @@ function openWs() {
         buffer = buffer.subarray(offset + len);
       }
     });
-    socket.on('error', () => {});
+    socket.on('error', (e) => { error = e.code || e.message; });
     socket.on('close', () => {
-      if (!upgraded) { failed += 1; resolve(false); return; }
+      if (!upgraded) { fail(error); resolve(false); return; }
       const key = String(code ?? 1006);
       wsCodes[key] = (wsCodes[key] || 0) + 1;
       finish();
@@ -87,6 +93,7 @@ function openSse() {
     const socket = net.connect({ host: '127.0.0.1', port });
     let head = '';
     let streaming = false;
+    let error = 'closed before an answer';  // or the refusal's status line, or the socket error
     let reset = false;
     socket.on('connect', () => {
       socket.write(`GET /events?channel=crowd HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAccept: text/event-stream\r\n\r\n`);
@@ -95,15 +102,15 @@ function openSse() {
       if (streaming) return;
       head += chunk.toString('latin1');
       if (head.indexOf('\r\n\r\n') < 0) return;
-      if (!head.startsWith('HTTP/1.1 200')) { failed += 1; socket.destroy(); resolve(false); return; }
+      if (!head.startsWith('HTTP/1.1 200')) { error = head.slice(0, head.indexOf('\r\n')); socket.destroy(); return; }
       streaming = true;
       open += 1;
       opened.sse += 1;
       resolve(true);
     });
-    socket.on('error', () => { reset = true; });
+    socket.on('error', (e) => { reset = true; error = e.code || e.message; });
     socket.on('close', () => {
-      if (!streaming) { failed += 1; resolve(false); return; }
+      if (!streaming) { fail(error); resolve(false); return; }
       if (reset) sse.reset += 1; else sse.ended += 1;
       finish();
     });
@@ -119,7 +126,7 @@ async function openAll(count, opener) {
 await openAll(wsCount, openWs);
 await openAll(sseCount, openSse);
 readyPrinted = true;
-process.stdout.write(`${JSON.stringify({ ready: { ...opened, failed } })}\n`);
+process.stdout.write(`${JSON.stringify({ ready: { ...opened, failed, why } })}\n`);
 if (gone === open) process.stdout.write(`${JSON.stringify({ done: { ws: wsCodes, sse } })}\n`, () => process.exit(0));
 process.stdin.on('close', () => process.exit(1));
 process.stdin.resume();
