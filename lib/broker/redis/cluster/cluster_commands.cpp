@@ -31,7 +31,8 @@ std::string sharded_script(const std::string& body) {
   static const std::string kClassic = "redis.call('PUBLISH',", kSharded = "redis.call('SPUBLISH',";
   std::string out;
   size_t from = 0;
-  for (size_t at; (at = body.find(kClassic, from)) != std::string::npos; from = at + kClassic.size())
+  for (size_t at; (at = body.find(kClassic, from)) != std::string::npos;
+       from = at + kClassic.size())
     out.append(body, from, at - from).append(kSharded);
   return out.append(body, from, std::string::npos);
 }
