@@ -1,6 +1,6 @@
 // Two rthub-server nodes on a real six-process Redis Cluster (--redis-cluster, docs/OPERATIONS.md
 // "Redis Cluster"): delivery across nodes through sharded pub/sub on each channel's master,
-// resume on the other node, and the SIGKILL of a master while publishing (503 until a replica
+// a bridged channel on classic pub/sub, resume on the other node, and the SIGKILL of a master while publishing (503 until a replica
 // is promoted, then success; clients keep their connections; resume exact or recovered:false).
 // The cluster is tests/integration/lib/redis_cluster.mjs; everything stops with the test.
 
@@ -20,10 +20,10 @@ const ROUTER_CONNECT_TIMEOUT_MS = 1000;
 // the map again this often, so it sees a promotion at most this late.
 const ROUTER_FAILOVER_POLL_MS = 200;
 
-async function hubsOn(t, cluster, count = 2) {
+async function hubsOn(t, cluster, extra = []) {
   const hubs = [];
-  for (let i = 0; i < count; i++) {
-    const hub = await serverFor(t, ['--redis-cluster', cluster.seeds, '--allow-client-publish']);
+  for (let i = 0; i < 2; i++) {
+    const hub = await serverFor(t, ['--redis-cluster', cluster.seeds, '--allow-client-publish', ...extra]);
     await waitFor(async () => (await httpGet(hub.port, '/healthz')).status === 200,
       { timeoutMs: 15000, what: `hub ${hub.port} /healthz 200 (slot map known, links up)` });
     hubs.push(hub);
@@ -42,7 +42,7 @@ const position = (m) => `${m.epoch}:${m.seq}`;
 
 test('two hubs on a Redis Cluster: every channel delivered on both, by SSUBSCRIBE on its master; resume on the other hub', async (t) => {
   const cluster = await redisClusterFor(t);
-  const [a, b] = await hubsOn(t, cluster);
+  const [a, b] = await hubsOn(t, cluster, ['--bridge', 'updates']);
   const channels = ['geo.1', 'geo.2', 'geo.3', 'geo.4', 'geo.5', 'geo.6', 'geo.7', 'geo.8'];
   const masters = new Set();
   for (const channel of channels) masters.add((await masterOf(cluster, channel)).node.port);
@@ -87,6 +87,20 @@ test('two hubs on a Redis Cluster: every channel delivered on both, by SSUBSCRIB
   for (const ws of [wsA, wsB]) await ws.none({ op: 'message' }, 300, `${ws.inbox.label}: no duplicate`);
   assert.equal((await metricsOf(idle.port)).value('rthub_broker_messages_in_total'), idleBefore,
     'a hub with no subscriber receives none of the 40 messages (sharded pub/sub reaches only subscribers)');
+
+  // A backend's plain PUBLISH on any cluster node (classic pub/sub, broadcast to every node)
+  // reaches the bridged channel's subscribers on both hubs once: the lease holder ingests it.
+  const bridgedA = await wsFor(t, a.wsUrl, { label: 'bridged on A' });
+  const bridgedB = await wsFor(t, b.wsUrl, { label: 'bridged on B' });
+  for (const ws of [bridgedA, bridgedB]) await ws.request({ op: 'subscribe', channel: 'updates' });
+  const backend = cluster.nodes[5];
+  // (Its answer counts only that node's own subscribers; the hubs' links may be on others.)
+  await backend.cli('PUBLISH', 'updates', '{"type":"geometry.updated","data":{"id":7}}');
+  for (const ws of [bridgedA, bridgedB]) {
+    const m = await ws.next({ op: 'message', channel: 'updates' }, 10000);
+    assert.deepEqual([m.type, m.data], ['geometry.updated', { id: 7 }]);
+    await ws.none({ op: 'message', channel: 'updates' }, 500, `${ws.inbox.label}: ingested once`);
+  }
 
   // Resume: seen up to 5 on A, 6..9 published meanwhile, resumed on B.
   const channel = channels[0];
