@@ -1,7 +1,8 @@
 // Two rthub-server nodes on a real six-process Redis Cluster (--redis-cluster, docs/OPERATIONS.md
 // "Redis Cluster"): delivery across nodes through sharded pub/sub on each channel's master,
-// a bridged channel on classic pub/sub, resume on the other node, and the SIGKILL of a master while publishing (503 until a replica
-// is promoted, then success; clients keep their connections; resume exact or recovered:false).
+// a bridged channel on classic pub/sub, resume on the other node, and the SIGKILL of a master
+// while publishing (503 until a replica is promoted, then success; clients keep their
+// connections; resume exact or recovered:false).
 // The cluster is tests/integration/lib/redis_cluster.mjs; everything stops with the test.
 
 import { test } from 'node:test';
