@@ -122,6 +122,9 @@ class RedisBroker final : public Broker {
   void on_timer();
   std::string new_epoch();
   std::string key(const std::string& channel, const char* part) const;
+  // One command on the command link; on a cluster, a command with a key goes to its slot's master
+  // (cluster_command). on_reply gets nullptr when there is no answer; `sent` tells whether the
+  // command may have run.
   size_t command(std::function<void(redisReply*)> on_reply, const std::vector<std::string>& args,
                  bool* sent = nullptr);
   // EVALSHA of `script` (EVAL once more on NOSCRIPT); `sent` as for command().
