@@ -25,6 +25,11 @@
 namespace rthub {
 namespace {
 
+// Many nodes as one hub, through one Redis or a Redis Cluster (RedisBroker).
+bool uses_redis(const HubOptions& options) {
+  return !options.redis_url.empty() || !options.redis_cluster.empty();
+}
+
 // Work handed to the service thread by other threads. Each run of the hub has its own queue,
 // shared with whatever may post later (a host's completion), so that a post after the hub stopped,
 // restarted or was freed finds a closed queue rather than freed memory.
@@ -88,7 +93,7 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
     if (!threads_.empty()) throw Error(Errc::kState, "hub already started");
     size_t shards = static_cast<size_t>(options_.shards);  // 1 to 64: checked_hub_options
     metrics_.connections_limit.set(options_.max_connections);
-    if (shards > 1 && options_.redis_url.empty())
+    if (shards > 1 && !uses_redis(options_))
       shared_.reset(new SharedBroker(
           options_.history_size, options_.history_ttl_seconds, shards,
           [this] { metrics_.published.add(); }, options_.idempotency_window_seconds,
@@ -101,7 +106,7 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
       settings.ttl_seconds = options_.persist_ttl_seconds;
       settings.buffer = options_.persist_buffer;
       // With Redis the positions live in Redis; a single node continues its own from the table.
-      settings.track_runs = options_.redis_url.empty();
+      settings.track_runs = !uses_redis(options_);
       store_.reset(new PostgresStore(std::move(settings)));
       // Hub::start may wait (it is the host's thread, never a service thread): a restarted node
       // must know where its channels stood before it takes its first publish.
@@ -295,7 +300,7 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
       if (shared_)
         broker = shared_->shard(
             index, [queue](std::function<void()> task) { return queue->post(std::move(task)); });
-      else if (options.redis_url.empty()) {
+      else if (!uses_redis(options)) {
         auto memory = new MemoryBroker(options.history_size, options.history_ttl_seconds,
                                        options.idempotency_window_seconds, options.max_keys);
         broker.reset(memory);

@@ -1,4 +1,5 @@
 // rthub-server: a standalone rthub node on an in-memory hub.
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -45,9 +46,12 @@ const char kUsage[] =
     "  --redis URL                 redis://[:password@]host:port[/db]: positions, history and "
     "fan-out\n"
     "                              through Redis, so that many nodes act as one hub\n"
-    "  --bridge CHANNEL            with --redis: plain 'PUBLISH CHANNEL payload' reaches hub "
-    "channel\n"
-    "                              CHANNEL (repeatable)\n"
+    "  --redis-cluster HOST:PORT[,HOST:PORT...]\n"
+    "                              the same through a Redis Cluster (seed nodes; instead of "
+    "--redis)\n"
+    "  --bridge CHANNEL            with --redis or --redis-cluster: plain 'PUBLISH CHANNEL "
+    "payload'\n"
+    "                              reaches hub channel CHANNEL (repeatable)\n"
     "  --idempotency-window SECONDS\n"
     "                              a publish repeating an idempotency_key on its channel within "
     "this\n"
@@ -168,6 +172,17 @@ rthub::HubOptions parse(int argc, char** argv) {
       o.tls_key = value;
     } else if (flag == "--redis") {
       o.redis_url = value;
+    } else if (flag == "--redis-cluster") {
+      // Comma-separated seeds; the hub checks each is host:port.
+      std::string list = value;
+      for (size_t from = 0; from <= list.size();) {
+        size_t comma = std::min(list.find(',', from), list.size());
+        std::string seed = list.substr(from, comma - from);
+        seed.erase(0, seed.find_first_not_of(' '));
+        seed.erase(seed.find_last_not_of(' ') + 1);
+        o.redis_cluster.push_back(seed);
+        from = comma + 1;
+      }
     } else if (flag == "--bridge") {
       o.bridge_channels.emplace_back(value);
     } else if (flag == "--idempotency-window") {
@@ -189,7 +204,10 @@ rthub::HubOptions parse(int argc, char** argv) {
     }
   }
   if (o.tls_cert.empty() != o.tls_key.empty()) usage_error("--tls-cert and --tls-key go together");
-  if (!o.bridge_channels.empty() && o.redis_url.empty()) usage_error("--bridge needs --redis");
+  if (!o.bridge_channels.empty() && o.redis_url.empty() && o.redis_cluster.empty())
+    usage_error("--bridge needs --redis or --redis-cluster");
+  if (!o.redis_url.empty() && !o.redis_cluster.empty())
+    usage_error("--redis and --redis-cluster: give one");
   if (!o.persist_patterns.empty() && o.postgres_conninfo.empty())
     usage_error("--persist needs --postgres");
   return o;

@@ -65,6 +65,8 @@ HubOptions checked_hub_options(HubOptions o) {
   for (const auto& channel : o.bridge_channels)
     if (!is_valid_channel_name(channel))
       invalid("bridge_channels: " + bad_channel_name_text(channel));
+  if (!o.redis_url.empty() && !o.redis_cluster.empty())
+    invalid("redis_url and redis_cluster: set one (a single Redis or a Redis Cluster)");
   for (const auto& seed : o.redis_cluster)
     if (!is_host_port(seed))
       invalid("redis_cluster: seed '" + seed + "' is not host:port (port 1-65535)");

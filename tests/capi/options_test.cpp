@@ -99,6 +99,16 @@ void check_hub_options() {
        "redis_cluster"},
       {"cluster seed port 0", [](auto& o) { o.redis_cluster = "[::1]:0"; },
        [](auto& o) { o.redis_cluster = {"[::1]:0"}; }, "redis_cluster"},
+      {"redis and cluster",
+       [](auto& o) {
+         o.redis_url = "redis://127.0.0.1:6379";
+         o.redis_cluster = "127.0.0.1:7000";
+       },
+       [](auto& o) {
+         o.redis_url = "redis://127.0.0.1:6379";
+         o.redis_cluster = {"127.0.0.1:7000"};
+       },
+       "redis_cluster"},
       {"window 0", [](auto& o) { o.idempotency_window_seconds = 0; },
        [](auto& o) { o.idempotency_window_seconds = 0; }, "idempotency_window_seconds"},
       {"window 60", [](auto& o) { o.idempotency_window_seconds = 60; },

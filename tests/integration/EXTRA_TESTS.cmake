@@ -26,3 +26,5 @@ list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS redis_faults)
 list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS redis_routing)
 # redis_bridge: kill -9 of the ingesting node while a backend publishes 100/s: exactly once, in order.
 list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS redis_bridge)
+# redis_cluster_hubs: two hubs on a six-process Redis Cluster (--redis-cluster): sharded delivery, resume, a master killed while publishing.
+list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS redis_cluster_hubs)

@@ -56,6 +56,12 @@ void ChannelSubscriptions::on_unsubscribed(const std::string& channel) {
     entries_.erase(it);
 }
 
+void ChannelSubscriptions::on_interrupted(const std::string& channel) {
+  auto it = entries_.find(channel);
+  if (it != entries_.end() && it->second.state == State::kActive)
+    it->second.state = State::kSubscribing;
+}
+
 void ChannelSubscriptions::reset() {
   dirty_.clear();
   for (auto it = entries_.begin(); it != entries_.end();) {

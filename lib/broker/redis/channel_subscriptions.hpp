@@ -32,6 +32,9 @@ class ChannelSubscriptions {
   // from now on). A confirmation for a channel no longer wanted makes an UNSUBSCRIBE due.
   bool on_subscribed(const std::string& channel);
   void on_unsubscribed(const std::string& channel);
+  // A confirmed subscription was lost and is being restored by its subscriber (a Redis Cluster
+  // slot moved or its master failed over): inactive until on_subscribed confirms it again.
+  void on_interrupted(const std::string& channel);
 
   // The pub/sub link is gone: nothing is active in Redis; every wanted channel is due again.
   void reset();

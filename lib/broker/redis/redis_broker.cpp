@@ -7,6 +7,9 @@
 
 #include <cstring>
 
+#include "broker/redis/cluster/cluster_commands.hpp"
+#include "broker/redis/cluster/cluster_router.hpp"
+#include "broker/redis/cluster/sharded_subscriber.hpp"
 #include "broker/redis/record.hpp"
 #include "broker/redis/redis_broker_internal.hpp"
 #include "core/epoch.hpp"
@@ -20,9 +23,9 @@ namespace {
 constexpr int64_t kBacklogMs = 30000;
 constexpr size_t kBacklogEntries = 100000;
 
-std::string sha1_hex(const char* text) {
+std::string sha1_hex(const std::string& text) {
   unsigned char digest[SHA_DIGEST_LENGTH];
-  SHA1(reinterpret_cast<const unsigned char*>(text), std::strlen(text), digest);
+  SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
   static const char kHex[] = "0123456789abcdef";
   std::string out;
   for (unsigned char c : digest) {
@@ -39,7 +42,7 @@ using namespace redis_internal;
 RedisBroker::RedisBroker(uv_loop_t* loop, const HubOptions& options)
     : loop_(loop),
       options_(options),
-      address_(parse_redis_url(options.redis_url)),
+      address_(options.redis_cluster.empty() ? parse_redis_url(options.redis_url) : RedisAddress{}),
       random_(std::random_device{}() ^ static_cast<uint64_t>(now_us())) {
   for (const auto& b : options_.bridge_channels) {
     if (!is_valid_channel_name(b))
@@ -47,7 +50,12 @@ RedisBroker::RedisBroker(uv_loop_t* loop, const HubOptions& options)
     if (bridge_of(b)) continue;
     bridges_.emplace_back(new Bridge{b, BridgeBacklog(kBacklogEntries, kBacklogMs)});
   }
-  for (int i = 0; i < kScriptCount; ++i) script_sha_.push_back(sha1_hex(script_body(i)));
+  for (int i = 0; i < kScriptCount; ++i) {
+    script_text_.push_back(options_.redis_cluster.empty()
+                               ? std::string(script_body(i))
+                               : cluster::sharded_script(script_body(i)));
+    script_sha_.push_back(sha1_hex(script_text_.back()));
+  }
   static const char kHex[] = "0123456789abcdef";
   for (int i = 0; i < 16; ++i) node_id_.push_back(kHex[random_() % 16]);
   commands_.reset(new Link{this, false});
@@ -64,6 +72,7 @@ RedisBroker::RedisBroker(uv_loop_t* loop, const HubOptions& options)
   flush_timer_ = new uv_timer_t;
   uv_timer_init(loop_, flush_timer_);
   flush_timer_->data = this;
+  if (!options_.redis_cluster.empty()) start_cluster();
   connect(*commands_);
   connect(*pubsub_);
 }
@@ -83,6 +92,7 @@ std::string RedisBroker::key(const std::string& channel, const char* part) const
 bool RedisBroker::ready() const {
   if (!commands_->connected || !pubsub_->connected || !commands_->healthy || !pubsub_->healthy)
     return false;
+  if (!cluster_ready()) return false;
   // Bridged payloads reach subscribers only once some node ingests them.
   for (const auto& b : bridges_)
     if (!b->known) return false;
@@ -96,7 +106,7 @@ void RedisBroker::publish(Message message, std::function<void(const PublishOutco
 void RedisBroker::send_publish(Message message, const std::string& bridge_hash,
                                std::function<void(const PublishOutcome&)> done) {
   int64_t started = now_us();
-  if (!pubsub_->connected) {
+  if (!router_ && !pubsub_->connected) {
     // Redis went away and the command link may not have noticed yet (its close is read later):
     // a publish sent there would end "unknown outcome". Not sending it makes the answer definite
     // (503), as /healthz already says.
@@ -235,6 +245,7 @@ void RedisBroker::stop() {
     link->ctx = nullptr;
     link->connected = false;
   }
+  stop_cluster();
   for (uv_timer_t* t : {timer_, flush_timer_}) {
     uv_timer_stop(t);
     uv_close(reinterpret_cast<uv_handle_t*>(t),
@@ -273,6 +284,7 @@ void RedisBroker::render_metrics(std::string& out) const {
       "# HELP rthub_broker_publish_seconds Round trip of the publish script to Redis.\n"
       "# TYPE rthub_broker_publish_seconds histogram\n";
   publish_rtt_.render(out, "rthub_broker_publish_seconds");
+  render_cluster_metrics(out);
 }
 
 }  // namespace rthub

@@ -45,6 +45,11 @@ struct redisReply;
 typedef struct uv_loop_s uv_loop_t;
 typedef struct uv_timer_s uv_timer_t;
 
+namespace rthub::cluster {
+class ClusterRouter;
+class ShardedSubscriber;
+}  // namespace rthub::cluster
+
 namespace rthub {
 
 class RedisBroker final : public Broker {
@@ -117,11 +122,30 @@ class RedisBroker final : public Broker {
   void on_timer();
   std::string new_epoch();
   std::string key(const std::string& channel, const char* part) const;
+  // One command on the command link; on a cluster, a command with a key goes to its slot's master
+  // (cluster_command). on_reply gets nullptr when there is no answer; `sent` tells whether the
+  // command may have run.
   size_t command(std::function<void(redisReply*)> on_reply, const std::vector<std::string>& args,
                  bool* sent = nullptr);
   // EVALSHA of `script` (EVAL once more on NOSCRIPT); `sent` as for command().
   void eval(Script script, std::vector<std::string> keys_and_args,
             std::function<void(redisReply*)> on_reply, std::shared_ptr<bool> sent = nullptr);
+
+  // Redis Cluster (options.redis_cluster; cluster/redis_broker_cluster.cpp): scripts and stream
+  // reads go to the master of their channel's slot, records arrive by SSUBSCRIBE; the two links
+  // above go to any node, for liveness, the bridged channels and the leases.
+  void start_cluster();
+  // Sends a command that has a key to its slot's master; false for one any node answers. `sent`
+  // (as for command()) must stay valid until on_reply runs.
+  bool cluster_command(const std::vector<std::string>& args,
+                       std::function<void(redisReply*)>& on_reply, bool* sent);
+  void flush_cluster_subscriptions();
+  void on_sharded_record(const std::string& name, const std::string& payload);
+  void on_sharded_active(const std::string& name, bool active);
+  std::pair<std::string, int> link_target();  // where a link connects next
+  bool cluster_ready() const;                 // true on a single Redis
+  void stop_cluster();
+  void render_cluster_metrics(std::string& out) const;
 
   uv_loop_t* loop_;
   const HubOptions& options_;
@@ -136,8 +160,12 @@ class RedisBroker final : public Broker {
   std::unordered_map<std::string, Track> tracks_;
   ChannelSubscriptions subscriptions_;
   std::vector<std::unique_ptr<Bridge>> bridges_;
-  std::vector<std::string> script_sha_;  // by Script
+  std::vector<std::string> script_text_;  // by Script; the sharded form on a cluster
+  std::vector<std::string> script_sha_;   // by Script
   std::mt19937_64 random_;
+  std::unique_ptr<cluster::ClusterRouter> router_;       // null on a single Redis
+  std::unique_ptr<cluster::ShardedSubscriber> sharded_;  // destroyed before the router
+  size_t link_turn_ = 0;                                 // link_target's rotation
 
   Counter reconnects_, messages_in_, messages_out_, publish_failures_, bridged_in_, gaps_filled_,
       subscribe_commands_;

@@ -14,6 +14,7 @@ using namespace redis_internal;
 
 size_t RedisBroker::command(std::function<void(redisReply*)> on_reply,
                             const std::vector<std::string>& args, bool* sent) {
+  if (router_ && cluster_command(args, on_reply, sent)) return 1;
   if (!commands_->connected || !commands_->ctx) {
     on_reply(nullptr);
     return 0;
@@ -54,7 +55,7 @@ void RedisBroker::eval(Script script, std::vector<std::string> keys_and_args,
       return on_reply(r);
     // Redis lost the script (SCRIPT FLUSH, a restart behind a proxy, a promoted replica): it did
     // not run. EVAL sends it once more and caches it again.
-    std::vector<std::string> again{"EVAL", script_body(index), "1"};
+    std::vector<std::string> again{"EVAL", script_text_[index], "1"};
     again.insert(again.end(), keys_and_args.begin(), keys_and_args.end());
     if (sent) *sent = false;
     command(std::move(on_reply), again, sent.get());

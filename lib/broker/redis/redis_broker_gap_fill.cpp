@@ -39,7 +39,7 @@ void RedisBroker::fetch_gap(const std::string& channel, uint64_t from) {
   track.fetching = true;
   track.fill_pending = false;
   track.fill_again = false;
-  if (!commands_->connected) {
+  if (!router_ && !commands_->connected) {
     // The stream is out of reach, not the messages: wait for the link (resume_fills).
     track.fill_pending = true;
     return;

@@ -35,6 +35,9 @@ inline int64_t wall_now_ms() {
       .count();
 }
 
+// "rthub:{<channel>}:m" -> channel; empty for any other name (redis_broker_subscriptions.cpp).
+std::string channel_of_record_channel(const std::string& name);
+
 // By RedisBroker::Script.
 inline const char* script_body(int index) {
   static const char* const kBodies[] = {redis_scripts::kPublish, redis_scripts::kRead,

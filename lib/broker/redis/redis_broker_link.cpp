@@ -21,7 +21,9 @@ using namespace redis_internal;
 
 void RedisBroker::connect(Link& link) {
   if (stopping_) return;
-  redisAsyncContext* ctx = redisAsyncConnect(address_.host.c_str(), address_.port);
+  // On a cluster, each attempt tries the next known node: the last one may have died.
+  auto [host, port] = router_ ? link_target() : std::make_pair(address_.host, address_.port);
+  redisAsyncContext* ctx = redisAsyncConnect(host.c_str(), port);
   if (!ctx || ctx->err) {
     if (ctx) redisAsyncFree(ctx);
     return schedule_reconnect(link);
@@ -93,7 +95,7 @@ void RedisBroker::on_connected(Link& link) {
     // Loaded before anything else runs on this link, so EVALSHA finds them (NOSCRIPT, after a
     // SCRIPT FLUSH or on a promoted replica, falls back to EVAL once).
     for (int i = 0; i < kScriptCount; ++i)
-      send({"SCRIPT", "LOAD", script_body(i)}, nullptr, nullptr);
+      send({"SCRIPT", "LOAD", script_text_[i]}, nullptr, nullptr);
     ping(link);  // healthy once answered
     // A pub/sub ping published through the previous command link may never have run.
     pubsub_->ping_waiting = false;
@@ -117,7 +119,9 @@ void RedisBroker::on_connected(Link& link) {
     for (auto& b : bridges_) args.push_back(b->channel);
     send(args, on_message, nullptr);
   }
-  // Every channel with local subscribers again; each confirmation fills that channel's gap.
+  // Every channel with local subscribers again; each confirmation fills that channel's gap. (On a
+  // cluster they are the sharded subscriber's, on other connections.)
+  if (router_) return;
   subscriptions_.reset();
   flush_subscriptions();
 }
@@ -126,7 +130,7 @@ void RedisBroker::on_disconnected(Link& link) {
   link.connected = false;
   link.healthy = false;
   if (link.pubsub) {
-    subscriptions_.reset();
+    if (!router_) subscriptions_.reset();
     // This node no longer sees the bridged payloads: let a node that does ingest them.
     for (auto& b : bridges_) {
       b->subscribed = false;
@@ -204,6 +208,8 @@ void RedisBroker::on_timer() {
     if (link->pubsub && !link->healthy) continue;  // waits for its ping channel's confirmation
     ping(*link);
   }
+  // On a cluster, fills that found their slot's master unreachable try again (once a second).
+  if (router_) resume_fills();
   if (!commands_->connected) return;
   for (auto& b : bridges_) bid_for_lease(*b);
 }

@@ -16,18 +16,17 @@ namespace {
 constexpr size_t kChannelsPerCommand = 1000;  // SUBSCRIBE/UNSUBSCRIBE arguments per command
 constexpr uint64_t kFlushDelayMs = 2;  // subscription changes wait this long to share a command
 
-// "rthub:{<channel>}:m" -> channel; empty for any other name.
-std::string channel_of_record_channel(const std::string& name) {
+}  // namespace
+
+using namespace redis_internal;
+
+std::string redis_internal::channel_of_record_channel(const std::string& name) {
   static const std::string kHead = "rthub:{", kTail = "}:m";
   if (name.size() <= kHead.size() + kTail.size() || name.compare(0, kHead.size(), kHead) != 0 ||
       name.compare(name.size() - kTail.size(), kTail.size(), kTail) != 0)
     return {};
   return name.substr(kHead.size(), name.size() - kHead.size() - kTail.size());
 }
-
-}  // namespace
-
-using namespace redis_internal;
 
 void RedisBroker::schedule_flush() {
   // Collected for kFlushDelayMs, then sent in one write: clients arriving together (their
@@ -40,6 +39,7 @@ void RedisBroker::schedule_flush() {
 }
 
 void RedisBroker::flush_subscriptions() {
+  if (router_) return flush_cluster_subscriptions();
   if (!pubsub_->connected || !pubsub_->ctx || !subscriptions_.has_changes()) return;
   ChannelSubscriptions::Batch batch = subscriptions_.take_batch();
   auto on_message = [](redisAsyncContext* c, void* reply, void*) {

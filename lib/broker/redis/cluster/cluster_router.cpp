@@ -35,6 +35,9 @@ struct ClusterRouter::Link {
   NodeAddress node;
   redisAsyncContext* ctx = nullptr;
   bool connected = false;
+  // Shared with the commands sent on this link: whether it ever connected, so whether a command
+  // whose connection was lost may have been written (and run).
+  std::shared_ptr<bool> ever_connected = std::make_shared<bool>(false);
   int64_t connecting_since_ms = 0;
   std::deque<int64_t> sent_ms;  // send time of each command awaiting its reply, oldest first
 };
@@ -46,7 +49,8 @@ struct ClusterRouter::Pending {
   std::optional<NodeAddress> fixed_node;  // command_at: first sent there
   uint16_t slot = 0;
   int redirects = 0;
-  NodeAddress node;        // where it was sent last
+  NodeAddress node;                      // where it was sent last
+  std::shared_ptr<bool> link_connected;  // the link it was sent on had connected
   bool discovery = false;  // CLUSTER SLOTS of a discovery, answered to the router itself
 };
 
@@ -142,6 +146,7 @@ ClusterRouter::Link* ClusterRouter::link_to(const NodeAddress& node) {
     if (status != REDIS_OK)
       return l->owner->drop_link(l, "connect failed");  // hiredis frees c after this
     l->connected = true;
+    *l->ever_connected = true;
     l->owner->down_since_ms_.erase(l->node.text());
   });
   redisAsyncSetDisconnectCallback(ctx, [](const redisAsyncContext* c, int) {
@@ -184,6 +189,7 @@ void ClusterRouter::send(std::unique_ptr<Pending> pending, const NodeAddress& no
   };
   if (!link) return unavailable("cannot connect");
   if (asking) redisAsyncCommand(link->ctx, nullptr, nullptr, "ASKING");
+  pending->link_connected = link->ever_connected;
   std::vector<const char*> argv;
   std::vector<size_t> lens;
   for (const auto& a : pending->args) {
@@ -213,8 +219,11 @@ void ClusterRouter::on_reply(Link* link, redisReply* reply, std::unique_ptr<Pend
   if (!reply) {
     // The connection went away with the command on it: it may have run, so it is not resent.
     refresh();
-    return finish(std::move(pending), {CommandResult::Status::kUnavailable, nullptr,
-                                       node.text() + ": connection lost", node});
+    bool maybe_ran = pending->link_connected && *pending->link_connected;
+    CommandResult lost{CommandResult::Status::kUnavailable, nullptr,
+                       node.text() + (maybe_ran ? ": connection lost" : ": never connected"), node};
+    lost.maybe_ran = maybe_ran;
+    return finish(std::move(pending), std::move(lost));
   }
   if (reply->type == REDIS_REPLY_ERROR && !pending->discovery) {
     std::string text = error_text(reply);

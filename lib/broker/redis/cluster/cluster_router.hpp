@@ -58,6 +58,9 @@ struct CommandResult {
   const redisReply* reply = nullptr;  // kReply only; valid during the callback only
   std::string error;                  // why, for every status but kReply
   NodeAddress node;                   // the node last asked
+  // kUnavailable only: the connection was lost (or dropped as hung) after the command may have
+  // been written, so it may have run; otherwise it surely did not.
+  bool maybe_ran = false;
 };
 
 class ClusterRouter {
