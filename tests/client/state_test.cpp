@@ -129,9 +129,8 @@ TEST_CASE("a late joiner gets the snapshot, then every live message once", "[sta
   state.apply(events, "geometry");
   CHECK(state.snapshots == 1);
   CHECK(count_kind(events, Kind::kReset) == 0);
-  long snapshot = EventLog::find(events, 0, [](const rthub::ClientEvent& e) {
-    return e.kind == Kind::kSnapshot;
-  });
+  long snapshot = EventLog::find(
+      events, 0, [](const rthub::ClientEvent& e) { return e.kind == Kind::kSnapshot; });
   REQUIRE(snapshot >= 0);
   CHECK(events[snapshot].position.seq >= 6 + 50);
   CHECK(events[snapshot].data.front() == '[');
@@ -177,9 +176,8 @@ TEST_CASE("a resume the hub cannot honour brings a fresh snapshot", "[state]") {
                    10000));
 
   auto events = log.snapshot();
-  long resubscribed = EventLog::find(events, before, [](const rthub::ClientEvent& e) {
-    return e.kind == Kind::kSubscribed;
-  });
+  long resubscribed = EventLog::find(
+      events, before, [](const rthub::ClientEvent& e) { return e.kind == Kind::kSubscribed; });
   REQUIRE(resubscribed >= 0);
   CHECK(events[resubscribed].recovered == false);
   CHECK(count_kind(events, Kind::kReset) == 1);  // said once, and the snapshot is the reload
@@ -212,9 +210,8 @@ TEST_CASE("presence: members, join and leave between two clients", "[state]") {
       [](const EventLog::Events& ev) { return count_kind(ev, Kind::kPresence, "map") == 1; },
       5000));
   auto first = alice_log.snapshot();
-  long members = EventLog::find(first, 0, [](const rthub::ClientEvent& e) {
-    return e.kind == Kind::kPresence;
-  });
+  long members = EventLog::find(
+      first, 0, [](const rthub::ClientEvent& e) { return e.kind == Kind::kPresence; });
   REQUIRE(first[members].clients.size() == 1);
   uint64_t alice_id = first[members].clients[0].id;
   CHECK_FALSE(first[members].clients[0].user.has_value());  // no token: user null
@@ -227,9 +224,8 @@ TEST_CASE("presence: members, join and leave between two clients", "[state]") {
       [](const EventLog::Events& ev) { return count_kind(ev, Kind::kJoin, "map") == 1; }, 5000));
   REQUIRE(bob_log.wait_subscribed("map", 5000));
   auto joined = alice_log.snapshot();
-  long join = EventLog::find(joined, 0, [](const rthub::ClientEvent& e) {
-    return e.kind == Kind::kJoin;
-  });
+  long join =
+      EventLog::find(joined, 0, [](const rthub::ClientEvent& e) { return e.kind == Kind::kJoin; });
   REQUIRE(joined[join].clients.size() == 1);
   uint64_t bob_id = joined[join].clients[0].id;
   CHECK(bob_id != alice_id);
@@ -259,9 +255,8 @@ TEST_CASE("presence: members, join and leave between two clients", "[state]") {
   REQUIRE(alice_log.wait(
       [](const EventLog::Events& ev) { return count_kind(ev, Kind::kLeave, "map") == 1; }, 5000));
   auto left = alice_log.snapshot();
-  long leave = EventLog::find(left, 0, [](const rthub::ClientEvent& e) {
-    return e.kind == Kind::kLeave;
-  });
+  long leave =
+      EventLog::find(left, 0, [](const rthub::ClientEvent& e) { return e.kind == Kind::kLeave; });
   REQUIRE(left[leave].clients.size() == 1);
   CHECK(left[leave].clients[0].id == bob_id);
 }
