@@ -78,3 +78,41 @@ func TestClientSnapshotAndPresence(t *testing.T) {
 		t.Fatalf("counters: %+v %v", counters, err)
 	}
 }
+
+// A hub that keeps no snapshots or presence (Redis mode, for now) refuses them: the client says
+// so with an "unsupported" error and streams the channel plainly, over WebSocket and SSE alike.
+// Should that hub come to keep them, the channel streams all the same.
+func TestClientSnapshotOnHubWithoutKeyedState(t *testing.T) {
+	redisURL := startRedis(t)
+	checkNoLeaks(t)
+	hub := startHub(t, Options{RedisURL: redisURL})
+	waitHealthy(t, hub)
+	for _, sse := range []bool{false, true} {
+		cl, err := NewClient(ClientOptions{URL: hubURL(hub), Channels: []string{"incidents"}, SSEOnly: sse,
+			Snapshot: true, Presence: !sse, BackoffBase: 20 * time.Millisecond, BackoffCap: 200 * time.Millisecond})
+		if err != nil {
+			t.Fatalf("NewClient: %v", err)
+		}
+		var refusals []ErrorEvent
+		nextEvent(t, cl, func(e Event) bool {
+			if r, ok := e.(ErrorEvent); ok {
+				refusals = append(refusals, r)
+			}
+			_, ok := e.(Subscribed)
+			return ok
+		})
+		at, err := hub.Publish(context.Background(), "incidents", "t", []byte(`1`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := next[Message](t, cl); m.Position != at {
+			t.Fatalf("sse %v: message %+v, published at %+v", sse, m, at)
+		}
+		for _, r := range refusals {
+			if r.Code != "unsupported" {
+				t.Fatalf("sse %v: error %+v, want unsupported", sse, r)
+			}
+		}
+		cl.Close()
+	}
+}

@@ -451,6 +451,10 @@ void Client::Impl::on_refused(ClientTransport transport, const LinkEnd& end) {
   if (transport == ClientTransport::kEventStream) {
     client::PublishAnswer refusal = client::decode_publish_answer(end.http_status, end.body);
     sink_.error(refusal.code, refusal.message);
+    // A hub that keeps no snapshots (Redis mode) refuses snapshot=1: stream plainly from now on,
+    // as a refused WebSocket subscribe does (docs/CLIENT.md, "Snapshots").
+    if (refusal.code == "unsupported")
+      for (const auto& channel : book_.channels()) book_.make_plain(channel);
   }
 }
 

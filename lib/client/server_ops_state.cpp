@@ -60,8 +60,8 @@ void ServerOps::presence(ServerObject& o, const std::optional<RequestBook::Pendi
   event.kind = ClientEvent::Kind::kPresence;
   std::string error;
   if (!decode_members(o.members, event.clients, error))
-    return sink_.error("protocol", "unreadable presence of " + o.channel + ": " + error,
-                       o.channel, answered->kind == RequestKind::kPresence ? *o.ref : 0);
+    return sink_.error("protocol", "unreadable presence of " + o.channel + ": " + error, o.channel,
+                       answered->kind == RequestKind::kPresence ? *o.ref : 0);
   event.channel = std::move(o.channel);
   event.data = std::move(o.members);
   event.request_id = answered->kind == RequestKind::kPresence ? *o.ref : 0;
