@@ -81,9 +81,10 @@ TEST_CASE("keyed requests are written", "[unit][state-wire]") {
   CHECK(encode_subscribe("map", std::nullopt, 3, true, true) ==
         "{\"op\":\"subscribe\",\"channel\":\"map\",\"snapshot\":true,\"presence\":true,\"id\":3}");
   CHECK(encode_presence("map", 4) == "{\"op\":\"presence\",\"channel\":\"map\",\"id\":4}");
-  CHECK(encode_publish("g", "z", "{\"a\":1}", 5, PublishKey{"k\"1", false}) ==
-        "{\"op\":\"publish\",\"channel\":\"g\",\"type\":\"z\",\"data\":{\"a\":1},\"key\":\"k\\\"1\","
-        "\"id\":5}");
+  CHECK(
+      encode_publish("g", "z", "{\"a\":1}", 5, PublishKey{"k\"1", false}) ==
+      "{\"op\":\"publish\",\"channel\":\"g\",\"type\":\"z\",\"data\":{\"a\":1},\"key\":\"k\\\"1\","
+      "\"id\":5}");
   CHECK(encode_publish_body("g", "z", "", PublishKey{"k", true}) ==
         "{\"channel\":\"g\",\"type\":\"z\",\"data\":null,\"key\":\"k\",\"delete\":true}");
 }
