@@ -29,9 +29,9 @@ static void publish_keyed(rthub_hub* hub, const char* key, const char* data, uin
   CHECK_ERR(rthub_publish_options_init(&options, sizeof options), RTHUB_OK);
   options.key = key;
   options.flags = flags;
-  CHECK_ERR(rthub_hub_publish_with_options(hub, "geometry", "zone", data, strlen(data), &options,
-                                           NULL),
-            RTHUB_OK);
+  CHECK_ERR(
+      rthub_hub_publish_with_options(hub, "geometry", "zone", data, strlen(data), &options, NULL),
+      RTHUB_OK);
 }
 
 int main(void) {
