@@ -36,6 +36,8 @@ type ClientOptions struct {
 	PublishKey string
 	// SSEOnly never tries WebSocket.
 	SSEOnly bool
+	// Snapshot and Presence subscribe Channels the way SubscribeOptions says.
+	Snapshot, Presence bool
 	// Reconnect backoff: attempt n waits a random delay in [0, min(BackoffCap, BackoffBase*2^n)]
 	// (defaults 500 ms and 30 s, whole milliseconds). MaxAttempts consecutive failures end the
 	// client (a StateClosed event); 0: try forever.
@@ -103,6 +105,8 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	copts.token = strs.addOptional(opts.Token)
 	copts.publish_key = strs.addOptional(opts.PublishKey)
 	copts.sse_only = cBool(opts.SSEOnly)
+	copts.snapshot = cBool(opts.Snapshot)
+	copts.presence = cBool(opts.Presence)
 	setMillis32(&copts.backoff_base_ms, opts.BackoffBase)
 	setMillis32(&copts.backoff_cap_ms, opts.BackoffCap)
 	if opts.MaxAttempts > 0 {
@@ -231,7 +235,50 @@ func (cl *Client) SubscribeFrom(channel string, since Position) error {
 	return cl.subscribe(channel, &since)
 }
 
+// SubscribeOptions say how to subscribe one channel.
+type SubscribeOptions struct {
+	// Since, when set, continues after a position the program kept.
+	Since *Position
+	// Snapshot: the channel's keyed state comes first, as one Snapshot event (and again after a
+	// resume the hub could not honour), then the live messages after it.
+	Snapshot bool
+	// Presence: a Presence event with the members after each subscribe, then Join and Leave
+	// events (over WebSocket; an event stream cannot carry them).
+	Presence bool
+}
+
+// SubscribeWith subscribes to channel with a snapshot and/or presence.
+func (cl *Client) SubscribeWith(channel string, opts SubscribeOptions) error {
+	var flags C.uint32_t
+	if opts.Snapshot {
+		flags |= C.RTHUB_SUBSCRIBE_SNAPSHOT
+	}
+	if opts.Presence {
+		flags |= C.RTHUB_SUBSCRIBE_PRESENCE
+	}
+	return cl.subscribeFlags(channel, opts.Since, flags)
+}
+
+// PresenceAsync asks for the members of a presence channel. The answer is a Presence event (or
+// an ErrorEvent; "unsupported" over SSE) carrying the returned request id.
+func (cl *Client) PresenceAsync(channel string) (uint64, error) {
+	cchannel := C.CString(channel)
+	defer C.free(unsafe.Pointer(cchannel))
+	cl.mu.RLock()
+	defer cl.mu.RUnlock()
+	if cl.c == nil {
+		return 0, errClosed("Client.PresenceAsync")
+	}
+	var id C.uint64_t
+	err := callFresh("Client.PresenceAsync", func() C.rthub_err { return C.rthub_client_presence(cl.c, cchannel, &id) })
+	return uint64(id), err
+}
+
 func (cl *Client) subscribe(channel string, since *Position) error {
+	return cl.subscribeFlags(channel, since, 0)
+}
+
+func (cl *Client) subscribeFlags(channel string, since *Position, flags C.uint32_t) error {
 	cchannel := C.CString(channel)
 	defer C.free(unsafe.Pointer(cchannel))
 	var pos *C.rthub_position
@@ -246,7 +293,7 @@ func (cl *Client) subscribe(channel string, since *Position) error {
 	if cl.c == nil {
 		return errClosed("Client.Subscribe")
 	}
-	return callFresh("Client.Subscribe", func() C.rthub_err { return C.rthub_client_subscribe(cl.c, cchannel, pos) })
+	return callFresh("Client.Subscribe", func() C.rthub_err { return C.rthub_client_subscribe_with(cl.c, cchannel, pos, flags) })
 }
 
 // Unsubscribe stops receiving channel and forgets its position.
@@ -267,6 +314,34 @@ func (cl *Client) Unsubscribe(channel string) error {
 // carries.
 func (cl *Client) PublishAsync(channel, typ string, data []byte) (uint64, error) {
 	return cl.publish(channel, typ, data, nil)
+}
+
+// PublishKeyedAsync publishes like PublishAsync with opts.Key (the message becomes the key's
+// current state) or, with opts.DeleteKey, removes the key (data may then be nil: null). The
+// IdempotencyKey of opts is not used by the client.
+func (cl *Client) PublishKeyedAsync(channel, typ string, data []byte, opts PublishOptions) (uint64, error) {
+	msg := newCMessage(channel, typ, data)
+	defer msg.free()
+	key := C.CString(opts.Key)
+	defer C.free(unsafe.Pointer(key))
+	var flags C.uint32_t
+	cdata := msg.data
+	if opts.DeleteKey {
+		flags |= C.RTHUB_PUBLISH_DELETE_KEY
+		if len(data) == 0 {
+			cdata = nil
+		}
+	}
+	cl.mu.RLock()
+	defer cl.mu.RUnlock()
+	if cl.c == nil {
+		return 0, errClosed("Client.PublishKeyedAsync")
+	}
+	var id C.uint64_t
+	err := callFresh("Client.PublishKeyedAsync", func() C.rthub_err {
+		return C.rthub_client_publish_keyed(cl.c, msg.channel, msg.typ, cdata, msg.dataLen, key, flags, &id)
+	})
+	return uint64(id), err
 }
 
 // Publish publishes like PublishAsync and waits for the outcome: the message's position, a
@@ -326,6 +401,7 @@ type ClientCounters struct {
 	DuplicatesDropped uint64 // messages at or before a channel's position, not handed over
 	Resets            uint64 // EventReset events
 	WatchdogTimeouts  uint64 // connections dropped for silence
+	Snapshots         uint64 // Snapshot events
 }
 
 // Counters takes a snapshot of the client's counters.
@@ -344,6 +420,7 @@ func (cl *Client) Counters() (ClientCounters, error) {
 		Connects: uint64(c.connects), Reconnects: uint64(c.reconnects), Fallbacks: uint64(c.fallbacks),
 		Messages: uint64(c.messages), DuplicatesDropped: uint64(c.duplicates_dropped),
 		Resets: uint64(c.resets), WatchdogTimeouts: uint64(c.watchdog_timeouts),
+		Snapshots: uint64(c.snapshots),
 	}, nil
 }
 

@@ -36,6 +36,52 @@ type Message struct {
 	Type     string
 	Data     json.RawMessage // the publisher's JSON value, byte for byte
 	Time     time.Time       // the hub's publish time
+	Key      string          // a keyed message's key, "" when none
+	Deleted  bool            // the message removes Key from the channel's keyed state
+}
+
+// KeyedMessage is one key's current message in a Snapshot.
+type KeyedMessage struct {
+	Key  string          `json:"key"`
+	Seq  uint64          `json:"seq"`
+	Type string          `json:"type"`
+	Data json.RawMessage `json:"data"`
+	TS   int64           `json:"ts"` // the hub's publish time, ms since the Unix epoch
+}
+
+// Snapshot is the keyed state of a channel subscribed with Snapshot: the current message of every
+// key, in seq order. It replaces what the program had for the channel; the live messages after
+// Position follow. It comes at the first subscribe and after a resume the hub could not honour.
+type Snapshot struct {
+	Channel  string
+	Position Position
+	Items    []KeyedMessage
+}
+
+// Member is a member of a channel's presence: a connection subscribed to it.
+type Member struct {
+	ID   uint64  `json:"id"`   // the connection's id on its hub
+	User *string `json:"user"` // the token's sub; nil without a token
+}
+
+// Presence lists a presence channel's members: after each subscribe (RequestID 0) and in answer
+// to PresenceAsync.
+type Presence struct {
+	Channel   string
+	Clients   []Member
+	RequestID uint64
+}
+
+// Join says that a member came to a presence channel.
+type Join struct {
+	Channel string
+	Client  Member
+}
+
+// Leave says that a member left a presence channel.
+type Leave struct {
+	Channel string
+	Client  Member
 }
 
 // Subscribed says that a subscription is in place; Position is the hub's latest message.
@@ -97,6 +143,19 @@ func (StateChange) isEvent()  {}
 func (ErrorEvent) isEvent()   {}
 func (Published) isEvent()    {}
 func (UnknownEvent) isEvent() {}
+func (Snapshot) isEvent()     {}
+func (Presence) isEvent()     {}
+func (Join) isEvent()         {}
+func (Leave) isEvent()        {}
+
+func (e Snapshot) String() string {
+	return fmt.Sprintf("snapshot %s at %d: %d keys", e.Channel, e.Position.Seq, len(e.Items))
+}
+func (e Presence) String() string {
+	return fmt.Sprintf("presence %s: %d members (request %d)", e.Channel, len(e.Clients), e.RequestID)
+}
+func (e Join) String() string  { return fmt.Sprintf("join %s: %d", e.Channel, e.Client.ID) }
+func (e Leave) String() string { return fmt.Sprintf("leave %s: %d", e.Channel, e.Client.ID) }
 
 func (e Message) String() string {
 	return fmt.Sprintf("message %s@%s:%d %s %s", e.Channel, e.Position.Epoch, e.Position.Seq, e.Type, e.Data)
@@ -166,7 +225,29 @@ func copyEvent(ev *C.rthub_client_event) Event {
 			Channel: channel, Position: position(), Type: str(ev._type, ev.type_len),
 			Data: C.GoBytes(unsafe.Pointer(ev.data), C.int(ev.data_len)),
 			Time: time.UnixMilli(int64(ev.ts_ms)),
+			Key:  str(ev.key, ev.key_len), Deleted: ev.deleted != 0,
 		}
+	case C.RTHUB_CLIENT_EVENT_SNAPSHOT:
+		s := Snapshot{Channel: channel, Position: position()}
+		if err := json.Unmarshal(C.GoBytes(unsafe.Pointer(ev.data), C.int(ev.data_len)), &s.Items); err != nil {
+			return ErrorEvent{Code: "protocol", Message: "unreadable snapshot: " + err.Error(), Channel: channel}
+		}
+		return s
+	case C.RTHUB_CLIENT_EVENT_PRESENCE:
+		p := Presence{Channel: channel, RequestID: uint64(ev.request_id)}
+		if err := json.Unmarshal(C.GoBytes(unsafe.Pointer(ev.data), C.int(ev.data_len)), &p.Clients); err != nil {
+			return ErrorEvent{Code: "protocol", Message: "unreadable presence: " + err.Error(), Channel: channel}
+		}
+		return p
+	case C.RTHUB_CLIENT_EVENT_JOIN, C.RTHUB_CLIENT_EVENT_LEAVE:
+		var m Member
+		if err := json.Unmarshal(C.GoBytes(unsafe.Pointer(ev.data), C.int(ev.data_len)), &m); err != nil {
+			return ErrorEvent{Code: "protocol", Message: "unreadable member: " + err.Error(), Channel: channel}
+		}
+		if ev.kind == C.RTHUB_CLIENT_EVENT_JOIN {
+			return Join{Channel: channel, Client: m}
+		}
+		return Leave{Channel: channel, Client: m}
 	case C.RTHUB_CLIENT_EVENT_SUBSCRIBED:
 		return Subscribed{Channel: channel, Position: position(), ResumeAsked: ev.recovered >= 0, Recovered: ev.recovered == 1}
 	case C.RTHUB_CLIENT_EVENT_UNSUBSCRIBED:

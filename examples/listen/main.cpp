@@ -22,6 +22,8 @@ const char kUsage[] =
     "  URL                  the hub's base URL, e.g. http://127.0.0.1:8080 or https://hub.example\n"
     "  --channel C          subscribe to channel C (repeatable; at least one)\n"
     "  --sse                use Server-Sent Events only (no WebSocket)\n"
+    "  --snapshot           subscribe with the keyed snapshot: prints it, then the live messages\n"
+    "  --presence           subscribe with presence: prints the members, then join and leave\n"
     "  --ca FILE            trust the PEM CA certificates in FILE besides the system store\n"
     "  --insecure           accept any TLS certificate (testing only)\n"
     "  --token JWT          send 'Authorization: Bearer JWT'\n"
@@ -31,7 +33,10 @@ const char kUsage[] =
     "  --handshake-timeout MS  --websocket-retry MS  --max-attempts N: see docs/CLIENT.md\n"
     "  --help               this text\n"
     "Prints one JSON object per line on stdout: {\"event\":\"message\",...} for each message,\n"
-    "{\"event\":\"state\",\"state\":...,\"transport\":...} for each change of the connection.\n";
+    "{\"event\":\"state\",\"state\":...,\"transport\":...} for each change of the connection,\n"
+    "{\"event\":\"snapshot\",...,\"items\":[...]}, "
+    "{\"event\":\"presence\",...,\"clients\":[...]},\n"
+    "{\"event\":\"join\"|\"leave\",...,\"client\":{...}} with --snapshot and --presence.\n";
 
 [[noreturn]] void usage_error(const std::string& what) {
   std::fprintf(stderr, "rthub-listen: %s\n\n%s", what.c_str(), kUsage);
@@ -64,6 +69,23 @@ std::string line_of(const rthub::ClientEvent& e) {
       field(out, "type", e.type);
       out += ",\"data\":" + e.data;
       number(out, "ts", e.ts_ms);
+      if (!e.key.empty()) field(out, "key", e.key);
+      if (e.deleted) out += ",\"delete\":true";
+      break;
+    case Kind::kSnapshot:
+      field(out, "channel", e.channel);
+      field(out, "epoch", e.position.epoch);
+      number(out, "seq", static_cast<long long>(e.position.seq));
+      out += ",\"items\":" + e.data;
+      break;
+    case Kind::kPresence:
+      field(out, "channel", e.channel);
+      out += ",\"clients\":" + e.data;
+      break;
+    case Kind::kJoin:
+    case Kind::kLeave:
+      field(out, "channel", e.channel);
+      out += ",\"client\":" + e.data;
       break;
     case Kind::kSubscribed:
       field(out, "channel", e.channel);
@@ -120,6 +142,10 @@ rthub::ClientOptions parse(int argc, char** argv) {
     }
     if (arg == "--sse") {
       o.sse_only = true;
+    } else if (arg == "--snapshot") {
+      o.snapshot = true;
+    } else if (arg == "--presence") {
+      o.presence = true;
     } else if (arg == "--insecure") {
       o.insecure_skip_verify_for_tests = true;
     } else if (int* number = number_option(o, arg)) {

@@ -15,6 +15,12 @@
 //     after it, and the host sees every message once, in order. When messages were missed
 //     (history gone, hub restarted in memory, a seq gap), a kReset event says so: the host
 //     should reload its state.
+//   - Keyed state: a channel subscribed with `snapshot` gets the latest message of every key as
+//     one kSnapshot event (parts assembled), then the live messages after it; a resume the hub
+//     cannot honour brings a fresh kSnapshot. The host replaces its state with the snapshot's
+//     items and applies each live message with a key (a `deleted` one removes its key).
+//   - Presence: a channel subscribed with `presence` reports its members (kPresence, after each
+//     subscribe and for presence()) and kJoin / kLeave as others come and go (WebSocket only).
 //
 // Threads: a started client runs one thread of its own that owns its connections. Its public
 // methods may be called from any thread. Events reach the host in one of two ways:
@@ -54,6 +60,34 @@ enum class ClientState : uint8_t {
   kClosed = 4,        // stopped, or gave up after max_attempts (reason); no more attempts
 };
 
+// One key's current message in a snapshot (the message a subscriber received for it).
+struct KeyedMessage {
+  std::string key;
+  uint64_t seq = 0;  // in the snapshot's epoch
+  std::string type;
+  std::string data;   // the publisher's JSON value, byte for byte
+  int64_t ts_ms = 0;  // the hub's publish time (ms since the Unix epoch)
+};
+
+// A member of a channel's presence: a connection subscribed to it.
+struct PresenceMember {
+  uint64_t id = 0;                  // the connection's id on its hub
+  std::optional<std::string> user;  // the token's `sub`; none without a token
+};
+
+// How to subscribe one channel.
+struct SubscribeOptions {
+  std::optional<Position> since;  // continue after a position the host kept
+  bool snapshot = false;          // get the keyed state first (kSnapshot), and after lost resumes
+  bool presence = false;          // get the members (kPresence) and kJoin / kLeave events
+};
+
+// A publish's key (docs/PROTOCOL.md, "Keyed messages and snapshots").
+struct ClientPublishOptions {
+  std::string key;          // 1-256 bytes: the message becomes the key's current state
+  bool delete_key = false;  // removes `key` (data may be "", sent as null)
+};
+
 struct ClientEvent {
   enum class Kind : uint8_t {
     kMessage = 0,       // channel, position, type, data, ts_ms
@@ -64,12 +98,25 @@ struct ClientEvent {
     kState = 4,         // state, transport, reason, attempt, retry_in_ms
     kError = 5,         // code, message; channel and request_id when it answers a request
     kPublished = 6,     // channel, position, request_id: a publish() was accepted
+    kSnapshot = 7,      // channel, position (the snapshot's), items, data: the keyed state of a
+                        // channel subscribed with `snapshot`; replaces what the host had
+    kPresence = 8,      // channel, clients, request_id (0 when the client asked by itself after
+                        // a subscribe), data: the members of a presence channel
+    kJoin = 9,          // channel, clients (the one who joined), data: another member came
+    kLeave = 10,        // channel, clients (the one who left), data: a member went
   };
   Kind kind = Kind::kState;
   std::string channel;
   Position position;
-  std::string type;               // kMessage
-  std::string data;               // kMessage: the publisher's JSON value, byte for byte
+  std::string type;                     // kMessage
+  std::string data;                     // kMessage: the publisher's JSON value, byte for byte;
+                                        // kSnapshot: the items as a JSON array of message objects;
+                                        // kPresence: the members as a JSON array of {"id","user"};
+                                        // kJoin, kLeave: the member's {"id","user"} object
+  std::string key;                      // kMessage: the key of a keyed message, "" when none
+  bool deleted = false;                 // kMessage: the message deletes `key`
+  std::vector<KeyedMessage> items;      // kSnapshot: the current message of every key, seq order
+  std::vector<PresenceMember> clients;  // kPresence, kJoin, kLeave
   int64_t ts_ms = 0;              // kMessage: the hub's publish time (ms since the Unix epoch)
   std::optional<bool> recovered;  // kSubscribed: absent when no resume position was asked for
   ClientState state = ClientState::kConnecting;        // kState
@@ -93,6 +140,7 @@ struct ClientStats {
   uint64_t duplicates_dropped = 0;  // messages at or before a channel's position, not handed over
   uint64_t resets = 0;              // kReset events
   uint64_t watchdog_timeouts = 0;   // connections dropped for silence
+  uint64_t snapshots = 0;           // kSnapshot events (whole snapshots applied)
 };
 
 struct ClientOptions {
@@ -101,6 +149,8 @@ struct ClientOptions {
   std::string token;                  // sent as "Authorization: Bearer" on /ws and /events
   std::string publish_key;            // Bearer key for POST /publish (publishing while on SSE);
                                       // empty: `token`
+  bool snapshot = false;              // `channels` are subscribed with a snapshot
+  bool presence = false;              // `channels` are subscribed with presence
   bool sse_only = false;              // never try WebSocket (not counted as a fallback)
 
   // Reconnect backoff: attempt n waits random(0, min(backoff_cap_ms, backoff_base_ms * 2^n)).
@@ -145,6 +195,10 @@ class RTHUB_API Client {
   // the host kept (e.g. from an earlier run). Subscribing again to a wanted channel does nothing.
   // Throws Error(kInvalid) for a bad channel name.
   void subscribe(const std::string& channel, const std::optional<Position>& since = std::nullopt);
+  // The same with a snapshot and/or presence (SubscribeOptions). Over SSE one stream carries
+  // every channel, so when any channel asks for a snapshot the hub sends one for each channel
+  // it does not resume; the client passes over those nobody asked for.
+  void subscribe(const std::string& channel, const SubscribeOptions& options);
   // Stops receiving `channel` and forgets its position.
   void unsubscribe(const std::string& channel);
   // Publishes `data` (one JSON value, sent untouched) as `type` on `channel`: over the WebSocket
@@ -153,6 +207,14 @@ class RTHUB_API Client {
   // kPublished or kError with the returned request id. Throws Error(kInvalid) for a bad channel
   // name or data that is not JSON.
   uint64_t publish(const std::string& channel, const std::string& type, const std::string& data);
+  // The same with a key, or deleting a key (`data` may then be "": null). Throws Error(kInvalid)
+  // also for a key that is empty or over 256 bytes, or delete_key without a key.
+  uint64_t publish(const std::string& channel, const std::string& type, const std::string& data,
+                   const ClientPublishOptions& options);
+  // Asks for the members of a presence channel. The answer is kPresence (or kError) with the
+  // returned id. Over SSE, which cannot ask, the answer is kError "unsupported". Throws
+  // Error(kInvalid) for a bad channel name.
+  uint64_t presence(const std::string& channel);
 
   // Poll mode (no on_event): takes the next event, waiting up to `timeout_ms` (negative:
   // forever). False when none arrived in time, or when the client is stopped and drained.
@@ -174,7 +236,8 @@ class RTHUB_API Client {
 RTHUB_API const char* to_string(ClientTransport transport) noexcept;
 // "connecting", "connected", "disconnected", "fallback", "closed".
 RTHUB_API const char* to_string(ClientState state) noexcept;
-// "message", "subscribed", "unsubscribed", "reset", "state", "error", "published".
+// "message", "subscribed", "unsubscribed", "reset", "state", "error", "published", "snapshot",
+// "presence", "join", "leave".
 RTHUB_API const char* to_string(ClientEvent::Kind kind) noexcept;
 
 }  // namespace rthub

@@ -349,7 +349,14 @@ typedef enum rthub_client_event_kind {
   RTHUB_CLIENT_EVENT_STATE = 4, /* state, transport, reason, attempt, retry_in_ms */
   RTHUB_CLIENT_EVENT_ERROR =
       5, /* code, message; channel and request_id when it answers a request */
-  RTHUB_CLIENT_EVENT_PUBLISHED = 6 /* channel, epoch, seq, request_id: a publish was accepted */
+  RTHUB_CLIENT_EVENT_PUBLISHED = 6, /* channel, epoch, seq, request_id: a publish was accepted */
+  RTHUB_CLIENT_EVENT_SNAPSHOT = 7,  /* channel, epoch, seq (the snapshot's), data (a JSON array of
+                                       message objects, the current message of every key, in seq
+                                       order), count: the channel's keyed state; replace yours */
+  RTHUB_CLIENT_EVENT_PRESENCE = 8,  /* channel, data (a JSON array of {"id","user"}), count,
+                                       request_id (0 when asked by the client after a subscribe) */
+  RTHUB_CLIENT_EVENT_JOIN = 9,      /* channel, data (the member's {"id","user"}): a member came */
+  RTHUB_CLIENT_EVENT_LEAVE = 10     /* channel, data (the member's {"id","user"}): a member went */
 } rthub_client_event_kind;
 
 /* rthub_client_state: the connection states a client reports. */
@@ -398,6 +405,10 @@ typedef struct rthub_client_event {
   const char* message; /* error: human readable */
   size_t message_len;
   uint64_t request_id; /* published, error: the id rthub_client_publish gave; 0 otherwise */
+  const char* key;     /* message: the key of a keyed message; "" when none */
+  size_t key_len;
+  int deleted;  /* message: 1 when the message deletes `key` */
+  size_t count; /* snapshot: items in data; presence: members in data */
   /* Add new fields just above here. */
 } rthub_client_event;
 
@@ -429,6 +440,8 @@ typedef struct rthub_client_options {
                                      10000 */
   rthub_client_event_fn on_event; /* NULL: events are polled with rthub_client_next_event() */
   void* user_data;                /* passed to on_event, last */
+  int snapshot; /* non-zero: `channels` are subscribed with RTHUB_SUBSCRIBE_SNAPSHOT */
+  int presence; /* non-zero: `channels` are subscribed with RTHUB_SUBSCRIBE_PRESENCE */
   /* Add new fields just above here. */
 } rthub_client_options;
 
@@ -460,6 +473,24 @@ RTHUB_API void rthub_client_free(rthub_client* client);
 RTHUB_API rthub_err rthub_client_subscribe(rthub_client* client, const char* channel,
                                            const rthub_position* since);
 
+/* Flags of rthub_client_subscribe_with. RTHUB_SUBSCRIBE_SNAPSHOT: the channel's keyed state
+ * comes first as one SNAPSHOT event (and again after a resume the hub could not honour); then the
+ * live messages after it. RTHUB_SUBSCRIBE_PRESENCE: a PRESENCE event with the members after each
+ * subscribe, then JOIN and LEAVE events (WebSocket only: an event stream cannot carry them). */
+#define RTHUB_SUBSCRIBE_SNAPSHOT 1u
+#define RTHUB_SUBSCRIBE_PRESENCE 2u
+
+/* rthub_client_subscribe_with is rthub_client_subscribe with RTHUB_SUBSCRIBE_* `flags`.
+ * RTHUB_ERR_INVALID for an unknown flag. */
+RTHUB_API rthub_err rthub_client_subscribe_with(rthub_client* client, const char* channel,
+                                                const rthub_position* since, uint32_t flags);
+
+/* rthub_client_presence asks for the members of a presence channel; the answer is a PRESENCE (or
+ * ERROR) event carrying *request_id (may be NULL). Over SSE the answer is an ERROR "unsupported".
+ */
+RTHUB_API rthub_err rthub_client_presence(rthub_client* client, const char* channel,
+                                          uint64_t* request_id);
+
 /* rthub_client_unsubscribe stops receiving `channel` and forgets its position. */
 RTHUB_API rthub_err rthub_client_unsubscribe(rthub_client* client, const char* channel);
 
@@ -471,6 +502,14 @@ RTHUB_API rthub_err rthub_client_unsubscribe(rthub_client* client, const char* c
 RTHUB_API rthub_err rthub_client_publish(rthub_client* client, const char* channel,
                                          const char* type, const char* data, size_t data_len,
                                          uint64_t* request_id);
+
+/* rthub_client_publish_keyed is rthub_client_publish with a `key` (1-256 bytes): the message
+ * becomes the key's current state. With RTHUB_PUBLISH_DELETE_KEY in `flags` it removes the key;
+ * `data` may then be NULL (sent as null). RTHUB_ERR_INVALID also for a bad key or flag. */
+RTHUB_API rthub_err rthub_client_publish_keyed(rthub_client* client, const char* channel,
+                                               const char* type, const char* data, size_t data_len,
+                                               const char* key, uint32_t flags,
+                                               uint64_t* request_id);
 
 /* rthub_client_next_event takes the next event, waiting up to `timeout_ms` (negative: forever).
  * *event then points to an event owned by the client, valid until the next call of this function
@@ -495,6 +534,7 @@ typedef struct rthub_client_counters {
   uint64_t duplicates_dropped; /* messages at or before a channel's position, not handed over */
   uint64_t resets;             /* RESET events */
   uint64_t watchdog_timeouts;  /* connections dropped for silence */
+  uint64_t snapshots;          /* SNAPSHOT events */
   /* Add new fields just above here. */
 } rthub_client_counters;
 

@@ -27,7 +27,7 @@ using rthub::capi::fail;
 using rthub::capi::guarded;
 
 using ClientOptionsLayout =
-    rthub::capi::Layout<rthub_client_options, RTHUB_KNOWN_BYTES(rthub_client_options, user_data)>;
+    rthub::capi::Layout<rthub_client_options, RTHUB_KNOWN_BYTES(rthub_client_options, presence)>;
 
 rthub_client_options default_client_options() {
   rthub::ClientOptions d;
@@ -77,6 +77,10 @@ void view_of(const rthub::ClientEvent& e, rthub_client_event& out) {
   out.message = e.message.c_str();
   out.message_len = e.message.size();
   out.request_id = e.request_id;
+  out.key = e.key.c_str();
+  out.key_len = e.key.size();
+  out.deleted = e.deleted ? 1 : 0;
+  out.count = e.kind == rthub::ClientEvent::Kind::kSnapshot ? e.items.size() : e.clients.size();
 }
 
 // The C++ options of a host's struct, read with read_sized (any version). The C++ Client checks
@@ -105,6 +109,8 @@ rthub::ClientOptions to_options(const rthub_client_options& o) {
   if (o.ca_file) out.ca_file = o.ca_file;
   out.insecure_skip_verify_for_tests = o.insecure_skip_verify_for_tests != 0;
   out.max_pending_events = o.max_pending_events;
+  out.snapshot = o.snapshot != 0;
+  out.presence = o.presence != 0;
   return out;
 }
 
@@ -176,6 +182,33 @@ rthub_err rthub_client_subscribe(rthub_client* client, const char* channel,
   });
 }
 
+rthub_err rthub_client_subscribe_with(rthub_client* client, const char* channel,
+                                      const rthub_position* since, uint32_t flags) {
+  if (!client) return fail(RTHUB_ERR_INVALID, "client is NULL");
+  if (!channel) return fail(RTHUB_ERR_INVALID, "channel is NULL");
+  if (flags & ~(RTHUB_SUBSCRIBE_SNAPSHOT | RTHUB_SUBSCRIBE_PRESENCE))
+    return fail(RTHUB_ERR_INVALID, "unknown subscribe flags");
+  return guarded([&] {
+    rthub::SubscribeOptions options;
+    if (since)
+      options.since = rthub::Position{
+          std::string(since->epoch, strnlen(since->epoch, sizeof since->epoch)), since->seq};
+    options.snapshot = (flags & RTHUB_SUBSCRIBE_SNAPSHOT) != 0;
+    options.presence = (flags & RTHUB_SUBSCRIBE_PRESENCE) != 0;
+    client->client->subscribe(channel, options);
+  });
+}
+
+rthub_err rthub_client_presence(rthub_client* client, const char* channel, uint64_t* request_id) {
+  if (request_id) *request_id = 0;
+  if (!client) return fail(RTHUB_ERR_INVALID, "client is NULL");
+  if (!channel) return fail(RTHUB_ERR_INVALID, "channel is NULL");
+  return guarded([&] {
+    uint64_t id = client->client->presence(channel);
+    if (request_id) *request_id = id;
+  });
+}
+
 rthub_err rthub_client_unsubscribe(rthub_client* client, const char* channel) {
   if (!client) return fail(RTHUB_ERR_INVALID, "client is NULL");
   if (!channel) return fail(RTHUB_ERR_INVALID, "channel is NULL");
@@ -191,6 +224,27 @@ rthub_err rthub_client_publish(rthub_client* client, const char* channel, const 
   return guarded([&] {
     uint64_t id =
         client->client->publish(channel, type ? type : "message", std::string(data, data_len));
+    if (request_id) *request_id = id;
+  });
+}
+
+rthub_err rthub_client_publish_keyed(rthub_client* client, const char* channel, const char* type,
+                                     const char* data, size_t data_len, const char* key,
+                                     uint32_t flags, uint64_t* request_id) {
+  if (request_id) *request_id = 0;
+  if (!client) return fail(RTHUB_ERR_INVALID, "client is NULL");
+  if (!channel) return fail(RTHUB_ERR_INVALID, "channel is NULL");
+  if (!key || !*key) return fail(RTHUB_ERR_INVALID, "key is NULL or empty");
+  if (flags & ~RTHUB_PUBLISH_DELETE_KEY) return fail(RTHUB_ERR_INVALID, "unknown publish flags");
+  bool deletes = (flags & RTHUB_PUBLISH_DELETE_KEY) != 0;
+  if (!data && !deletes) return fail(RTHUB_ERR_INVALID, "data is NULL");
+  return guarded([&] {
+    rthub::ClientPublishOptions options;
+    options.key = key;
+    options.delete_key = deletes;
+    uint64_t id =
+        client->client->publish(channel, type ? type : "message",
+                                data ? std::string(data, data_len) : std::string(), options);
     if (request_id) *request_id = id;
   });
 }
@@ -229,6 +283,7 @@ rthub_err rthub_client_get_counters(const rthub_client* client, rthub_client_cou
     full.duplicates_dropped = s.duplicates_dropped;
     full.resets = s.resets;
     full.watchdog_timeouts = s.watchdog_timeouts;
+    full.snapshots = s.snapshots;
     rthub::capi::write_sized(full, out, "out");
   });
 }

@@ -6,10 +6,13 @@
 
 namespace rthub::client {
 
-bool ChannelBook::want(const std::string& channel, const std::optional<Position>& since) {
+bool ChannelBook::want(const std::string& channel, const std::optional<Position>& since,
+                       bool snapshot, bool presence) {
   if (entries_.count(channel)) return false;
   Entry entry;
   entry.position = since;
+  entry.snapshot = snapshot;
+  entry.presence = presence;
   entries_.emplace(channel, std::move(entry));
   order_.push_back(channel);
   return true;
@@ -29,6 +32,40 @@ std::optional<Position> ChannelBook::position(const std::string& channel) const 
 bool ChannelBook::confirmed(const std::string& channel) const {
   auto it = entries_.find(channel);
   return it != entries_.end() && it->second.confirmed;
+}
+
+const ChannelBook::Entry* ChannelBook::find(const std::string& channel) const {
+  auto it = entries_.find(channel);
+  return it == entries_.end() ? nullptr : &it->second;
+}
+
+bool ChannelBook::wants_snapshot(const std::string& channel) const {
+  const Entry* entry = find(channel);
+  return entry && entry->snapshot;
+}
+
+bool ChannelBook::wants_presence(const std::string& channel) const {
+  const Entry* entry = find(channel);
+  return entry && entry->presence;
+}
+
+bool ChannelBook::any_wants_snapshot() const {
+  for (const auto& [name, entry] : entries_)
+    if (entry.snapshot) return true;
+  return false;
+}
+
+void ChannelBook::make_plain(const std::string& channel) {
+  auto it = entries_.find(channel);
+  if (it == entries_.end()) return;
+  it->second.snapshot = it->second.presence = false;
+}
+
+bool ChannelBook::on_snapshot(const std::string& channel, const Position& position) {
+  auto it = entries_.find(channel);
+  if (it == entries_.end() || !it->second.confirmed || !it->second.snapshot) return false;
+  it->second.position = position;
+  return true;
 }
 
 void ChannelBook::connection_lost() {

@@ -34,7 +34,9 @@ class ChannelBook {
 
   // Starts wanting `channel`. `since` (optional) is where the host stands; without it the channel
   // starts at the hub's latest message. False when already wanted (nothing changes).
-  bool want(const std::string& channel, const std::optional<Position>& since = std::nullopt);
+  // `snapshot` and `presence` are what the subscribe asks the hub for (SubscribeOptions).
+  bool want(const std::string& channel, const std::optional<Position>& since = std::nullopt,
+            bool snapshot = false, bool presence = false);
   // Stops wanting `channel` and forgets its position. False when it was not wanted.
   bool drop(const std::string& channel);
   bool wants(const std::string& channel) const { return entries_.count(channel) != 0; }
@@ -44,6 +46,11 @@ class ChannelBook {
   // The position of the last message handed over (or the subscribe point), if any.
   std::optional<Position> position(const std::string& channel) const;
   bool confirmed(const std::string& channel) const;
+  bool wants_snapshot(const std::string& channel) const;
+  bool wants_presence(const std::string& channel) const;
+  bool any_wants_snapshot() const;
+  // The hub keeps no snapshots or presence (Redis mode, shards): subscribe plainly from now on.
+  void make_plain(const std::string& channel);
 
   // The connection ended: no channel is confirmed until the next one says so.
   void connection_lost();
@@ -53,6 +60,9 @@ class ChannelBook {
                              std::optional<bool> recovered);
   // A `message` object; advances the position when the verdict is to deliver.
   Verdict on_message(const std::string& channel, const Position& position);
+  // A whole snapshot at `position` for a confirmed channel that asked for one: the position
+  // moves there, and live messages continue after it. False when it is not to be applied.
+  bool on_snapshot(const std::string& channel, const Position& position);
 
   // The SSE resume cursor (the hub's `channel:epoch:seq,...`) of the wanted channels that have
   // a position; "" when none has.
@@ -62,7 +72,9 @@ class ChannelBook {
   struct Entry {
     std::optional<Position> position;
     bool confirmed = false;
+    bool snapshot = false, presence = false;
   };
+  const Entry* find(const std::string& channel) const;
   std::unordered_map<std::string, Entry> entries_;
   std::vector<std::string> order_;
 };

@@ -40,19 +40,21 @@ class __attribute__((visibility("hidden"))) Client::Impl final : public client::
 
   void start();
   void stop();
-  void subscribe(const std::string& channel, const std::optional<Position>& since);
+  void subscribe(const std::string& channel, const SubscribeOptions& options);
   void unsubscribe(const std::string& channel);
-  uint64_t publish(const std::string& channel, const std::string& type, const std::string& data);
+  uint64_t publish(const std::string& channel, const std::string& type, const std::string& data,
+                   const ClientPublishOptions& options);
+  uint64_t presence(const std::string& channel);
   bool next_event(ClientEvent& out, int timeout_ms);
   int event_fd() const { return options_.on_event ? -1 : queue_.fd(); }
   ClientStats stats() const { return counters_.snapshot(); }
 
  private:
   struct Command {
-    enum class Kind { kSubscribe, kUnsubscribe, kPublish, kStop } kind;
+    enum class Kind { kSubscribe, kUnsubscribe, kPublish, kPresence, kStop } kind;
     std::string channel;
-    std::optional<Position> since;
-    PublishRequest publish;
+    SubscribeOptions subscribe;
+    PublishRequest publish;  // kPublish; kPresence: its id
   };
 
   // Host side.
@@ -68,6 +70,7 @@ class __attribute__((visibility("hidden"))) Client::Impl final : public client::
   void stop_now();
   void send_subscribe(Connection& ws, const std::string& channel);
   void send_publish(PublishRequest request);
+  void send_presence(uint64_t id, const std::string& channel, RequestKind kind);
   void publish_over_http(PublishRequest request);
   void pause_reading();
   // The open WebSocket, if the current connection is one.
@@ -114,8 +117,9 @@ class __attribute__((visibility("hidden"))) Client::Impl final : public client::
 namespace {
 
 client::LinkSettings link_settings(const ClientOptions& o, const client::Endpoint& endpoint,
-                                   bool for_publish) {
+                                   bool for_publish, std::function<bool()> stream_snapshots = {}) {
   client::LinkSettings settings;
+  settings.stream_snapshots = std::move(stream_snapshots);
   settings.endpoint = endpoint;
   settings.token = for_publish && !o.publish_key.empty() ? o.publish_key : o.token;
   settings.insecure_skip_verify = o.insecure_skip_verify_for_tests;
@@ -136,8 +140,10 @@ Client::Impl::Impl(ClientOptions options)
     : options_(std::move(options)),
       endpoint_(endpoint_of(options_)),
       queue_(options_.max_pending_events),
-      links_(loop_, link_settings(options_, endpoint_, false),
-             link_settings(options_, endpoint_, true)),
+      links_(
+          loop_,
+          link_settings(options_, endpoint_, false, [this] { return book_.any_wants_snapshot(); }),
+          link_settings(options_, endpoint_, true)),
       sink_(options_.on_event, queue_, counters_, [this] { pause_reading(); }),
       strategy_(
           client::StrategySettings{options_.sse_only,
@@ -150,8 +156,16 @@ Client::Impl::Impl(ClientOptions options)
                           client::system_uniform_source()),
           clock_, links_, book_, sink_, counters_, *this),
       ops_(book_, requests_, sink_, counters_,
-           [this](std::string reason) { strategy_.drop(std::move(reason)); }) {
-  for (const auto& channel : options_.channels) book_.want(channel);
+           client::ServerOps::Hooks{
+               [this](std::string reason) { strategy_.drop(std::move(reason)); },
+               [this](const std::string& channel) {
+                 if (Connection* ws = open_ws()) send_subscribe(*ws, channel);
+               },
+               [this](const std::string& channel) {
+                 send_presence(next_id(), channel, RequestKind::kAutoPresence);
+               }}) {
+  for (const auto& channel : options_.channels)
+    book_.want(channel, std::nullopt, options_.snapshot, options_.presence);
   queue_.set_drained_hook([this] { loop_.wake(); });
 }
 
@@ -201,9 +215,9 @@ void Client::Impl::post(Command command) {
   loop_.wake();
 }
 
-void Client::Impl::subscribe(const std::string& channel, const std::optional<Position>& since) {
+void Client::Impl::subscribe(const std::string& channel, const SubscribeOptions& options) {
   check_channel_name(channel);
-  post(Command{Command::Kind::kSubscribe, channel, since, {}});
+  post(Command{Command::Kind::kSubscribe, channel, options, {}});
 }
 
 void Client::Impl::unsubscribe(const std::string& channel) {
@@ -212,14 +226,31 @@ void Client::Impl::unsubscribe(const std::string& channel) {
 }
 
 uint64_t Client::Impl::publish(const std::string& channel, const std::string& type,
-                               const std::string& data) {
+                               const std::string& data, const ClientPublishOptions& options) {
   check_channel_name(channel);
-  if (!client::is_json_value(data)) throw Error(Errc::kInvalid, "data is not one JSON value");
+  if (options.delete_key && options.key.empty())
+    throw Error(Errc::kInvalid, "delete_key needs a key");
+  if (!options.key.empty() && options.key.size() > 256)
+    throw Error(Errc::kInvalid,
+                "key must be 1-256 bytes (got " + std::to_string(options.key.size()) + ")");
+  bool null_data = data.empty() && options.delete_key;  // a delete needs no data
+  if (!null_data && !client::is_json_value(data))
+    throw Error(Errc::kInvalid, "data is not one JSON value");
   uint64_t id = next_id();
   post(Command{Command::Kind::kPublish,
                channel,
                {},
-               PublishRequest{id, channel, type.empty() ? "message" : type, data}});
+               PublishRequest{id, channel, type.empty() ? "message" : type, data, options.key,
+                              options.delete_key}});
+  return id;
+}
+
+uint64_t Client::Impl::presence(const std::string& channel) {
+  check_channel_name(channel);
+  uint64_t id = next_id();
+  PublishRequest request;
+  request.id = id;
+  post(Command{Command::Kind::kPresence, channel, {}, std::move(request)});
   return id;
 }
 
@@ -279,7 +310,9 @@ void Client::Impl::on_wake() {
 void Client::Impl::apply(Command& command) {
   switch (command.kind) {
     case Command::Kind::kSubscribe:
-      if (!book_.want(command.channel, command.since)) return;
+      if (!book_.want(command.channel, command.subscribe.since, command.subscribe.snapshot,
+                      command.subscribe.presence))
+        return;
       if (Connection* ws = open_ws()) return send_subscribe(*ws, command.channel);
       reopen_stream_ = true;  // an event stream's channels are in its URL; a waiting one starts
       return;
@@ -287,6 +320,8 @@ void Client::Impl::apply(Command& command) {
       return unsubscribe_now(command.channel);
     case Command::Kind::kPublish:
       return send_publish(std::move(command.publish));
+    case Command::Kind::kPresence:
+      return send_presence(command.publish.id, command.channel, RequestKind::kPresence);
     case Command::Kind::kStop:
       return stop_now();
   }
@@ -322,13 +357,28 @@ void Client::Impl::stop_now() {
 void Client::Impl::send_subscribe(Connection& ws, const std::string& channel) {
   uint64_t id = next_id();
   requests_.sent(id, RequestKind::kSubscribe, channel);
-  ws.send(client::encode_subscribe(channel, book_.position(channel), id));
+  ws.send(client::encode_subscribe(channel, book_.position(channel), id,
+                                   book_.wants_snapshot(channel), book_.wants_presence(channel)));
+}
+
+// Presence is asked over WebSocket only: an event stream has no way back to the hub.
+void Client::Impl::send_presence(uint64_t id, const std::string& channel, RequestKind kind) {
+  Connection* ws = open_ws();
+  if (!ws) {
+    if (kind == RequestKind::kAutoPresence) return;
+    return sink_.error("unsupported",
+                       "presence can be asked over WebSocket only (not connected by one now)",
+                       channel, id);
+  }
+  requests_.sent(id, kind, channel);
+  ws->send(client::encode_presence(channel, id));
 }
 
 void Client::Impl::send_publish(PublishRequest request) {
   if (Connection* ws = open_ws()) {
     requests_.sent(request.id, RequestKind::kPublish, request.channel);
-    ws->send(client::encode_publish(request.channel, request.type, request.data, request.id));
+    ws->send(client::encode_publish(request.channel, request.type, request.data, request.id,
+                                    client::PublishKey{request.key, request.delete_key}));
     return;
   }
   if (strategy_.open_connection()) return publish_over_http(std::move(request));  // over SSE
@@ -346,7 +396,8 @@ void Client::Impl::publish_over_http(PublishRequest request) {
   uint64_t id = request.id;
   std::string channel = request.channel;
   Connection* exchange = links_.publish(
-      client::encode_publish_body(request.channel, request.type, request.data),
+      client::encode_publish_body(request.channel, request.type, request.data,
+                                  client::PublishKey{request.key, request.delete_key}),
       [this, id, channel](int status, const std::string& body, const std::string& failure) {
         if (status == 0)
           return sink_.error("unavailable", "POST /publish failed: " + failure, channel, id);
@@ -378,10 +429,11 @@ void Client::Impl::on_connected(Connection& link, ClientTransport transport, boo
 }
 
 void Client::Impl::on_disconnected() {
+  ops_.connection_lost();
   for (auto& [id, channel] : requests_.connection_lost())
     sink_.error("unavailable",
-                "the connection was lost before the hub answered; the message may or may not be "
-                "published",
+                "the connection was lost before the hub answered (a publish may or may not have "
+                "been published)",
                 channel, id);
 }
 
@@ -399,6 +451,10 @@ void Client::Impl::on_refused(ClientTransport transport, const LinkEnd& end) {
   if (transport == ClientTransport::kEventStream) {
     client::PublishAnswer refusal = client::decode_publish_answer(end.http_status, end.body);
     sink_.error(refusal.code, refusal.message);
+    // A hub that keeps no snapshots (Redis mode) refuses snapshot=1: stream plainly from now on,
+    // as a refused WebSocket subscribe does (docs/CLIENT.md, "Snapshots").
+    if (refusal.code == "unsupported")
+      for (const auto& channel : book_.channels()) book_.make_plain(channel);
   }
 }
 
@@ -414,14 +470,26 @@ void Client::stop() {
   impl_->stop();
 }
 void Client::subscribe(const std::string& channel, const std::optional<Position>& since) {
-  impl_->subscribe(channel, since);
+  SubscribeOptions options;
+  options.since = since;
+  impl_->subscribe(channel, options);
+}
+void Client::subscribe(const std::string& channel, const SubscribeOptions& options) {
+  impl_->subscribe(channel, options);
 }
 void Client::unsubscribe(const std::string& channel) {
   impl_->unsubscribe(channel);
 }
 uint64_t Client::publish(const std::string& channel, const std::string& type,
                          const std::string& data) {
-  return impl_->publish(channel, type, data);
+  return impl_->publish(channel, type, data, {});
+}
+uint64_t Client::publish(const std::string& channel, const std::string& type,
+                         const std::string& data, const ClientPublishOptions& options) {
+  return impl_->publish(channel, type, data, options);
+}
+uint64_t Client::presence(const std::string& channel) {
+  return impl_->presence(channel);
 }
 bool Client::next_event(ClientEvent& out, int timeout_ms) {
   return impl_->next_event(out, timeout_ms);
@@ -477,6 +545,14 @@ const char* to_string(ClientEvent::Kind kind) noexcept {
       return "error";
     case ClientEvent::Kind::kPublished:
       return "published";
+    case ClientEvent::Kind::kSnapshot:
+      return "snapshot";
+    case ClientEvent::Kind::kPresence:
+      return "presence";
+    case ClientEvent::Kind::kJoin:
+      return "join";
+    case ClientEvent::Kind::kLeave:
+      return "leave";
   }
   return "unknown";
 }

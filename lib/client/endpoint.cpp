@@ -18,7 +18,8 @@ std::string Endpoint::publish_path() const {
   return path_prefix + "/publish";
 }
 
-std::string Endpoint::events_path(const std::vector<std::string>& channels, bool fallback) const {
+std::string Endpoint::events_path(const std::vector<std::string>& channels, bool fallback,
+                                  bool snapshot) const {
   std::string out = path_prefix + "/events";
   char separator = '?';
   for (const auto& channel : channels) {
@@ -30,6 +31,11 @@ std::string Endpoint::events_path(const std::vector<std::string>& channels, bool
   if (fallback) {
     out += separator;
     out += "fallback=1";
+    separator = '&';
+  }
+  if (snapshot) {
+    out += separator;
+    out += "snapshot=1";
   }
   return out;
 }

@@ -20,8 +20,10 @@ struct Endpoint {
   // "/prefix/ws"
   std::string websocket_path() const;
   // "/prefix/events?channel=A&channel=B", plus "&fallback=1" when the stream replaces a
-  // WebSocket that could not be opened (the hub counts those).
-  std::string events_path(const std::vector<std::string>& channels, bool fallback) const;
+  // WebSocket that could not be opened (the hub counts those), plus "&snapshot=1" when a
+  // channel wants its keyed snapshot.
+  std::string events_path(const std::vector<std::string>& channels, bool fallback,
+                          bool snapshot = false) const;
   // "/prefix/publish"
   std::string publish_path() const;
 };

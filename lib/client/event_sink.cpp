@@ -11,6 +11,7 @@ ClientStats ClientCounters::snapshot() const {
   s.duplicates_dropped = duplicates.load();
   s.resets = resets.load();
   s.watchdog_timeouts = watchdog.load();
+  s.snapshots = snapshots.load();
   return s;
 }
 

@@ -14,7 +14,7 @@ namespace rthub::client {
 
 struct ClientCounters {
   std::atomic<uint64_t> connects{0}, reconnects{0}, fallbacks{0}, messages{0}, duplicates{0},
-      resets{0}, watchdog{0};
+      resets{0}, watchdog{0}, snapshots{0};
   ClientStats snapshot() const;
 };
 

@@ -8,6 +8,7 @@
 
 #include <libwebsockets.h>
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -63,6 +64,8 @@ struct LinkSettings {
   std::string token;  // Authorization: Bearer, when not empty
   bool insecure_skip_verify = false;
   int handshake_timeout_ms = 10000;
+  // Event streams: whether to ask for snapshots (`snapshot=1`), asked when a stream opens.
+  std::function<bool()> stream_snapshots;
 };
 
 class Link : public Connection {

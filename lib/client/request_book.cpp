@@ -26,7 +26,8 @@ bool RequestBook::take_latest_subscribe(const std::string& channel, uint64_t ref
 std::vector<std::pair<uint64_t, std::string>> RequestBook::connection_lost() {
   std::vector<std::pair<uint64_t, std::string>> unanswered;
   for (auto& [id, pending] : pending_)
-    if (pending.kind == RequestKind::kPublish) unanswered.emplace_back(id, pending.channel);
+    if (pending.kind == RequestKind::kPublish || pending.kind == RequestKind::kPresence)
+      unanswered.emplace_back(id, pending.channel);
   pending_.clear();
   latest_subscribe_.clear();
   return unanswered;

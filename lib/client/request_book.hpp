@@ -13,12 +13,15 @@
 
 namespace rthub::client {
 
-enum class RequestKind { kSubscribe, kUnsubscribe, kPublish };
+// kAutoPresence: the members list the client asks for by itself after a presence subscribe.
+enum class RequestKind { kSubscribe, kUnsubscribe, kPublish, kPresence, kAutoPresence };
 
 // A publish the host asked for, by the id publish() returned.
 struct PublishRequest {
   uint64_t id = 0;
   std::string channel, type, data;
+  std::string key;  // "" for none
+  bool delete_key = false;
 };
 
 class RequestBook {
@@ -38,7 +41,8 @@ class RequestBook {
   // True (and forgotten) when `ref` is the latest subscribe of `channel`: only its answer counts.
   bool take_latest_subscribe(const std::string& channel, uint64_t ref);
   void forget_channel(const std::string& channel) { latest_subscribe_.erase(channel); }
-  // The connection ended: every answer is lost. Returns the publishes that had no answer.
+  // The connection ended: every answer is lost. Returns the publishes and host presence
+  // requests that had no answer.
   std::vector<std::pair<uint64_t, std::string>> connection_lost();
 
   // Keeps a publish for the next connection; false when too many wait already.

@@ -3,12 +3,12 @@
 namespace rthub::client {
 
 ServerOps::ServerOps(ChannelBook& book, RequestBook& requests, EventSink& sink,
-                     ClientCounters& counters, std::function<void(std::string)> drop_connection)
+                     ClientCounters& counters, Hooks hooks)
     : book_(book),
       requests_(requests),
       sink_(sink),
       counters_(counters),
-      drop_connection_(std::move(drop_connection)) {}
+      hooks_(std::move(hooks)) {}
 
 void ServerOps::dispatch(ServerObject& o) {
   std::optional<RequestBook::Pending> answered = requests_.take(o.ref);
@@ -31,6 +31,13 @@ void ServerOps::dispatch(ServerObject& o) {
     }
     case ServerOp::kError:
       return error(o, answered);
+    case ServerOp::kSnapshot:
+      return snapshot(o);
+    case ServerOp::kPresence:
+      return presence(o, answered);
+    case ServerOp::kJoin:
+    case ServerOp::kLeave:
+      return member_change(o);
     case ServerOp::kPing:
     case ServerOp::kPong:
     case ServerOp::kUnknown:
@@ -69,6 +76,8 @@ void ServerOps::message(ServerObject& o) {
   event.type = std::move(o.type);
   event.data = std::move(o.data);
   event.ts_ms = o.ts_ms;
+  event.key = std::move(o.key);
+  event.deleted = o.deleted;
   sink_.emit(std::move(event));
 }
 
@@ -78,6 +87,7 @@ void ServerOps::subscribed(const ServerObject& o) {
   Position latest{o.epoch, o.seq};
   ChannelBook::Confirmation confirmation = book_.on_subscribed(o.channel, latest, o.recovered);
   if (!confirmation.known) return;
+  parts_.erase(o.channel);  // a new subscription: its snapshot starts afresh
   ClientEvent event;
   event.kind = ClientEvent::Kind::kSubscribed;
   event.channel = o.channel;
@@ -86,22 +96,36 @@ void ServerOps::subscribed(const ServerObject& o) {
   sink_.emit(std::move(event));
   if (confirmation.reset)
     sink_.reset(o.channel, latest,
-                "the hub cannot replay the missed messages (history gone or hub restarted)");
+                book_.wants_snapshot(o.channel)
+                    ? "the hub cannot replay the missed messages; a fresh snapshot follows"
+                    : "the hub cannot replay the missed messages (history gone or hub restarted)");
+  // The members as of now; join and leave events keep them current from here.
+  if (book_.wants_presence(o.channel)) hooks_.ask_presence(o.channel);
 }
 
 void ServerOps::error(const ServerObject& o, const std::optional<RequestBook::Pending>& answered) {
   if (!answered) return sink_.error(o.code, o.message);
   switch (answered->kind) {
     case RequestKind::kPublish:
+    case RequestKind::kPresence:
       return sink_.error(o.code, o.message, answered->channel, *o.ref);
+    case RequestKind::kAutoPresence:
+      return sink_.error(o.code, o.message, answered->channel);
     case RequestKind::kUnsubscribe:
       if (o.code == "not_found") return sink_.unsubscribed(answered->channel);  // already gone
       return sink_.error(o.code, o.message, answered->channel);
     case RequestKind::kSubscribe:
       if (!requests_.take_latest_subscribe(answered->channel, *o.ref)) return;  // superseded
       sink_.error(o.code, o.message, answered->channel);
-      if (o.code == "unavailable") {  // the hub's history store is down: try again later
-        drop_connection_("the hub could not subscribe " + answered->channel + ": " + o.message);
+      if (o.code == "unsupported" &&
+          (book_.wants_snapshot(answered->channel) || book_.wants_presence(answered->channel))) {
+        // A hub that keeps no snapshots or presence (Redis mode, shards): subscribe plainly so
+        // that the channel still streams; the error event says what is missing.
+        book_.make_plain(answered->channel);
+        hooks_.resubscribe(answered->channel);
+      } else if (o.code == "unavailable") {  // the hub's history store is down: try again later
+        hooks_.drop_connection("the hub could not subscribe " + answered->channel + ": " +
+                               o.message);
       } else {  // refused for good (forbidden, bad name, limit): stop asking
         book_.drop(answered->channel);
       }

@@ -23,7 +23,10 @@ class SseLink final : public Link {
 
  protected:
   const char* method() const override { return "GET"; }
-  std::string path() const override { return settings_.endpoint.events_path(channels_, fallback_); }
+  std::string path() const override {
+    bool snapshots = settings_.stream_snapshots && settings_.stream_snapshots();
+    return settings_.endpoint.events_path(channels_, fallback_, snapshots);
+  }
   int add_headers(unsigned char** p, unsigned char* end) override;
   int on_callback(enum lws_callback_reasons reason, void* in, size_t len) override;
 

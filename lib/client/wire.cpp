@@ -81,6 +81,8 @@ class ObjectReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Obje
         out_.code = value;
       else if (key_ == "message")
         out_.message = value;
+      else if (key_ == "key")
+        out_.key = value;
       else if (key_ == "ref") {
         uint64_t ref = 0;
         if (parse_seq(value, ref)) out_.ref = ref;
@@ -110,6 +112,8 @@ class ObjectReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Obje
     if (depth_ == 0) return reject("expected a JSON object");
     begin_value();
     if (depth_ == 1 && key_ == "recovered") out_.recovered = b;
+    if (depth_ == 1 && key_ == "delete") out_.deleted = b;
+    if (depth_ == 1 && key_ == "more") out_.more = b;
     finish_capture();
     return true;
   }
@@ -125,9 +129,16 @@ class ObjectReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Obje
     error = why;
     return false;
   }
-  // The value of "data" starts after its key's closing quote, blanks and the colon.
+  // Fields kept as their raw JSON text, byte for byte.
+  std::string* raw_field() {
+    if (key_ == "data") return &out_.data;
+    if (key_ == "items") return &out_.items;
+    if (key_ == "clients" || key_ == "client") return &out_.members;
+    return nullptr;
+  }
+  // A raw field's value starts after its key's closing quote, blanks and the colon.
   void begin_value() {
-    if (depth_ != 1 || key_ != "data" || capturing_) return;
+    if (depth_ != 1 || capturing_ || !(capture_into_ = raw_field())) return;
     size_t p = after_key_;
     while (p < text_.size() && (text_[p] == ' ' || text_[p] == '\t' || text_[p] == '\n' ||
                                 text_[p] == '\r' || text_[p] == ':'))
@@ -138,7 +149,7 @@ class ObjectReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Obje
   void finish_capture(size_t closing_bracket = 0) {
     if (capturing_ && depth_ == 1) {
       size_t end = stream_.Tell() + closing_bracket;
-      out_.data.assign(text_.substr(capture_begin_, end - capture_begin_));
+      capture_into_->assign(text_.substr(capture_begin_, end - capture_begin_));
       capturing_ = false;
     }
   }
@@ -150,6 +161,7 @@ class ObjectReader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Obje
   std::string key_;
   size_t after_key_ = 0;
   bool capturing_ = false;
+  std::string* capture_into_ = nullptr;
   size_t capture_begin_ = 0;
 };
 
@@ -161,6 +173,10 @@ ServerOp op_of(const std::string& name) {
   if (name == "error") return ServerOp::kError;
   if (name == "ping") return ServerOp::kPing;
   if (name == "pong") return ServerOp::kPong;
+  if (name == "snapshot") return ServerOp::kSnapshot;
+  if (name == "presence") return ServerOp::kPresence;
+  if (name == "join") return ServerOp::kJoin;
+  if (name == "leave") return ServerOp::kLeave;
   return ServerOp::kUnknown;
 }
 
@@ -219,7 +235,7 @@ PublishAnswer decode_publish_answer(int http_status, std::string_view body) {
 }
 
 std::string encode_subscribe(std::string_view channel, const std::optional<Position>& since,
-                             uint64_t id) {
+                             uint64_t id, bool snapshot, bool presence) {
   std::string out = "{\"op\":\"subscribe\",\"channel\":";
   json::append_string(out, channel);
   if (since) {
@@ -227,6 +243,15 @@ std::string encode_subscribe(std::string_view channel, const std::optional<Posit
     json::append_string(out, since->epoch);
     out += ",\"seq\":" + std::to_string(since->seq) + "}";
   }
+  if (snapshot) out += ",\"snapshot\":true";
+  if (presence) out += ",\"presence\":true";
+  out += ",\"id\":" + std::to_string(id) + "}";
+  return out;
+}
+
+std::string encode_presence(std::string_view channel, uint64_t id) {
+  std::string out = "{\"op\":\"presence\",\"channel\":";
+  json::append_string(out, channel);
   out += ",\"id\":" + std::to_string(id) + "}";
   return out;
 }
@@ -239,14 +264,10 @@ std::string encode_unsubscribe(std::string_view channel, uint64_t id) {
 }
 
 std::string encode_publish(std::string_view channel, std::string_view type, std::string_view data,
-                           uint64_t id) {
-  std::string out = "{\"op\":\"publish\",\"channel\":";
-  json::append_string(out, channel);
-  out += ",\"type\":";
-  json::append_string(out, type);
-  out += ",\"data\":";
-  out += data;
-  out += ",\"id\":" + std::to_string(id) + "}";
+                           uint64_t id, const PublishKey& key) {
+  std::string out = "{\"op\":\"publish\",";
+  out += encode_publish_body(channel, type, data, key).substr(1);
+  out.insert(out.size() - 1, ",\"id\":" + std::to_string(id));
   return out;
 }
 
@@ -255,13 +276,18 @@ std::string encode_ping(uint64_t id) {
 }
 
 std::string encode_publish_body(std::string_view channel, std::string_view type,
-                                std::string_view data) {
+                                std::string_view data, const PublishKey& key) {
   std::string out = "{\"channel\":";
   json::append_string(out, channel);
   out += ",\"type\":";
   json::append_string(out, type);
   out += ",\"data\":";
-  out += data;
+  out += data.empty() ? std::string_view("null") : data;
+  if (!key.key.empty()) {
+    out += ",\"key\":";
+    json::append_string(out, key.key);
+  }
+  if (key.deleted) out += ",\"delete\":true";
   out += "}";
   return out;
 }

@@ -22,7 +22,11 @@ enum class ServerOp {
   kPublished,
   kError,
   kPing,
-  kPong
+  kPong,
+  kSnapshot,
+  kPresence,
+  kJoin,
+  kLeave
 };
 
 struct ServerObject {
@@ -34,6 +38,11 @@ struct ServerObject {
   int64_t ts_ms = 0;
   std::optional<bool> recovered;
   std::string data;             // raw JSON of "data"
+  std::string key;              // keyed messages
+  bool deleted = false;         // "delete":true
+  bool more = false;            // a snapshot part that is not the last
+  std::string items;            // raw JSON of a snapshot's "items"
+  std::string members;          // raw JSON of a presence answer's "clients" or join/leave "client"
   std::string code, message;    // error objects
   std::optional<uint64_t> ref;  // the request id it answers (we only send numeric ids)
 };
@@ -51,16 +60,24 @@ struct PublishAnswer {
 };
 PublishAnswer decode_publish_answer(int http_status, std::string_view body);
 
-// Requests over WebSocket. `data` must be valid JSON (it is copied in raw).
+// What a publish carries besides its channel, type and data.
+struct PublishKey {
+  std::string key;  // "" for none
+  bool deleted = false;
+};
+
+// Requests over WebSocket. `data` must be valid JSON (it is copied in raw); an empty `data` is
+// sent as null (a delete needs none).
 std::string encode_subscribe(std::string_view channel, const std::optional<Position>& since,
-                             uint64_t id);
+                             uint64_t id, bool snapshot = false, bool presence = false);
+std::string encode_presence(std::string_view channel, uint64_t id);
 std::string encode_unsubscribe(std::string_view channel, uint64_t id);
 std::string encode_publish(std::string_view channel, std::string_view type, std::string_view data,
-                           uint64_t id);
+                           uint64_t id, const PublishKey& key = {});
 std::string encode_ping(uint64_t id);
 // The body of POST /publish.
 std::string encode_publish_body(std::string_view channel, std::string_view type,
-                                std::string_view data);
+                                std::string_view data, const PublishKey& key = {});
 
 // True when `text` is exactly one JSON value.
 bool is_json_value(std::string_view text);

@@ -79,3 +79,27 @@ TEST_CASE("channel book: no reset for a channel that never had a position", "[un
   // A subscribed for a channel no longer wanted is ignored.
   CHECK_FALSE(book.on_subscribed("gone", Position{"e", 1}, std::nullopt).known);
 }
+
+TEST_CASE("a snapshot moves a confirmed channel that asked for one to its position",
+          "[unit][book]") {
+  ChannelBook book;
+  REQUIRE(book.want("map", std::nullopt, true, true));
+  REQUIRE(book.want("plain"));
+  CHECK(book.wants_snapshot("map"));
+  CHECK(book.wants_presence("map"));
+  CHECK_FALSE(book.wants_snapshot("plain"));
+  CHECK(book.any_wants_snapshot());
+  CHECK_FALSE(book.on_snapshot("map", Position{"e1", 7}));  // not confirmed on this connection
+  book.on_subscribed("map", Position{"e1", 5}, std::nullopt);
+  book.on_subscribed("plain", Position{"e1", 5}, std::nullopt);
+  CHECK_FALSE(book.on_snapshot("plain", Position{"e1", 5}));  // did not ask (SSE sends all)
+  REQUIRE(book.on_snapshot("map", Position{"e1", 7}));
+  CHECK(book.position("map") == Position{"e1", 7});
+  CHECK(book.on_message("map", Position{"e1", 7}) == ChannelBook::Verdict::kDuplicate);
+  CHECK(book.on_message("map", Position{"e1", 8}) == ChannelBook::Verdict::kDeliver);
+
+  book.make_plain("map");
+  CHECK_FALSE(book.wants_snapshot("map"));
+  CHECK_FALSE(book.wants_presence("map"));
+  CHECK_FALSE(book.any_wants_snapshot());
+}

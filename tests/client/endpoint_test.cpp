@@ -56,5 +56,7 @@ TEST_CASE("endpoint builds the event stream path", "[unit][endpoint]") {
   CHECK(e->events_path({"a", "user:42", "x/y@z"}, false) ==
         "/p/events?channel=a&channel=user%3A42&channel=x%2Fy%40z");
   CHECK(e->events_path({"a"}, true) == "/p/events?channel=a&fallback=1");
+  CHECK(e->events_path({"a"}, true, true) == "/p/events?channel=a&fallback=1&snapshot=1");
+  CHECK(e->events_path({"a"}, false, true) == "/p/events?channel=a&snapshot=1");
   CHECK(percent_encode("A-z_0.9~ +") == "A-z_0.9~%20%2B");
 }

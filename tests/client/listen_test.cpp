@@ -46,3 +46,39 @@ TEST_CASE("rthub-listen refuses bad usage", "[listen]") {
   ChildProcess bad_url({RTHUB_LISTEN, "nota-url", "--channel", "a"});
   CHECK(bad_url.wait_exit(5000) == 2);
 }
+
+TEST_CASE("rthub-listen --snapshot --presence prints the state, members, join and leave",
+          "[listen]") {
+  HubProcess hub;
+  REQUIRE(http_request(hub.port(), "POST", "/publish",
+                       "{\"channel\":\"map\",\"type\":\"zone\",\"key\":\"z1\",\"data\":{\"n\":1}}")
+              .status == 200);
+  ChildProcess listen({RTHUB_LISTEN, hub.url(), "--channel", "map", "--snapshot", "--presence"});
+  std::string line;
+  REQUIRE(listen.wait_for_line("\"event\":\"snapshot\"", 5000, &line));
+  CHECK(line.find("\"seq\":1") != std::string::npos);
+  CHECK(line.find("\"items\":[{") != std::string::npos);
+  CHECK(line.find("\"key\":\"z1\"") != std::string::npos);
+  REQUIRE(listen.wait_for_line("\"event\":\"presence\"", 5000, &line));
+  CHECK(line.find("\"clients\":[{\"id\":") != std::string::npos);
+
+  REQUIRE(http_request(hub.port(), "POST", "/publish",
+                       "{\"channel\":\"map\",\"type\":\"zone\",\"key\":\"z1\",\"delete\":true}")
+              .status == 200);
+  REQUIRE(listen.wait_for_line("\"event\":\"message\"", 5000, &line));
+  CHECK(line.find("\"key\":\"z1\"") != std::string::npos);
+  CHECK(line.find("\"delete\":true") != std::string::npos);
+
+  {
+    ChildProcess other({RTHUB_LISTEN, hub.url(), "--channel", "map"});
+    REQUIRE(listen.wait_for_line("\"event\":\"join\"", 5000, &line));
+    CHECK(line.find("\"client\":{\"id\":") != std::string::npos);
+    other.signal(SIGINT);
+    CHECK(other.wait_exit(5000) == 0);
+  }
+  REQUIRE(listen.wait_for_line("\"event\":\"leave\"", 5000, &line));
+  listen.signal(SIGINT);
+  while (listen.read_line(line, 2000)) {
+  }
+  CHECK(listen.wait_exit(5000) == 0);
+}

@@ -60,7 +60,7 @@ async function runListen(hub, scenario) {
   const proc = spawn(bin, [
     hub.url, '--channel', 'a', '--backoff-base', String(BACKOFF_BASE_MS),
     '--backoff-cap', String(BACKOFF_CAP_MS), '--handshake-timeout', String(HANDSHAKE_TIMEOUT_MS),
-    '--watchdog', String(o.watchdogMs || DEFAULT_WATCHDOG_MS),
+    '--watchdog', String(o.watchdogMs || DEFAULT_WATCHDOG_MS), ...(o.snapshot ? ['--snapshot'] : []),
   ], { stdio: ['ignore', 'pipe', 'pipe'] });
   const trace = [];
   let pending = '';
@@ -73,6 +73,7 @@ async function runListen(hub, scenario) {
       const line = pending.slice(0, nl);
       pending = pending.slice(nl + 1);
       const e = JSON.parse(line);
+      if (e.event === 'snapshot') e.keys = e.items.map((item) => item.key);
       trace.push({ ...e, kind: e.event });
     }
   });
@@ -105,10 +106,12 @@ async function runJs(hub, scenario) {
       push('reset', (d) => ({ channel: d.channel, epoch: d.epoch, seq: d.seq }));
       push('subscribed', (d) => ({ channel: d.channel, seq: d.seq, recovered: d.recovered }));
       push('error', (d) => ({ code: d.code }));
+      push('snapshot', (d) => ({ channel: d.channel, seq: d.seq, keys: [...d.state.keys()] }));
       window.__client = client;
     }, {
       channels: ['a'], backoffBase: BACKOFF_BASE_MS, backoffCap: BACKOFF_CAP_MS,
       openTimeout: HANDSHAKE_TIMEOUT_MS, watchdogMs: o.watchdogMs || DEFAULT_WATCHDOG_MS,
+      snapshot: Boolean(o.snapshot),
     });
     return await waitFor(() => page.evaluate(() => window.__trace.slice()), scenario.until, 'JS client');
   } finally {

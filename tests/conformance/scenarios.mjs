@@ -5,6 +5,7 @@
 //   {kind:'state', state, transport}  transport 'ws' | 'sse' | 'none'
 //   {kind:'message', channel, epoch, seq}   {kind:'reset', channel, seq}
 //   {kind:'subscribed', channel, seq, recovered}   {kind:'error', code}
+//   {kind:'snapshot', channel, seq, keys}   keys: the snapshot's keys in item order
 import assert from 'node:assert/strict';
 
 const E1 = 'e1';
@@ -26,6 +27,16 @@ function streamStart(session, { epoch = E1, seq = 0 } = {}) {
 export const states = (trace) => trace.filter((e) => e.kind === 'state').map((e) => `${e.state}/${e.transport}`);
 export const seqs = (trace) => trace.filter((e) => e.kind === 'message').map((e) => e.seq);
 const count = (trace, kind) => trace.filter((e) => e.kind === kind).length;
+
+// A snapshot of channel `a` in parts, one keyed item per part, as the hub sends a large one.
+function sendSnapshot(session, epoch, seq, keyed) {
+  keyed.forEach(([key, itemSeq], i) => {
+    const item = { op: 'message', channel: 'a', epoch, seq: itemSeq, type: 't', data: itemSeq, key, ts: 1 };
+    const part = { op: 'snapshot', channel: 'a', epoch, seq, items: [item] };
+    if (i + 1 < keyed.length) part.more = true;
+    session.send(part);
+  });
+}
 
 export const SCENARIOS = [
   {
@@ -123,6 +134,36 @@ export const SCENARIOS = [
       assert.equal(count(t, 'reset'), 1);
       const order = t.filter((e) => e.kind === 'reset' || e.kind === 'message').map((e) => e.kind);
       assert.deepEqual(order, ['message', 'reset', 'message']);
+    },
+  },
+  {
+    name: 'snapshot parts make one snapshot, live messages follow; a lost resume brings a fresh one',
+    options: { snapshot: true },
+    hub: {
+      ws(s) {
+        if (s.index === 0) {
+          answerSubscribes(s, { seq: 2, then: () => {
+            sendSnapshot(s, E1, 2, [['x', 1], ['y', 2]]);
+            s.message('a', E1, 2);  // at the snapshot's seq: already in it
+            s.message('a', E1, 3);
+            setTimeout(() => s.close(), 50);
+          } });
+        } else {
+          answerSubscribes(s, { epoch: 'e2', seq: 5, recovered: false, then: () => {
+            sendSnapshot(s, 'e2', 5, [['z', 5]]);
+            s.message('a', 'e2', 6);
+          } });
+        }
+      },
+    },
+    until: (t) => seqs(t).includes(6),
+    check(t, log) {
+      const order = t.filter((e) => ['snapshot', 'message', 'reset'].includes(e.kind))
+        .map((e) => (e.kind === 'snapshot' ? `snapshot:${e.seq}:${e.keys.join('+')}` : `${e.kind}:${e.seq}`));
+      assert.deepEqual(order, ['snapshot:2:x+y', 'message:3', 'reset:5', 'snapshot:5:z', 'message:6']);
+      assert.equal(log.subscribes[0].snapshot, true);
+      assert.equal(log.subscribes[1].snapshot, true, 'a resume asks for a snapshot too');
+      assert.deepEqual(log.subscribes[1].since, { epoch: E1, seq: 3 });
     },
   },
   {

@@ -82,7 +82,7 @@ export async function startScriptHub(script) {
           log.pings++;
           if (!session.silent) session.send({ op: 'pong', ref: m.id });
         } else if (m.op === 'subscribe') {
-          log.subscribes.push({ channel: m.channel, since: m.since || null, connection: index });
+          log.subscribes.push({ channel: m.channel, since: m.since || null, snapshot: m.snapshot === true, connection: index });
           session.channels.push(m.channel);
           if (session.onSubscribe) session.onSubscribe(m);
         }

@@ -60,6 +60,10 @@ abstract final class rthub_client_event_kind {
   static const RTHUB_CLIENT_EVENT_STATE = 4;
   static const RTHUB_CLIENT_EVENT_ERROR = 5;
   static const RTHUB_CLIENT_EVENT_PUBLISHED = 6;
+  static const RTHUB_CLIENT_EVENT_SNAPSHOT = 7;
+  static const RTHUB_CLIENT_EVENT_PRESENCE = 8;
+  static const RTHUB_CLIENT_EVENT_JOIN = 9;
+  static const RTHUB_CLIENT_EVENT_LEAVE = 10;
 }
 
 abstract final class rthub_client_state {
@@ -152,6 +156,10 @@ final class rthub_publish_options extends Struct {
 
 /// RTHUB_PUBLISH_DELETE_KEY of rthub_publish_options.flags.
 const int RTHUB_PUBLISH_DELETE_KEY = 1;
+
+/// RTHUB_SUBSCRIBE_* flags of rthub_client_subscribe_with.
+const int RTHUB_SUBSCRIBE_SNAPSHOT = 1;
+const int RTHUB_SUBSCRIBE_PRESENCE = 2;
 
 /// rthub_publish_done_fn: not used by the Dart classes (its position is valid only during the
 /// call, and NativeCallable.listener runs the Dart side after it returned).
@@ -269,6 +277,13 @@ final class rthub_client_event extends Struct {
   external int message_len;
   @Uint64()
   external int request_id;
+  external Pointer<Char> key;
+  @Size()
+  external int key_len;
+  @Int()
+  external int deleted;
+  @Size()
+  external int count;
 }
 
 /// rthub_client_event_fn: not used by the Dart classes, which poll (an event is valid only during
@@ -307,6 +322,10 @@ final class rthub_client_options extends Struct {
   external int max_pending_events;
   external Pointer<NativeFunction<rthub_client_event_fn>> on_event;
   external Pointer<Void> user_data;
+  @Int()
+  external int snapshot;
+  @Int()
+  external int presence;
 }
 
 final class rthub_client_counters extends Struct {
@@ -326,6 +345,8 @@ final class rthub_client_counters extends Struct {
   external int resets;
   @Uint64()
   external int watchdog_timeouts;
+  @Uint64()
+  external int snapshots;
 }
 
 // ---- Functions ---------------------------------------------------------------------------------
@@ -454,6 +475,20 @@ class RthubBindings {
   late final rthub_client_subscribe = _lib.lookupFunction<
       Int32 Function(Pointer<rthub_client>, Pointer<Char>, Pointer<rthub_position>),
       int Function(Pointer<rthub_client>, Pointer<Char>, Pointer<rthub_position>)>('rthub_client_subscribe');
+
+  late final rthub_client_subscribe_with = _lib.lookupFunction<
+      Int32 Function(Pointer<rthub_client>, Pointer<Char>, Pointer<rthub_position>, Uint32),
+      int Function(Pointer<rthub_client>, Pointer<Char>, Pointer<rthub_position>, int)>('rthub_client_subscribe_with');
+
+  late final rthub_client_presence = _lib.lookupFunction<
+      Int32 Function(Pointer<rthub_client>, Pointer<Char>, Pointer<Uint64>),
+      int Function(Pointer<rthub_client>, Pointer<Char>, Pointer<Uint64>)>('rthub_client_presence');
+
+  late final rthub_client_publish_keyed = _lib.lookupFunction<
+      Int32 Function(
+          Pointer<rthub_client>, Pointer<Char>, Pointer<Char>, Pointer<Char>, Size, Pointer<Char>, Uint32, Pointer<Uint64>),
+      int Function(Pointer<rthub_client>, Pointer<Char>, Pointer<Char>, Pointer<Char>, int, Pointer<Char>, int,
+          Pointer<Uint64>)>('rthub_client_publish_keyed');
 
   late final rthub_client_unsubscribe = _lib.lookupFunction<Int32 Function(Pointer<rthub_client>, Pointer<Char>),
       int Function(Pointer<rthub_client>, Pointer<Char>)>('rthub_client_unsubscribe');

@@ -19,6 +19,8 @@ class RthubClientOptions {
     this.token,
     this.publishKey,
     this.sseOnly = false,
+    this.snapshot = false,
+    this.presence = false,
     this.backoffBase,
     this.backoffCap,
     this.maxAttempts,
@@ -42,6 +44,9 @@ class RthubClientOptions {
   final String? publishKey;
   final bool sseOnly;
 
+  /// [channels] are subscribed with a snapshot / with presence (see [RthubClient.subscribe]).
+  final bool snapshot, presence;
+
   /// Reconnect backoff: attempt n waits a random delay in [0, min(backoffCap, backoffBase * 2^n)].
   final Duration? backoffBase;
   final Duration? backoffCap;
@@ -63,7 +68,24 @@ class RthubClientOptions {
 
 /// What an [RthubEvent] reports; [unknown] for a kind a newer library adds ([RthubEvent.kindCode]
 /// has its number).
-enum RthubEventKind { message, subscribed, unsubscribed, reset, state, error, published, unknown }
+/// snapshot: the keyed state of a channel subscribed with a snapshot ([RthubEvent.json] is the list
+/// of the current message of every key, in seq order; it replaces the app's state); presence: the
+/// members of a presence channel ([RthubEvent.json] a list of {id, user}); join, leave: a member
+/// ([RthubEvent.json] its {id, user}).
+enum RthubEventKind {
+  message,
+  subscribed,
+  unsubscribed,
+  reset,
+  state,
+  error,
+  published,
+  snapshot,
+  presence,
+  join,
+  leave,
+  unknown
+}
 
 /// A client's connection state; [unknown] for a state a newer library adds
 /// ([RthubEvent.stateCode] has its number).
@@ -95,6 +117,9 @@ class RthubEvent {
     required this.code,
     required this.message,
     required this.requestId,
+    required this.key,
+    required this.deleted,
+    required this.count,
   });
 
   final RthubEventKind kind;
@@ -128,6 +153,13 @@ class RthubEvent {
   final String message;
   final int requestId;
 
+  /// message: a keyed message's key ("" when none), and whether it deletes the key.
+  final String key;
+  final bool deleted;
+
+  /// snapshot: its items; presence: its members.
+  final int count;
+
   /// The message's data decoded (jsonDecode of [data]).
   Object? get json => jsonDecode(utf8.decode(data));
 
@@ -150,9 +182,10 @@ class RthubClientCounters {
         messages = c.messages,
         duplicatesDropped = c.duplicates_dropped,
         resets = c.resets,
-        watchdogTimeouts = c.watchdog_timeouts;
+        watchdogTimeouts = c.watchdog_timeouts,
+        snapshots = c.snapshots;
 
-  final int connects, reconnects, fallbacks, messages, duplicatesDropped, resets, watchdogTimeouts;
+  final int connects, reconnects, fallbacks, messages, duplicatesDropped, resets, watchdogTimeouts, snapshots;
 }
 
 /// The hub's refusal of a request (an error event), as [RthubClient.publish] throws it.
@@ -215,6 +248,8 @@ final class RthubClient implements Finalizable {
       if (options.caFile != null) r.ca_file = nativeString(options.caFile!, arena);
       r.insecure_skip_verify_for_tests = options.insecureSkipVerifyForTests ? 1 : 0;
       if (options.maxPendingEvents != null) r.max_pending_events = options.maxPendingEvents!;
+      r.snapshot = options.snapshot ? 1 : 0;
+      r.presence = options.presence ? 1 : 0;
       // on_event stays NULL: events are polled.
       final out = arena<Pointer<rthub_client>>();
       checkError(b.rthub_client_new(o, out), 'RthubClient');
@@ -306,15 +341,56 @@ final class RthubClient implements Finalizable {
   }
 
   /// Subscribes to [channel] now and after every reconnect; with [since], continues after a
-  /// position the app kept (an [RthubEventKind.subscribed] event says whether it could).
-  void subscribe(String channel, {RthubPosition? since}) => using((arena) {
+  /// position the app kept (an [RthubEventKind.subscribed] event says whether it could). With
+  /// [snapshot] the channel's keyed state comes first (a snapshot event, again after a resume the
+  /// hub could not honour), then the live messages after it; with [presence], a presence event
+  /// after each subscribe, then join and leave events (over WebSocket).
+  void subscribe(String channel, {RthubPosition? since, bool snapshot = false, bool presence = false}) =>
+      using((arena) {
         Pointer<rthub_position> position = nullptr;
         if (since != null) {
           position = arena<rthub_position>();
           since.toNative(position);
         }
+        final flags = (snapshot ? RTHUB_SUBSCRIBE_SNAPSHOT : 0) | (presence ? RTHUB_SUBSCRIBE_PRESENCE : 0);
         checkError(
-            rthubBindings.rthub_client_subscribe(_live('subscribe'), nativeString(channel, arena), position), 'subscribe');
+            rthubBindings.rthub_client_subscribe_with(
+                _live('subscribe'), nativeString(channel, arena), position, flags),
+            'subscribe');
+      });
+
+  /// Asks for the members of a presence channel; returns the request id that the answer (a
+  /// presence event, or an error: "unsupported" over SSE) carries.
+  int presenceAsync(String channel) => using((arena) {
+        final id = arena<Uint64>();
+        checkError(rthubBindings.rthub_client_presence(_live('presence'), nativeString(channel, arena), id), 'presence');
+        return id.value;
+      });
+
+  /// Publishes [json] with [key] (the message becomes the key's current state) or, with
+  /// [deleteKey], removes the key ([json] may then be null); returns the request id like
+  /// [publishAsync].
+  int publishKeyedAsync(String channel, String? json, {required String key, bool deleteKey = false, String? type}) =>
+      using((arena) {
+        final bytes = utf8.encode(json ?? '');
+        Pointer<Uint8> data = nullptr;
+        if (json != null) {
+          data = arena<Uint8>(bytes.isEmpty ? 1 : bytes.length);
+          data.asTypedList(bytes.isEmpty ? 1 : bytes.length).setAll(0, bytes);
+        }
+        final id = arena<Uint64>();
+        checkError(
+            rthubBindings.rthub_client_publish_keyed(
+                _live('publish'),
+                nativeString(channel, arena),
+                type == null ? nullptr : nativeString(type, arena),
+                data.cast<Char>(),
+                bytes.length,
+                nativeString(key, arena),
+                deleteKey ? RTHUB_PUBLISH_DELETE_KEY : 0,
+                id),
+            'publish');
+        return id.value;
       });
 
   /// Stops receiving [channel] and forgets its position.
@@ -437,4 +513,7 @@ RthubEvent _copy(rthub_client_event e) => RthubEvent._(
       code: stringOf(e.code, e.code_len),
       message: stringOf(e.message, e.message_len),
       requestId: e.request_id,
+      key: stringOf(e.key, e.key_len),
+      deleted: e.deleted != 0,
+      count: e.count,
     );
