@@ -221,6 +221,24 @@ rthub_err rthub_hub_stats(const rthub_hub* hub, rthub_stats* out) {
   });
 }
 
+rthub_err rthub_hub_transport_stats(const rthub_hub* hub, const char* name,
+                                    rthub_transport_stats* out) {
+  if (!hub || !name || !out) return fail(RTHUB_ERR_INVALID, "hub, name or out is NULL");
+  return guarded([&] {
+    rthub::HubStats s = hub->hub.stats();
+    const rthub::TransportStats* t = s.transport(name);
+    if (!t) throw rthub::Error(rthub::Errc::kInvalid, std::string("no transport named ") + name);
+    rthub_transport_stats full;
+    std::memset(&full, 0, sizeof full);
+    full.struct_size = out->struct_size;
+    full.connections = t->connections;
+    full.accepted = t->accepted;
+    full.reconnects = t->reconnects;
+    full.fallbacks = t->fallbacks;
+    rthub::capi::write_sized(full, out, "out");
+  });
+}
+
 void rthub_connect_accept(rthub_connect_answer* answer, const char* identity,
                           const char* const* subscribe, size_t subscribe_count,
                           const char* const* publish, size_t publish_count) {
