@@ -119,6 +119,9 @@ type Options struct {
 	// MaxKeys is how many keys (keyed messages) a channel may hold, default 10000; a publish of a
 	// new key past it is refused, never evicting one.
 	MaxKeys int
+	// PollTimeout is how long GET /poll holds a request with nothing to send, default 25 s; a
+	// poller silent for twice as long is forgotten. Whole seconds, rounded up.
+	PollTimeout time.Duration
 
 	// OnConnect, when set, decides each new connection before its upgrade or stream. It runs on
 	// the hub's service thread and must return quickly. The zero ConnectDecision lets the JWT
@@ -265,6 +268,9 @@ func NewHub(opts Options) (*Hub, error) {
 	}
 	if opts.PersistBuffer > 0 {
 		copts.persist_buffer = C.size_t(opts.PersistBuffer)
+	}
+	if opts.PollTimeout > 0 {
+		copts.poll_timeout_seconds = C.int64_t((opts.PollTimeout + time.Second - 1) / time.Second)
 	}
 	if opts.MaxKeys > 0 {
 		copts.max_keys = C.size_t(opts.MaxKeys)

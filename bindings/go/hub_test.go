@@ -202,7 +202,7 @@ func TestHubServesWebSocketAndSSE(t *testing.T) {
 		t.Fatalf("stats %+v", stats)
 	}
 	// The same counts by transport name, and none for a transport the hub does not have.
-	for name, want := range map[string]uint64{"ws": 1, "sse": 1} {
+	for name, want := range map[string]uint64{"ws": 1, "sse": 1, "poll": 0} {
 		ts, err := hub.TransportStats(name)
 		if err != nil || ts.Connections != want || ts.Accepted != want {
 			t.Fatalf("transport %s: %+v, %v", name, ts, err)

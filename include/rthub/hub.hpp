@@ -38,6 +38,9 @@ struct HubOptions {
   size_t max_connections_per_ip = 0;      // 0: no limit
   size_t max_subscriptions = 1024;        // per connection
   int sse_retry_ms = 2000;                // the "retry:" an SSE stream starts with
+  // How long GET /poll holds a request with nothing to send; a poller silent for twice this long
+  // is forgotten (its subscriptions and queue dropped).
+  int poll_timeout_seconds = 25;
   // Service threads, each with its own event loop and connections, all accepting on the one port
   // (SO_REUSEPORT: the kernel spreads new connections). 1 to 64; see docs/ARCHITECTURE.md.
   int shards = 1;

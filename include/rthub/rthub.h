@@ -118,6 +118,8 @@ typedef struct rthub_hub_options {
   size_t persist_buffer;   /* messages held while PostgreSQL is away, default 100000 */
   size_t max_keys;         /* keys a channel may hold (keyed messages), default 10000; a
                               publish of a new key past it is refused, never evicting one */
+  int64_t poll_timeout_seconds; /* GET /poll holds a request this long when there is nothing to
+                                   send, default 25; a poller silent twice as long is forgotten */
   /* Add new fields just above here. */
 } rthub_hub_options;
 

@@ -41,7 +41,7 @@ void main() {
     expect(() => hub.publish('bad channel!', '{}'),
         throwsA(isA<RthubException>().having((e) => e.code, 'code', RthubErrorCode.invalid)));
     expect(hub.stats().messagesPublished, 2);
-    expect(hub.transportStats('sse').connections, 0);
+    expect(hub.transportStats('poll').connections, 0);
     expect(() => hub.transportStats('carrier-pigeon'),
         throwsA(isA<RthubException>().having((e) => e.code, 'code', RthubErrorCode.invalid)));
 

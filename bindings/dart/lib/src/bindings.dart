@@ -132,6 +132,8 @@ final class rthub_hub_options extends Struct {
   external int persist_buffer;
   @Size()
   external int max_keys;
+  @Int64()
+  external int poll_timeout_seconds;
 }
 
 final class rthub_position extends Struct {

@@ -41,6 +41,7 @@ class RthubHubOptions {
     this.persistTtl,
     this.persistBuffer,
     this.maxKeys,
+    this.pollTimeout,
     this.onChannel,
   });
 
@@ -95,6 +96,9 @@ class RthubHubOptions {
   /// Keys (keyed messages) a channel may hold (default 10000); a new key past it is refused.
   final int? maxKeys;
 
+  /// How long GET /poll holds a request with nothing to send (default 25 s, whole seconds); a
+  /// poller silent for twice as long is forgotten.
+  final Duration? pollTimeout;
 
   /// Decides each subscribe and client publish: true allows it. It may answer later (a Future),
   /// e.g. after asking a database; until then the request waits. An exception denies it. Checks
@@ -214,6 +218,7 @@ final class RthubHub implements Finalizable {
       if (options.persistTtl != null) r.persist_ttl_seconds = options.persistTtl!.inSeconds;
       if (options.persistBuffer != null) r.persist_buffer = options.persistBuffer!;
       if (options.maxKeys != null) r.max_keys = options.maxKeys!;
+      if (options.pollTimeout != null) r.poll_timeout_seconds = options.pollTimeout!.inSeconds;
       final out = arena<Pointer<rthub_hub>>();
       checkError(b.rthub_hub_new(o, out), 'RthubHub');
       final hub = RthubHub._(out.value);
