@@ -19,7 +19,7 @@ bool is_token(std::string_view entry) {
 }  // namespace
 
 std::optional<Parts> parse(std::string_view text, size_t max_bytes) {
-  if (text.size() > max_bytes) return std::nullopt;
+  if (text.size() > max_bytes || (!text.empty() && text.back() == ',')) return std::nullopt;
   Parts parts;
   size_t entries = 0;
   while (!text.empty()) {
