@@ -28,3 +28,5 @@ list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS redis_routing)
 list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS redis_bridge)
 # redis_cluster_hubs: two hubs on a six-process Redis Cluster (--redis-cluster): sharded delivery, resume, a master killed while publishing.
 list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS redis_cluster_hubs)
+# poll: long-polling at /poll: holding, timeouts, forgetting, SSE <-> poll moves, the 1 MiB cap, bad input.
+list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS poll)
