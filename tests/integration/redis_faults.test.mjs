@@ -9,7 +9,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serverFor, wsFor, httpGet, waitFor, sleep } from './lib/server.mjs';
+import { serverFor, wsFor, httpGet, waitFor, sleep, publish as httpPublish } from './lib/server.mjs';
 import { redisFor } from './lib/redis.mjs';
 import { metricsOf, keepAlivePublisher } from './lib/extra.mjs';
 
@@ -144,4 +144,46 @@ test('CLIENT KILL of one node\'s links while another node publishes 200 msg/s: n
   }
   const m = await metricsOf(a.port);
   t.diagnostic(`node A: ${m.value('rthub_broker_gap_fills_total')} messages filled from the stream over ${rounds} cuts, ${last.seq} published`);
+});
+
+// The ids of a node's command link in Redis (named rthub-<pid>-commands).
+async function commandLinksOf(redis, pid) {
+  const list = await redis.cli('CLIENT', 'LIST');
+  return list.split('\n').filter((line) => line.includes(`name=rthub-${pid}-commands`))
+    .map((line) => /\bid=(\d+)/.exec(line)[1]);
+}
+
+test('a pub/sub ping missed, then the command link reconnected: the pub/sub link is pinged again and the node is healthy again', async (t) => {
+  const redis = await redisFor(t);
+  const node = await connectedNode(t, redis);
+  const channel = 'faults.ping';
+  const watcher = await wsFor(t, node.wsUrl, { label: 'subscriber' });
+  assert.equal((await watcher.request({ op: 'subscribe', channel })).op, 'subscribed');
+
+  // CLIENT PAUSE WRITE holds PUBLISH but answers PING: the pub/sub link's ping (a PUBLISH sent on
+  // the command link) goes unanswered while the command link stays healthy, so the pub/sub link
+  // misses it (503 within UNREADY_BOUND_MS).
+  await redis.cli('CLIENT', 'PAUSE', '60000', 'WRITE');
+  let paused = true;
+  t.after(async () => { if (paused) await redis.cli('CLIENT', 'UNPAUSE').catch(() => {}); });
+  await waitFor(async () => (await healthz(node.port)) === 503,
+    { timeoutMs: UNREADY_BOUND_MS, intervalMs: 20, what: '/healthz 503 after the pub/sub ping was held' });
+  // Before the next tick: the command link is cut and comes back (its reconnect forgets the held
+  // ping, which dies with the old link). A node that then waited for an answer that cannot come
+  // stayed 503 for good (the flaky "Redis killed and restarted" test of redis_nodes).
+  const [old] = await commandLinksOf(redis, node.proc.pid);
+  await redis.cli('CLIENT', 'KILL', 'ID', old);
+  await waitFor(async () => {
+    const ids = await commandLinksOf(redis, node.proc.pid);
+    return ids.length === 1 && ids[0] !== old;
+  }, { timeoutMs: RECOVER_BOUND_MS, intervalMs: 20, what: 'the command link back' });
+  await redis.cli('CLIENT', 'UNPAUSE');
+  paused = false;
+
+  await waitFor(async () => (await healthz(node.port)) === 200,
+    { timeoutMs: RECOVER_BOUND_MS, intervalMs: 100, what: '/healthz 200 after the pause ended' });
+  const res = await httpPublish(node.port, { channel, data: { after: 'pause' } });
+  assert.equal(res.status, 200, res.body);
+  const m = await watcher.next({ op: 'message', channel }, RECOVER_BOUND_MS);
+  assert.deepEqual(m.data, { after: 'pause' });
 });

@@ -19,6 +19,11 @@
 // their sessions, and the broker reconnects with backoff and jitter, then fills any gap in what
 // its subscribers saw from the streams.
 //
+// Keyed state: the publish script also keeps the latest record of each key of a channel (a hash
+// beside the stream, at most max_keys keys, a delete removes one), and the read script returns
+// those records with the position it reads, so a snapshot and its seq are of one instant. Keyed
+// state outlives history's expiry: a channel holding keys keeps its numbering.
+//
 // Liveness: every second each link is pinged (the command link with PING, the pub/sub link with a
 // PUBLISH on this node's own ping channel, which proves that link delivers). From the first ping
 // left unanswered at the next tick the broker is not ready (/healthz 503, rthub_broker_up 0) until
@@ -57,6 +62,9 @@ class RedisBroker final : public Broker {
   void publish(Message message, std::function<void(const PublishOutcome&)> done) override;
   void history(const std::string& channel, const std::optional<Position>& since,
                std::function<void(HistoryOutcome&)> done) override;
+  bool keeps_keys() const override { return true; }
+  void history_with_snapshot(const std::string& channel, const std::optional<Position>& since,
+                             std::function<void(HistoryOutcome&)> done) override;
   void release(const std::string& channel) override;
   void tick(int64_t) override {}
   size_t history_bytes() const override { return 0; }  // held by Redis
@@ -94,6 +102,13 @@ class RedisBroker final : public Broker {
   // holds the channel's lease; the hash is recorded for a taker-over).
   void send_publish(Message message, const std::string& bridge_hash,
                     std::function<void(const PublishOutcome&)> done);
+  // history() and history_with_snapshot(): one read script, with the keys' records if asked.
+  void read(const std::string& channel, const std::optional<Position>& since, bool snapshot,
+            std::function<void(HistoryOutcome&)> done);
+  // The keys' records of a read, in seq order, as snapshot items.
+  static std::vector<EnvelopePtr> snapshot_items(const std::string& channel,
+                                                 const std::string& epoch,
+                                                 const redisReply* records);
   void on_connected(Link& link);
   void on_disconnected(Link& link);
   void schedule_reconnect(Link& link);
@@ -139,8 +154,8 @@ class RedisBroker final : public Broker {
   std::vector<std::string> script_sha_;  // by Script
   std::mt19937_64 random_;
 
-  Counter reconnects_, messages_in_, messages_out_, publish_failures_, bridged_in_, gaps_filled_,
-      subscribe_commands_;
+  Counter reconnects_, messages_in_, messages_out_, publish_failures_, bridged_in_,
+      bridged_refused_, gaps_filled_, subscribe_commands_;
   LatencyHistogram publish_rtt_;
 };
 
