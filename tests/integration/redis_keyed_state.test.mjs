@@ -105,8 +105,9 @@ test('Redis: a late joiner on the second node gets the zones published through t
   assert.equal(resumed.frames.filter((f) => f.op === 'snapshot').length, 0, 'recovered exactly: no snapshot');
 });
 
-test('Redis: snapshots racing 500 concurrent publishes on two nodes join the live stream with no gap', async (t) => {
-  const { a, b } = await twoNodes(t);
+test('Redis: snapshots racing 500 concurrent publishes on two nodes of two shards join the live stream with no gap', async (t) => {
+  // Two shards per node: each shard's broker reads and writes the same keyed state in Redis.
+  const { a, b } = await twoNodes(t, ['--shards', '2']);
   const nodes = [a, b];
   const channel = 'race.keyed';
   const keys = 40;

@@ -27,8 +27,10 @@
 // Liveness: every second each link is pinged (the command link with PING, the pub/sub link with a
 // PUBLISH on this node's own ping channel, which proves that link delivers). From the first ping
 // left unanswered at the next tick the broker is not ready (/healthz 503, rthub_broker_up 0) until
-// an answer comes; after two misses the link is dropped and reconnected. A gap fill that finds the
-// command link down waits for it instead of declaring the messages lost.
+// an answer comes; after two misses the link is dropped and reconnected. A pub/sub link whose
+// first answer (its ping channel's SUBSCRIBE confirmation) misses three ticks is dropped too: a
+// socket that never answers is never reported closed by hiredis 0.14's libuv adapter. A gap fill
+// that finds the command link down waits for it instead of declaring the messages lost.
 #pragma once
 
 #include <deque>

@@ -13,6 +13,9 @@ namespace {
 
 constexpr int64_t kConnectTimeoutMs = 1500;  // a connect not completed by then is retried
 constexpr int kMissesBeforeReconnect = 2;    // pings unanswered at two ticks: drop the link
+// The pub/sub link's first answer (its ping channel's SUBSCRIBE confirmation) missing at three
+// ticks (at least two seconds after the connect): drop the link.
+constexpr int kConfirmTicks = 3;
 constexpr uint64_t kBackoffBaseMs = 100, kBackoffCapMs = 5000;
 
 }  // namespace
@@ -114,6 +117,7 @@ void RedisBroker::on_connected(Link& link) {
   };
   // The ping channel's subscribe confirmation is this link's first answer: healthy from then.
   link.confirming = true;
+  link.confirm_ticks = 0;
   send({"SUBSCRIBE", kPingPrefix + node_id_}, on_message, nullptr);
   if (!bridges_.empty()) {
     std::vector<std::string> args{"SUBSCRIBE"};
@@ -206,10 +210,17 @@ void RedisBroker::on_timer() {
       }
       continue;
     }
-    // Waits for its ping channel's confirmation. Only that: a link made unhealthy by a miss whose
-    // verdict the command link's reconnect cleared is pinged again, or it would stay not ready
-    // for good (the flaky "Redis killed and restarted" test).
-    if (link->pubsub && link->confirming) continue;
+    // Waits for its ping channel's confirmation, for a bounded time: a connect accepted by a
+    // Redis being killed can leave a socket that never answers, and whose reset the libuv
+    // adapter of hiredis 0.14 never reports (libuv stops the poll handle on POLLERR and the
+    // adapter drops the error). Without the bound the node stayed 503 for good (the flaky
+    // "Redis killed and restarted" test).
+    if (link->pubsub && link->confirming) {
+      if (++link->confirm_ticks >= kConfirmTicks) drop(*link);
+      continue;
+    }
+    // Not waiting and not healthy (a miss whose verdict the command link's reconnect cleared):
+    // pinged again, never left waiting for an answer that cannot come.
     ping(*link);
   }
   if (!commands_->connected) return;
