@@ -97,10 +97,12 @@ void RedisBroker::publish(Message message, std::function<void(const PublishOutco
 void RedisBroker::send_publish(Message message, const std::string& bridge_hash,
                                std::function<void(const PublishOutcome&)> done) {
   int64_t started = now_us();
-  if (!pubsub_->connected) {
-    // Redis went away and the command link may not have noticed yet (its close is read later):
-    // a publish sent there would end "unknown outcome". Not sending it makes the answer definite
-    // (503), as /healthz already says.
+  if (!pubsub_->connected || !pubsub_->answered || !commands_->answered) {
+    // Redis went away and the command link may not have noticed yet (its close is read later),
+    // or a link connected since has not answered yet (a socket of a Redis being killed can stay
+    // silent for good): a publish sent there would end "unknown outcome". Not sending it makes
+    // the answer definite (503), as /healthz already says. A link that answered and then stalls
+    // still takes publishes (their outcome is unknown until it answers or is dropped).
     publish_failures_.add();
     PublishOutcome outcome;
     outcome.error = BrokerError::kUnavailable;

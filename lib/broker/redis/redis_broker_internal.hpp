@@ -64,6 +64,7 @@ struct RedisBroker::Link {
   uv_timer_t retry{};
   // Liveness: `healthy` once the link answered since it connected, and while no ping is missed.
   bool healthy = false;
+  bool answered = false;  // some ping (or the confirmation) was answered since the link connected
   // pub/sub link: its ping channel's SUBSCRIBE is not confirmed yet (no ping is sent before),
   // for this many ticks.
   bool confirming = false;

@@ -68,6 +68,7 @@ void RedisBroker::schedule_reconnect(Link& link) {
 void RedisBroker::on_connected(Link& link) {
   link.attempt = 0;
   link.healthy = false;
+  link.answered = false;
   link.ping_waiting = false;
   link.misses = 0;
   auto send = [&](std::vector<std::string> args, redisCallbackFn* fn, void* privdata) {
@@ -182,6 +183,7 @@ void RedisBroker::on_pong(Link& link) {
   link.ping_waiting = false;
   link.misses = 0;
   link.healthy = true;
+  link.answered = true;
 }
 
 void RedisBroker::on_timer() {
