@@ -137,7 +137,7 @@ class RTHUB_API Hub {
   // its position. Any thread except the service thread's own callbacks, which must use the
   // asynchronous form. Throws Error (kInvalid, kState, kUnavailable: surely not published,
   // kUnknownOutcome: maybe published, retry with the same idempotency key; kTooLarge). A keyed
-  // publish refused (a new key past max_keys, or a broker that keeps no keys: Redis) is kInvalid.
+  // publish refused (a new key past max_keys, or a broker that keeps no keys) is kInvalid.
   Position publish(const std::string& channel, const std::string& type, const std::string& data,
                    const PublishOptions& options = {});
   // Asynchronous form: checks the arguments (throws Error), queues the message and returns.

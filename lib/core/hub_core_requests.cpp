@@ -50,7 +50,7 @@ void HubCore::on_request(Session& session, std::string_view text) {
     if (f.has_since) since = Position{f.since_epoch, f.since_seq};
     if (f.snapshot && !keeps_keys())
       return send_error(session, codec::ErrorCode::kUnsupported,
-                        "snapshots are not supported with the Redis broker yet", ref);
+                        "snapshots are not supported by this broker", ref);
     return check_channel(session, ChannelRequest::Action::kSubscribe, f.channel,
                          [this, channel = f.channel, since, ref, snapshot = f.snapshot,
                           presence = f.presence](Session& s, bool allow) {
@@ -127,7 +127,7 @@ void HubCore::publish(Message message, std::function<void(const PublishOutcome&)
   if (!message.key.empty() && !broker_->keeps_keys()) {
     PublishOutcome refused;
     refused.error = BrokerError::kUnsupported;
-    refused.detail = "keyed messages are not supported with the Redis broker yet";
+    refused.detail = "keyed messages are not supported by this broker";
     if (done) done(refused);
     return;
   }

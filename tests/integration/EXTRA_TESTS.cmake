@@ -14,8 +14,10 @@ list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS rfc6455)
 # shutdown_scale: SIGTERM with 15,000 connections held by 4 child processes (lib/crowd.mjs): 1001 for all, SSE ends, exit in the grace.
 list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS shutdown_scale)
 # keyed_state: keyed messages, snapshots (late joiners on WS and SSE, a race with 500 publishes),
-# --max-keys, and the refusal in Redis mode (needs redis-server).
+# --max-keys (one node, memory).
 list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS keyed_state)
+# redis_keyed_state: keyed state and snapshots across two Redis nodes (late joiners, a race with 500 publishes, --max-keys, bridged keys).
+list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS redis_keyed_state)
 # presence: join/leave events, the presence op and GET /presence on one node; refused with shards.
 list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS presence)
 # postgres_history: history in PostgreSQL (initdb/pg_ctl of Debian's postgresql, run as `postgres`).

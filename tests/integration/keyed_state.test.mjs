@@ -2,8 +2,8 @@
 // "key" is kept as the key's latest message, "delete":true removes the key, a subscriber that asks
 // for a snapshot gets `subscribed`, the snapshot (the latest message of every key, in seq order,
 // in parts on WebSocket), then the live messages after it with no gap and no duplicate, even while
-// publishes race the subscribe. --max-keys bounds a channel's keys (409 too_many_keys). In Redis
-// mode keyed publishes and snapshots are refused for now (501 / error `unsupported`).
+// publishes race the subscribe. --max-keys bounds a channel's keys (409 too_many_keys). Redis
+// mode has its own tests (redis_keyed_state.test.mjs).
 //
 // Waits are for events: every bound below is a generous timeout for one answer of a local hub on
 // a loaded machine, never a sleep that hopes something happened.
@@ -11,7 +11,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { serverFor, wsFor, sseFor, publish, publishOk } from './lib/server.mjs';
-import { redisFor } from './lib/redis.mjs';
 
 const ANSWER_MS = 10000; // one answer of a local hub, loaded machine
 
@@ -223,22 +222,4 @@ test('bad keyed input gets a clear 400 or error object', async (t) => {
   assert.match(e.message, /snapshot must be true or false/);
   const ok = await ws.request({ op: 'subscribe', channel: 'x', snapshot: true });
   assert.equal(ok.op, 'subscribed', 'the connection stays usable');
-});
-
-test('Redis mode refuses keyed publishes and snapshots with a clear error', async (t) => {
-  const redis = await redisFor(t);
-  const node = await serverFor(t, ['--redis', redis.url, '--allow-client-publish']);
-  const r = await publish(node.port, zone('geo', 'z', 1));
-  assert.equal(r.status, 501, r.body);
-  assert.equal(r.json.error.code, 'unsupported');
-  const ws = await wsFor(t, node.wsUrl, { label: 'redis ws' });
-  const e = await ws.request({ op: 'subscribe', channel: 'geo', snapshot: true });
-  assert.deepEqual([e.op, e.code], ['error', 'unsupported'], JSON.stringify(e));
-  const p = await ws.request({ op: 'publish', ...zone('geo', 'z', 1) });
-  assert.deepEqual([p.op, p.code], ['error', 'unsupported'], JSON.stringify(p));
-  const sse = await publish(node.port, { channel: 'geo', data: 1 }); // unkeyed still works
-  assert.equal(sse.status, 200, sse.body);
-  const { httpGet } = await import('./lib/server.mjs');
-  const refused = await httpGet(node.port, '/events?channel=geo&snapshot=1');
-  assert.equal(refused.status, 501, refused.body);
 });

@@ -9,7 +9,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serverFor, wsFor, httpGet, waitFor, sleep } from './lib/server.mjs';
+import net from 'node:net';
+import { serverFor, wsFor, httpGet, waitFor, sleep, publish as httpPublish } from './lib/server.mjs';
 import { redisFor } from './lib/redis.mjs';
 import { metricsOf, keepAlivePublisher } from './lib/extra.mjs';
 
@@ -144,4 +145,103 @@ test('CLIENT KILL of one node\'s links while another node publishes 200 msg/s: n
   }
   const m = await metricsOf(a.port);
   t.diagnostic(`node A: ${m.value('rthub_broker_gap_fills_total')} messages filled from the stream over ${rounds} cuts, ${last.seq} published`);
+});
+
+// The ids of a node's command link in Redis (named rthub-<pid>-commands).
+async function commandLinksOf(redis, pid) {
+  const list = await redis.cli('CLIENT', 'LIST');
+  return list.split('\n').filter((line) => line.includes(`name=rthub-${pid}-commands`))
+    .map((line) => /\bid=(\d+)/.exec(line)[1]);
+}
+
+test('a pub/sub ping missed, then the command link reconnected: the pub/sub link is pinged again and the node is healthy again', async (t) => {
+  const redis = await redisFor(t);
+  const node = await connectedNode(t, redis);
+  const channel = 'faults.ping';
+  const watcher = await wsFor(t, node.wsUrl, { label: 'subscriber' });
+  assert.equal((await watcher.request({ op: 'subscribe', channel })).op, 'subscribed');
+
+  // CLIENT PAUSE WRITE holds PUBLISH but answers PING: the pub/sub link's ping (a PUBLISH sent on
+  // the command link) goes unanswered while the command link stays healthy, so the pub/sub link
+  // misses it (503 within UNREADY_BOUND_MS).
+  await redis.cli('CLIENT', 'PAUSE', '60000', 'WRITE');
+  let paused = true;
+  t.after(async () => { if (paused) await redis.cli('CLIENT', 'UNPAUSE').catch(() => {}); });
+  await waitFor(async () => (await healthz(node.port)) === 503,
+    { timeoutMs: UNREADY_BOUND_MS, intervalMs: 20, what: '/healthz 503 after the pub/sub ping was held' });
+  // Before the next tick: the command link is cut and comes back (its reconnect forgets the held
+  // ping, which dies with the old link). A node that then waited for an answer that cannot come
+  // stayed 503 for good (the flaky "Redis killed and restarted" test of redis_nodes).
+  const [old] = await commandLinksOf(redis, node.proc.pid);
+  await redis.cli('CLIENT', 'KILL', 'ID', old);
+  await waitFor(async () => {
+    const ids = await commandLinksOf(redis, node.proc.pid);
+    return ids.length === 1 && ids[0] !== old;
+  }, { timeoutMs: RECOVER_BOUND_MS, intervalMs: 20, what: 'the command link back' });
+  await redis.cli('CLIENT', 'UNPAUSE');
+  paused = false;
+
+  await waitFor(async () => (await healthz(node.port)) === 200,
+    { timeoutMs: RECOVER_BOUND_MS, intervalMs: 100, what: '/healthz 200 after the pause ended' });
+  const res = await httpPublish(node.port, { channel, data: { after: 'pause' } });
+  assert.equal(res.status, 200, res.body);
+  const m = await watcher.next({ op: 'message', channel }, RECOVER_BOUND_MS);
+  assert.deepEqual(m.data, { after: 'pause' });
+});
+
+// A TCP proxy to Redis that either forwards new connections or accepts them and holds them
+// silent (a Redis that accepts but never answers nor closes, as a socket of a Redis being killed
+// can look to hiredis). Connections already forwarded can be cut.
+async function blackHoleProxy(t, redisPort) {
+  const held = [], forwarded = [];
+  let mode = 'forward';
+  const server = net.createServer((client) => {
+    client.on('error', () => {});
+    if (mode === 'hold') return held.push(client);
+    const upstream = net.connect(redisPort, '127.0.0.1');
+    upstream.on('error', () => client.destroy());
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+    client.pipe(upstream).pipe(client);
+    forwarded.push(client);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    for (const s of [...held, ...forwarded]) s.destroy();
+    server.close();
+  });
+  return {
+    url: `redis://127.0.0.1:${server.address().port}`,
+    held: () => held.length,
+    hold() { mode = 'hold'; },
+    forward() { mode = 'forward'; },
+    cutForwarded() { for (const s of forwarded.splice(0)) s.destroy(); },
+  };
+}
+
+test('links connected to a Redis that never answers are dropped, the pub/sub link too, and the node recovers', async (t) => {
+  const redis = await redisFor(t);
+  const proxy = await blackHoleProxy(t, redis.port);
+  const node = await serverFor(t, ['--redis', proxy.url, '--allow-client-publish']);
+  await waitFor(async () => (await healthz(node.port)) === 200,
+    { timeoutMs: RECOVER_BOUND_MS, what: `node ${node.port} healthy through the proxy` });
+
+  // Both links cut; their reconnects land on silent sockets.
+  proxy.hold();
+  proxy.cutForwarded();
+  await waitFor(async () => proxy.held() >= 2,
+    { timeoutMs: RECOVER_BOUND_MS, intervalMs: 50, what: 'both links reconnected into the silent proxy' });
+  assert.equal(await healthz(node.port), 503, 'not ready on links that never answered');
+
+  // New connections reach Redis again; the silent ones stay silent. The command link misses two
+  // pings and the pub/sub link its confirmation for three ticks, then both reconnect (the bound
+  // of the broker's liveness, lib/broker/redis/redis_broker_link.cpp).
+  proxy.forward();
+  await waitFor(async () => (await healthz(node.port)) === 200,
+    { timeoutMs: RECOVER_BOUND_MS, intervalMs: 100, what: '/healthz 200 once Redis answers new connections' });
+  const watcher = await wsFor(t, node.wsUrl, { label: 'subscriber' });
+  assert.equal((await watcher.request({ op: 'subscribe', channel: 'faults.silent' })).op, 'subscribed');
+  const res = await httpPublish(node.port, { channel: 'faults.silent', data: 1 });
+  assert.equal(res.status, 200, res.body);
+  await watcher.next({ op: 'message', channel: 'faults.silent' }, RECOVER_BOUND_MS);
 });

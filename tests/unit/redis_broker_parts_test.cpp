@@ -155,6 +155,24 @@ TEST_CASE("record: a bridged publisher's timestamp survives the trip through Red
   CHECK_FALSE(redis_record::decode("c", "ep1 8 1763880000124 T3:\"x\"7:message{}"));
 }
 
+TEST_CASE("record: a keyed message's key and delete survive the trip through Redis") {
+  auto kept = redis_record::decode("geo", "ep1 9 1763880000125 K6:zone 1 12:zone.updated{}");
+  REQUIRE(kept);
+  CHECK(kept->key == "zone 1");  // a key may hold spaces: its length says where it ends
+  CHECK_FALSE(kept->deleted);
+  CHECK(kept->type == "zone.updated");
+  CHECK(kept->data == "{}");
+  auto both = redis_record::decode("geo", "ep1 10 1763880000126 T3:\"x\" X2:z9 7:messagenull");
+  REQUIRE(both);
+  CHECK(both->timestamp == "\"x\"");
+  CHECK(both->key == "z9");
+  CHECK(both->deleted);
+  CHECK(both->data == "null");
+  CHECK_FALSE(redis_record::decode("geo", "ep1 9 1763880000125 K0: 7:message{}"));
+  CHECK_FALSE(redis_record::decode("geo", "ep1 9 1763880000125 K9:zone 7:message{}"));
+  CHECK_FALSE(redis_record::decode("geo", "ep1 9 1763880000125 K2:zone 7:message{}"));
+}
+
 TEST_CASE("a bridged payload's timestamp is read raw and written beside ts") {
   std::string payload =
       R"({"type":"geometry.updated","data":{"id":7},"timestamp":"2026-12-05T08:00:00Z"})";

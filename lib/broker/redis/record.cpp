@@ -32,6 +32,16 @@ std::optional<Message> decode(std::string_view channel, std::string_view text) {
     m.timestamp.assign(text.substr(0, length));
     text.remove_prefix(length + 1);
   }
+  if (!text.empty() && (text[0] == 'K' || text[0] == 'X')) {  // keyed: K keeps, X deletes
+    uint64_t length;
+    m.deleted = text[0] == 'X';
+    text.remove_prefix(1);
+    if (!take_number(text, ':', length) || length == 0 || length >= text.size() ||
+        text[length] != ' ')
+      return std::nullopt;
+    m.key.assign(text.substr(0, length));
+    text.remove_prefix(length + 1);
+  }
   if (!take_number(text, ':', type_len)) return std::nullopt;
   if (type_len > text.size()) return std::nullopt;
   m.position.seq = seq;

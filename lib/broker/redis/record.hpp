@@ -1,8 +1,9 @@
 // record.hpp: how a message is stored in Redis (stream entries and pub/sub payloads).
 //
-// "<epoch> <seq> <ts_ms> [T<length>:<timestamp> ]<type length>:<type><data>": the Lua script
-// that assigns the position builds it, so every node reads the same position, type and data
-// bytes. The optional part carries a bridged publisher's own "timestamp" (raw JSON).
+// "<epoch> <seq> <ts_ms> [T<length>:<timestamp> ][K<length>:<key> |X<length>:<key> ]<type
+// length>:<type><data>": the Lua script that assigns the position builds it, so every node reads
+// the same position, type and data bytes. The optional parts carry a bridged publisher's own
+// "timestamp" (raw JSON) and a keyed message's key (K: the key's latest message, X: its delete).
 #pragma once
 
 #include <optional>

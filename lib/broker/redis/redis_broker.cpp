@@ -5,6 +5,7 @@
 #include <hiredis/async.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "broker/redis/cluster/cluster_commands.hpp"
@@ -106,10 +107,13 @@ void RedisBroker::publish(Message message, std::function<void(const PublishOutco
 void RedisBroker::send_publish(Message message, const std::string& bridge_hash,
                                std::function<void(const PublishOutcome&)> done) {
   int64_t started = now_us();
-  if (!router_ && !pubsub_->connected) {
-    // Redis went away and the command link may not have noticed yet (its close is read later):
-    // a publish sent there would end "unknown outcome". Not sending it makes the answer definite
-    // (503), as /healthz already says.
+  if (!router_ && (!pubsub_->connected || !pubsub_->answered || !commands_->answered)) {
+    // Redis went away and the command link may not have noticed yet (its close is read later),
+    // or a link connected since has not answered yet (a socket of a Redis being killed can stay
+    // silent for good): a publish sent there would end "unknown outcome". Not sending it makes
+    // the answer definite (503), as /healthz already says. A link that answered and then stalls
+    // still takes publishes (their outcome is unknown until it answers or is dropped). On a
+    // cluster, publishes go through the router, which answers for its own links.
     publish_failures_.add();
     PublishOutcome outcome;
     outcome.error = BrokerError::kUnavailable;
@@ -126,18 +130,28 @@ void RedisBroker::send_publish(Message message, const std::string& bridge_hash,
   std::string head = std::to_string(message.ts_ms);
   if (!message.timestamp.empty())
     head += " T" + std::to_string(message.timestamp.size()) + ":" + message.timestamp;
+  if (!message.key.empty())
+    head +=
+        (message.deleted ? " X" : " K") + std::to_string(message.key.size()) + ":" + message.key;
   std::vector<std::string> args{key(channel, ""), new_epoch(),
                                 std::move(head),  message.type,
                                 message.data,     std::to_string(options_.history_size),
                                 lifetime};
-  bool keyed = !message.idempotency_key.empty() && options_.idempotency_window_seconds > 0;
-  if (keyed || !bridge_hash.empty()) {
-    args.push_back(keyed ? message.idempotency_key : "");
-    args.push_back(keyed ? std::to_string(options_.idempotency_window_seconds) : "");
+  // The optional arguments are positional: those before a given one are padded with ''.
+  bool idempotent = !message.idempotency_key.empty() && options_.idempotency_window_seconds > 0;
+  bool bridged = !bridge_hash.empty(), keyed = !message.key.empty();
+  if (idempotent || bridged || keyed) {
+    args.push_back(idempotent ? message.idempotency_key : "");
+    args.push_back(idempotent ? std::to_string(options_.idempotency_window_seconds) : "");
   }
-  if (!bridge_hash.empty()) {
-    args.push_back(node_id_);
+  if (bridged || keyed) {
+    args.push_back(bridged ? node_id_ : "");
     args.push_back(bridge_hash);
+  }
+  if (keyed) {
+    args.push_back(message.key);
+    args.push_back(message.deleted ? "1" : "0");
+    args.push_back(std::to_string(options_.max_keys));
   }
   eval(
       Script::kPublish, std::move(args),
@@ -157,6 +171,10 @@ void RedisBroker::send_publish(Message message, const std::string& bridge_hash,
           // A bridged payload from a node that lost the ingest lease: the holder ingests it.
           outcome.error = BrokerError::kUnavailable;
           outcome.detail = kNotLeaseHolder;
+        } else if (r->elements == 3 && r->element[2]->integer == 3) {
+          outcome.error = BrokerError::kTooManyKeys;
+          outcome.detail =
+              "channel has " + std::to_string(options_.max_keys) + " keys already (max keys)";
         } else {
           // 3 elements: a repeat of an idempotency key, not published
           if (r->elements == 2) messages_out_.add();
@@ -172,13 +190,24 @@ void RedisBroker::send_publish(Message message, const std::string& bridge_hash,
 
 void RedisBroker::history(const std::string& channel, const std::optional<Position>& since,
                           std::function<void(HistoryOutcome&)> done) {
+  read(channel, since, false, std::move(done));
+}
+
+void RedisBroker::history_with_snapshot(const std::string& channel,
+                                        const std::optional<Position>& since,
+                                        std::function<void(HistoryOutcome&)> done) {
+  read(channel, since, true, std::move(done));
+}
+
+void RedisBroker::read(const std::string& channel, const std::optional<Position>& since,
+                       bool snapshot, std::function<void(HistoryOutcome&)> done) {
   if (subscriptions_.want(channel)) schedule_flush();
   // A channel this node already follows in Redis, with no gap being filled, is known up to the
   // last message delivered: a subscribe without `since` costs Redis nothing (what is published
   // later arrives in order after that position).
   auto known = tracks_.find(channel);
-  if (!since && known != tracks_.end() && !known->second.epoch.empty() && !known->second.fetching &&
-      subscriptions_.active(channel) && ready()) {
+  if (!since && !snapshot && known != tracks_.end() && !known->second.epoch.empty() &&
+      !known->second.fetching && subscriptions_.active(channel) && ready()) {
     HistoryOutcome outcome;
     outcome.latest.epoch = known->second.epoch;
     outcome.latest.seq = known->second.seq;
@@ -188,13 +217,22 @@ void RedisBroker::history(const std::string& channel, const std::optional<Positi
   std::string lifetime = std::to_string(std::max(86400, options_.history_ttl_seconds * 2));
   eval(Script::kRead,
        {key(channel, ""), new_epoch(), std::to_string(first), lifetime,
-        std::to_string(options_.history_size + 1)},
-       [this, channel, since, done = std::move(done)](redisReply* r) {
+        std::to_string(options_.history_size + 1), snapshot ? "1" : "0"},
+       [this, channel, since, snapshot, done = std::move(done)](redisReply* r) {
          HistoryOutcome outcome;
-         if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
+         if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != (snapshot ? 4u : 3u)) {
            outcome.error = BrokerError::kUnavailable;
            return done(outcome);
          }
+         // Recovered or not, the snapshot is known now; it goes out only when not recovered.
+         auto answer = [&] {
+           if (snapshot && !outcome.recovered) {
+             outcome.messages.clear();
+             outcome.has_snapshot = true;
+             outcome.snapshot = snapshot_items(channel, outcome.latest.epoch, r->element[3]);
+           }
+           done(outcome);
+         };
          outcome.latest.epoch = reply_string(r->element[0]);
          outcome.latest.seq = std::strtoull(reply_string(r->element[1]).c_str(), nullptr, 10);
          if (subscriptions_.wanted(channel)) {
@@ -205,7 +243,7 @@ void RedisBroker::history(const std::string& channel, const std::optional<Positi
            }
          }
          if (!since || since->epoch != outcome.latest.epoch || since->seq > outcome.latest.seq)
-           return done(outcome);
+           return answer();
          // Exact only when the stream still holds every seq after `since`, young enough.
          int64_t oldest_ms =
              wall_now_ms() - static_cast<int64_t>(options_.history_ttl_seconds) * 1000;
@@ -226,8 +264,27 @@ void RedisBroker::history(const std::string& channel, const std::optional<Positi
          }
          outcome.recovered = expect == outcome.latest.seq + 1;
          if (!outcome.recovered) outcome.messages.clear();
-         done(outcome);
+         answer();
        });
+}
+
+std::vector<EnvelopePtr> RedisBroker::snapshot_items(const std::string& channel,
+                                                     const std::string& epoch,
+                                                     const redisReply* records) {
+  std::vector<EnvelopePtr> items;
+  for (size_t i = 0; records && records->type == REDIS_REPLY_ARRAY && i < records->elements; ++i) {
+    auto m = redis_record::decode(channel, reply_string(records->element[i]));
+    // The read script empties the keys when it starts an epoch: a record of another epoch or
+    // one that does not read is not state of this numbering.
+    if (!m || m->key.empty() || m->deleted || m->position.epoch != epoch) continue;
+    auto envelope = std::make_shared<Envelope>();
+    envelope->message = std::move(*m);
+    items.push_back(std::move(envelope));
+  }
+  std::sort(items.begin(), items.end(), [](const EnvelopePtr& a, const EnvelopePtr& b) {
+    return a->message.position.seq < b->message.position.seq;
+  });
+  return items;
 }
 
 void RedisBroker::release(const std::string& channel) {
@@ -278,6 +335,8 @@ void RedisBroker::render_metrics(std::string& out) const {
        "Publishes refused because Redis was unavailable.", publish_failures_.get());
   line("rthub_broker_bridged_total", "counter",
        "Plain PUBLISH payloads ingested by this node (lease holder).", bridged_in_.get());
+  line("rthub_broker_bridged_refused_total", "counter",
+       "Bridged payloads refused: a new key past max keys.", bridged_refused_.get());
   line("rthub_broker_gap_fills_total", "counter",
        "Messages recovered from streams after a pub/sub gap.", gaps_filled_.get());
   out +=

@@ -19,11 +19,18 @@
 // their sessions, and the broker reconnects with backoff and jitter, then fills any gap in what
 // its subscribers saw from the streams.
 //
+// Keyed state: the publish script also keeps the latest record of each key of a channel (a hash
+// beside the stream, at most max_keys keys, a delete removes one), and the read script returns
+// those records with the position it reads, so a snapshot and its seq are of one instant. Keyed
+// state outlives history's expiry: a channel holding keys keeps its numbering.
+//
 // Liveness: every second each link is pinged (the command link with PING, the pub/sub link with a
 // PUBLISH on this node's own ping channel, which proves that link delivers). From the first ping
 // left unanswered at the next tick the broker is not ready (/healthz 503, rthub_broker_up 0) until
-// an answer comes; after two misses the link is dropped and reconnected. A gap fill that finds the
-// command link down waits for it instead of declaring the messages lost.
+// an answer comes; after two misses the link is dropped and reconnected. A pub/sub link whose
+// first answer (its ping channel's SUBSCRIBE confirmation) misses three ticks is dropped too: a
+// socket that never answers is never reported closed by hiredis 0.14's libuv adapter. A gap fill
+// that finds the command link down waits for it instead of declaring the messages lost.
 #pragma once
 
 #include <deque>
@@ -62,6 +69,9 @@ class RedisBroker final : public Broker {
   void publish(Message message, std::function<void(const PublishOutcome&)> done) override;
   void history(const std::string& channel, const std::optional<Position>& since,
                std::function<void(HistoryOutcome&)> done) override;
+  bool keeps_keys() const override { return true; }
+  void history_with_snapshot(const std::string& channel, const std::optional<Position>& since,
+                             std::function<void(HistoryOutcome&)> done) override;
   void release(const std::string& channel) override;
   void tick(int64_t) override {}
   size_t history_bytes() const override { return 0; }  // held by Redis
@@ -99,6 +109,13 @@ class RedisBroker final : public Broker {
   // holds the channel's lease; the hash is recorded for a taker-over).
   void send_publish(Message message, const std::string& bridge_hash,
                     std::function<void(const PublishOutcome&)> done);
+  // history() and history_with_snapshot(): one read script, with the keys' records if asked.
+  void read(const std::string& channel, const std::optional<Position>& since, bool snapshot,
+            std::function<void(HistoryOutcome&)> done);
+  // The keys' records of a read, in seq order, as snapshot items.
+  static std::vector<EnvelopePtr> snapshot_items(const std::string& channel,
+                                                 const std::string& epoch,
+                                                 const redisReply* records);
   void on_connected(Link& link);
   void on_disconnected(Link& link);
   void schedule_reconnect(Link& link);
@@ -167,8 +184,8 @@ class RedisBroker final : public Broker {
   std::unique_ptr<cluster::ShardedSubscriber> sharded_;  // destroyed before the router
   size_t link_turn_ = 0;                                 // link_target's rotation
 
-  Counter reconnects_, messages_in_, messages_out_, publish_failures_, bridged_in_, gaps_filled_,
-      subscribe_commands_;
+  Counter reconnects_, messages_in_, messages_out_, publish_failures_, bridged_in_,
+      bridged_refused_, gaps_filled_, subscribe_commands_;
   LatencyHistogram publish_rtt_;
 };
 

@@ -30,14 +30,19 @@ void RedisBroker::ingest(Bridge& bridge, const std::string& payload) {
   m.channel = bridge.channel;
   m.ts_ms = wall_now_ms();
   // {"type":..,"data":..} from existing backends keeps its type and data (and a "timestamp",
-  // passed through); anything else is data.
+  // passed through); so does an object with a top-level "key" and "data" (or "delete":true): a
+  // keyed message, as if published with that key. Anything else is data.
   json::Scan scan = json::scan_requests(payload, false);
-  if (scan.ok && scan.items.front().has_type && scan.items.front().data.present() &&
-      scan.items.front().error.empty()) {
-    m.type = scan.items.front().type;
-    m.data.assign(scan.items.front().data.in(payload));
-    if (scan.items.front().timestamp.present())
-      m.timestamp.assign(scan.items.front().timestamp.in(payload));
+  const json::Fields* f = scan.ok ? &scan.items.front() : nullptr;
+  bool envelope = f && f->error.empty() &&
+                  ((f->has_type && f->data.present()) ||
+                   (!f->key.empty() && (f->data.present() || f->delete_key)));
+  if (envelope) {
+    if (f->has_type) m.type = f->type;
+    m.data.assign(f->data.present() ? f->data.in(payload) : std::string_view("null"));
+    if (f->timestamp.present()) m.timestamp.assign(f->timestamp.in(payload));
+    m.key = f->key;
+    m.deleted = f->delete_key && !f->key.empty();
   } else if (json::is_valid_json(payload)) {
     m.data = payload;
   } else {
@@ -50,6 +55,8 @@ void RedisBroker::ingest(Bridge& bridge, const std::string& payload) {
         // Refused: another node took the lease; it continues after what this node recorded.
         if (outcome.error == BrokerError::kUnavailable && outcome.detail == kNotLeaseHolder)
           if (Bridge* b = bridge_of(channel)) b->holding = false;
+        // A new key past max keys has no publisher to tell: counted (a metric).
+        if (outcome.error == BrokerError::kTooManyKeys) bridged_refused_.add();
       });
 }
 

@@ -67,6 +67,11 @@ struct RedisBroker::Link {
   uv_timer_t retry{};
   // Liveness: `healthy` once the link answered since it connected, and while no ping is missed.
   bool healthy = false;
+  bool answered = false;  // some ping (or the confirmation) was answered since the link connected
+  // pub/sub link: its ping channel's SUBSCRIBE is not confirmed yet (no ping is sent before),
+  // for this many ticks.
+  bool confirming = false;
+  int confirm_ticks = 0;
   bool ping_waiting = false;
   int misses = 0;
   uint64_t ping_awaited = 0;  // pub/sub link: the ping counter that answers

@@ -13,6 +13,9 @@ namespace {
 
 constexpr int64_t kConnectTimeoutMs = 1500;  // a connect not completed by then is retried
 constexpr int kMissesBeforeReconnect = 2;    // pings unanswered at two ticks: drop the link
+// The pub/sub link's first answer (its ping channel's SUBSCRIBE confirmation) missing at three
+// ticks (at least two seconds after the connect): drop the link.
+constexpr int kConfirmTicks = 3;
 constexpr uint64_t kBackoffBaseMs = 100, kBackoffCapMs = 5000;
 
 }  // namespace
@@ -67,6 +70,7 @@ void RedisBroker::schedule_reconnect(Link& link) {
 void RedisBroker::on_connected(Link& link) {
   link.attempt = 0;
   link.healthy = false;
+  link.answered = false;
   link.ping_waiting = false;
   link.misses = 0;
   auto send = [&](std::vector<std::string> args, redisCallbackFn* fn, void* privdata) {
@@ -97,7 +101,9 @@ void RedisBroker::on_connected(Link& link) {
     for (int i = 0; i < kScriptCount; ++i)
       send({"SCRIPT", "LOAD", script_text_[i]}, nullptr, nullptr);
     ping(link);  // healthy once answered
-    // A pub/sub ping published through the previous command link may never have run.
+    // A pub/sub ping published through the previous command link may never have run: the next
+    // tick pings again (a pub/sub link left unhealthy by a miss must not wait for an answer that
+    // cannot come; on_timer only skips a pub/sub link still `confirming`).
     pubsub_->ping_waiting = false;
     pubsub_->misses = 0;
     // Whether in-flight ingests ran is unknown: each bridge catches up from what Redis recorded.
@@ -113,6 +119,8 @@ void RedisBroker::on_connected(Link& link) {
     if (reply) static_cast<Link*>(c->data)->owner->on_pubsub(static_cast<redisReply*>(reply));
   };
   // The ping channel's subscribe confirmation is this link's first answer: healthy from then.
+  link.confirming = true;
+  link.confirm_ticks = 0;
   send({"SUBSCRIBE", kPingPrefix + node_id_}, on_message, nullptr);
   if (!bridges_.empty()) {
     std::vector<std::string> args{"SUBSCRIBE"};
@@ -129,6 +137,7 @@ void RedisBroker::on_connected(Link& link) {
 void RedisBroker::on_disconnected(Link& link) {
   link.connected = false;
   link.healthy = false;
+  link.confirming = false;
   if (link.pubsub) {
     if (!router_) subscriptions_.reset();
     // This node no longer sees the bridged payloads: let a node that does ingest them.
@@ -174,9 +183,11 @@ void RedisBroker::ping(Link& link) {
 }
 
 void RedisBroker::on_pong(Link& link) {
+  link.confirming = false;
   link.ping_waiting = false;
   link.misses = 0;
   link.healthy = true;
+  link.answered = true;
 }
 
 void RedisBroker::on_timer() {
@@ -205,7 +216,17 @@ void RedisBroker::on_timer() {
       }
       continue;
     }
-    if (link->pubsub && !link->healthy) continue;  // waits for its ping channel's confirmation
+    // Waits for its ping channel's confirmation, for a bounded time: a connect accepted by a
+    // Redis being killed can leave a socket that never answers, and whose reset the libuv
+    // adapter of hiredis 0.14 never reports (libuv stops the poll handle on POLLERR and the
+    // adapter drops the error). Without the bound the node stayed 503 for good (the flaky
+    // "Redis killed and restarted" test).
+    if (link->pubsub && link->confirming) {
+      if (++link->confirm_ticks >= kConfirmTicks) drop(*link);
+      continue;
+    }
+    // Not waiting and not healthy (a miss whose verdict the command link's reconnect cleared):
+    // pinged again, never left waiting for an answer that cannot come.
     ping(*link);
   }
   // On a cluster, fills that found their slot's master unreachable try again (once a second).

@@ -2,9 +2,9 @@
 //
 // Every key of a channel shares one hash tag: the scripts get the channel's prefix
 // rthub:{<channel>}: as their one key and name the rest from it (seq, epoch, log, m, idem:<key>,
-// lease, bridged), so a channel's script runs in one slot (Redis Cluster routes it by that key).
-// seq is the counter, epoch the numbering's name, log a stream whose entry ids are "<seq>-1", m
-// the pub/sub channel of the channel's records. When the counter is gone (Redis lost it, or it
+// lease, bridged, keys), so a channel's script runs in one slot (Redis Cluster routes it by that
+// key). seq is the counter, epoch the numbering's name, log a stream whose entry ids are "<seq>-1",
+// m the pub/sub channel of the channel's records. When the counter is gone (Redis lost it, or it
 // expired), a fresh epoch starts at seq 1. The broker runs them with EVALSHA (SHA-1 computed
 // locally, SCRIPT LOAD on each connect, EVAL once on NOSCRIPT), so a publish sends the payload
 // and about 180 bytes more.
@@ -12,17 +12,22 @@
 
 namespace rthub::redis_scripts {
 
-// KEYS: prefix. ARGV: fresh epoch, record head ("<ts ms>" or "<ts ms> T<len>:<timestamp JSON>"),
-// type, data, max history, key lifetime (s)[, idempotency key ('' none), idempotency window (s)
-// [, bridging node id, payload hash]]. Returns {epoch, seq}; for a repeat of a recorded
-// idempotency key {first epoch, first seq, 1}, having published nothing; for a bridged payload
-// from a node that does not hold the channel's ingest lease {'', 0, 2}, publishing nothing. The
-// idempotency key and the ingested payload's hash are recorded by the script that assigns the
-// seq: Redis runs scripts one at a time, so each is published exactly once.
+// KEYS: prefix. ARGV: fresh epoch, record head ("<ts ms>[ T<len>:<timestamp JSON>][ K<len>:<key>
+// | X<len>:<key>]", record.hpp), type, data, max history, key lifetime (s)[, idempotency key
+// ('' none), idempotency window (s)[, bridging node id ('' none), payload hash[, message key,
+// '1' to delete it, max keys]]]. Returns {epoch, seq}; for a repeat of a recorded idempotency
+// key {first epoch, first seq, 1}, having published nothing; for a bridged payload from a node
+// that does not hold the channel's ingest lease {'', 0, 2}, publishing nothing; for a new key
+// past max keys {'', 0, 3}, publishing nothing. The idempotency key, the ingested payload's hash
+// and the key's latest record (hash `keys`: key -> record) are written by the script that
+// assigns the seq: Redis runs scripts one at a time, so each is published exactly once and the
+// keys at seq S are exactly the latest keyed records up to S. A channel holding keys keeps its
+// numbering (seq, epoch) without expiry: its keys are state, gone only when deleted.
 constexpr const char* kPublish = R"lua(
 local base = KEYS[1]
-local seqk, epochk, logk = base .. 'seq', base .. 'epoch', base .. 'log'
-if ARGV[9] then
+local seqk, epochk, logk, keysk = base .. 'seq', base .. 'epoch', base .. 'log', base .. 'keys'
+local bridging = ARGV[9] and ARGV[9] ~= ''
+if bridging then
   if redis.call('GET', base .. 'lease') ~= ARGV[9] then return {'', 0, 2} end
 end
 local idem
@@ -38,7 +43,12 @@ local epoch = redis.call('GET', epochk)
 if not epoch or redis.call('EXISTS', seqk) == 0 then
   epoch = ARGV[1]
   redis.call('SET', epochk, epoch)
-  redis.call('DEL', seqk, logk)
+  redis.call('DEL', seqk, logk, keysk)
+end
+local entry = ARGV[11]
+if entry and ARGV[12] ~= '1' and redis.call('HEXISTS', keysk, entry) == 0 and
+    redis.call('HLEN', keysk) >= tonumber(ARGV[13]) then
+  return {'', 0, 3}
 end
 local seq = redis.call('INCR', seqk)
 local record = epoch .. ' ' .. seq .. ' ' .. ARGV[2] .. ' ' .. string.len(ARGV[3]) .. ':' .. ARGV[3] .. ARGV[4]
@@ -46,12 +56,19 @@ local keep = tonumber(ARGV[5]) > 0
 if keep then
   redis.call('XADD', logk, 'MAXLEN', '~', ARGV[5], seq .. '-1', 'r', record)
 end
+if entry then
+  if ARGV[12] == '1' then redis.call('HDEL', keysk, entry) else redis.call('HSET', keysk, entry, record) end
+end
 local lifetime = tonumber(ARGV[6])
-if redis.call('TTL', keep and logk or seqk) < lifetime / 2 then
+if redis.call('EXISTS', keysk) == 1 then
+  redis.call('PERSIST', seqk)
+  redis.call('PERSIST', epochk)
+  if keep and redis.call('TTL', logk) < lifetime / 2 then redis.call('EXPIRE', logk, lifetime) end
+elseif redis.call('TTL', keep and logk or seqk) < lifetime / 2 then
   for _, k in ipairs({seqk, epochk, logk}) do redis.call('EXPIRE', k, lifetime) end
 end
 if idem then redis.call('SET', idem, epoch .. ' ' .. seq, 'EX', ARGV[8]) end
-if ARGV[9] then
+if bridging then
   redis.call('LPUSH', base .. 'bridged', ARGV[10])
   redis.call('LTRIM', base .. 'bridged', 0, 63)
   redis.call('EXPIRE', base .. 'bridged', lifetime)
@@ -60,23 +77,25 @@ redis.call('PUBLISH', base .. 'm', record)
 return {epoch, seq}
 )lua";
 
-// KEYS: prefix. ARGV: fresh epoch, first seq wanted (0: none), key lifetime (s), most entries.
-// Returns {epoch, latest seq, entries}.
+// KEYS: prefix. ARGV: fresh epoch, first seq wanted (0: none), key lifetime (s), most entries,
+// '1' for the keys' records too. Returns {epoch, latest seq, entries[, keys' records]}: one
+// script, so the records are exactly the channel's keyed state at that seq.
 constexpr const char* kRead = R"lua(
 local base = KEYS[1]
-local seqk, epochk, logk = base .. 'seq', base .. 'epoch', base .. 'log'
+local seqk, epochk, logk, keysk = base .. 'seq', base .. 'epoch', base .. 'log', base .. 'keys'
 local epoch = redis.call('GET', epochk)
 if not epoch or redis.call('EXISTS', seqk) == 0 then
   epoch = ARGV[1]
   redis.call('SET', epochk, epoch, 'EX', ARGV[3])
   redis.call('SET', seqk, 0, 'EX', ARGV[3])
-  redis.call('DEL', logk)
+  redis.call('DEL', logk, keysk)
 end
 local seq = redis.call('GET', seqk)
 local entries = {}
 if tonumber(ARGV[2]) > 0 then
   entries = redis.call('XRANGE', logk, ARGV[2] .. '-1', '+', 'COUNT', ARGV[4])
 end
+if ARGV[5] == '1' then return {epoch, seq, entries, redis.call('HVALS', keysk)} end
 return {epoch, seq, entries}
 )lua";
 
