@@ -22,6 +22,10 @@ struct Endpoint {
   // "/prefix/events?channel=A&channel=B", plus "&fallback=1" when the stream replaces a
   // WebSocket that could not be opened (the hub counts those).
   std::string events_path(const std::vector<std::string>& channels, bool fallback) const;
+  // "/prefix/poll?channel=A&channel=B", plus "&cursor=CUR" (percent-encoded) when `cursor` is
+  // not empty and "&fallback=1" when long-polling replaces an event stream.
+  std::string poll_path(const std::vector<std::string>& channels, const std::string& cursor,
+                        bool fallback) const;
   // "/prefix/publish"
   std::string publish_path() const;
 };

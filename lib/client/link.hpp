@@ -62,7 +62,7 @@ struct LinkSettings {
   Endpoint endpoint;
   std::string token;  // Authorization: Bearer, when not empty
   bool insecure_skip_verify = false;
-  int handshake_timeout_ms = 10000;
+  int handshake_timeout_ms = 10000;  // 0: none (the connection strategy's watchdog decides)
 };
 
 class Link : public Connection {

@@ -74,6 +74,7 @@ abstract final class rthub_transport {
   static const RTHUB_TRANSPORT_NONE = 0;
   static const RTHUB_TRANSPORT_WS = 1;
   static const RTHUB_TRANSPORT_SSE = 2;
+  static const RTHUB_TRANSPORT_POLL = 3;
 }
 
 abstract final class rthub_channel_action {
@@ -307,6 +308,10 @@ final class rthub_client_options extends Struct {
   external int max_pending_events;
   external Pointer<NativeFunction<rthub_client_event_fn>> on_event;
   external Pointer<Void> user_data;
+  @Int()
+  external int poll_only;
+  @Int()
+  external int sse_silence_ms;
 }
 
 final class rthub_client_counters extends Struct {
