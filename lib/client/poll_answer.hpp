@@ -12,7 +12,7 @@
 namespace rthub::client {
 
 struct PollAnswer {
-  std::string cursor;                     // where the next poll continues; "" when absent
+  std::string cursor;                      // where the next poll continues; "" when absent
   std::vector<std::string_view> messages;  // views into the body, in order
 };
 

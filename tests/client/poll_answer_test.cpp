@@ -37,14 +37,14 @@ TEST_CASE("what is not a poll answer is refused with a reason", "[unit][poll]") 
   const char* bad[] = {
       "",
       "[]",
-      R"({"cursor":"x"})",                       // no messages
-      R"({"cursor":1,"messages":[]})",           // cursor not a string
-      R"({"messages":{}})",                      // not an array
-      R"({"messages":[1]})",                     // a message that is not an object
-      R"({"messages":[{"op":"message"})",        // cut short
-      R"({"messages":[{"op":"message}]})",       // an unterminated string
-      R"({"messages":[]} trailing)",             // bytes after the object
-      R"({"cursor":"\u00e9","messages":[]})",    // a cursor is ASCII
+      R"({"cursor":"x"})",                     // no messages
+      R"({"cursor":1,"messages":[]})",         // cursor not a string
+      R"({"messages":{}})",                    // not an array
+      R"({"messages":[1]})",                   // a message that is not an object
+      R"({"messages":[{"op":"message"})",      // cut short
+      R"({"messages":[{"op":"message}]})",     // an unterminated string
+      R"({"messages":[]} trailing)",           // bytes after the object
+      R"({"cursor":"\u00e9","messages":[]})",  // a cursor is ASCII
   };
   for (const char* body : bad) {
     INFO(body);

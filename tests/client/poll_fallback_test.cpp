@@ -53,7 +53,7 @@ TEST_CASE("an event stream silent for sse_silence_ms is left for long-polling at
   CHECK(!poll.cursor.empty());
   CHECK(rig.strategy.route() == Route::kPollAttempt);
   CHECK(rig.hooks.disconnected == disconnects + 1);  // what waited on the stream gets no answer
-  CHECK(rig.counters.fallbacks == 1);  // the stream step only, until polling opens
+  CHECK(rig.counters.fallbacks == 1);                // the stream step only, until polling opens
   poll.open();
   CHECK(rig.strategy.route() == Route::kPolling);
   CHECK(rig.strategy.transport() == ClientTransport::kLongPoll);
@@ -111,8 +111,7 @@ TEST_CASE("an event stream that opens and ends before bringing anything is left 
   CHECK(rig.strategy.route() == Route::kPollAttempt);
 }
 
-TEST_CASE("sse_only streams are never left for polling, however silent",
-          "[unit][strategy][poll]") {
+TEST_CASE("sse_only streams are never left for polling, however silent", "[unit][strategy][poll]") {
   StrategySettings s = silence_settings(3000);
   s.sse_only = true;
   Rig rig(s);
@@ -124,9 +123,10 @@ TEST_CASE("sse_only streams are never left for polling, however silent",
   CHECK(rig.links.links.size() == 1);
 }
 
-TEST_CASE("while polling after a fallback, reconnects stay on polling and a WebSocket probe "
-          "takes over when it opens",
-          "[unit][strategy][poll]") {
+TEST_CASE(
+    "while polling after a fallback, reconnects stay on polling and a WebSocket probe "
+    "takes over when it opens",
+    "[unit][strategy][poll]") {
   BackoffPolicy policy;
   policy.base_ms = 100;
   Rig rig(silence_settings(3000, 10000), policy);
@@ -168,7 +168,7 @@ TEST_CASE("poll_only polls from the start, unmarked, and reopens when the channe
   CHECK(first.transport == ClientTransport::kLongPoll);
   CHECK(!first.fallback_mark);
   first.open();
-  rig.clock.advance(70000);  // no probe: polling was chosen
+  rig.clock.advance(70000);            // no probe: polling was chosen
   CHECK(rig.links.links.size() == 2);  // ...only the watchdog replaced the silent link
   CHECK(first.ended());
   CHECK(rig.links.last().transport == ClientTransport::kLongPoll);

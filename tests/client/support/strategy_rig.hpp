@@ -197,5 +197,4 @@ inline StrategySettings settings(int64_t watchdog_ms = 50000, int64_t retry_ms =
   return s;
 }
 
-
 }  // namespace strategy_rig
