@@ -183,7 +183,20 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
     return outcome.second;
   }
 
-  HubStats stats() const { return metrics_.snapshot(); }
+  HubStats stats() const {
+    HubStats s = metrics_.snapshot();
+    // The fields older hosts read, from the by-name counts.
+    if (const TransportStats* ws = s.transport("ws")) {
+      s.connections_ws = ws->connections;
+      s.accepted_ws = ws->accepted;
+    }
+    if (const TransportStats* sse = s.transport("sse")) {
+      s.connections_sse = sse->connections;
+      s.accepted_sse = sse->accepted;
+      s.sse_fallbacks = sse->fallbacks;
+    }
+    return s;
+  }
 
   HistoryPage history(const std::string& channel, const HistoryQuery& query) {
     if (!is_valid_channel_name(channel)) throw Error(Errc::kInvalid, bad_channel_name_text());

@@ -26,6 +26,10 @@ static rthub_err rthub_go_set_auth(rthub_hub *hub, int on_connect, int on_channe
 
 static void rthub_go_stats_init(rthub_stats *stats) { stats->struct_size = sizeof *stats; }
 
+static void rthub_go_transport_stats_init(rthub_transport_stats *stats) {
+	stats->struct_size = sizeof *stats;
+}
+
 extern void rthubGoPublishDone(rthub_err err, rthub_position *position, uintptr_t waiter);
 
 static void rthub_go_publish_done(rthub_err err, const rthub_position *position, void *user_data) {
@@ -115,6 +119,9 @@ type Options struct {
 	// MaxKeys is how many keys (keyed messages) a channel may hold, default 10000; a publish of a
 	// new key past it is refused, never evicting one.
 	MaxKeys int
+	// PollTimeout is how long GET /poll holds a request with nothing to send, default 25 s; a
+	// poller silent for twice as long is forgotten. Whole seconds, rounded up.
+	PollTimeout time.Duration
 
 	// OnConnect, when set, decides each new connection before its upgrade or stream. It runs on
 	// the hub's service thread and must return quickly. The zero ConnectDecision lets the JWT
@@ -261,6 +268,9 @@ func NewHub(opts Options) (*Hub, error) {
 	}
 	if opts.PersistBuffer > 0 {
 		copts.persist_buffer = C.size_t(opts.PersistBuffer)
+	}
+	if opts.PollTimeout > 0 {
+		copts.poll_timeout_seconds = C.int64_t((opts.PollTimeout + time.Second - 1) / time.Second)
 	}
 	if opts.MaxKeys > 0 {
 		copts.max_keys = C.size_t(opts.MaxKeys)
@@ -500,6 +510,38 @@ func (h *Hub) Stats() (Stats, error) {
 		HistoryBytes:         uint64(s.history_bytes),
 		AuthFailures:         uint64(s.auth_failures), Reconnects: uint64(s.reconnects),
 		SSEFallbacks: uint64(s.sse_fallbacks),
+	}, nil
+}
+
+// TransportStats are one transport's counts, the numbers of its transport="NAME" series in
+// GET /metrics.
+type TransportStats struct {
+	Connections uint64 // open now (pollers: those whose state the hub keeps)
+	Accepted    uint64 // since start
+	Reconnects  uint64 // connections that came back asking to resume
+	Fallbacks   uint64 // connections marked as a fallback from another transport
+}
+
+// TransportStats takes a snapshot of the counts of the transport named name ("ws", "sse",
+// "poll"); ErrInvalid when the hub has no such transport.
+func (h *Hub) TransportStats(name string) (TransportStats, error) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if h.c == nil {
+		return TransportStats{}, errClosed("Hub.TransportStats")
+	}
+	cname := C.CString(name)
+	defer C.free(unsafe.Pointer(cname))
+	var s C.rthub_transport_stats
+	C.rthub_go_transport_stats_init(&s)
+	if err := call("Hub.TransportStats", func() C.rthub_err {
+		return C.rthub_hub_transport_stats(h.c, cname, &s)
+	}); err != nil {
+		return TransportStats{}, err
+	}
+	return TransportStats{
+		Connections: uint64(s.connections), Accepted: uint64(s.accepted),
+		Reconnects: uint64(s.reconnects), Fallbacks: uint64(s.fallbacks),
 	}, nil
 }
 

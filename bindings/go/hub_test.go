@@ -201,6 +201,16 @@ func TestHubServesWebSocketAndSSE(t *testing.T) {
 	if stats.ConnectionsWS != 1 || stats.ConnectionsSSE != 1 || stats.MessagesPublished != publishers*each+2 {
 		t.Fatalf("stats %+v", stats)
 	}
+	// The same counts by transport name, and none for a transport the hub does not have.
+	for name, want := range map[string]uint64{"ws": 1, "sse": 1, "poll": 0} {
+		ts, err := hub.TransportStats(name)
+		if err != nil || ts.Connections != want || ts.Accepted != want {
+			t.Fatalf("transport %s: %+v, %v", name, ts, err)
+		}
+	}
+	if _, err := hub.TransportStats("carrier-pigeon"); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("unknown transport: %v", err)
+	}
 
 	// Closing the hub closes the WebSocket with 1001 (going away).
 	resp.Body.Close()

@@ -31,6 +31,8 @@ const char kUsage[] =
     "  --max-subscriptions N       channels per connection (default 1024)\n"
     "  --sse-retry MS              the reconnect delay an SSE stream tells browsers (default "
     "2000)\n"
+    "  --poll-timeout SECONDS      how long GET /poll holds a request with nothing to send "
+    "(default 25)\n"
     "  --shards N                  service threads accepting on the one port (SO_REUSEPORT; "
     "default 1)\n"
     "  --max-connect-rate R        new connections per second per client address (default: no "
@@ -156,6 +158,8 @@ rthub::HubOptions parse(int argc, char** argv) {
         usage_error("--max-connect-rate wants a number >= 0");
     } else if (flag == "--shards") {
       o.shards = static_cast<int>(number("--shards", value, 1, 64));
+    } else if (flag == "--poll-timeout") {
+      o.poll_timeout_seconds = static_cast<int>(number("--poll-timeout", value, 1, 3600));
     } else if (flag == "--sse-retry") {
       o.sse_retry_ms = static_cast<int>(number("--sse-retry", value, 0, 3600000));
     } else if (flag == "--jwt-secret") {

@@ -38,6 +38,9 @@ struct HubOptions {
   size_t max_connections_per_ip = 0;      // 0: no limit
   size_t max_subscriptions = 1024;        // per connection
   int sse_retry_ms = 2000;                // the "retry:" an SSE stream starts with
+  // How long GET /poll holds a request with nothing to send; a poller silent for twice this long
+  // is forgotten (its subscriptions and queue dropped).
+  int poll_timeout_seconds = 25;
   // Service threads, each with its own event loop and connections, all accepting on the one port
   // (SO_REUSEPORT: the kernel spreads new connections). 1 to 64; see docs/ARCHITECTURE.md.
   int shards = 1;
@@ -70,6 +73,15 @@ struct HubOptions {
   size_t persist_buffer = 100000;             // messages held while PostgreSQL is away
 };
 
+// One transport's counts ("ws", "sse", "poll"), the same numbers as its /metrics series.
+struct TransportStats {
+  std::string name;
+  uint64_t connections = 0;  // open now (pollers: those whose state the hub keeps)
+  uint64_t accepted = 0;     // since start
+  uint64_t reconnects = 0;   // connections that came back asking to resume, since start
+  uint64_t fallbacks = 0;    // connections marked as a fallback from another transport
+};
+
 // Counters and gauges of a hub, the same numbers as /metrics.
 struct HubStats {
   uint64_t connections_ws = 0, connections_sse = 0;                 // open now
@@ -83,6 +95,15 @@ struct HubStats {
   uint64_t auth_failures = 0;                                       // refused tokens, since start
   uint64_t reconnects = 0;                                          // connections that resumed
   uint64_t sse_fallbacks = 0;                                       // SSE streams marked fallback
+  // Every transport's counts, whatever transports the hub has; the per-transport fields above
+  // repeat those of "ws" and "sse".
+  std::vector<TransportStats> transports;
+  // The counts of the transport named `name`, or null when there is none.
+  const TransportStats* transport(std::string_view name) const {
+    for (const auto& t : transports)
+      if (t.name == name) return &t;
+    return nullptr;
+  }
 };
 
 // Per-publish options beyond channel, type and data.

@@ -38,12 +38,9 @@ struct Message {
   std::string timestamp;  // raw JSON of a bridged publisher's "timestamp"; empty: none
 };
 
-// The wire formats a transport can ask for. Each message is encoded at most once per format.
-enum class WireFormat : uint8_t {
-  kWebSocket = 0,    // a complete unmasked WebSocket text frame (header + JSON)
-  kEventStream = 1,  // "data: <JSON>\n\n"; the per-stream "id:" line is written by the session
-};
-constexpr size_t kWireFormats = 2;
+// How many transports (TransportKind, transport.hpp) a process may register. Each message is
+// encoded at most once per transport in use.
+constexpr size_t kMaxTransports = 4;
 
 // Immutable encoded bytes shared by every session that sends them.
 using Frame = std::shared_ptr<const std::string>;
@@ -53,7 +50,8 @@ using Frame = std::shared_ptr<const std::string>;
 struct Envelope {
   Message message;
   int64_t published_us = 0;  // monotonic clock, for publish-to-write latency
-  mutable std::array<Frame, kWireFormats> frames;
+  mutable Frame json;        // the message object, encoded once and framed from there
+  mutable std::array<Frame, kMaxTransports> frames;  // by TransportKind::index()
 };
 using EnvelopePtr = std::shared_ptr<const Envelope>;
 

@@ -118,6 +118,8 @@ typedef struct rthub_hub_options {
   size_t persist_buffer;   /* messages held while PostgreSQL is away, default 100000 */
   size_t max_keys;         /* keys a channel may hold (keyed messages), default 10000; a
                               publish of a new key past it is refused, never evicting one */
+  int64_t poll_timeout_seconds; /* GET /poll holds a request this long when there is nothing to
+                                   send, default 25; a poller silent twice as long is forgotten */
   /* Add new fields just above here. */
 } rthub_hub_options;
 
@@ -250,6 +252,23 @@ typedef struct rthub_stats {
 /* rthub_hub_stats fills *out with a snapshot. The caller sets out->struct_size to
  * sizeof(rthub_stats); fields past that size are left alone. */
 RTHUB_API rthub_err rthub_hub_stats(const rthub_hub* hub, rthub_stats* out);
+
+/* rthub_transport_stats: one transport's counts, the numbers of its transport="NAME" series in
+ * GET /metrics. Transports are named "ws", "sse" and "poll"; new ones need no new struct. */
+typedef struct rthub_transport_stats {
+  uint32_t struct_size; /* set by the caller: sizeof(rthub_transport_stats) */
+  uint64_t connections; /* open now (pollers: those whose state the hub keeps) */
+  uint64_t accepted;    /* since start */
+  uint64_t reconnects;  /* connections that came back asking to resume, since start */
+  uint64_t fallbacks;   /* connections a client marked as a fallback (?fallback=1), since start */
+  /* Add new fields just above here. */
+} rthub_transport_stats;
+
+/* rthub_hub_transport_stats fills *out with the counts of the transport named `name`. The caller
+ * sets out->struct_size. RTHUB_ERR_INVALID for NULL arguments or a name the hub has no
+ * transport for. */
+RTHUB_API rthub_err rthub_hub_transport_stats(const rthub_hub* hub, const char* name,
+                                              rthub_transport_stats* out);
 
 /* ---- Auth hooks -------------------------------------------------------------------------
  * The host decides who may connect, subscribe and publish, beside or instead of JWT rules.

@@ -1,17 +1,22 @@
 // transport.hpp: the seam between the hub and the ways clients connect.
 //
-// A transport (WebSocket, SSE, or a host's own socket layer) accepts connections and turns each
-// into a Session. It reports what happens on the connection to the hub's SessionHost, and the hub
-// queues encoded frames on the session; the transport writes them when its socket is writable.
+// A transport (WebSocket, SSE, long-polling, or a host's own socket layer) accepts connections
+// and turns each into a Session of its TransportKind, which tells the hub the transport's name
+// (metrics, stats) and how it frames the server->client JSON objects. It reports what happens on
+// the connection to the hub's SessionHost, and the hub queues encoded frames on the session; the
+// transport writes them when its socket is writable. A transport reaches the hub only through
+// SessionHost.
 //
 // Threads: sessions and the SessionHost live on the hub's service thread. A transport calls the
 // host only from that thread, and the host calls the session only from that thread.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -32,6 +37,47 @@ enum class CloseCode : uint16_t {
   kSlowConsumer = 1013,
   // Never sent: the connection is dropped without a closing handshake (a peer found dead).
   kAbnormal = 1006,
+};
+
+// What the hub knows of a transport. One static instance per transport; the hub encodes each
+// message's JSON once, then asks each kind in use for its bytes once, and every session of that
+// kind shares them.
+class TransportKind {
+ public:
+  // Registers the kind under `name` ("ws", "sse", "poll"): at most kMaxTransports kinds per
+  // process, each constructed once. Throws std::logic_error past the limit.
+  explicit TransportKind(std::string name);
+  virtual ~TransportKind() = default;
+  TransportKind(const TransportKind&) = delete;
+  TransportKind& operator=(const TransportKind&) = delete;
+
+  const std::string& name() const { return name_; }
+  // Dense index (0 .. registered_count()-1) for per-transport arrays.
+  size_t index() const { return index_; }
+
+  // The bytes that carry one JSON object on this transport.
+  virtual std::string frame(std::string_view json) const = 0;
+  // True when frame() returns the JSON unchanged: the hub then shares the JSON itself.
+  virtual bool frame_is_json() const { return false; }
+  // Whether an error object can reach the client inside the session; false for a stream that
+  // can only end (the hub ends it instead).
+  virtual bool carries_errors() const { return true; }
+  // Whether a keyed snapshot goes in parts of at most max_message_bytes (else as one object).
+  virtual bool splits_snapshots() const { return false; }
+  // Whether an idle session gets {"op":"ping"} heartbeats.
+  virtual bool heartbeats() const { return true; }
+  // A frame the peer answers by itself (a WebSocket ping), to find dead peers; null: none, and
+  // the hub never drops the session for silence.
+  virtual Frame probe_frame() const { return nullptr; }
+
+  // The registered kinds, by index.
+  static size_t registered_count();
+  static const TransportKind* registered(size_t index);
+  static const TransportKind* find(std::string_view name);
+
+ private:
+  std::string name_;
+  size_t index_;
 };
 
 // One item of a session's outbound queue: a shared frame, and for channel messages, the
@@ -97,18 +143,18 @@ class Session {
     uint64_t seq = 0;
   };
 
-  Session(WireFormat format, std::string peer) : format_(format), peer_(std::move(peer)) {}
+  Session(const TransportKind& kind, std::string peer) : kind_(&kind), peer_(std::move(peer)) {}
   virtual ~Session() = default;
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  WireFormat format() const { return format_; }
+  const TransportKind& kind() const { return *kind_; }
   const std::string& peer() const { return peer_; }
 
   // Asks the transport for a writable callback. Must not call back into the hub.
   virtual void want_write() = 0;
-  // Closes the connection with `code` (WebSocket) or ends the stream (SSE). Queued items not yet
-  // written are discarded. Must not call back into the hub synchronously.
+  // Closes the connection with `code` (WebSocket) or ends the stream (SSE, long-poll). Queued items
+  // not yet written are discarded. Must not call back into the hub synchronously.
   virtual void close(CloseCode code, std::string_view reason) = 0;
 
   // Queue bookkeeping, used by the hub and the transport on the service thread.
@@ -149,13 +195,27 @@ class Session {
   size_t host_index = SIZE_MAX;
 
  private:
-  WireFormat format_;
+  const TransportKind* kind_;
   std::string peer_;
   OutboundRing<Outbound> queue_;
   size_t queued_bytes_ = 0;
   size_t replay_allowance_ = 0;
   std::vector<Cursor> cursors_;
   bool closing_ = false;
+};
+
+// Where a stream resumes: each channel's position (a channel missing here resumes with
+// recovered:false). Without `resuming`, the stream starts at the latest, with no `recovered`.
+struct StreamResume {
+  bool resuming = false;
+  std::unordered_map<std::string, Position> positions;
+};
+
+// The hub's answer to a new connection.
+struct Admission {
+  int status = 0;  // 0: admitted; else the HTTP status to refuse with (401, 403, 429, 503)
+  std::string reason;
+  std::shared_ptr<const Rights> rights;  // null: anonymous
 };
 
 // The hub as a transport sees it. Every call on the service thread.
@@ -168,13 +228,27 @@ class SessionHost {
   virtual void detach(Session& session) = 0;
   // One client->server JSON object (a WebSocket text message).
   virtual void on_request(Session& session, std::string_view text) = 0;
-  // A stream of `channels` opened with an optional resume cursor (SSE). The host queues the
-  // stream's `subscribed` objects, then replayed and live messages. With `snapshot`, a channel
-  // the cursor does not recover gets its keyed snapshot before its live messages.
+  // A stream of `channels` (SSE, long-polling), maybe resuming. The host queues the stream's
+  // `subscribed` objects, then replayed and live messages. With `snapshot`, a channel the resume
+  // does not recover gets its keyed snapshot before its live messages.
   virtual void open_stream(Session& session, const std::vector<std::string>& channels,
-                           std::string_view cursor, bool snapshot = false) = 0;
+                           const StreamResume& resume, bool snapshot = false) = 0;
   // Bytes and items the transport wrote, for metrics; `now_us` monotonic.
   virtual void on_written(Session& session, const Outbound& item, int64_t now_us) = 0;
+
+  // Whether a new connection may open (Origin, limits, rate, token, host hook), before attach().
+  virtual Admission admit(const ConnectRequest& request) = 0;
+  // Checks that `session` may subscribe to every channel of a stream; `done(true, {})` when all
+  // may, `done(false, channel)` at the first refused one. `done` runs on the service thread,
+  // maybe later: it finds its session again by id (find_session), which may be gone.
+  virtual void authorize_stream(Session& session, const std::vector<std::string>& channels,
+                                std::function<void(bool, const std::string&)> done) = 0;
+  // The attached session with this id, or null.
+  virtual Session* find_session(uint64_t id) const = 0;
+  // Whether keyed snapshots can be served (the broker keeps keyed messages).
+  virtual bool keeps_keys() const = 0;
+  // Counts a connection the client opened as a fallback from another transport (?fallback=1).
+  virtual void note_fallback(const TransportKind& kind) = 0;
 };
 
 }  // namespace rthub

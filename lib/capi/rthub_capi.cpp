@@ -38,7 +38,8 @@ using rthub::capi::fail;
 using rthub::capi::guarded;
 
 using HubOptionsLayout =
-    rthub::capi::Layout<rthub_hub_options, RTHUB_KNOWN_BYTES(rthub_hub_options, max_keys)>;
+    rthub::capi::Layout<rthub_hub_options,
+                        RTHUB_KNOWN_BYTES(rthub_hub_options, poll_timeout_seconds)>;
 
 rthub_hub_options default_hub_options() {
   rthub::HubOptions d;
@@ -58,6 +59,7 @@ rthub_hub_options default_hub_options() {
   o.persist_ttl_seconds = d.persist_ttl_seconds;
   o.persist_buffer = d.persist_buffer;
   o.max_keys = d.max_keys;
+  o.poll_timeout_seconds = d.poll_timeout_seconds;
   return o;
 }
 
@@ -106,6 +108,9 @@ rthub::HubOptions to_options(const rthub_hub_options* in) {
   if (o.redis_url) out.redis_url = o.redis_url;
   if (o.bridge_channels) out.bridge_channels = comma_list(o.bridge_channels);
   out.sse_retry_ms = o.sse_retry_ms;
+  if (o.poll_timeout_seconds < 1 || o.poll_timeout_seconds > 24 * 3600)
+    throw rthub::Error(rthub::Errc::kInvalid, "poll_timeout_seconds must be 1 to 86400");
+  out.poll_timeout_seconds = static_cast<int>(o.poll_timeout_seconds);
   out.shards = o.shards;
   if (o.redis_cluster) out.redis_cluster = comma_list(o.redis_cluster);
   out.idempotency_window_seconds = o.idempotency_window_seconds;
@@ -217,6 +222,24 @@ rthub_err rthub_hub_stats(const rthub_hub* hub, rthub_stats* out) {
     full.auth_failures = s.auth_failures;
     full.reconnects = s.reconnects;
     full.sse_fallbacks = s.sse_fallbacks;
+    rthub::capi::write_sized(full, out, "out");
+  });
+}
+
+rthub_err rthub_hub_transport_stats(const rthub_hub* hub, const char* name,
+                                    rthub_transport_stats* out) {
+  if (!hub || !name || !out) return fail(RTHUB_ERR_INVALID, "hub, name or out is NULL");
+  return guarded([&] {
+    rthub::HubStats s = hub->hub.stats();
+    const rthub::TransportStats* t = s.transport(name);
+    if (!t) throw rthub::Error(rthub::Errc::kInvalid, std::string("no transport named ") + name);
+    rthub_transport_stats full;
+    std::memset(&full, 0, sizeof full);
+    full.struct_size = out->struct_size;
+    full.connections = t->connections;
+    full.accepted = t->accepted;
+    full.reconnects = t->reconnects;
+    full.fallbacks = t->fallbacks;
     rthub::capi::write_sized(full, out, "out");
   });
 }

@@ -175,60 +175,21 @@ std::string ping(int64_t ts_ms) {
   return "{\"op\":\"ping\",\"ts\":" + std::to_string(ts_ms) + "}";
 }
 
-std::string frame(WireFormat format, std::string_view json) {
-  std::string out;
-  if (format == WireFormat::kWebSocket) {
-    // RFC 6455 section 5.2: FIN + text opcode, then the 7, 16 or 64 bit length; server frames
-    // are not masked.
-    size_t n = json.size();
-    out.reserve(n + 10);
-    out.push_back(static_cast<char>(0x81));
-    if (n < 126) {
-      out.push_back(static_cast<char>(n));
-    } else if (n <= 0xffff) {
-      out.push_back(static_cast<char>(126));
-      out.push_back(static_cast<char>(n >> 8));
-      out.push_back(static_cast<char>(n & 0xff));
-    } else {
-      out.push_back(static_cast<char>(127));
-      for (int shift = 56; shift >= 0; shift -= 8)
-        out.push_back(static_cast<char>((uint64_t(n) >> shift) & 0xff));
-    }
-    out.append(json);
-    return out;
-  }
-  out.reserve(json.size() + 10);
-  out += "data: ";
-  for (size_t i = 0; i < json.size(); ++i) {
-    char c = json[i];
-    if (c == '\r' || c == '\n') {
-      if (c == '\r' && i + 1 < json.size() && json[i + 1] == '\n') ++i;
-      out += "\ndata: ";
-    } else {
-      out.push_back(c);
-    }
-  }
-  out += "\n\n";
-  return out;
+Frame make_frame(const TransportKind& kind, std::string_view json) {
+  return std::make_shared<const std::string>(kind.frame(json));
 }
 
-Frame make_frame(WireFormat format, std::string_view json) {
-  return std::make_shared<const std::string>(frame(format, json));
-}
-
-const Frame& websocket_ping_frame() {
-  // FIN + ping with a one-byte payload: libwebsockets hides empty pongs from the application.
-  static const Frame ping = std::make_shared<const std::string>("\x89\x01h", 3);
-  return ping;
-}
-
-const Frame& envelope_frame(const Envelope& envelope, WireFormat format) {
-  Frame& slot = envelope.frames[static_cast<size_t>(format)];
-  if (!slot) slot = make_frame(format, message(envelope.message));
+const Frame& envelope_frame(const Envelope& envelope, const TransportKind& kind) {
+  Frame& slot = envelope.frames[kind.index()];
+  if (slot) return slot;
+  if (!envelope.json)
+    envelope.json = std::make_shared<const std::string>(message(envelope.message));
+  slot = kind.frame_is_json() ? envelope.json : make_frame(kind, *envelope.json);
   return slot;
 }
 
 void forget_frames(const Envelope& envelope) {
+  envelope.json.reset();
   for (Frame& f : envelope.frames) f.reset();
 }
 

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "rthub/message.hpp"
+#include "rthub/transport.hpp"
 
 namespace rthub::codec {
 
@@ -51,15 +52,12 @@ std::string presence(std::string_view channel, std::string_view clients, std::st
 std::string snapshot(std::string_view channel, const Position& at, std::string_view items,
                      bool more);
 
-// Wraps a JSON object in the bytes `format` sends: a complete unmasked WebSocket text frame, or
-// SSE "data:" lines (one per line of the JSON, so raw newlines in passed-through data are safe).
-std::string frame(WireFormat format, std::string_view json);
-Frame make_frame(WireFormat format, std::string_view json);
-// A WebSocket ping frame (unmasked), shared.
-const Frame& websocket_ping_frame();
+// `json` in the bytes `kind` sends, shared.
+Frame make_frame(const TransportKind& kind, std::string_view json);
 
-// The envelope's frame for `format`, encoded on first use and kept until forget_frames().
-const Frame& envelope_frame(const Envelope& envelope, WireFormat format);
+// The envelope's frame for `kind`, encoded on first use and kept until forget_frames(); the
+// message's JSON is encoded once for every kind.
+const Frame& envelope_frame(const Envelope& envelope, const TransportKind& kind);
 // Drops the envelope's cached frames (queues that hold them keep them alive): retained history
 // then costs the message text alone, and a replay encodes again.
 void forget_frames(const Envelope& envelope);

@@ -103,7 +103,7 @@ Admission Gatekeeper::admit(const ConnectRequest& request, size_t open_total, si
     ConnectDecision decision;
     try {
       decision = options_.auth_hooks.on_connect(seen);
-    } catch (...) {  // a host's exception must not unwind through libwebsockets
+    } catch (...) {  // a host's exception must not unwind through the transport's C library
       metrics_.auth_failures[static_cast<size_t>(AuthFailure::kHook)].add();
       return refuse(500, "connect hook failed");
     }

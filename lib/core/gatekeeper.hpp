@@ -9,14 +9,9 @@
 #include "core/metrics.hpp"
 #include "rthub/auth.hpp"
 #include "rthub/hub.hpp"
+#include "rthub/transport.hpp"
 
 namespace rthub {
-
-struct Admission {
-  int status = 0;  // 0: admitted; else the HTTP status to refuse with (401, 403, 429, 503)
-  std::string reason;
-  std::shared_ptr<const Rights> rights;  // null: anonymous
-};
 
 class Gatekeeper {
  public:

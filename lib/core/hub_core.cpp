@@ -33,7 +33,7 @@ HubCore::~HubCore() = default;
 Admission HubCore::admit(const ConnectRequest& request) {
   auto peer = per_peer_.find(request.peer);
   // The hub-wide count (every shard's connections), from the shared gauges.
-  size_t open_total = metrics_.open_ws.get() + metrics_.open_sse.get();
+  size_t open_total = metrics_.open_total();
   return gatekeeper_.admit(request, open_total, peer == per_peer_.end() ? 0 : peer->second,
                            monotonic_us() / 1000);
 }
@@ -57,13 +57,8 @@ void HubCore::attach(Session& session) {
   sessions_.back().sweep_bucket = bucket;
   sessions_.back().sweep_index = sweep_[bucket].size();
   sweep_[bucket].push_back(&session);
-  if (session.format() == WireFormat::kWebSocket) {
-    metrics_.open_ws.add();
-    metrics_.accepted_ws.add();
-  } else {
-    metrics_.open_sse.add();
-    metrics_.accepted_sse.add();
-  }
+  metrics_.of(session.kind()).open.add();
+  metrics_.of(session.kind()).accepted.add();
 }
 
 void HubCore::detach(Session& session) {
@@ -90,10 +85,7 @@ void HubCore::detach(Session& session) {
   if (peer != per_peer_.end() && --peer->second == 0) per_peer_.erase(peer);
   by_id_.erase(session.id);
   discard_queue(session);
-  if (session.format() == WireFormat::kWebSocket)
-    metrics_.open_ws.sub();
-  else
-    metrics_.open_sse.sub();
+  metrics_.of(session.kind()).open.sub();
 }
 
 bool HubCore::has_subscribers(const std::string& channel) const {

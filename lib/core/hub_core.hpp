@@ -35,7 +35,7 @@ class HubCore final : public SessionHost, public BrokerListener {
   void detach(Session& session) override;
   void on_request(Session& session, std::string_view text) override;
   void open_stream(Session& session, const std::vector<std::string>& channels,
-                   std::string_view cursor, bool snapshot = false) override;
+                   const StreamResume& resume, bool snapshot = false) override;
   void on_written(Session& session, const Outbound& item, int64_t now_us) override;
 
   // BrokerListener
@@ -48,7 +48,8 @@ class HubCore final : public SessionHost, public BrokerListener {
   // Whether the holder of `rights` (null: no token configured) may see `channel`'s presence.
   bool may_subscribe(const Rights* rights, const std::string& channel) const;
   // Whether the broker keeps keyed messages (snapshots); the Redis broker does not yet.
-  bool keeps_keys() const { return broker_ && broker_->keeps_keys(); }
+  bool keeps_keys() const override { return broker_ && broker_->keeps_keys(); }
+  void note_fallback(const TransportKind& kind) override { metrics_.of(kind).fallbacks.add(); }
 
   // Publishes a checked message (channel valid, data valid JSON); stamps its time.
   void publish(Message message, std::function<void(const PublishOutcome&)> done);
@@ -76,16 +77,16 @@ class HubCore final : public SessionHost, public BrokerListener {
   void close_all(CloseCode code);
   size_t session_count() const { return sessions_.size(); }
   // Whether a new connection may open (Origin, limits, rate, token, host hook).
-  Admission admit(const ConnectRequest& request);
+  Admission admit(const ConnectRequest& request) override;
   // Checks that `session` may subscribe to every channel of a stream; `done(true)` when all may,
   // `done(false, channel)` at the first refused one. `done` runs on the service thread, maybe
   // later.
   void authorize_stream(Session& session, const std::vector<std::string>& channels,
-                        std::function<void(bool, const std::string&)> done);
+                        std::function<void(bool, const std::string&)> done) override;
   bool origin_allowed(const std::string& origin) const {
     return gatekeeper_.origin_allowed(origin);
   }
-  Session* find_session(uint64_t id) const;
+  Session* find_session(uint64_t id) const override;
   // The history API: checks that a caller with `rights` (null: anonymous) may subscribe to
   // `channel` (rules and host hook), then reads a page from the broker. `done` runs on the
   // service thread; `allowed` false: refused, `page` empty.
@@ -108,14 +109,15 @@ class HubCore final : public SessionHost, public BrokerListener {
 
   bool counts_published_ = true;
   SessionRecord& record_of(Session& session) { return sessions_[session.host_index]; }
-  // Pings a WebSocket peer silent for a heartbeat; true when it was silent for three and closed.
+  // Probes a peer silent for a heartbeat (the transport's probe frame); true when it was silent
+  // for three and closed.
   bool probe_silent_peer(Session& session, int64_t now_ms, int64_t idle_ms);
   // Counts one copy of a followed fan-out as written at `written_us`, or discarded when 0.
   void count_fanout_copy(const Outbound& item, int64_t written_us);
   // Empties a session's queue (it is closing or gone), counting its fan-out copies as discarded.
   void discard_queue(Session& session);
   // One session's turn in the sweep.
-  void visit(Session& session, int64_t now_ms, std::array<Frame, kWireFormats>& pings);
+  void visit(Session& session, int64_t now_ms, std::array<Frame, kMaxTransports>& pings);
   // Runs once per sweep: admission counters, history expiry, gauges, abandoned fan-out records.
   void once_per_sweep(int64_t now_ms);
   // Adds a subscription and asks the broker for its history; false (with an error queued) when
@@ -131,7 +133,8 @@ class HubCore final : public SessionHost, public BrokerListener {
   // it held meanwhile.
   void replay(Subscription& sub, const std::vector<EnvelopePtr>& messages,
               const HistoryOutcome* snapshot = nullptr);
-  // Queues a snapshot, in parts of at most about max_message_bytes on WebSocket, one event on SSE.
+  // Queues a snapshot, in parts of at most about max_message_bytes when the transport splits
+  // snapshots, else as one object.
   void send_snapshot(Subscription& sub, const HistoryOutcome& history);
   void stream_step(const std::shared_ptr<StreamOpening>& opening);
   // Queues `message` for `sub`; the frame it queued, or null when it queued none.
@@ -165,7 +168,8 @@ class HubCore final : public SessionHost, public BrokerListener {
   std::array<std::vector<Session*>, kSweepSlices> sweep_;  // sessions by sweep bucket
   size_t sweep_next_ = 0;                                  // the bucket visited next
   int64_t sweep_due_ms_ = -1;  // when it is due; -1 before the first tick
-  // Live fan-outs not yet written to every subscriber, by each of their frames (WebSocket, SSE).
+  // Live fan-outs not yet written to every subscriber, by each of their frames (one per
+  // transport).
   std::unordered_map<const std::string*, std::shared_ptr<FanOut>> fanouts_;
   const std::string* fanout_hit_key_ = nullptr;  // the frame last found in fanouts_ ...
   FanOut* fanout_hit_ = nullptr;                 // ... and its record

@@ -14,14 +14,15 @@ void HubCore::on_broker_message(const EnvelopePtr& message) {
   // Index loop: a slow consumer dropped here stays in the list until its transport detaches it.
   auto& subscribers = it->second;
   size_t queued = 0;
-  std::array<bool, kWireFormats> formats{};
+  std::array<const TransportKind*, kMaxTransports> kinds{};  // those that queued a copy
   for (size_t i = 0; i < subscribers.size(); ++i) {
     Subscription& sub = *subscribers[i];
     if (sub.pending) {
       sub.held.push_back(message);
     } else if (deliver(sub, message)) {
       ++queued;
-      formats[static_cast<size_t>(sub.session->format())] = true;
+      const TransportKind& kind = sub.session->kind();
+      kinds[kind.index()] = &kind;
     }
   }
   if (queued && message->published_us > 0) {
@@ -31,9 +32,9 @@ void HubCore::on_broker_message(const EnvelopePtr& message) {
     fanout->published_us = message->published_us;
     fanout->started_ms = coarse_now_ms_;
     fanout->unwritten = queued;
-    for (size_t f = 0; f < kWireFormats; ++f) {
-      if (!formats[f]) continue;
-      fanout->frames[f] = codec::envelope_frame(*message, static_cast<WireFormat>(f));
+    for (size_t f = 0; f < kMaxTransports; ++f) {
+      if (!kinds[f]) continue;
+      fanout->frames[f] = codec::envelope_frame(*message, *kinds[f]);
       fanouts_[fanout->frames[f].get()] = fanout;
     }
   }
@@ -54,13 +55,13 @@ const std::string* HubCore::deliver(Subscription& sub, const EnvelopePtr& messag
     session.cursors()[sub.slot].epoch = p.epoch;
     Outbound notice;
     notice.frame = codec::make_frame(
-        session.format(), codec::subscribed(sub.channel, Position{p.epoch, p.seq - 1}, false, {}));
+        session.kind(), codec::subscribed(sub.channel, Position{p.epoch, p.seq - 1}, false, {}));
     notice.slot = sub.slot;
     notice.seq = p.seq - 1;
     if (!enqueue(session, std::move(notice))) return nullptr;
   }
   Outbound item;
-  item.frame = codec::envelope_frame(*message, session.format());
+  item.frame = codec::envelope_frame(*message, session.kind());
   item.published_us = message->published_us;
   item.slot = sub.slot;
   item.seq = p.seq;

@@ -20,14 +20,14 @@ const std::string* user_of(const Session& session) {
 void HubCore::announce(const Subscription& sub, const char* op) {
   auto it = channels_.find(sub.channel);
   if (it == channels_.end()) return;
-  Frame frames[kWireFormats];
+  Frame frames[kMaxTransports];
   for (Subscription* other : it->second) {
     if (other == &sub || !other->presence || other->pending || other->removed) continue;
     Session& to = *other->session;
-    Frame& frame = frames[static_cast<size_t>(to.format())];
+    Frame& frame = frames[to.kind().index()];
     if (!frame) {
       std::string client = codec::presence_client(sub.session->id, user_of(*sub.session));
-      frame = codec::make_frame(to.format(), codec::presence_event(op, sub.channel, client));
+      frame = codec::make_frame(to.kind(), codec::presence_event(op, sub.channel, client));
     }
     Outbound item;
     item.frame = frame;

@@ -33,14 +33,14 @@ struct HubCore::Subscription {
 // One live message's fan-out on this shard, until its last queued copy is written. It holds the
 // frames, so that their addresses (the keys of fanouts_) are not reused while it lives.
 struct HubCore::FanOut {
-  std::array<Frame, kWireFormats> frames;
+  std::array<Frame, kMaxTransports> frames;
   int64_t published_us = 0;
   int64_t started_ms = 0;
   int64_t last_written_us = 0;  // 0 until the first copy is written
   size_t unwritten = 0;
 };
 
-// A stream (SSE) sends every channel's `subscribed` before any replayed message: each
+// A stream (open_stream) sends every channel's `subscribed` before any replayed message: each
 // subscription's replay waits here until the last channel's history has answered.
 struct HubCore::StreamOpening {
   size_t remaining = 1;  // one per channel, plus one held by open_stream until it has asked all

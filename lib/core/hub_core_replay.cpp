@@ -1,6 +1,6 @@
 // hub_core_replay.cpp: what a subscription receives once its history has answered and before
-// live messages: the keyed snapshot (in parts on WebSocket), the retained messages, then what
-// it held meanwhile.
+// live messages: the keyed snapshot (in parts where the transport wants), the retained messages,
+// then what it held meanwhile.
 #include "core/hub_core.hpp"
 
 #include "core/hub_core_records.hpp"
@@ -17,8 +17,7 @@ void HubCore::replay(Subscription& sub, const std::vector<EnvelopePtr>& messages
     if (sub.removed || session.closing()) return;
   }
   size_t replay_bytes = 0;
-  for (const auto& m : messages)
-    replay_bytes += codec::envelope_frame(*m, session.format())->size();
+  for (const auto& m : messages) replay_bytes += codec::envelope_frame(*m, session.kind())->size();
   session.add_replay_allowance(replay_bytes);
   for (const auto& m : messages) {
     deliver(sub, m);
@@ -43,9 +42,10 @@ void HubCore::send_snapshot(Subscription& sub, const HistoryOutcome& history) {
   items.reserve(history.snapshot.size());
   for (const auto& m : history.snapshot) items.push_back(codec::message(m->message));
   // A part holds items up to this many bytes (one larger item goes alone), so that no frame
-  // exceeds what the hub itself accepts as a frame. SSE sends the whole snapshot as one event.
+  // exceeds what the hub itself accepts as a frame; a transport that does not split snapshots
+  // sends the whole snapshot as one object.
   size_t budget = SIZE_MAX;
-  if (session.format() == WireFormat::kWebSocket) {
+  if (session.kind().splits_snapshots()) {
     // The frame's own bytes: the part's object without items, plus the largest frame header.
     size_t overhead = codec::snapshot(sub.channel, at, "", true).size() + 10;
     budget = options_.max_message_bytes > overhead ? options_.max_message_bytes - overhead : 1;
@@ -65,7 +65,7 @@ void HubCore::send_snapshot(Subscription& sub, const HistoryOutcome& history) {
   size_t bytes = 0;
   for (size_t i = 0; i < parts.size(); ++i) {
     frames.push_back(codec::make_frame(
-        session.format(), codec::snapshot(sub.channel, at, parts[i], i + 1 < parts.size())));
+        session.kind(), codec::snapshot(sub.channel, at, parts[i], i + 1 < parts.size())));
     bytes += frames.back()->size();
   }
   session.add_replay_allowance(bytes);  // like a replay, a snapshot may exceed the queue bound once

@@ -137,7 +137,7 @@ void HubCore::publish(Message message, std::function<void(const PublishOutcome&)
 
 void HubCore::send_control(Session& session, std::string json) {
   Outbound item;
-  item.frame = codec::make_frame(session.format(), json);
+  item.frame = codec::make_frame(session.kind(), json);
   enqueue(session, std::move(item));
 }
 

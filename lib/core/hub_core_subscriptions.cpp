@@ -1,10 +1,9 @@
 // hub_core_subscriptions.cpp: HubCore's subscriptions: adding one and asking the broker for its
-// history, the opening of an SSE stream's channels together, and removing one.
+// history, the opening of a stream's channels together, and removing one.
 #include "core/hub_core.hpp"
 
 #include <algorithm>
 
-#include "common/sse_cursor.hpp"
 #include "core/hub_core_records.hpp"
 
 namespace rthub {
@@ -65,8 +64,8 @@ void HubCore::finish_subscribe(const std::shared_ptr<Subscription>& sub, History
   Session& session = *sub->session;
   if (history.error != BrokerError::kOk) {
     remove_subscription(*sub);
-    // An SSE stream cannot take an error object: it ends, and the browser retries by itself.
-    if (session.format() == WireFormat::kEventStream) {
+    // A stream that cannot take an error object ends, and the client retries by itself.
+    if (!session.kind().carries_errors()) {
       session.set_closing();
       return session.close(CloseCode::kInternal, "broker unavailable");
     }
@@ -82,9 +81,7 @@ void HubCore::finish_subscribe(const std::shared_ptr<Subscription>& sub, History
     (history.recovered ? metrics_.resumes_recovered : metrics_.resumes_lost).add();
     if (!session.resumed) {
       session.resumed = true;
-      (session.format() == WireFormat::kWebSocket ? metrics_.reconnects_ws
-                                                  : metrics_.reconnects_sse)
-          .add();
+      metrics_.of(session.kind()).reconnects.add();
     }
   }
   // The cursor starts where the client stands: at `since` when it is honoured, else at latest.
@@ -96,7 +93,7 @@ void HubCore::finish_subscribe(const std::shared_ptr<Subscription>& sub, History
   sub->last_seq = start;
 
   Outbound head;
-  head.frame = codec::make_frame(session.format(),
+  head.frame = codec::make_frame(session.kind(),
                                  codec::subscribed(sub->channel, history.latest, recovered, ref));
   head.slot = sub->slot;
   head.seq = start;
@@ -122,9 +119,9 @@ void HubCore::stream_step(const std::shared_ptr<StreamOpening>& opening) {
 }
 
 void HubCore::open_stream(Session& session, const std::vector<std::string>& channels,
-                          std::string_view cursor, bool snapshot) {
-  bool resuming = !cursor.empty();
-  auto positions = sse_cursor::parse(cursor);
+                          const StreamResume& resume, bool snapshot) {
+  bool resuming = resume.resuming;
+  const auto& positions = resume.positions;
   auto opening = std::make_shared<StreamOpening>();
   for (const auto& channel : channels) {
     std::optional<Position> since;

@@ -15,7 +15,7 @@ void HubCore::tick_at(int64_t now_ms) {
   coarse_now_ms_ = now_ms;
   publish_write_metrics();
   if (sweep_due_ms_ < 0) sweep_due_ms_ = now_ms;
-  std::array<Frame, kWireFormats> pings;  // one ping frame per format and tick, shared
+  std::array<Frame, kMaxTransports> pings;  // one ping frame per transport and tick, shared
   for (int n = 0; n < kSweepSlices && now_ms >= sweep_due_ms_; ++n) {
     // By index: a visit may close a session, but the transport detaches it later, never now.
     auto& bucket = sweep_[sweep_next_];
@@ -31,7 +31,7 @@ void HubCore::tick_at(int64_t now_ms) {
   if (now_ms >= sweep_due_ms_) sweep_due_ms_ = now_ms + kTickMs;
 }
 
-void HubCore::visit(Session& session, int64_t now_ms, std::array<Frame, kWireFormats>& pings) {
+void HubCore::visit(Session& session, int64_t now_ms, std::array<Frame, kMaxTransports>& pings) {
   session.queue().shrink();  // idle sessions give back what a burst made their queue grow to
   if (session.closing()) return;
   // Connections whose token expired (and was not refreshed) end with 1008.
@@ -42,11 +42,11 @@ void HubCore::visit(Session& session, int64_t now_ms, std::array<Frame, kWireFor
     return;
   }
   int64_t idle_ms = static_cast<int64_t>(options_.heartbeat_seconds) * 1000;
-  if (session.format() == WireFormat::kWebSocket && probe_silent_peer(session, now_ms, idle_ms))
-    return;
-  if (now_ms - session.last_queued_ms < idle_ms) return;
-  Frame& ping = pings[static_cast<size_t>(session.format())];
-  if (!ping) ping = codec::make_frame(session.format(), codec::ping(wall_ms()));
+  const TransportKind& kind = session.kind();
+  if (kind.probe_frame() && probe_silent_peer(session, now_ms, idle_ms)) return;
+  if (!kind.heartbeats() || now_ms - session.last_queued_ms < idle_ms) return;
+  Frame& ping = pings[kind.index()];
+  if (!ping) ping = codec::make_frame(kind, codec::ping(wall_ms()));
   Outbound item;
   item.frame = ping;
   if (enqueue(session, std::move(item))) metrics_.heartbeats_sent.add();
@@ -79,10 +79,10 @@ bool HubCore::probe_silent_peer(Session& session, int64_t now_ms, int64_t idle_m
     return true;
   }
   if (silent_ms >= idle_ms && now_ms - session.last_probe_ms >= idle_ms) {
-    // A protocol ping: browsers and every WebSocket stack answer it without application code.
+    // A transport-level probe: the peer's protocol stack answers it without application code.
     session.last_probe_ms = now_ms;
     Outbound item;
-    item.frame = codec::websocket_ping_frame();
+    item.frame = session.kind().probe_frame();
     int64_t queued_ms = session.last_queued_ms;  // a protocol ping does not replace {"op":"ping"}
     enqueue(session, std::move(item));
     session.last_queued_ms = queued_ms;

@@ -1,7 +1,7 @@
 #include "core/metrics.hpp"
 
 namespace rthub {
-namespace {
+namespace metrics_text {
 
 void line(std::string& out, const char* name, const char* labels, uint64_t v) {
   out += name;
@@ -23,7 +23,10 @@ void head(std::string& out, const char* name, const char* type, const char* help
   out.push_back('\n');
 }
 
-}  // namespace
+}  // namespace metrics_text
+
+using metrics_text::head;
+using metrics_text::line;
 
 namespace {
 
@@ -84,10 +87,12 @@ void LatencyHistogram::render(std::string& out, const char* name) const {
 
 HubStats Metrics::snapshot() const {
   HubStats s;
-  s.connections_ws = open_ws.get();
-  s.connections_sse = open_sse.get();
-  s.accepted_ws = accepted_ws.get();
-  s.accepted_sse = accepted_sse.get();
+  for (size_t i = 0; i < TransportKind::registered_count(); ++i) {
+    const TransportCounters& c = transports[i];
+    s.transports.push_back(TransportStats{TransportKind::registered(i)->name(), c.open.get(),
+                                          c.accepted.get(), c.reconnects.get(), c.fallbacks.get()});
+    s.reconnects += c.reconnects.get();
+  }
   s.subscriptions = subscriptions.get();
   s.channels = channels.get();
   s.messages_published = published.get();
@@ -99,20 +104,36 @@ HubStats Metrics::snapshot() const {
   for (const auto& e : errors) s.errors += e.get();
   s.history_bytes = history_bytes.get();
   for (const auto& a : auth_failures) s.auth_failures += a.get();
-  s.reconnects = reconnects_ws.get() + reconnects_sse.get();
-  s.sse_fallbacks = sse_fallbacks.get();
   return s;
 }
+
+uint64_t Metrics::open_total() const {
+  uint64_t n = 0;
+  for (const auto& c : transports) n += c.open.get();
+  return n;
+}
+
+namespace {
+
+// One line per registered transport, labelled with its name.
+void per_transport(std::string& out, const char* name,
+                   const std::array<TransportCounters, kMaxTransports>& transports,
+                   Counter TransportCounters::*field) {
+  for (size_t i = 0; i < TransportKind::registered_count(); ++i) {
+    std::string labels = "{transport=\"" + TransportKind::registered(i)->name() + "\"}";
+    line(out, name, labels.c_str(), (transports[i].*field).get());
+  }
+}
+
+}  // namespace
 
 std::string Metrics::render() const {
   std::string out;
   out.reserve(4096);
   head(out, "rthub_connections", "gauge", "Open connections by transport.");
-  line(out, "rthub_connections", "{transport=\"ws\"}", open_ws.get());
-  line(out, "rthub_connections", "{transport=\"sse\"}", open_sse.get());
+  per_transport(out, "rthub_connections", transports, &TransportCounters::open);
   head(out, "rthub_connections_accepted_total", "counter", "Connections accepted by transport.");
-  line(out, "rthub_connections_accepted_total", "{transport=\"ws\"}", accepted_ws.get());
-  line(out, "rthub_connections_accepted_total", "{transport=\"sse\"}", accepted_sse.get());
+  per_transport(out, "rthub_connections_accepted_total", transports, &TransportCounters::accepted);
   head(out, "rthub_connections_refused_total", "counter",
        "Connections refused before upgrade, by reason.");
   line(out, "rthub_connections_refused_total", "{reason=\"max_connections\"}",
@@ -130,15 +151,6 @@ std::string Metrics::render() const {
   head(out, "rthub_fd_exhaustion_episodes_total", "counter",
        "Times accepting connections ran out of file descriptors (EMFILE/ENFILE).");
   line(out, "rthub_fd_exhaustion_episodes_total", "", fd_shortages.get());
-  head(out, "rthub_ws_protocol_errors_total", "counter",
-       "WebSocket connections failed (or upgrades refused) for breaking RFC 6455, by reason.");
-  static const char* const kViolations[] = {"unmasked", "bad_length", "too_big", "version"};
-  for (size_t i = 0; i < ws_protocol_errors.size(); ++i)
-    line(out, "rthub_ws_protocol_errors_total",
-         (std::string("{reason=\"") + kViolations[i] + "\"}").c_str(), ws_protocol_errors[i].get());
-  head(out, "rthub_ws_frame_guard_lost_total", "counter",
-       "ws:// connections whose frame headers the guard lost track of (lws judges them alone).");
-  line(out, "rthub_ws_frame_guard_lost_total", "", frame_guard_lost.get());
   head(out, "rthub_auth_failures_total", "counter",
        "Connections refused for their token or by the host's hook, by reason.");
   static const char* const kAuth[] = {"missing", "malformed",     "bad_algorithm", "bad_signature",
@@ -168,18 +180,24 @@ std::string Metrics::render() const {
   line(out, "rthub_snapshots_sent_total", "", snapshots_sent.get());
   head(out, "rthub_reconnects_total", "counter",
        "Connections that came back asking to resume, by transport.");
-  line(out, "rthub_reconnects_total", "{transport=\"ws\"}", reconnects_ws.get());
-  line(out, "rthub_reconnects_total", "{transport=\"sse\"}", reconnects_sse.get());
-  head(out, "rthub_sse_fallbacks_total", "counter",
-       "SSE streams opened as a fallback from WebSocket (?fallback=1).");
-  line(out, "rthub_sse_fallbacks_total", "", sse_fallbacks.get());
+  per_transport(out, "rthub_reconnects_total", transports, &TransportCounters::reconnects);
+  head(out, "rthub_fallbacks_total", "counter",
+       "Connections a client opened as a fallback from another transport (?fallback=1).");
+  per_transport(out, "rthub_fallbacks_total", transports, &TransportCounters::fallbacks);
+  // The same counts under the older per-transport names (rthub_<transport>_fallbacks_total),
+  // which dashboards may still read.
+  for (size_t i = 0; i < TransportKind::registered_count(); ++i) {
+    std::string name = "rthub_" + TransportKind::registered(i)->name() + "_fallbacks_total";
+    head(out, name.c_str(), "counter", "Deprecated: rthub_fallbacks_total by transport.");
+    line(out, name.c_str(), "", transports[i].fallbacks.get());
+  }
   head(out, "rthub_slow_consumers_dropped_total", "counter",
        "Sessions dropped because their queue passed its bound.");
   line(out, "rthub_slow_consumers_dropped_total", "", slow_consumers.get());
   head(out, "rthub_heartbeats_sent_total", "counter", "Ping objects sent on idle streams.");
   line(out, "rthub_heartbeats_sent_total", "", heartbeats_sent.get());
   head(out, "rthub_heartbeat_timeouts_total", "counter",
-       "WebSocket connections dropped after three heartbeats without an answer.");
+       "Connections dropped after three heartbeats without an answer (transports that probe).");
   line(out, "rthub_heartbeat_timeouts_total", "", heartbeat_timeouts.get());
   head(out, "rthub_errors_total", "counter", "Error objects and error statuses sent, by code.");
   for (size_t i = 0; i < errors.size(); ++i) {
@@ -204,6 +222,8 @@ std::string Metrics::render() const {
   head(out, "rthub_fanout_last_write_seconds", "histogram",
        "Per message and shard: time from publish to the last subscriber's socket write.");
   fanout_last_write.render(out, "rthub_fanout_last_write_seconds");
+  std::lock_guard<std::mutex> guard(extensions_lock_);
+  for (const auto& e : extensions_) e->render(out);
   return out;
 }
 

@@ -6,7 +6,10 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "core/codec.hpp"
 #include "rthub/hub.hpp"
@@ -63,16 +66,34 @@ enum class AuthFailure {
   kCount
 };
 
-// WebSocket protocol violations the hub fails a connection (or refuses an upgrade) for.
-enum class WsProtocolError { kUnmasked, kBadLength, kTooBig, kVersion, kCount };
+// Counters a transport keeps of its own (its protocol's failures): shared by the shards like the
+// rest, rendered after the hub's own. A transport finds its set with Metrics::extension<T>().
+class MetricsExtension {
+ public:
+  virtual ~MetricsExtension() = default;
+  virtual void render(std::string& out) const = 0;
+};
+
+// Prometheus text helpers for renderers: a family's HELP and TYPE lines, and one sample.
+namespace metrics_text {
+void head(std::string& out, const char* name, const char* type, const char* help);
+void line(std::string& out, const char* name, const char* labels, uint64_t v);
+}  // namespace metrics_text
+
+// The counters kept per transport (TransportKind::index()).
+struct TransportCounters {
+  Counter open, accepted;
+  Counter reconnects;  // connections that came back with a resume position
+  Counter fallbacks;   // connections a client marked as a fallback from another transport
+};
 
 struct Metrics {
-  Counter open_ws, open_sse, accepted_ws, accepted_sse;
+  std::array<TransportCounters, kMaxTransports> transports;
+  TransportCounters& of(const TransportKind& kind) { return transports[kind.index()]; }
+  uint64_t open_total() const;
   Counter subscriptions, channels;
   Counter published, deliveries, bytes_sent;
   Counter resumes_recovered, resumes_lost;
-  Counter reconnects_ws, reconnects_sse;  // connections that came back with a resume position
-  Counter sse_fallbacks;                  // SSE streams a client marked as a WebSocket fallback
   Counter slow_consumers, heartbeats_sent, heartbeat_timeouts;
   std::array<Counter, codec::kErrorCodeCount> errors;
   std::array<Counter, static_cast<size_t>(Refusal::kCount)> refused;
@@ -80,9 +101,7 @@ struct Metrics {
   Counter forbidden;          // subscribes and publishes refused by rights
   Counter connections_limit;  // the max_connections in force (0: none)
   Counter fd_shortages;       // episodes of accept failing with EMFILE/ENFILE
-  std::array<Counter, static_cast<size_t>(WsProtocolError::kCount)> ws_protocol_errors;
-  Counter frame_guard_lost;  // ws:// connections whose frame headers the guard lost track of
-  Counter snapshots_sent;    // keyed snapshots queued to subscribers
+  Counter snapshots_sent;     // keyed snapshots queued to subscribers
   Counter history_bytes;
   LatencyHistogram latency;
   // How long each event-loop iteration kept the service thread busy (time blocked waiting for
@@ -98,6 +117,20 @@ struct Metrics {
   void add(const WriteTally& tally);
   // Prometheus text exposition format 0.0.4.
   std::string render() const;
+
+  // The extension of type T, made on first use (any thread); it lives as long as the Metrics.
+  template <typename T>
+  T& extension() {
+    std::lock_guard<std::mutex> guard(extensions_lock_);
+    for (auto& e : extensions_)
+      if (auto* found = dynamic_cast<T*>(e.get())) return *found;
+    extensions_.push_back(std::make_unique<T>());
+    return static_cast<T&>(*extensions_.back());
+  }
+
+ private:
+  mutable std::mutex extensions_lock_;
+  std::vector<std::unique_ptr<MetricsExtension>> extensions_;
 };
 
 }  // namespace rthub

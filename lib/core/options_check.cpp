@@ -57,6 +57,7 @@ HubOptions checked_hub_options(HubOptions o) {
   check_positive(static_cast<long long>(o.max_message_bytes), "max_message_bytes");
   check_positive(static_cast<long long>(o.max_queue_bytes), "max_queue_bytes");
   check_not_negative(o.sse_retry_ms, "sse_retry_ms");
+  check_positive(o.poll_timeout_seconds, "poll_timeout_seconds");
   if (o.shards < 1 || o.shards > kMaxShards) invalid("shards must be 1 to 64");
   if (!std::isfinite(o.max_connect_rate) || o.max_connect_rate < 0)
     invalid("max_connect_rate must be a finite number, 0 or more");

@@ -69,7 +69,11 @@ ConnectRequest connect_request(struct lws* wsi, const char* transport, const std
 
 int add_cors_headers(struct lws* wsi, const HubOptions& options, unsigned char** p,
                      unsigned char* end) {
-  std::string origin = header(wsi, WSI_TOKEN_ORIGIN);
+  return add_cors_headers_for(wsi, options, header(wsi, WSI_TOKEN_ORIGIN), p, end);
+}
+
+int add_cors_headers_for(struct lws* wsi, const HubOptions& options, const std::string& origin,
+                         unsigned char** p, unsigned char* end) {
   if (origin.empty()) return 0;
   bool allowed = options.allowed_origins.empty();
   for (const auto& o : options.allowed_origins) allowed = allowed || o == "*" || o == origin;

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <memory>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "rthub/auth.hpp"
@@ -16,7 +17,8 @@
 namespace rthub {
 
 class WsSession;
-class SseSession;
+class HttpStream;
+class SessionHost;
 class LwsSession;
 class HttpExchange;
 class FrameGuard;
@@ -27,7 +29,7 @@ struct HubOptions;
 // The per-connection data libwebsockets allocates for us: one pointer to what the connection is.
 struct ConnectionSlot {
   WsSession* ws;
-  SseSession* sse;
+  HttpStream* stream;  // a request served by a transport's HTTP route (http_route.hpp)
   HttpExchange* http;
   std::shared_ptr<const Rights>* admitted;  // rights granted before the upgrade, until ESTABLISHED
 };
@@ -35,7 +37,8 @@ struct ConnectionSlot {
 // What transports need from the server, reachable from any wsi through the context user pointer.
 struct ServerContext {
   const HubOptions& options;
-  HubCore& core;
+  HubCore& core;      // for the HTTP API (publish, history, metrics)
+  SessionHost& host;  // the hub as the transports see it
   Metrics& metrics;
   std::vector<unsigned char>& scratch;  // LWS_PRE + batch bytes, reused by every write
   std::function<bool()> broker_ready;
@@ -53,6 +56,8 @@ struct ServerContext {
   // TCP connection is dropped: raised to the whole stop grace while the hub stops.
   int close_timeout_secs = 3;
   FrameGuard* frame_guard = nullptr;  // checks ws:// frame headers before lws reads them
+  // What an HTTP route keeps per service thread beyond one connection (pollers' state), by path.
+  std::unordered_map<std::string, std::shared_ptr<void>> route_state;
 };
 
 constexpr size_t kWriteBatchBytes = 64 * 1024;
@@ -75,5 +80,8 @@ ConnectRequest connect_request(struct lws* wsi, const char* transport, const std
 // Adds CORS headers when the request has an allowed Origin. Non-zero when out of room.
 int add_cors_headers(struct lws* wsi, const HubOptions& options, unsigned char** p,
                      unsigned char* end);
+// The same for an Origin read earlier (the request's headers may be gone by the answer).
+int add_cors_headers_for(struct lws* wsi, const HubOptions& options, const std::string& origin,
+                         unsigned char** p, unsigned char* end);
 
 }  // namespace rthub

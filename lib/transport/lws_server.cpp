@@ -11,11 +11,12 @@
 #include "core/hub_core.hpp"
 #include "transport/bind_address.hpp"
 #include "transport/http/http_exchange.hpp"
+#include "transport/http_route.hpp"
 #include "transport/lws_glue.hpp"
 #include "transport/lws_session.hpp"
 #include "transport/shared_listener.hpp"
-#include "transport/sse/sse_session.hpp"
 #include "transport/ws/frame_guard.hpp"
+#include "transport/ws/ws_metrics.hpp"
 #include "transport/ws/ws_session.hpp"
 
 namespace rthub {
@@ -27,8 +28,16 @@ constexpr uint64_t kTimerMs = HubCore::kTickMs;  // housekeeping period (the cor
 // 15,000 connections on a busy machine that is several seconds). Documented in OPERATIONS.md.
 constexpr int64_t kStopGraceBaseMs = 2000;
 constexpr int64_t kStopGraceConnectionsPerSecond = 2000;
-// Marks (as the wsi's opaque user data) a connection that carries an SSE stream.
+// Marks (as the wsi's opaque user data) a connection that carries a transport's HTTP stream.
 const char kStreamOpen = 0;
+
+// The connection's stream, if any, lets go of the hub.
+void close_stream(ConnectionSlot* slot) {
+  if (!slot || !slot->stream) return;
+  HttpStream* stream = slot->stream;
+  slot->stream = nullptr;
+  stream->on_closed();
+}
 
 int on_event(struct lws* wsi, enum lws_callback_reasons reason, void* user, void* in, size_t len);
 
@@ -114,6 +123,9 @@ struct LwsServer::State {
 
   static void on_timer(uv_timer_t* timer) {
     auto* self = static_cast<State*>(timer->data);
+    int64_t now_ms = monotonic_us() / 1000;
+    for (const HttpRoute& route : http_routes())
+      if (route.tick) route.tick(*self->server, now_ms);
     if (self->stopping) {
       if (self->core.session_count() == 0 || monotonic_us() / 1000 >= self->stop_deadline_ms) {
         self->destroy_context();
@@ -181,13 +193,11 @@ int on_event(struct lws* wsi, enum lws_callback_reasons reason, void* user, void
         return -1;
       }
       if (header(wsi, WSI_TOKEN_VERSION) != "13") {  // lws 4.1.6 upgrades any version as 13
-        server_of(wsi)
-            .metrics.ws_protocol_errors[static_cast<size_t>(WsProtocolError::kVersion)]
-            .add();
+        server_of(wsi).metrics.extension<WsMetrics>().count(WsProtocolError::kVersion);
         refuse_websocket_version(wsi);
         return -1;
       }
-      Admission admission = server_of(wsi).core.admit(connect_request(wsi, "ws", "/ws"));
+      Admission admission = server_of(wsi).host.admit(connect_request(wsi, "ws", "/ws"));
       if (admission.status) {
         lws_return_http_status(wsi, static_cast<unsigned int>(admission.status),
                                admission.reason.c_str());
@@ -204,7 +214,7 @@ int on_event(struct lws* wsi, enum lws_callback_reasons reason, void* user, void
         delete slot->admitted;
         slot->admitted = nullptr;
       }
-      server_of(wsi).core.attach(*session);
+      server_of(wsi).host.attach(*session);
       if (!lws_is_ssl(wsi) && server_of(wsi).frame_guard) server_of(wsi).frame_guard->watch(wsi);
       return 0;
     }
@@ -222,7 +232,7 @@ int on_event(struct lws* wsi, enum lws_callback_reasons reason, void* user, void
     case LWS_CALLBACK_CLOSED:
       if (server_of(wsi).frame_guard) server_of(wsi).frame_guard->forget(wsi);
       if (slot && slot->ws) {
-        server_of(wsi).core.detach(*slot->ws);
+        server_of(wsi).host.detach(*slot->ws);
         delete slot->ws;
         slot->ws = nullptr;
       }
@@ -231,12 +241,14 @@ int on_event(struct lws* wsi, enum lws_callback_reasons reason, void* user, void
     case LWS_CALLBACK_HTTP: {
       std::string method;
       std::string path = request_path(wsi, method);
-      if (path == "/events" && method == "GET") {
+      for (const HttpRoute& route : http_routes()) {
+        if (path != route.path || method != "GET") continue;
         // lws 4.1.6 replays the headers of a request that had bytes pipelined behind it (see
         // HttpExchange::of); a stream takes no request after it, so the connection closes.
+        // (A stream that ends its answer and keeps the connection clears the mark.)
         if (lws_get_opaque_user_data(wsi) == &kStreamOpen) return -1;
-        int result = SseSession::open(wsi, *slot);
-        if (result == 0 && slot->sse)
+        int result = route.open(wsi, *slot);
+        if (result == 0 && slot->stream)
           lws_set_opaque_user_data(wsi, const_cast<char*>(&kStreamOpen));
         return result;
       }
@@ -247,15 +259,11 @@ int on_event(struct lws* wsi, enum lws_callback_reasons reason, void* user, void
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
       return slot->http ? slot->http->on_body_complete() : 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
-      if (slot && slot->sse) return slot->sse->on_writable();
+      if (slot && slot->stream) return slot->stream->on_writable();
       if (slot && slot->http) return slot->http->on_writable();
       return 0;
     case LWS_CALLBACK_CLOSED_HTTP:
-      if (slot && slot->sse) {
-        server_of(wsi).core.detach(*slot->sse);
-        delete slot->sse;
-        slot->sse = nullptr;
-      }
+      close_stream(slot);
       if (slot && slot->http) {
         server_of(wsi).exchanges.erase(slot->http);
         slot->http->abandon();
@@ -278,11 +286,7 @@ int on_event(struct lws* wsi, enum lws_callback_reasons reason, void* user, void
         delete slot->http;
         slot->http = nullptr;
       }
-      if (slot->sse) {  // a replay's protocol rebind frees the slot as well
-        server_of(wsi).core.detach(*slot->sse);
-        delete slot->sse;
-        slot->sse = nullptr;
-      }
+      close_stream(slot);  // a replay's protocol rebind frees the slot as well
       return 0;
     default:
       break;
@@ -321,6 +325,7 @@ void LwsServer::open(bool joins_shards) {
   s.scratch.resize(LWS_PRE + kWriteBatchBytes);
   s.server.reset(new ServerContext{s.options,
                                    s.core,
+                                   s.core,
                                    s.metrics,
                                    s.scratch,
                                    s.hooks.broker_ready,
@@ -332,7 +337,14 @@ void LwsServer::open(bool joins_shards) {
                                    {}});
 
   // Dynamic endpoints are callback mounts so that a static "/" mount cannot shadow them.
-  for (const char* point : {"/events", "/publish", "/history", "/metrics", "/healthz"}) {
+  // Every transport is named in the metrics from the start, used or not.
+  websocket_kind();
+  std::vector<const char*> points = {"/publish", "/history", "/metrics", "/healthz"};
+  for (const HttpRoute& route : http_routes()) {
+    route.kind();
+    points.push_back(route.path);
+  }
+  for (const char* point : points) {
     struct lws_http_mount m;
     std::memset(&m, 0, sizeof m);
     m.mountpoint = point;

@@ -4,8 +4,8 @@
 
 namespace rthub {
 
-LwsSession::LwsSession(WireFormat format, struct lws* wsi, std::string peer)
-    : Session(format, std::move(peer)), wsi_(wsi) {}
+LwsSession::LwsSession(const TransportKind& kind, struct lws* wsi, std::string peer)
+    : Session(kind, std::move(peer)), wsi_(wsi) {}
 
 LwsSession::~LwsSession() {
   if (!listed_) return;

@@ -18,7 +18,7 @@ namespace rthub {
 
 class LwsSession : public Session {
  public:
-  LwsSession(WireFormat format, struct lws* wsi, std::string peer);
+  LwsSession(const TransportKind& kind, struct lws* wsi, std::string peer);
   ~LwsSession() override;
 
   void want_write() final;

@@ -10,6 +10,8 @@
 #include "core/codec.hpp"
 #include "core/json_scan.hpp"
 #include "core/utf8.hpp"
+#include "transport/sse/sse_kind.hpp"
+#include "transport/ws/ws_kind.hpp"
 
 // RTHUB_FUZZ_TOLERATE_KNOWN_BUGS (off by default, and in every replay test) lets a long fuzzing
 // run look past the library bugs listed below, found by these targets and still open, so that it
@@ -41,9 +43,9 @@ inline void require(bool condition, const char* what, std::string_view detail = 
   if (!condition) fail(what, detail);
 }
 
-// The payload of a frame built by codec::frame, after checking its framing.
-inline std::string unframe(WireFormat format, const std::string& frame) {
-  if (format == WireFormat::kWebSocket) {
+// The payload of a frame built by a transport's framing, after checking it.
+inline std::string unframe(bool websocket, const std::string& frame) {
+  if (websocket) {
     require(frame.size() >= 2, "WebSocket frame shorter than its header");
     const auto* b = reinterpret_cast<const unsigned char*>(frame.data());
     require(b[0] == 0x81, "WebSocket frame is not a final text frame");
@@ -103,10 +105,9 @@ inline std::string sse_normalised(std::string_view json) {
 
 // Frames `json` in both formats and checks that each gives it back.
 inline void check_frames(const std::string& json) {
-  require(unframe(WireFormat::kWebSocket, codec::frame(WireFormat::kWebSocket, json)) == json,
+  require(unframe(true, websocket_frame(0x1, json)) == json,
           "WebSocket frame does not carry the JSON unchanged", json);
-  require(unframe(WireFormat::kEventStream, codec::frame(WireFormat::kEventStream, json)) ==
-              sse_normalised(json),
+  require(unframe(false, event_stream_frame(json)) == sse_normalised(json),
           "SSE data lines do not join back into the JSON", json);
 }
 

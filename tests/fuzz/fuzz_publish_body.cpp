@@ -96,9 +96,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
     m.ts_ms = 1763880000123;
     std::string json = codec::message(m);
     fuzz::check_object(json);
-    for (WireFormat format : {WireFormat::kWebSocket, WireFormat::kEventStream}) {
+    for (const TransportKind* kind : {&websocket_kind(), &event_stream_kind()}) {
+      const TransportKind& format = *kind;
       const Frame& frame = codec::envelope_frame(*envelope, format);
-      fuzz::require(frame && *frame == codec::frame(format, json),
+      fuzz::require(frame && *frame == format.frame(json),
                     "envelope frame differs from the message frame");
       fuzz::require(codec::envelope_frame(*envelope, format).get() == frame.get(),
                     "envelope frame not kept");

@@ -26,3 +26,5 @@ list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS redis_faults)
 list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS redis_routing)
 # redis_bridge: kill -9 of the ingesting node while a backend publishes 100/s: exactly once, in order.
 list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS redis_bridge)
+# poll: long-polling at /poll: holding, timeouts, forgetting, SSE <-> poll moves, the 1 MiB cap, bad input.
+list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS poll)

@@ -5,6 +5,8 @@
 
 #include "core/codec.hpp"
 #include "core/json_scan.hpp"
+#include "transport/sse/sse_kind.hpp"
+#include "transport/ws/ws_kind.hpp"
 
 using namespace rthub;
 
@@ -109,7 +111,7 @@ TEST_CASE("every server object is valid JSON", "[codec]") {
   }
 }
 
-TEST_CASE("codec::frame writes the WebSocket header for each length class", "[codec]") {
+TEST_CASE("the transports' framing writes the WebSocket header for each length class", "[codec]") {
   struct Case {
     size_t length;
     std::string header;
@@ -122,27 +124,26 @@ TEST_CASE("codec::frame writes the WebSocket header for each length class", "[co
         Case{70000, bytes({0x81, 0x7f, 0, 0, 0, 0, 0, 0x01, 0x11, 0x70})}}) {
     INFO("length " << c.length);
     std::string payload(c.length, 'x');
-    std::string frame = codec::frame(WireFormat::kWebSocket, payload);
+    std::string frame = websocket_frame(0x1, payload);
     REQUIRE(frame.size() == c.header.size() + c.length);
     CHECK(frame.substr(0, c.header.size()) == c.header);
     CHECK(frame.substr(c.header.size()) == payload);
   }
 }
 
-TEST_CASE("codec::frame writes one SSE data line for a one-line object", "[codec]") {
-  CHECK(codec::frame(WireFormat::kEventStream, R"({"op":"pong"})") ==
-        "data: {\"op\":\"pong\"}\n\n");
-  CHECK(codec::frame(WireFormat::kEventStream, "") == "data: \n\n");
+TEST_CASE("the transports' framing writes one SSE data line for a one-line object", "[codec]") {
+  CHECK(event_stream_frame(R"({"op":"pong"})") == "data: {\"op\":\"pong\"}\n\n");
+  CHECK(event_stream_frame("") == "data: \n\n");
 }
 
 TEST_CASE("codec::frame splits raw newlines in SSE data into several data lines", "[codec]") {
-  CHECK(codec::frame(WireFormat::kEventStream, "a\nb") == "data: a\ndata: b\n\n");
-  CHECK(codec::frame(WireFormat::kEventStream, "a\r\nb") == "data: a\ndata: b\n\n");
-  CHECK(codec::frame(WireFormat::kEventStream, "a\rb") == "data: a\ndata: b\n\n");
-  CHECK(codec::frame(WireFormat::kEventStream, "a\n\nb") == "data: a\ndata: \ndata: b\n\n");
-  CHECK(codec::frame(WireFormat::kEventStream, "a\r\rb") == "data: a\ndata: \ndata: b\n\n");
-  CHECK(codec::frame(WireFormat::kEventStream, "a\n\r\nb") == "data: a\ndata: \ndata: b\n\n");
-  CHECK(codec::frame(WireFormat::kEventStream, "a\n") == "data: a\ndata: \n\n");
+  CHECK(event_stream_frame("a\nb") == "data: a\ndata: b\n\n");
+  CHECK(event_stream_frame("a\r\nb") == "data: a\ndata: b\n\n");
+  CHECK(event_stream_frame("a\rb") == "data: a\ndata: b\n\n");
+  CHECK(event_stream_frame("a\n\nb") == "data: a\ndata: \ndata: b\n\n");
+  CHECK(event_stream_frame("a\r\rb") == "data: a\ndata: \ndata: b\n\n");
+  CHECK(event_stream_frame("a\n\r\nb") == "data: a\ndata: \ndata: b\n\n");
+  CHECK(event_stream_frame("a\n") == "data: a\ndata: \n\n");
 }
 
 TEST_CASE("an SSE frame of passed-through data reads back as the same JSON", "[codec]") {
@@ -151,7 +152,7 @@ TEST_CASE("an SSE frame of passed-through data reads back as the same JSON", "[c
   Message m = sample_message();
   m.data = "{\r\n  \"x\": [1,\n 2],\r  \"y\": \"\\n\"\n}";
   std::string json = codec::message(m);
-  std::string frame = codec::frame(WireFormat::kEventStream, json);
+  std::string frame = event_stream_frame(json);
   REQUIRE(frame.size() > 2);
   CHECK(frame.substr(frame.size() - 2) == "\n\n");
   std::string joined;
@@ -178,20 +179,20 @@ TEST_CASE("an SSE frame of passed-through data reads back as the same JSON", "[c
 }
 
 TEST_CASE("codec::make_frame and envelope_frame encode each format once", "[codec]") {
-  Frame f = codec::make_frame(WireFormat::kWebSocket, "{}");
+  Frame f = codec::make_frame(websocket_kind(), "{}");
   REQUIRE(f);
   CHECK(*f == bytes({0x81, 0x02}) + "{}");
 
   Envelope envelope;
   envelope.message = sample_message();
-  const Frame& ws = codec::envelope_frame(envelope, WireFormat::kWebSocket);
-  const Frame& sse = codec::envelope_frame(envelope, WireFormat::kEventStream);
+  const Frame& ws = codec::envelope_frame(envelope, websocket_kind());
+  const Frame& sse = codec::envelope_frame(envelope, event_stream_kind());
   REQUIRE(ws);
   REQUIRE(sse);
   std::string json = codec::message(envelope.message);
-  CHECK(*ws == codec::frame(WireFormat::kWebSocket, json));
+  CHECK(*ws == websocket_frame(0x1, json));
   CHECK(*sse == "data: " + json + "\n\n");
   const std::string* first = ws.get();
-  CHECK(codec::envelope_frame(envelope, WireFormat::kWebSocket).get() == first);
-  CHECK(envelope.frames[static_cast<size_t>(WireFormat::kWebSocket)].get() == first);
+  CHECK(codec::envelope_frame(envelope, websocket_kind()).get() == first);
+  CHECK(envelope.frames[websocket_kind().index()].get() == first);
 }

@@ -10,6 +10,8 @@
 
 #include "broker/memory/memory_broker.hpp"
 #include "core/hub_core.hpp"
+#include "transport/sse/sse_kind.hpp"
+#include "transport/ws/ws_kind.hpp"
 
 using namespace rthub;
 
@@ -18,7 +20,7 @@ namespace {
 // A session that only counts what the hub asks of it; its queue is read directly.
 class CountingSession final : public Session {
  public:
-  CountingSession() : Session(WireFormat::kWebSocket, "127.0.0.1") {}
+  CountingSession() : Session(websocket_kind(), "127.0.0.1") {}
   void want_write() override {}
   void close(CloseCode code, std::string_view) override {
     close_codes.push_back(static_cast<int>(code));

@@ -12,17 +12,24 @@
 #include "common/sse_cursor.hpp"
 #include "core/hub_core.hpp"
 #include "core/utf8.hpp"
+#include "transport/sse/sse_kind.hpp"
+#include "transport/ws/ws_kind.hpp"
 
 using namespace rthub;
 
 namespace {
 
+// What an SSE stream opened with `cursor` asks for.
+StreamResume resume_from(const std::string& cursor) {
+  return StreamResume{!cursor.empty(), sse_cursor::parse(cursor)};
+}
+
 // A session that records what the hub asks of the transport. take() plays the transport's
 // writable callback: it writes (pops) every queued frame, reports it, and returns the JSON objects.
 class FakeSession final : public Session {
  public:
-  explicit FakeSession(WireFormat format = WireFormat::kWebSocket, std::string peer = "127.0.0.1")
-      : Session(format, std::move(peer)) {}
+  explicit FakeSession(const TransportKind& kind = websocket_kind(), std::string peer = "127.0.0.1")
+      : Session(kind, std::move(peer)) {}
 
   void want_write() override { ++write_requests; }
   void close(CloseCode code, std::string_view reason) override {
@@ -43,7 +50,7 @@ class FakeSession final : public Session {
 
   // The JSON object inside one frame of this session's format.
   std::string decode(const std::string& frame) const {
-    if (format() == WireFormat::kEventStream) {
+    if (&kind() == &event_stream_kind()) {
       REQUIRE(frame.size() >= 8);
       REQUIRE(frame.compare(0, 6, "data: ") == 0);
       REQUIRE(frame.compare(frame.size() - 2, 2, "\n\n") == 0);
@@ -613,10 +620,10 @@ TEST_CASE("HubCore opens a stream with late history answers: every subscribed, t
   publish("a");
   publish("a");
   publish("b");
-  FakeSession stream(WireFormat::kEventStream);
+  FakeSession stream(event_stream_kind());
   core.attach(stream);
   core.open_stream(stream, {"a", "b"},
-                   "a:" + latest["a"].epoch + ":0,b:" + latest["b"].epoch + ":0");
+                   resume_from("a:" + latest["a"].epoch + ":0,b:" + latest["b"].epoch + ":0"));
   CHECK(stream.take(core).empty());
   broker.answer_all();
   auto objects = stream.take(core);
@@ -701,9 +708,9 @@ TEST_CASE("HubCore open_stream subscribes each channel and resumes what the curs
   Position a3 = f.publish("user:42", "3");
   Position b1 = f.publish("b", "10");
   f.publish("b", "20");
-  FakeSession stream(WireFormat::kEventStream);
+  FakeSession stream(event_stream_kind());
   f.core.attach(stream);
-  f.core.open_stream(stream, {"user:42", "b"}, "user:42:" + a1.epoch + ":1");
+  f.core.open_stream(stream, {"user:42", "b"}, resume_from("user:42:" + a1.epoch + ":1"));
 
   // Every channel's subscribed comes first, then the replay.
   auto objects = stream.take(f.core);
@@ -730,16 +737,16 @@ TEST_CASE("HubCore open_stream without a cursor, or with garbage, subscribes at 
           "[hub_core]") {
   Fixture f;
   Position a = f.publish("a", "1");
-  FakeSession fresh(WireFormat::kEventStream);
+  FakeSession fresh(event_stream_kind());
   f.core.attach(fresh);
-  f.core.open_stream(fresh, {"a"}, "");
+  f.core.open_stream(fresh, {"a"}, resume_from(""));
   CHECK(fresh.take(f.core) ==
         std::vector<std::string>{R"({"op":"subscribed","channel":"a","epoch":")" + a.epoch +
                                  R"(","seq":1})"});
 
-  FakeSession garbage(WireFormat::kEventStream);
+  FakeSession garbage(event_stream_kind());
   f.core.attach(garbage);
-  f.core.open_stream(garbage, {"a"}, "%%%,::,a:b");
+  f.core.open_stream(garbage, {"a"}, resume_from("%%%,::,a:b"));
   CHECK(garbage.take(f.core) ==
         std::vector<std::string>{R"({"op":"subscribed","channel":"a","epoch":")" + a.epoch +
                                  R"(","seq":1,"recovered":false})"});
@@ -750,9 +757,9 @@ TEST_CASE("HubCore open_stream without a cursor, or with garbage, subscribes at 
 TEST_CASE("HubCore frames SSE messages whose data holds raw newlines as several data lines",
           "[hub_core]") {
   Fixture f;
-  FakeSession stream(WireFormat::kEventStream);
+  FakeSession stream(event_stream_kind());
   f.core.attach(stream);
-  f.core.open_stream(stream, {"c"}, "");
+  f.core.open_stream(stream, {"c"}, resume_from(""));
   stream.take(f.core);
   f.publish("c", "[1,\n2]");
   REQUIRE(stream.queue().size() == 1);
@@ -790,17 +797,17 @@ TEST_CASE("HubCore sends a ping on a stream idle for the heartbeat interval", "[
 TEST_CASE("HubCore detach forgets the session's subscriptions and frees unused channels",
           "[hub_core]") {
   Fixture f;
-  FakeSession s(WireFormat::kWebSocket, "10.0.0.1");
+  FakeSession s(websocket_kind(), "10.0.0.1");
   f.core.attach(s);
-  CHECK(f.metrics.open_ws.get() == 1);
-  CHECK(f.metrics.accepted_ws.get() == 1);
+  CHECK(f.metrics.of(websocket_kind()).open.get() == 1);
+  CHECK(f.metrics.of(websocket_kind()).accepted.get() == 1);
   f.request(s, R"({"op":"subscribe","channel":"a"})");
   f.request(s, R"({"op":"subscribe","channel":"b"})");
   CHECK(f.broker.channel_count() == 2);
   f.core.detach(s);
   CHECK(f.core.session_count() == 0);
-  CHECK(f.metrics.open_ws.get() == 0);
-  CHECK(f.metrics.accepted_ws.get() == 1);
+  CHECK(f.metrics.of(websocket_kind()).open.get() == 0);
+  CHECK(f.metrics.of(websocket_kind()).accepted.get() == 1);
   CHECK(f.metrics.subscriptions.get() == 0);
   CHECK_FALSE(f.core.has_subscribers("a"));
   CHECK(f.broker.channel_count() == 0);  // no history, no subscribers

@@ -4,6 +4,8 @@
 #include <string>
 
 #include "core/metrics.hpp"
+#include "transport/sse/sse_kind.hpp"
+#include "transport/ws/ws_kind.hpp"
 
 using namespace rthub;
 
@@ -43,9 +45,9 @@ TEST_CASE("Metrics::render names every rthub_ metric with HELP and TYPE", "[metr
 
 TEST_CASE("Metrics::render writes the current values with their labels", "[metrics]") {
   Metrics m;
-  m.open_ws.add(2);
-  m.open_sse.add();
-  m.accepted_ws.add(5);
+  m.of(websocket_kind()).open.add(2);
+  m.of(event_stream_kind()).open.add();
+  m.of(websocket_kind()).accepted.add(5);
   m.published.add(3);
   m.deliveries.add(7);
   m.resumes_recovered.add();
@@ -97,16 +99,17 @@ TEST_CASE("Metrics::render writes cumulative latency buckets in seconds", "[metr
 
 TEST_CASE("Metrics::snapshot gives the same numbers as render", "[metrics]") {
   Metrics m;
-  m.open_ws.add(2);
-  m.accepted_sse.add(3);
+  m.of(websocket_kind()).open.add(2);
+  m.of(event_stream_kind()).accepted.add(3);
   m.published.add(11);
   m.bytes_sent.add(100);
   m.count_error(codec::ErrorCode::kForbidden);
   m.count_error(codec::ErrorCode::kTooLarge);
   m.history_bytes.set(77);
   HubStats s = m.snapshot();
-  CHECK(s.connections_ws == 2);
-  CHECK(s.accepted_sse == 3);
+  REQUIRE(s.transport("ws"));
+  CHECK(s.transport("ws")->connections == 2);
+  CHECK(s.transport("sse")->accepted == 3);
   CHECK(s.messages_published == 11);
   CHECK(s.bytes_sent == 100);
   CHECK(s.errors == 2);

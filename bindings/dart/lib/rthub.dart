@@ -7,6 +7,6 @@ library rthub;
 export 'src/client.dart' show RthubClient, RthubClientOptions, RthubEvent, RthubEventKind, RthubClientState,
     RthubTransport, RthubClientCounters, RthubRequestException;
 export 'src/errors.dart' show RthubException, RthubErrorCode;
-export 'src/hub.dart' show RthubHub, RthubHubOptions, RthubStats, RthubChannelRequest, RthubHistoryDirection;
+export 'src/hub.dart' show RthubHub, RthubHubOptions, RthubStats, RthubTransportStats, RthubChannelRequest, RthubHistoryDirection;
 export 'src/library.dart' show useRthubLibrary, rthubVersion;
 export 'src/position.dart' show RthubPosition;

@@ -41,6 +41,9 @@ void main() {
     expect(() => hub.publish('bad channel!', '{}'),
         throwsA(isA<RthubException>().having((e) => e.code, 'code', RthubErrorCode.invalid)));
     expect(hub.stats().messagesPublished, 2);
+    expect(hub.transportStats('poll').connections, 0);
+    expect(() => hub.transportStats('carrier-pigeon'),
+        throwsA(isA<RthubException>().having((e) => e.code, 'code', RthubErrorCode.invalid)));
 
     await client.close();
     await client.close();

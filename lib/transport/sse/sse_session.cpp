@@ -6,7 +6,7 @@
 
 #include "common/sse_cursor.hpp"
 #include "core/channel_name.hpp"
-#include "core/hub_core.hpp"
+#include "core/hub_core.hpp"  // the clocks
 #include "transport/http/http_exchange.hpp"
 
 namespace rthub {
@@ -39,11 +39,11 @@ int SseSession::open(struct lws* wsi, ConnectionSlot& slot) {
                                      "broker unavailable");
   auto snapshot = query_values(wsi, "snapshot");
   bool wants_snapshot = !snapshot.empty() && snapshot.front() == "1";
-  if (wants_snapshot && !server.core.keeps_keys())
+  if (wants_snapshot && !server.host.keeps_keys())
     return HttpExchange::reply_error(wsi, slot, 501, codec::ErrorCode::kUnsupported,
                                      "snapshots are not supported with the Redis broker yet");
   ConnectRequest request = connect_request(wsi, "sse", "/events");
-  Admission admission = server.core.admit(request);
+  Admission admission = server.host.admit(request);
   if (admission.status) {
     codec::ErrorCode code = admission.status == 401   ? codec::ErrorCode::kUnauthorized
                             : admission.status == 403 ? codec::ErrorCode::kForbidden
@@ -53,7 +53,7 @@ int SseSession::open(struct lws* wsi, ConnectionSlot& slot) {
   }
 
   auto fallback = query_values(wsi, "fallback");
-  if (!fallback.empty() && fallback.front() == "1") server.metrics.sse_fallbacks.add();
+  if (!fallback.empty() && fallback.front() == "1") server.host.note_fallback(event_stream_kind());
   auto* session = new SseSession(wsi, request.peer, server.options.sse_retry_ms);
   session->rights = std::move(admission.rights);
   session->channels_ = std::move(channels);
@@ -66,13 +66,13 @@ int SseSession::open(struct lws* wsi, ConnectionSlot& slot) {
   }
   // The stream has no length and no end: no idle timeout on it (heartbeats find dead links).
   lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
-  slot.sse = session;
-  server.core.attach(*session);
+  slot.stream = session;
+  server.host.attach(*session);
   uint64_t id = session->id;
-  HubCore& core = server.core;
-  core.authorize_stream(*session, session->channels_,
-                        [&core, id](bool allowed, const std::string& refused) {
-                          auto* self = static_cast<SseSession*>(core.find_session(id));
+  SessionHost& host = server.host;
+  host.authorize_stream(*session, session->channels_,
+                        [&host, id](bool allowed, const std::string& refused) {
+                          auto* self = static_cast<SseSession*>(host.find_session(id));
                           if (!self) return;
                           self->phase_ = allowed ? Phase::kStarting : Phase::kRefused;
                           self->refused_channel_ = refused;
@@ -125,9 +125,15 @@ int SseSession::write_head() {
   std::snprintf(retry.data(), retry.size(), "retry: %d\n\n", retry_ms_);
   retry.resize(n);
   write_retry_ = std::move(retry);
-  server.core.open_stream(*this, channels_, cursor_, snapshot_);
+  StreamResume resume{!cursor_.empty(), sse_cursor::parse(cursor_)};
+  server.host.open_stream(*this, channels_, resume, snapshot_);
   lws_callback_on_writable(wsi_);
   return 0;
+}
+
+void SseSession::on_closed() {
+  server_of(wsi_).host.detach(*this);
+  delete this;
 }
 
 int SseSession::on_writable() {
@@ -169,7 +175,7 @@ int SseSession::write_queued() {
     if (used > 0 && used + bound > kWriteBatchBytes) break;  // the rest goes in the next callback
     Outbound item = std::move(queue.front());
     queue.pop();
-    server.core.on_written(*this, item, now);
+    server.host.on_written(*this, item, now);
     format_id();
     if (used + id.size() + item.frame->size() > kWriteBatchBytes) {
       // An event bigger than a batch goes alone, through its own buffer.

@@ -2,7 +2,7 @@
 //
 // Every event carries the stream's cursor as its `id:` line, so that a browser's automatic
 // reconnect (Last-Event-ID) resumes every channel of the stream exactly. The `data:` part is the
-// shared frame of WireFormat::kEventStream; only the short `id:` line is written per session.
+// shared frame of event_stream_kind(); only the short `id:` line is written per session.
 //
 // A stream is answered only once every channel is authorized (the host's hook may answer
 // later): then with 200 and the stream, or with 403 and no stream.
@@ -11,20 +11,23 @@
 #include <string>
 #include <vector>
 
+#include "transport/http_route.hpp"
 #include "transport/lws_session.hpp"
+#include "transport/sse/sse_kind.hpp"
 
 namespace rthub {
 
-class SseSession final : public LwsSession {
+class SseSession final : public LwsSession, public HttpStream {
  public:
   SseSession(struct lws* wsi, std::string peer, int retry_ms)
-      : LwsSession(WireFormat::kEventStream, wsi, std::move(peer)), retry_ms_(retry_ms) {}
+      : LwsSession(event_stream_kind(), wsi, std::move(peer)), retry_ms_(retry_ms) {}
 
   void close(CloseCode code, std::string_view reason) override;
 
   // Handles GET /events: answers errors itself, else starts authorizing the stream.
   static int open(struct lws* wsi, ConnectionSlot& slot);
-  int on_writable();
+  int on_writable() override;
+  void on_closed() override;
 
  private:
   enum class Phase { kAuthorizing, kRefused, kStarting, kStreaming };

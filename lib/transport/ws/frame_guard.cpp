@@ -11,8 +11,8 @@
 #include <atomic>
 #include <cstring>
 
-#include "core/metrics.hpp"
 #include "transport/ws/frame_reader.hpp"
+#include "transport/ws/ws_metrics.hpp"
 
 namespace rthub {
 
@@ -62,7 +62,7 @@ constexpr size_t kPeekBytes = 16 * 1024;
 }  // namespace
 
 FrameGuard::FrameGuard(uv_loop_t* loop, Metrics& metrics, uint64_t max_frame_bytes)
-    : loop_(loop), metrics_(metrics), max_frame_(max_frame_bytes) {
+    : loop_(loop), metrics_(metrics.extension<WsMetrics>()), max_frame_(max_frame_bytes) {
   t_guard = this;
 }
 
@@ -116,15 +116,15 @@ bool FrameGuard::inspect(int fd, Watched& watched) {
       if (watched.reader.lost()) metrics_.frame_guard_lost.add();
       return false;
     case FrameReader::Verdict::kUnmasked:
-      metrics_.ws_protocol_errors[static_cast<size_t>(WsProtocolError::kUnmasked)].add();
+      metrics_.count(WsProtocolError::kUnmasked);
       fail(fd, watched, 1002, "client frames must be masked");
       return true;
     case FrameReader::Verdict::kBadLength:
-      metrics_.ws_protocol_errors[static_cast<size_t>(WsProtocolError::kBadLength)].add();
+      metrics_.count(WsProtocolError::kBadLength);
       fail(fd, watched, 1002, "frame length with its top bit set");
       return true;
     case FrameReader::Verdict::kTooBig:
-      metrics_.ws_protocol_errors[static_cast<size_t>(WsProtocolError::kTooBig)].add();
+      metrics_.count(WsProtocolError::kTooBig);
       fail(fd, watched, 1009, "frame too big");
       return true;
   }

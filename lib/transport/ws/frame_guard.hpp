@@ -25,6 +25,7 @@ struct lws;
 namespace rthub {
 
 struct Metrics;
+struct WsMetrics;
 class FrameReader;
 
 class FrameGuard {
@@ -48,7 +49,7 @@ class FrameGuard {
   void fail(int fd, Watched& watched, uint16_t code, const char* reason);
 
   uv_loop_t* loop_;
-  Metrics& metrics_;
+  WsMetrics& metrics_;
   uint64_t max_frame_;
   std::vector<std::unique_ptr<Watched>> by_fd_;
 };

@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "core/hub_core.hpp"
+#include "core/hub_core.hpp"  // the clocks
 #include "core/utf8.hpp"
 
 namespace rthub {
@@ -58,7 +58,7 @@ int WsSession::on_receive(const void* data, size_t len) {
     close(CloseCode::kInvalidPayload, "text frame is not valid UTF-8");
     return 0;
   }
-  server.core.on_request(*this, text);
+  server.host.on_request(*this, text);
   return 0;
 }
 
@@ -74,8 +74,7 @@ int WsSession::on_writable() {
     payload.push_back(static_cast<char>(close_code_ >> 8));
     payload.push_back(static_cast<char>(close_code_ & 0xff));
     payload += close_reason_;
-    std::string frame = codec::frame(WireFormat::kWebSocket, payload);
-    frame[0] = static_cast<char>(0x88);  // FIN + close opcode
+    std::string frame = websocket_frame(0x8, payload);  // a close frame
     close_sent_ = true;
     return lws_write(wsi_, reinterpret_cast<unsigned char*>(frame.data()), frame.size(),
                      LWS_WRITE_RAW) < 0
@@ -96,7 +95,7 @@ int WsSession::write_queued() {
   if (queue.front().frame->size() >= kWriteBatchBytes) {
     Outbound item = std::move(queue.front());
     queue.pop();
-    server.core.on_written(*this, item, now);
+    server.host.on_written(*this, item, now);
     return lws_write(wsi_,
                      const_cast<unsigned char*>(
                          reinterpret_cast<const unsigned char*>(item.frame->data())),
@@ -108,7 +107,7 @@ int WsSession::write_queued() {
     const Outbound& item = queue.front();
     std::memcpy(batch + used, item.frame->data(), item.frame->size());
     used += item.frame->size();
-    server.core.on_written(*this, item, now);
+    server.host.on_written(*this, item, now);
     queue.pop();
   }
   return lws_write(wsi_, batch, used, LWS_WRITE_RAW) < 0 ? -1 : 0;

@@ -1,6 +1,6 @@
 // ws_session.hpp: a WebSocket connection at /ws.
 //
-// Frames arrive pre-encoded and shared (WireFormat::kWebSocket holds complete unmasked text
+// Frames arrive pre-encoded and shared (websocket_kind() frames are complete unmasked text
 // frames), so a writable callback copies as many queued frames as fit into one batch and hands
 // them to the socket in one write, raw: no per-subscriber framing or JSON work.
 #pragma once
@@ -8,13 +8,14 @@
 #include <string>
 
 #include "transport/lws_session.hpp"
+#include "transport/ws/ws_kind.hpp"
 
 namespace rthub {
 
 class WsSession final : public LwsSession {
  public:
   WsSession(struct lws* wsi, std::string peer)
-      : LwsSession(WireFormat::kWebSocket, wsi, std::move(peer)) {}
+      : LwsSession(websocket_kind(), wsi, std::move(peer)) {}
 
   void close(CloseCode code, std::string_view reason) override;
 

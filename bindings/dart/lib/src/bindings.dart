@@ -133,6 +133,8 @@ final class rthub_hub_options extends Struct {
   external int persist_buffer;
   @Size()
   external int max_keys;
+  @Int64()
+  external int poll_timeout_seconds;
 }
 
 final class rthub_position extends Struct {
@@ -195,6 +197,19 @@ final class rthub_stats extends Struct {
   external int reconnects;
   @Uint64()
   external int sse_fallbacks;
+}
+
+final class rthub_transport_stats extends Struct {
+  @Uint32()
+  external int struct_size;
+  @Uint64()
+  external int connections;
+  @Uint64()
+  external int accepted;
+  @Uint64()
+  external int reconnects;
+  @Uint64()
+  external int fallbacks;
 }
 
 final class rthub_connect_info extends Struct {
@@ -407,6 +422,10 @@ class RthubBindings {
 
   late final rthub_hub_stats = _lib.lookupFunction<Int32 Function(Pointer<rthub_hub>, Pointer<rthub_stats>),
       int Function(Pointer<rthub_hub>, Pointer<rthub_stats>)>('rthub_hub_stats');
+
+  late final rthub_hub_transport_stats = _lib.lookupFunction<
+      Int32 Function(Pointer<rthub_hub>, Pointer<Char>, Pointer<rthub_transport_stats>),
+      int Function(Pointer<rthub_hub>, Pointer<Char>, Pointer<rthub_transport_stats>)>('rthub_hub_transport_stats');
 
   // Auth hooks. RthubHub installs the channel hook (a NativeCallable.listener that reads the check
   // through rthub_channel_check_info); the connect hook must answer during the call, which a

@@ -41,6 +41,7 @@ class RthubHubOptions {
     this.persistTtl,
     this.persistBuffer,
     this.maxKeys,
+    this.pollTimeout,
     this.onChannel,
   });
 
@@ -95,6 +96,10 @@ class RthubHubOptions {
   /// Keys (keyed messages) a channel may hold (default 10000); a new key past it is refused.
   final int? maxKeys;
 
+  /// How long GET /poll holds a request with nothing to send (default 25 s, whole seconds); a
+  /// poller silent for twice as long is forgotten.
+  final Duration? pollTimeout;
+
   /// Decides each subscribe and client publish: true allows it. It may answer later (a Future),
   /// e.g. after asking a database; until then the request waits. An exception denies it. Checks
   /// still open when the hub stops or closes are denied first.
@@ -144,6 +149,21 @@ class RthubStats {
   final int connectionsWs, connectionsSse, acceptedWs, acceptedSse, subscriptions, channels;
   final int messagesPublished, deliveries, bytesSent, resumesRecovered, resumesLost;
   final int slowConsumersDropped, errors, historyBytes, authFailures, reconnects, sseFallbacks;
+}
+
+/// One transport's counts, the numbers of its transport="NAME" series in GET /metrics.
+class RthubTransportStats {
+  RthubTransportStats._(rthub_transport_stats s)
+      : connections = s.connections,
+        accepted = s.accepted,
+        reconnects = s.reconnects,
+        fallbacks = s.fallbacks;
+
+  /// Open now (pollers: those whose state the hub keeps).
+  final int connections;
+
+  /// Since start: accepted, came back asking to resume, marked as a fallback.
+  final int accepted, reconnects, fallbacks;
 }
 
 /// Which page of a channel's history [RthubHub.history] reads (rthub_history_direction).
@@ -198,6 +218,7 @@ final class RthubHub implements Finalizable {
       if (options.persistTtl != null) r.persist_ttl_seconds = options.persistTtl!.inSeconds;
       if (options.persistBuffer != null) r.persist_buffer = options.persistBuffer!;
       if (options.maxKeys != null) r.max_keys = options.maxKeys!;
+      if (options.pollTimeout != null) r.poll_timeout_seconds = options.pollTimeout!.inSeconds;
       final out = arena<Pointer<rthub_hub>>();
       checkError(b.rthub_hub_new(o, out), 'RthubHub');
       final hub = RthubHub._(out.value);
@@ -333,6 +354,17 @@ final class RthubHub implements Finalizable {
         s.ref.struct_size = sizeOf<rthub_stats>();
         checkError(rthubBindings.rthub_hub_stats(_live('stats'), s), 'stats');
         return RthubStats._(s.ref);
+      });
+
+  /// The counts of the transport named [name] ("ws", "sse", "poll"); an [RthubException] when
+  /// the hub has no such transport.
+  RthubTransportStats transportStats(String name) => using((arena) {
+        final s = arena<rthub_transport_stats>();
+        s.ref.struct_size = sizeOf<rthub_transport_stats>();
+        final cname = name.toNativeUtf8(allocator: arena).cast<Char>();
+        checkError(rthubBindings.rthub_hub_transport_stats(_live('transportStats'), cname, s),
+            'transportStats');
+        return RthubTransportStats._(s.ref);
       });
 
   /// Stops the hub and frees it (open channel checks are denied first). Calling it again does
