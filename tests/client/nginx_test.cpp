@@ -218,6 +218,7 @@ TEST_CASE(
   CHECK(EventLog::messages(events, "geometry").size() == kMessages);
   check_exactly_once_in_order(events, "geometry");
   CHECK(client.stats().fallbacks >= 1);  // to polling at least (the silent stream may count too)
+  CHECK(metric(hub.port(), "rthub_poll_fallbacks_total") == 1);  // the first poll: fallback=1
   client.stop();
 }
 
