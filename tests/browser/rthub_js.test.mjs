@@ -427,10 +427,12 @@ test('backoff: full jitter within [0, min(cap, base*2^n)], doubling, spread over
     await waitIn(page, 'auto client gave up', () => window.__auto.state === 'closed');
     const auto = await page.evaluate(() => ({ states: window.__autoStates, expected: window.__expected, stats: window.__auto.stats }));
     const seq = auto.states.map((s) => `${s.state}/${s.transport}`);
-    assert.deepEqual(seq.slice(0, 4), ['connecting/ws', 'fallback/sse', 'connecting/sse', 'disconnected/sse']);
-    assert.ok(!seq.includes('FALLBACK/undefined'), `no fallback when SSE fails too: ${seq.join(' ')}`);
+    // A dead hub: the WebSocket, the stream and long-polling tried at once all fail, then back off.
+    assert.deepEqual(seq.slice(0, 6),
+      ['connecting/ws', 'fallback/sse', 'connecting/sse', 'fallback/poll', 'connecting/poll', 'disconnected/poll']);
+    assert.ok(!seq.includes('FALLBACK/undefined'), `no fallback when SSE and polling fail too: ${seq.join(' ')}`);
     assert.equal(auto.stats.fallbacks, 0);
-    const sseWaits = auto.states.filter((s) => s.state === 'disconnected' && s.transport === 'sse').map((s) => s.retryIn);
+    const sseWaits = auto.states.filter((s) => s.state === 'disconnected' && s.transport === 'poll').map((s) => s.retryIn);
     assert.deepEqual(sseWaits, auto.expected, 'retry delays are backoffDelay(n) of the injected source');
     assert.equal(auto.states.filter((s) => s.state === 'connecting' && s.transport === 'ws').length, 5,
       'every attempt tries WebSocket first again');
