@@ -7,7 +7,7 @@ import "sync"
 
 // ConnectInfo is a connection asking to open, as OnConnect sees it.
 type ConnectInfo struct {
-	Transport     string // "ws" or "sse"
+	Transport     string // "ws", "sse" or "poll"
 	Peer          string // client address
 	Token         string // from Authorization: Bearer or ?token=; "" when none
 	Origin        string // Origin header; "" when none

@@ -33,7 +33,7 @@ RTHUB_API bool channel_allowed(const std::vector<std::string>& patterns,
 
 // What the connect hook sees of a connection before it is upgraded or streamed.
 struct ConnectRequest {
-  std::string transport;                 // "ws" or "sse"
+  std::string transport;                 // "ws", "sse" or "poll"
   std::string peer;                      // client address
   std::string token;                     // from Authorization: Bearer or ?token=, may be empty
   std::string origin;                    // the Origin header, may be empty

@@ -279,7 +279,7 @@ RTHUB_API rthub_err rthub_hub_transport_stats(const rthub_hub* hub, const char* 
  * NUL-terminated and valid only during the callback. */
 typedef struct rthub_connect_info {
   uint32_t struct_size;  /* sizeof(rthub_connect_info) of the library */
-  const char* transport; /* "ws" or "sse" */
+  const char* transport; /* "ws", "sse" or "poll" */
   const char* peer;      /* client address */
   const char* token;     /* from Authorization: Bearer or ?token=; "" when none */
   size_t token_len;

@@ -179,7 +179,7 @@ Frame make_frame(const TransportKind& kind, std::string_view json) {
   return std::make_shared<const std::string>(kind.frame(json));
 }
 
-const Frame& envelope_frame(const Envelope& envelope, const TransportKind& kind) {
+const Frame& encode_envelope_frame(const Envelope& envelope, const TransportKind& kind) {
   Frame& slot = envelope.frames[kind.index()];
   if (slot) return slot;
   if (!envelope.json)

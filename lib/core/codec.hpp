@@ -57,7 +57,12 @@ Frame make_frame(const TransportKind& kind, std::string_view json);
 
 // The envelope's frame for `kind`, encoded on first use and kept until forget_frames(); the
 // message's JSON is encoded once for every kind.
-const Frame& envelope_frame(const Envelope& envelope, const TransportKind& kind);
+// The cached case is inline: it is the whole cost of a delivery after the first.
+const Frame& encode_envelope_frame(const Envelope& envelope, const TransportKind& kind);
+inline const Frame& envelope_frame(const Envelope& envelope, const TransportKind& kind) {
+  const Frame& slot = envelope.frames[kind.index()];
+  return slot ? slot : encode_envelope_frame(envelope, kind);
+}
 // Drops the envelope's cached frames (queues that hold them keep them alive): retained history
 // then costs the message text alone, and a replay encodes again.
 void forget_frames(const Envelope& envelope);

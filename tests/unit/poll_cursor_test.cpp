@@ -43,9 +43,8 @@ TEST_CASE("a poll cursor may be an SSE event id, a bare token, or empty", "[poll
 TEST_CASE("a poll cursor with any unreadable entry is refused", "[poll]") {
   std::string token = poll_cursor::new_token();
   const std::vector<std::string> bad_cursors = {
-      "garbage",   "a:k3j9",    "a:k3j9:x",          "bad name:k3j9:1",
-      "a:k3j9:1,", ",a:k3j9:1", "~zz",               "~" + token + "0",
-      "~" + token + ",~" + token, "a:bad epoch!:1"};
+      "garbage",   "a:k3j9", "a:k3j9:x",        "bad name:k3j9:1",          "a:k3j9:1,",
+      ",a:k3j9:1", "~zz",    "~" + token + "0", "~" + token + ",~" + token, "a:bad epoch!:1"};
   for (const std::string& bad : bad_cursors) {
     INFO(bad);
     CHECK_FALSE(poll_cursor::parse(bad, 4096));

@@ -23,7 +23,7 @@ bool same_channels(std::vector<std::string> a, std::vector<std::string> b) {
 }
 
 int answer_error(struct lws* wsi, ConnectionSlot& slot, int status, codec::ErrorCode code,
-           const std::string& text) {
+                 const std::string& text) {
   return HttpExchange::reply_error(wsi, slot, status, code, text);
 }
 
@@ -49,14 +49,14 @@ int PollRequest::open(struct lws* wsi, ConnectionSlot& slot) {
   auto cursor = poll_cursor::parse(cursors.empty() ? "" : cursors.front(), kMaxCursorBytes);
   if (!cursor)
     return answer_error(wsi, slot, 400, codec::ErrorCode::kBadRequest,
-                  "bad cursor: give back the cursor of the last answer (or an SSE event id)");
+                        "bad cursor: give back the cursor of the last answer (or an SSE event id)");
   if (server.broker_ready && !server.broker_ready())
     return answer_error(wsi, slot, 503, codec::ErrorCode::kUnavailable, "broker unavailable");
   auto snapshot = query_values(wsi, "snapshot");
   bool wants_snapshot = !snapshot.empty() && snapshot.front() == "1";
   if (wants_snapshot && !host.keeps_keys())
     return answer_error(wsi, slot, 501, codec::ErrorCode::kUnsupported,
-                  "snapshots are not supported with the Redis broker yet");
+                        "snapshots are not supported with the Redis broker yet");
   ConnectRequest request = connect_request(wsi, "poll", "/poll");
   Admission admission = host.admit(request);
   if (admission.status) {
@@ -137,8 +137,9 @@ int PollRequest::on_writable() {
   if (refused_) {
     server.metrics.forbidden.add();
     server.metrics.count_error(codec::ErrorCode::kForbidden);
-    return write_answer(403, "{\"error\":{\"code\":\"forbidden\",\"message\":\"may not subscribe to " +
-                                 refused_channel_ + "\"}}");
+    return write_answer(403,
+                        "{\"error\":{\"code\":\"forbidden\",\"message\":\"may not subscribe to " +
+                            refused_channel_ + "\"}}");
   }
   PollSession* s = session_;
   bool ready = s && s->streaming && !s->queue().empty() && !s->closing();

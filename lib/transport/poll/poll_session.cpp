@@ -12,7 +12,8 @@ const char kRoute[] = "/poll";
 }
 
 PollSession::PollSession(std::string peer, std::string token, std::vector<std::string> channels)
-    : Session(poll_kind(), std::move(peer)), token_(std::move(token)),
+    : Session(poll_kind(), std::move(peer)),
+      token_(std::move(token)),
       channels_(std::move(channels)) {}
 
 void PollSession::want_write() {
@@ -34,7 +35,8 @@ PollRegistry::~PollRegistry() {
 
 PollRegistry& PollRegistry::of(ServerContext& server) {
   std::shared_ptr<void>& slot = server.route_state[kRoute];
-  if (!slot) slot = std::make_shared<PollRegistry>(server.host, server.options.poll_timeout_seconds);
+  if (!slot)
+    slot = std::make_shared<PollRegistry>(server.host, server.options.poll_timeout_seconds);
   return *static_cast<PollRegistry*>(slot.get());
 }
 
