@@ -38,6 +38,11 @@ type ClientOptions struct {
 	SSEOnly bool
 	// Snapshot and Presence subscribe Channels the way SubscribeOptions says.
 	Snapshot, Presence bool
+	// PollOnly uses HTTP long-polling (/poll) only, never WebSocket or SSE.
+	PollOnly bool
+	// SSESilence: an event stream that brings nothing this long after it opened is left for
+	// long-polling (default 5 s; not with SSEOnly).
+	SSESilence time.Duration
 	// Reconnect backoff: attempt n waits a random delay in [0, min(BackoffCap, BackoffBase*2^n)]
 	// (defaults 500 ms and 30 s, whole milliseconds). MaxAttempts consecutive failures end the
 	// client (a StateClosed event); 0: try forever.
@@ -107,6 +112,8 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	copts.sse_only = cBool(opts.SSEOnly)
 	copts.snapshot = cBool(opts.Snapshot)
 	copts.presence = cBool(opts.Presence)
+	copts.poll_only = cBool(opts.PollOnly)
+	setMillis(&copts.sse_silence_ms, opts.SSESilence)
 	setMillis32(&copts.backoff_base_ms, opts.BackoffBase)
 	setMillis32(&copts.backoff_cap_ms, opts.BackoffCap)
 	if opts.MaxAttempts > 0 {

@@ -205,6 +205,7 @@ const (
 	TransportNone Transport = C.RTHUB_TRANSPORT_NONE
 	TransportWS   Transport = C.RTHUB_TRANSPORT_WS
 	TransportSSE  Transport = C.RTHUB_TRANSPORT_SSE
+	TransportPoll Transport = C.RTHUB_TRANSPORT_POLL
 )
 
 func (t Transport) String() string {

@@ -10,7 +10,9 @@
 //   - WebSocket first (ws(s)://host/ws). When the WebSocket does not open (an HTTP error, a proxy
 //     that drops `Upgrade`, no answer within `openTimeout`), it tries the same channels over
 //     EventSource (/events?channel=..&fallback=1) at once; that is a fallback once the stream
-//     opens, and while on it a WebSocket is tried again every `websocketRetryMs`.
+//     opens, and while on it a WebSocket is tried again every `websocketRetryMs`. When the event
+//     stream fails too, or opens but brings nothing within `sseSilenceMs` (a proxy that buffers
+//     it), it long-polls /poll instead (a second fallback; WebSocket is still tried again).
 //   - Reconnects with exponential backoff and full jitter: after the n-th failure in a row it
 //     waits a random delay in [0, min(backoffCap, backoffBase * 2^n)] ms; a connection that
 //     held 5 s starts the count again.
@@ -43,11 +45,80 @@
 //   reset        {channel, epoch, seq, previous, reason}       reload the channel's state
 //   state        {state, transport, reason, attempt, retryIn}
 //                state: 'connecting' | 'connected' | 'fallback' | 'disconnected' | 'closed'
-//                transport: 'ws' | 'sse'
-//   fallback     {reason}                                      now streaming over SSE
+//                transport: 'ws' | 'sse' | 'poll'
+//   fallback     {reason, transport}                           now on SSE, or long-polling
 //   error        {code, message, channel}                      a request the hub refused
 //
 // All of this runs on the page's event loop; there are no threads.
+
+// Long-polling /poll with EventSource's face (onopen, onmessage, onerror, close), so that the
+// client treats it as one more stream: a chain of GETs, each held by the hub until it has
+// something or its poll timeout passes, each answer {cursor, messages} giving the cursor the
+// next one continues from. Opens on the first answer's headers; onanswer on every answer (an
+// empty one is the hub's sign of life for the watchdog).
+export class LongPoll {
+  constructor(url) {
+    this._url = url;
+    this._abort = typeof AbortController === 'function' ? new AbortController() : null;
+    this._closed = false;
+    this.onopen = this.onmessage = this.onerror = this.onanswer = null;
+  }
+
+  start() { this._loop(); }
+
+  close() {
+    this._closed = true;
+    if (this._abort) this._abort.abort();
+  }
+
+  async _loop() {
+    let url = this._url;
+    let opened = false;
+    while (!this._closed) {
+      let res, body;
+      try {
+        res = await fetch(url, { cache: 'no-store', signal: this._abort ? this._abort.signal : undefined });
+      } catch (e) {
+        return this._fail(`GET /poll failed: ${e.message}`);
+      }
+      if (this._closed) return;
+      if (!res.ok) return this._fail(`/poll answered HTTP ${res.status}`);
+      if (!opened) {
+        opened = true;
+        if (this.onopen) this.onopen();
+        if (this._closed) return;
+      }
+      try {
+        body = await res.json();
+      } catch (e) {
+        return this._fail(`an unreadable /poll answer: ${e.message}`);
+      }
+      if (this._closed) return;
+      if (!body || !Array.isArray(body.messages)) return this._fail('a /poll answer without messages');
+      if (typeof body.cursor === 'string' && body.cursor) url = withCursor(this._url, body.cursor);
+      if (this.onanswer) this.onanswer();
+      for (const m of body.messages) {
+        if (this._closed) return;
+        if (this.onmessage) this.onmessage({ data: m });
+      }
+    }
+  }
+
+  _fail(reason) {
+    if (this._closed) return;
+    this._closed = true;
+    if (this.onerror) this.onerror({ reason });
+  }
+}
+
+// The /poll URL with `cursor` in place of the first poll's cursor, and no fallback mark (the hub
+// counts a fallback once, on the first poll).
+function withCursor(url, cursor) {
+  const u = new URL(url);
+  u.searchParams.delete('fallback');
+  u.searchParams.set('cursor', cursor);
+  return u.toString();
+}
 
 const CHANNEL_NAME = /^[A-Za-z0-9_.:@/-]{1,255}$/;
 // A connection that held this long was a success: the next failure starts the backoff afresh.
@@ -57,7 +128,7 @@ export const DEFAULTS = Object.freeze({
   channels: [],            // subscribed from the start (more with subscribe())
   snapshot: false,         // the `channels` above are subscribed with {snapshot: true}
   token: '',               // JWT, sent as ?token= on /ws and /events (browsers cannot set headers)
-  transport: 'auto',       // 'auto': WebSocket, SSE fallback; 'ws': never SSE; 'sse': never WebSocket
+  transport: 'auto',       // 'auto': WebSocket, then SSE, then long-polling; 'ws', 'sse', 'poll': only that
   backoffBase: 500,        // ms
   backoffCap: 30000,       // ms
   maxAttempts: 0,          // failed attempts in a row before giving up (state 'closed'); 0: forever
@@ -66,6 +137,7 @@ export const DEFAULTS = Object.freeze({
   openTimeout: 10000,      // ms for a WebSocket handshake or the start of an event stream (0: none)
   websocketRetryEvery: 0,  // on SSE after a fallback: every Nth reconnect tries WebSocket (0: never, as C++)
   websocketRetryMs: 60000, // ... and after this long on SSE, WebSocket is tried again (0: never)
+  sseSilenceMs: 5000,      // an event stream silent this long after opening: long-poll instead
   httpPublish: true,       // on SSE, publish() uses POST /publish; false: publish() rejects
   publishKey: '',          // Bearer key for POST /publish (see README: a key in a page is public)
   maxQueuedPublishes: 1000, // publishes waiting for a connection
@@ -113,9 +185,9 @@ export class RthubClient extends EventTarget {
     super();
     const o = this.options = { ...DEFAULTS, ...options };
     if (o.transport === 'websocket') o.transport = 'ws'; // the name before 0.3
-    if (!['auto', 'ws', 'sse'].includes(o.transport)) throw new TypeError(`rthub: bad transport option: ${o.transport}`);
+    if (!['auto', 'ws', 'sse', 'poll'].includes(o.transport)) throw new TypeError(`rthub: bad transport option: ${o.transport}`);
     for (const k of ['backoffBase', 'backoffCap', 'maxAttempts', 'heartbeat', 'watchdogMs', 'openTimeout',
-      'websocketRetryEvery', 'websocketRetryMs', 'maxQueuedPublishes']) {
+      'websocketRetryEvery', 'websocketRetryMs', 'sseSilenceMs', 'maxQueuedPublishes']) {
       if (!(Number.isFinite(o[k]) && o[k] >= 0)) throw new TypeError(`rthub: option ${k} must be a number >= 0`);
     }
     if (typeof o.random !== 'function') throw new TypeError('rthub: option random must be a function');
@@ -131,7 +203,7 @@ export class RthubClient extends EventTarget {
     this.stats = {
       connects: 0,          // connections opened (either transport)
       reconnects: 0,        // connections opened after an earlier one was lost
-      fallbacks: 0,         // switches from WebSocket to SSE
+      fallbacks: 0,         // steps down that opened: WebSocket to SSE, SSE to long-polling
       websocketRetries: 0,  // WebSocket attempts made while on SSE after a fallback
       messages: 0,          // messages handed to the application
       duplicates: 0,        // messages at or before a channel's position, dropped
@@ -155,6 +227,7 @@ export class RthubClient extends EventTarget {
     this._failures = 0;           // failed attempts in a row: the backoff exponent
     this._timer = null;           // the pending reconnect
     this._fallbackSince = 0;      // when the client fell back to SSE (0: not fallen back)
+    this._fallenTo = null;        // 'sse' or 'poll' after a fallback opened
     this._lastWebSocketTry = 0;
     this._sseTriesSinceWebSocket = 0;
     this._nextId = 1;
@@ -288,11 +361,12 @@ export class RthubClient extends EventTarget {
     this._timer = null;
     if (this._closed) return;
     if (this._useWebSocket()) this._openWebSocket();
-    else this._openEventSource();
+    else this._openStream({ kind: this._fallenTo === 'poll' || this.options.transport === 'poll' ? 'poll' : 'sse' });
   }
 
   _useWebSocket() {
     const o = this.options;
+    if (o.transport === 'poll') return false;
     if (typeof EventSource === 'undefined' || o.transport === 'ws') return true;
     if (typeof WebSocket === 'undefined' || o.transport === 'sse') return false;
     if (!this._fallbackSince) return true;
@@ -352,44 +426,60 @@ export class RthubClient extends EventTarget {
     return conn;
   }
 
-  _openEventSource({ fallbackReason = '' } = {}) {
+  // An event stream (kind 'sse', /events) or long-polling (kind 'poll', /poll): both name their
+  // channels in the URL and resume from the positions' cursor.
+  _openStream({ kind = 'sse', fallbackReason = '' } = {}) {
     const channels = [...this._wanted];
-    const conn = this._newConn('sse', { fallbackReason, channels });
+    const conn = this._newConn(kind, { fallbackReason, channels });
+    const what = kind === 'sse' ? 'event stream' : 'long-poll';
     if (channels.length === 0) {
       // An event stream needs at least one channel; subscribe() opens one.
-      this._setState('disconnected', 'sse', { reason: 'no channels to stream', retryIn: -1 });
+      this._setState('disconnected', kind, { reason: 'no channels to stream', retryIn: -1 });
       return;
     }
     const query = channels.map((c) => `channel=${encodeURIComponent(c)}`);
     const cursor = this._cursor(channels);
-    if (cursor) query.push(`last_event_id=${encodeURIComponent(cursor)}`);
+    if (cursor) query.push(`${kind === 'sse' ? 'last_event_id' : 'cursor'}=${encodeURIComponent(cursor)}`);
     if (this.options.transport === 'auto') query.push('fallback=1'); // counted by the hub's metrics
     // One stream, one choice: a snapshot for every channel it does not resume. The state of a
     // channel that did not ask is not kept, so such a snapshot is only passed over.
-    if (channels.some((c) => this._snapshots.has(c))) query.push('snapshot=1');
+    if (kind === 'sse' && channels.some((c) => this._snapshots.has(c))) query.push('snapshot=1');
     if (this.options.token) query.push(`token=${encodeURIComponent(this.options.token)}`);
     this._conn = conn;
-    this._setState('connecting', 'sse', { attempt: this._failures });
+    this._setState('connecting', kind, { attempt: this._failures });
     try {
-      conn.sock = new EventSource(`${this._httpBase}/events?${query.join('&')}`);
+      const url = `${this._httpBase}/${kind === 'sse' ? 'events' : 'poll'}?${query.join('&')}`;
+      conn.sock = kind === 'sse' ? new EventSource(url) : new LongPoll(url);
     } catch (e) {
       conn.sock = null;
-      queueMicrotask(() => this._openFailed(conn, `event stream: ${e.message}`));
+      queueMicrotask(() => this._openFailed(conn, `${what}: ${e.message}`));
       return;
     }
     const es = conn.sock;
     es.onopen = () => this._opened(conn);
     es.onmessage = (ev) => this._received(conn, ev.data);
+    es.onanswer = () => { if (this._conn === conn) conn.lastRx = Date.now(); };
     // The browser would reconnect by itself; the client does it instead, with its own backoff.
-    es.onerror = () => {
-      if (conn.open) this._drop(conn, 'event stream ended');
-      else this._openFailed(conn, 'event stream could not open');
+    es.onerror = (ev) => {
+      const why = ev && ev.reason ? `: ${ev.reason}` : '';
+      if (conn.open) this._drop(conn, `${what} ended${why}`);
+      else this._openFailed(conn, `${what} could not open${why}`);
     };
+    if (kind === 'poll') es.start();
     if (this.options.openTimeout) {
       conn.timers.push(setTimeout(() => {
-        if (!conn.open) this._openFailed(conn, `event stream: no answer within ${this.options.openTimeout} ms`);
+        if (!conn.open) this._openFailed(conn, `${what}: no answer within ${this.options.openTimeout} ms`);
       }, this.options.openTimeout));
     }
+  }
+
+  // The event stream failed, ended before bringing anything, or stays silent (a proxy that
+  // buffers it): long-poll at once, the same channels from the same positions.
+  _stepDownToPolling(conn, reason) {
+    this._teardown(conn);
+    this._conn = null;
+    this._setState('fallback', 'poll', { reason, retryIn: -1 });
+    this._openStream({ kind: 'poll', fallbackReason: reason });
   }
 
   // The SSE cursor for a new stream, built from the positions (the hub's format:
@@ -407,7 +497,7 @@ export class RthubClient extends EventTarget {
   _opened(conn) {
     if (conn.probe) {
       // A WebSocket retry made while streaming over SSE got through: switch to it.
-      if (this._closed || !this._conn || this._conn.transport !== 'sse') { this._teardown(conn); return; }
+      if (this._closed || !this._conn || this._conn.transport === 'ws') { this._teardown(conn); return; }
       this._teardown(this._conn);
       conn.probe = false;
       conn.replacing = true; // a switch of transport, not a reconnect
@@ -424,12 +514,22 @@ export class RthubClient extends EventTarget {
 
     if (conn.transport === 'ws') {
       this._fallbackSince = 0;
+      this._fallenTo = null;
       for (const channel of this._wanted) this._sendSubscribe(conn, channel);
     } else {
-      if (conn.fallbackReason && !this._fallbackSince) {
-        this._fallbackSince = Date.now();
+      if (conn.fallbackReason && this._fallenTo !== conn.transport) { // each step that opens counts
+        if (!this._fallbackSince) this._fallbackSince = Date.now();
+        this._fallenTo = conn.transport;
         this.stats.fallbacks++;
-        this._emit('fallback', { reason: conn.fallbackReason });
+        this._emit('fallback', { reason: conn.fallbackReason, transport: conn.transport });
+      }
+      if (conn.transport === 'sse' && this.options.transport === 'auto' && this.options.sseSilenceMs) {
+        const silence = this.options.sseSilenceMs;
+        conn.timers.push(setTimeout(() => {
+          if (this._conn === conn && conn.open && !conn.heard) {
+            this._stepDownToPolling(conn, `the event stream brought nothing in ${silence} ms (a proxy may buffer it)`);
+          }
+        }, silence));
       }
       if (this._fallbackSince && this.options.websocketRetryMs && typeof WebSocket !== 'undefined') {
         this._armWebSocketRetry(conn);
@@ -469,7 +569,12 @@ export class RthubClient extends EventTarget {
       // unreachable and the next attempt tries WebSocket first again. Without a channel there
       // is nothing to stream: a plain failure.
       this._setState('fallback', 'sse', { reason: `WebSocket handshake failed: ${reason}`, retryIn: -1 });
-      this._openEventSource({ fallbackReason: reason });
+      this._openStream({ kind: 'sse', fallbackReason: reason });
+      return;
+    }
+    if (conn.transport === 'sse' && this.options.transport === 'auto' && conn.fallbackReason && !this._fallbackSince) {
+      // The event stream tried after it did not open either: long-polling, by the same rule.
+      this._stepDownToPolling(conn, `the event stream failed: ${reason}`);
       return;
     }
     this._retryLater(reason, conn.transport);
@@ -478,6 +583,10 @@ export class RthubClient extends EventTarget {
   // An open connection is lost (or dropped on purpose): clean up, then reconnect with backoff.
   _drop(conn, reason, code) {
     if (this._conn !== conn) return;
+    if (conn.transport === 'sse' && this.options.transport === 'auto' && !conn.heard) {
+      this._stepDownToPolling(conn, `the event stream failed: ${reason}`); // ended before any event
+      return;
+    }
     this._teardown(conn);
     this._conn = null;
     if (Date.now() - conn.openedAt >= STABLE_CONNECTION_MS) this._failures = 0;
@@ -527,7 +636,7 @@ export class RthubClient extends EventTarget {
       if (this._conn !== conn || this._closed) return;
       this._teardown(conn);
       this._conn = null;
-      this._openEventSource({ fallbackReason: conn.fallbackReason });
+      this._openStream({ kind: conn.transport, fallbackReason: conn.fallbackReason });
       if (this._conn) this._conn.replacing = true;
     });
   }
@@ -629,9 +738,10 @@ export class RthubClient extends EventTarget {
   _received(conn, text) {
     if (this._conn !== conn) return;
     conn.lastRx = Date.now();
+    conn.heard = true;
     let m;
     try {
-      m = JSON.parse(text);
+      m = typeof text === 'string' ? JSON.parse(text) : text; // long-polling hands objects
     } catch (e) {
       this._emit('error', { code: 'protocol', message: `the hub sent something that is not JSON: ${String(text).slice(0, 200)}` });
       return;

@@ -24,13 +24,15 @@ const char kUsage[] =
     "  --sse                use Server-Sent Events only (no WebSocket)\n"
     "  --snapshot           subscribe with the keyed snapshot: prints it, then the live messages\n"
     "  --presence           subscribe with presence: prints the members, then join and leave\n"
+    "  --poll               use HTTP long-polling only (no WebSocket, no SSE)\n"
     "  --ca FILE            trust the PEM CA certificates in FILE besides the system store\n"
     "  --insecure           accept any TLS certificate (testing only)\n"
     "  --token JWT          send 'Authorization: Bearer JWT'\n"
     "  --heartbeat SECONDS  the hub's heartbeat (default 25): silence for twice this reconnects\n"
     "  --watchdog MS        silence that ends a connection (default: twice the heartbeat)\n"
     "  --backoff-base MS    --backoff-cap MS: reconnect delays (defaults 500, 30000)\n"
-    "  --handshake-timeout MS  --websocket-retry MS  --max-attempts N: see docs/CLIENT.md\n"
+    "  --handshake-timeout MS  --websocket-retry MS  --sse-silence MS  --max-attempts N: see\n"
+    "                       docs/CLIENT.md\n"
     "  --help               this text\n"
     "Prints one JSON object per line on stdout: {\"event\":\"message\",...} for each message,\n"
     "{\"event\":\"state\",\"state\":...,\"transport\":...} for each change of the connection,\n"
@@ -129,6 +131,7 @@ int* number_option(rthub::ClientOptions& o, const std::string& arg) {
   if (arg == "--watchdog") return &o.watchdog_ms;
   if (arg == "--handshake-timeout") return &o.handshake_timeout_ms;
   if (arg == "--websocket-retry") return &o.websocket_retry_ms;
+  if (arg == "--sse-silence") return &o.sse_silence_ms;
   return nullptr;
 }
 
@@ -146,6 +149,8 @@ rthub::ClientOptions parse(int argc, char** argv) {
       o.snapshot = true;
     } else if (arg == "--presence") {
       o.presence = true;
+    } else if (arg == "--poll") {
+      o.poll_only = true;
     } else if (arg == "--insecure") {
       o.insecure_skip_verify_for_tests = true;
     } else if (int* number = number_option(o, arg)) {

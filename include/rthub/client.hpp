@@ -7,6 +7,8 @@
 //   - WebSocket first. When the WebSocket does not open (an HTTP error status, a proxy that
 //     drops the Upgrade, no answer in time) it tries the channels over Server-Sent Events at once
 //     (/events, marked fallback=1 so the hub counts it) and tries WebSocket again now and then.
+//     When the event stream fails too, or opens but brings nothing (a proxy that buffers it), it
+//     long-polls /poll instead (marked fallback=1 as well).
 //   - Reconnects with exponential backoff and full jitter: attempt n waits a random delay in
 //     [0, min(cap, base * 2^n)].
 //   - A heartbeat watchdog: a connection that brought nothing (message or ping) for twice the
@@ -49,6 +51,7 @@ enum class ClientTransport : uint8_t {
   kNone = 0,
   kWebSocket = 1,    // "ws"
   kEventStream = 2,  // "sse"
+  kLongPoll = 3,     // "poll"
 };
 
 // The connection states a client reports.
@@ -56,7 +59,8 @@ enum class ClientState : uint8_t {
   kConnecting = 0,    // an attempt starts (transport, attempt)
   kConnected = 1,     // the transport is open (transport)
   kDisconnected = 2,  // the connection ended or failed (reason, retry_in_ms)
-  kFallback = 3,      // WebSocket cannot pass: switching to SSE (reason)
+  kFallback = 3,      // a transport cannot pass: switching to the next one, WebSocket to SSE or
+                      // SSE to long-polling (transport: the next one; reason)
   kClosed = 4,        // stopped, or gave up after max_attempts (reason); no more attempts
 };
 
@@ -135,7 +139,7 @@ struct ClientEvent {
 struct ClientStats {
   uint64_t connects = 0;            // connections opened (either transport)
   uint64_t reconnects = 0;          // connections opened after a previous one was lost
-  uint64_t fallbacks = 0;           // switches from WebSocket to SSE
+  uint64_t fallbacks = 0;           // steps down that opened: WebSocket to SSE, SSE to long-polling
   uint64_t messages = 0;            // messages handed to the host
   uint64_t duplicates_dropped = 0;  // messages at or before a channel's position, not handed over
   uint64_t resets = 0;              // kReset events
@@ -152,6 +156,7 @@ struct ClientOptions {
   bool snapshot = false;              // `channels` are subscribed with a snapshot
   bool presence = false;              // `channels` are subscribed with presence
   bool sse_only = false;              // never try WebSocket (not counted as a fallback)
+  bool poll_only = false;             // long-polling only (/poll): never WebSocket or SSE
 
   // Reconnect backoff: attempt n waits random(0, min(backoff_cap_ms, backoff_base_ms * 2^n)).
   uint32_t backoff_base_ms = 500;
@@ -163,6 +168,8 @@ struct ClientOptions {
   int watchdog_ms = 0;               // silence that ends a connection; 0: twice the heartbeat
   int handshake_timeout_ms = 10000;  // a WebSocket or SSE handshake unanswered this long fails
   int websocket_retry_ms = 60000;    // while on SSE after a fallback, try WebSocket this often
+  int sse_silence_ms = 5000;  // an event stream (not sse_only) that brings nothing, not even its
+                              // first event, this long after it opened is left for long-polling
 
   std::string ca_file;  // PEM CA certificates trusted for https://, besides the system store
   // Accept any server certificate (self-signed, wrong name, expired). For tests only: it
@@ -232,7 +239,7 @@ class RTHUB_API Client {
   std::unique_ptr<Impl> impl_;
 };
 
-// "ws", "sse" or "none".
+// "ws", "sse", "poll" or "none".
 RTHUB_API const char* to_string(ClientTransport transport) noexcept;
 // "connecting", "connected", "disconnected", "fallback", "closed".
 RTHUB_API const char* to_string(ClientState state) noexcept;

@@ -384,15 +384,17 @@ typedef enum rthub_client_state {
   RTHUB_CLIENT_CONNECTED = 1,  /* the transport is open */
   RTHUB_CLIENT_DISCONNECTED =
       2, /* the connection ended or failed; the next attempt is in retry_in_ms */
-  RTHUB_CLIENT_FALLBACK = 3, /* WebSocket cannot pass: switching to Server-Sent Events */
+  RTHUB_CLIENT_FALLBACK = 3, /* a transport cannot pass: switching to the next (transport), from
+                                WebSocket to Server-Sent Events, or from SSE to long-polling */
   RTHUB_CLIENT_CLOSED = 4    /* stopped, or gave up after max_attempts retries: no more attempts */
 } rthub_client_state;
 
 /* rthub_transport: how a client is connected. */
 typedef enum rthub_transport {
   RTHUB_TRANSPORT_NONE = 0,
-  RTHUB_TRANSPORT_WS = 1, /* WebSocket (/ws) */
-  RTHUB_TRANSPORT_SSE = 2 /* Server-Sent Events (/events) */
+  RTHUB_TRANSPORT_WS = 1,  /* WebSocket (/ws) */
+  RTHUB_TRANSPORT_SSE = 2, /* Server-Sent Events (/events) */
+  RTHUB_TRANSPORT_POLL = 3 /* HTTP long-polling (/poll) */
 } rthub_transport;
 
 /* rthub_client_event: one event. Every string is given with its length, is also NUL-terminated,
@@ -458,9 +460,12 @@ typedef struct rthub_client_options {
   size_t max_pending_events;      /* polling: past this many waiting events, reading pauses; default
                                      10000 */
   rthub_client_event_fn on_event; /* NULL: events are polled with rthub_client_next_event() */
-  void* user_data;                /* passed to on_event, last */
+  void* user_data;                /* passed to on_event */
   int snapshot; /* non-zero: `channels` are subscribed with RTHUB_SUBSCRIBE_SNAPSHOT */
   int presence; /* non-zero: `channels` are subscribed with RTHUB_SUBSCRIBE_PRESENCE */
+  int poll_only;      /* non-zero: HTTP long-polling only (/poll), never WebSocket or SSE */
+  int sse_silence_ms; /* an event stream that brings nothing this long after it opened is left
+                         for long-polling (not with sse_only); default 5000 */
   /* Add new fields just above here. */
 } rthub_client_options;
 

@@ -27,7 +27,8 @@ using rthub::capi::fail;
 using rthub::capi::guarded;
 
 using ClientOptionsLayout =
-    rthub::capi::Layout<rthub_client_options, RTHUB_KNOWN_BYTES(rthub_client_options, presence)>;
+    rthub::capi::Layout<rthub_client_options,
+                        RTHUB_KNOWN_BYTES(rthub_client_options, sse_silence_ms)>;
 
 rthub_client_options default_client_options() {
   rthub::ClientOptions d;
@@ -40,6 +41,7 @@ rthub_client_options default_client_options() {
   o.handshake_timeout_ms = d.handshake_timeout_ms;
   o.websocket_retry_ms = d.websocket_retry_ms;
   o.max_pending_events = d.max_pending_events;
+  o.sse_silence_ms = d.sse_silence_ms;
   return o;
 }
 
@@ -111,6 +113,8 @@ rthub::ClientOptions to_options(const rthub_client_options& o) {
   out.max_pending_events = o.max_pending_events;
   out.snapshot = o.snapshot != 0;
   out.presence = o.presence != 0;
+  out.poll_only = o.poll_only != 0;
+  out.sse_silence_ms = o.sse_silence_ms;
   return out;
 }
 

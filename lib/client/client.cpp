@@ -150,7 +150,8 @@ Client::Impl::Impl(ClientOptions options)
                                    options_.watchdog_ms
                                        ? options_.watchdog_ms
                                        : int64_t{2000} * options_.heartbeat_seconds,
-                                   options_.websocket_retry_ms, [this] { return next_id(); }},
+                                   options_.websocket_retry_ms, [this] { return next_id(); },
+                                   options_.poll_only, options_.sse_silence_ms},
           client::Backoff(client::BackoffPolicy{options_.backoff_base_ms, options_.backoff_cap_ms,
                                                 options_.max_attempts},
                           client::system_uniform_source()),
@@ -336,7 +337,7 @@ void Client::Impl::unsubscribe_now(const std::string& channel) {
     ws->send(client::encode_unsubscribe(channel, id));
     return;
   }
-  if (strategy_.transport() == ClientTransport::kEventStream) reopen_stream_ = true;
+  if (client::channels_in_url(strategy_.transport())) reopen_stream_ = true;
   sink_.unsubscribed(channel);
 }
 
@@ -448,7 +449,7 @@ void Client::Impl::on_server_text(std::string_view text) {
 void Client::Impl::on_refused(ClientTransport transport, const LinkEnd& end) {
   if (end.http_status == 401 || end.http_status == 403)
     return sink_.error(end.http_status == 401 ? "unauthorized" : "forbidden", end.reason);
-  if (transport == ClientTransport::kEventStream) {
+  if (client::channels_in_url(transport)) {
     client::PublishAnswer refusal = client::decode_publish_answer(end.http_status, end.body);
     sink_.error(refusal.code, refusal.message);
     // A hub that keeps no snapshots (Redis mode) refuses snapshot=1: stream plainly from now on,
@@ -507,6 +508,8 @@ const char* to_string(ClientTransport transport) noexcept {
       return "ws";
     case ClientTransport::kEventStream:
       return "sse";
+    case ClientTransport::kLongPoll:
+      return "poll";
     case ClientTransport::kNone:
       break;
   }

@@ -24,6 +24,8 @@ ClientOptions validate_client_options(ClientOptions o) {
   if (o.watchdog_ms < 0) invalid("watchdog_ms must not be negative");
   if (o.handshake_timeout_ms <= 0) invalid("handshake_timeout_ms must be positive");
   if (o.websocket_retry_ms <= 0) invalid("websocket_retry_ms must be positive");
+  if (o.sse_silence_ms <= 0) invalid("sse_silence_ms must be positive");
+  if (o.sse_only && o.poll_only) invalid("sse_only and poll_only exclude each other");
   if (o.max_pending_events == 0) invalid("max_pending_events must be positive");
   for (const auto& channel : o.channels) check_channel_name(channel);
   return o;

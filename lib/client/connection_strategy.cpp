@@ -17,10 +17,29 @@ ConnectionStrategy::ConnectionStrategy(StrategySettings settings, Backoff backof
       sink_(sink),
       counters_(counters),
       hooks_(hooks),
-      route_(settings_.sse_only ? Route::kSseOnly : Route::kWebSocket),
+      route_(settings_.poll_only  ? Route::kPollOnly
+             : settings_.sse_only ? Route::kSseOnly
+                                  : Route::kWebSocket),
       reconnect_alarm_(clock.alarm()),
       watchdog_alarm_(clock.alarm()),
-      probe_alarm_(clock.alarm()) {}
+      probe_alarm_(clock.alarm()),
+      silence_alarm_(clock.alarm()) {}
+
+ClientTransport ConnectionStrategy::transport_of(Route route) const {
+  switch (route) {
+    case Route::kWebSocket:
+      return ClientTransport::kWebSocket;
+    case Route::kFallbackAttempt:
+    case Route::kFallenBack:
+    case Route::kSseOnly:
+      return ClientTransport::kEventStream;
+    case Route::kPollAttempt:
+    case Route::kPolling:
+    case Route::kPollOnly:
+      break;
+  }
+  return ClientTransport::kLongPoll;
+}
 
 void ConnectionStrategy::start() {
   if (phase_ != Phase::kIdle) return;
@@ -32,6 +51,7 @@ void ConnectionStrategy::stop() {
   reconnect_alarm_->cancel();
   watchdog_alarm_->cancel();
   probe_alarm_->cancel();
+  silence_alarm_->cancel();
   if (probe_) probe_->abandon();
   probe_ = nullptr;
   if (current_) current_->abandon();
@@ -44,13 +64,10 @@ Connection* ConnectionStrategy::open_connection() const {
 
 void ConnectionStrategy::channels_changed() {
   if (phase_ == Phase::kWaitingForChannel) return connect_now();
-  if (!current_ || transport_ != ClientTransport::kEventStream || phase_ == Phase::kClosed) return;
-  // The stream's channels are in its URL: open a new one, resuming from the positions.
+  if (!current_ || !channels_in_url(transport_) || phase_ == Phase::kClosed) return;
+  // The link's channels are in its URL: open a new one, resuming from the positions.
   current_->abandon();
-  current_ = nullptr;
-  watchdog_alarm_->cancel();
-  probe_alarm_->cancel();
-  book_.connection_lost();
+  forget_current();
   connect_now();
 }
 
@@ -70,9 +87,8 @@ void ConnectionStrategy::drop(std::string reason) {
 void ConnectionStrategy::connect_now() {
   reconnect_alarm_->cancel();
   if (phase_ == Phase::kClosed || current_) return;
-  ClientTransport transport =
-      route_ == Route::kWebSocket ? ClientTransport::kWebSocket : ClientTransport::kEventStream;
-  if (transport == ClientTransport::kEventStream && book_.empty()) {
+  ClientTransport transport = transport_of(route_);
+  if (channels_in_url(transport) && book_.empty()) {
     if (phase_ != Phase::kWaitingForChannel)
       sink_.state(ClientState::kDisconnected, transport,
                   "waiting for a channel: an event stream needs one", attempt());
@@ -81,10 +97,12 @@ void ConnectionStrategy::connect_now() {
   }
   phase_ = Phase::kConnecting;
   sink_.state(ClientState::kConnecting, transport, "", attempt());
-  bool fallback = route_ == Route::kFallbackAttempt || route_ == Route::kFallenBack;
-  Connection* link = transport == ClientTransport::kWebSocket
-                         ? links_.websocket(this)
-                         : links_.event_stream(this, book_.channels(), book_.cursor(), fallback);
+  bool fallback = route_ == Route::kFallbackAttempt || route_ == Route::kFallenBack ||
+                  route_ == Route::kPollAttempt || route_ == Route::kPolling;
+  Connection* link = transport == ClientTransport::kWebSocket ? links_.websocket(this)
+                     : transport == ClientTransport::kEventStream
+                         ? links_.event_stream(this, book_.channels(), book_.cursor(), fallback)
+                         : links_.long_poll(this, book_.channels(), book_.cursor(), fallback);
   current_ = link;
   transport_ = transport;
   if (paused_) link->set_reading(false);
@@ -99,6 +117,7 @@ void ConnectionStrategy::on_open(Connection& link) {
     transport_ = ClientTransport::kWebSocket;
     route_ = Route::kWebSocket;
     probe_alarm_->cancel();
+    silence_alarm_->cancel();
     book_.connection_lost();
     return opened(true);
   }
@@ -110,9 +129,13 @@ void ConnectionStrategy::opened(bool took_over) {
   connected_at_ms_ = now;
   last_heard_ms_ = now;
   ping_outstanding_ = false;
+  heard_since_open_ = false;
   phase_ = Phase::kConnected;
-  if (route_ == Route::kFallbackAttempt) {  // only a stream that opens makes a fallback
+  if (route_ == Route::kFallbackAttempt) {  // only a link that opens makes a fallback
     route_ = Route::kFallenBack;
+    counters_.fallbacks++;
+  } else if (route_ == Route::kPollAttempt) {
+    route_ = Route::kPolling;
     counters_.fallbacks++;
   }
   if (!took_over) {
@@ -124,7 +147,25 @@ void ConnectionStrategy::opened(bool took_over) {
   hooks_.on_connected(*link, transport_, took_over);
   if (current_ != link || !link->is_open()) return;  // dropped meanwhile
   arm_watchdog(settings_.watchdog_ms / 2);
-  if (transport_ == ClientTransport::kEventStream) schedule_probe();
+  // A proxy that buffers the stream passes its headers and holds every event: an event stream
+  // that brings nothing at all, not even its first event, is given up for long-polling.
+  if (transport_ == ClientTransport::kEventStream && route_ != Route::kSseOnly)
+    silence_alarm_->start(settings_.sse_silence_ms, [this] {
+      step_down_to_polling("the event stream brought nothing in " +
+                           std::to_string(settings_.sse_silence_ms) +
+                           " ms (a proxy may buffer it)");
+    });
+  if (channels_in_url(transport_)) schedule_probe();
+}
+
+void ConnectionStrategy::step_down_to_polling(const std::string& why) {
+  if (phase_ == Phase::kClosed || !current_) return;
+  current_->abandon();
+  forget_current();
+  hooks_.on_disconnected();
+  route_ = Route::kPollAttempt;
+  sink_.state(ClientState::kFallback, ClientTransport::kLongPoll, why, attempt());
+  connect_now();
 }
 
 void ConnectionStrategy::on_end(Connection& link, const LinkEnd& end) {
@@ -140,6 +181,7 @@ void ConnectionStrategy::forget_current() {
   current_ = nullptr;
   watchdog_alarm_->cancel();
   probe_alarm_->cancel();
+  silence_alarm_->cancel();
   if (probe_) probe_->abandon();
   probe_ = nullptr;
   book_.connection_lost();
@@ -147,6 +189,7 @@ void ConnectionStrategy::forget_current() {
 
 void ConnectionStrategy::lost(const LinkEnd& end) {
   ClientTransport transport = transport_;
+  bool heard = heard_since_open_;
   forget_current();
   hooks_.on_disconnected();
   if (phase_ == Phase::kClosed) return;
@@ -165,9 +208,22 @@ void ConnectionStrategy::lost(const LinkEnd& end) {
                 "WebSocket handshake failed: " + why, attempt());
     return connect_now();
   }
+  // The event stream tried after it did not open either, or opened and ended without bringing
+  // anything: long-polling is tried at once, by the same rule.
+  if (transport == ClientTransport::kEventStream && route_ != Route::kSseOnly &&
+      ((!end.opened && route_ == Route::kFallbackAttempt) || (end.opened && !heard))) {
+    std::string why = end.http_status && !end.opened
+                          ? "HTTP " + std::to_string(end.http_status) + " (" + end.reason + ")"
+                          : end.reason;
+    route_ = Route::kPollAttempt;
+    sink_.state(ClientState::kFallback, ClientTransport::kLongPoll,
+                "the event stream failed: " + why, attempt());
+    return connect_now();
+  }
   if (!end.opened && end.http_status >= 400) hooks_.on_refused(transport, end);
-  // The stream failed too: the hub is away, not the path to it. The next attempt is WebSocket.
-  if (route_ == Route::kFallbackAttempt) route_ = Route::kWebSocket;
+  // Long-polling failed too: the hub is away, not the path to it. The next attempt is WebSocket.
+  if (route_ == Route::kFallbackAttempt || route_ == Route::kPollAttempt)
+    route_ = Route::kWebSocket;
   if (end.opened && clock_.now_ms() - connected_at_ms_ >= kStableConnectionMs) backoff_.reset();
   back_off(transport, end.reason);
 }
@@ -188,28 +244,31 @@ void ConnectionStrategy::back_off(ClientTransport transport, const std::string& 
 }
 
 void ConnectionStrategy::schedule_probe() {
-  if (route_ != Route::kFallenBack || !current_ || transport_ != ClientTransport::kEventStream ||
-      !current_->is_open() || probe_)
+  if ((route_ != Route::kFallenBack && route_ != Route::kPolling) || !current_ ||
+      !channels_in_url(transport_) || !current_->is_open() || probe_)
     return;
   probe_alarm_->start(settings_.websocket_retry_ms, [this] { start_probe(); });
 }
 
 void ConnectionStrategy::start_probe() {
-  if (probe_ || phase_ == Phase::kClosed || !current_ ||
-      transport_ != ClientTransport::kEventStream)
-    return;
+  if (probe_ || phase_ == Phase::kClosed || !current_ || !channels_in_url(transport_)) return;
   probe_ = links_.websocket(this);
   probe_->connect();
 }
 
 void ConnectionStrategy::on_activity(Connection& link) {
-  if (&link == current_) last_heard_ms_ = clock_.now_ms();
+  if (&link != current_) return;
+  last_heard_ms_ = clock_.now_ms();
+  heard_since_open_ = true;
+  silence_alarm_->cancel();
 }
 
 void ConnectionStrategy::on_text(Connection& link, std::string_view text) {
   if (&link != current_) return;
   last_heard_ms_ = clock_.now_ms();
   ping_outstanding_ = false;
+  heard_since_open_ = true;
+  silence_alarm_->cancel();
   hooks_.on_server_text(text);
 }
 

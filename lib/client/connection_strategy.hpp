@@ -1,6 +1,6 @@
 // connection_strategy.hpp: which connection the client holds, and what it does when one opens,
-// goes silent or ends: the state machine of docs/CLIENT.md (connect, fall back to SSE, probe
-// WebSocket again, back off with jitter, the watchdog). Client thread only.
+// goes silent or ends: the state machine of docs/CLIENT.md (connect, fall back to SSE and then to
+// long-polling, probe WebSocket again, back off with jitter, the watchdog). Client thread only.
 //
 // One Phase says where the machine is; one Route says which transport the next attempt uses.
 // Time comes from a Clock and connections from a LinkFactory, both injected, so the whole
@@ -29,7 +29,14 @@ class LinkFactory {
   virtual Connection* websocket(LinkListener* listener) = 0;
   virtual Connection* event_stream(LinkListener* listener, const std::vector<std::string>& channels,
                                    const std::string& cursor, bool fallback) = 0;
+  virtual Connection* long_poll(LinkListener* listener, const std::vector<std::string>& channels,
+                                const std::string& cursor, bool fallback) = 0;
 };
+
+// SSE and long-polling name their channels in the URL: a change of channels needs a new link.
+inline bool channels_in_url(ClientTransport transport) {
+  return transport == ClientTransport::kEventStream || transport == ClientTransport::kLongPoll;
+}
 
 // What the rest of the client does when the connection changes (Client::Impl).
 class ConnectionHooks {
@@ -50,6 +57,8 @@ struct StrategySettings {
   int64_t watchdog_ms = 50000;
   int64_t websocket_retry_ms = 60000;
   std::function<uint64_t()> next_id;  // ids for pings, from the client's request id space
+  bool poll_only = false;
+  int64_t sse_silence_ms = 5000;  // an event stream silent this long after opening: long-poll
 };
 
 class ConnectionStrategy final : public LinkListener {
@@ -67,6 +76,9 @@ class ConnectionStrategy final : public LinkListener {
     kFallbackAttempt,  // the WebSocket did not open: an event stream is being tried at once
     kFallenBack,       // streaming over SSE after a fallback; WebSocket probes now and then
     kSseOnly,          // sse_only: never WebSocket
+    kPollAttempt,      // the event stream failed or stayed silent: long-polling is tried at once
+    kPolling,          // long-polling after a fallback; WebSocket probes now and then
+    kPollOnly,         // poll_only: never WebSocket or SSE
   };
 
   // A connection that held this long was a success: the next failure starts the backoff afresh.
@@ -113,6 +125,8 @@ class ConnectionStrategy final : public LinkListener {
   void schedule_probe();
   void start_probe();
   void check_watchdog();
+  void step_down_to_polling(const std::string& why);
+  ClientTransport transport_of(Route route) const;
   void arm_watchdog(int64_t in_ms);
   void forget_current();
 
@@ -134,7 +148,8 @@ class ConnectionStrategy final : public LinkListener {
   int64_t connected_at_ms_ = 0;
   int64_t last_heard_ms_ = 0;
   bool ping_outstanding_ = false;
-  std::unique_ptr<Alarm> reconnect_alarm_, watchdog_alarm_, probe_alarm_;
+  bool heard_since_open_ = false;
+  std::unique_ptr<Alarm> reconnect_alarm_, watchdog_alarm_, probe_alarm_, silence_alarm_;
 };
 
 }  // namespace rthub::client

@@ -40,6 +40,29 @@ std::string Endpoint::events_path(const std::vector<std::string>& channels, bool
   return out;
 }
 
+std::string Endpoint::poll_path(const std::vector<std::string>& channels, const std::string& cursor,
+                                bool fallback) const {
+  std::string out = path_prefix + "/poll";
+  char separator = '?';
+  for (const auto& channel : channels) {
+    out += separator;
+    out += "channel=";
+    out += percent_encode(channel);
+    separator = '&';
+  }
+  if (!cursor.empty()) {
+    out += separator;
+    out += "cursor=";
+    out += percent_encode(cursor);
+    separator = '&';
+  }
+  if (fallback) {
+    out += separator;
+    out += "fallback=1";
+  }
+  return out;
+}
+
 std::string percent_encode(std::string_view text) {
   static const char kHex[] = "0123456789ABCDEF";
   std::string out;

@@ -33,15 +33,17 @@ bool Link::connect() {
                              LCCSCF_ALLOW_EXPIRED | LCCSCF_ALLOW_INSECURE;
   }
   int timeout = settings_.handshake_timeout_ms;
-  handshake_timer_.start(loop_.context(), timeout, [this, timeout] {
-    if (opened_ || ended_) return;
-    LinkEnd end;
-    end.request_sent = request_sent_;
-    end.timed_out = true;
-    end.reason = (request_sent_ ? "no answer within " : "could not connect within ") +
-                 std::to_string(timeout) + " ms";
-    fail(std::move(end));
-  });
+  // 0: no timer of the link's own (a held long-poll answers when the hub has something).
+  if (timeout > 0)
+    handshake_timer_.start(loop_.context(), timeout, [this, timeout] {
+      if (opened_ || ended_) return;
+      LinkEnd end;
+      end.request_sent = request_sent_;
+      end.timed_out = true;
+      end.reason = (request_sent_ ? "no answer within " : "could not connect within ") +
+                   std::to_string(timeout) + " ms";
+      fail(std::move(end));
+    });
   struct lws* wsi = lws_client_connect_via_info(&info);
   if (!wsi && !ended_) {
     wsi_ = nullptr;

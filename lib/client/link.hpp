@@ -63,7 +63,7 @@ struct LinkSettings {
   Endpoint endpoint;
   std::string token;  // Authorization: Bearer, when not empty
   bool insecure_skip_verify = false;
-  int handshake_timeout_ms = 10000;
+  int handshake_timeout_ms = 10000;  // 0: none (the connection strategy's watchdog decides)
   // Event streams: whether to ask for snapshots (`snapshot=1`), asked when a stream opens.
   std::function<bool()> stream_snapshots;
 };

@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "client/poll_link.hpp"
 #include "client/sse_link.hpp"
 #include "client/ws_link.hpp"
 
@@ -46,6 +47,13 @@ Connection* LoopLinks::event_stream(LinkListener* listener,
   return links_.back().get();
 }
 
+Connection* LoopLinks::long_poll(LinkListener* listener, const std::vector<std::string>& channels,
+                                 const std::string& cursor, bool fallback) {
+  links_.push_back(
+      std::make_unique<PollLink>(loop_, settings_, listener, channels, cursor, fallback));
+  return links_.back().get();
+}
+
 Connection* LoopLinks::publish(std::string body, PublishExchange::Done done) {
   links_.push_back(std::make_unique<PublishExchange>(loop_, publish_settings_, std::move(body),
                                                      std::move(done)));
@@ -54,7 +62,7 @@ Connection* LoopLinks::publish(std::string body, PublishExchange::Done done) {
 
 void LoopLinks::collect(const Connection* keep_a, const Connection* keep_b) {
   for (size_t i = 0; i < links_.size();) {
-    Link* link = links_[i].get();
+    Connection* link = links_[i].get();
     if (link->ended() && link != keep_a && link != keep_b) {
       links_[i] = std::move(links_.back());
       links_.pop_back();

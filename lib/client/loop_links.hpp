@@ -1,6 +1,6 @@
 // loop_links.hpp: the production Clock and LinkFactory of the client: alarms are lws timers on
-// the client's loop, links are real WebSocket / SSE / publish connections. Ended links are freed
-// between loop rounds (collect), never inside their own callbacks.
+// the client's loop, links are real WebSocket / SSE / long-poll / publish connections. Ended links
+// are freed between loop rounds (collect), never inside their own callbacks.
 #pragma once
 
 #include <memory>
@@ -33,6 +33,8 @@ class LoopLinks final : public LinkFactory {
   Connection* websocket(LinkListener* listener) override;
   Connection* event_stream(LinkListener* listener, const std::vector<std::string>& channels,
                            const std::string& cursor, bool fallback) override;
+  Connection* long_poll(LinkListener* listener, const std::vector<std::string>& channels,
+                        const std::string& cursor, bool fallback) override;
   // A POST /publish; `done` gets the status (0: no answer), the body and a failure text.
   Connection* publish(std::string body, PublishExchange::Done done);
 
@@ -45,7 +47,7 @@ class LoopLinks final : public LinkFactory {
  private:
   ClientLoop& loop_;
   LinkSettings settings_, publish_settings_;
-  std::vector<std::unique_ptr<Link>> links_;
+  std::vector<std::unique_ptr<Connection>> links_;
 };
 
 }  // namespace rthub::client

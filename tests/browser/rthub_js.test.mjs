@@ -120,8 +120,13 @@ async function stopHub(srv) {
 // nginx in front of the hub, WITHOUT Upgrade pass-through: a WebSocket handshake reaches the
 // hub as a plain GET /ws (answered 404), so the browser's WebSocket cannot open. /events is
 // proxied unbuffered. Runs as a child in the foreground, everything under a temporary prefix.
-function writeNginxConf(dir, hubPort, port, upgrade) {
+// With `buffering`, nginx also buffers every response whatever the hub's headers say (a
+// corporate proxy): the event stream passes nothing until its buffers fill, only long-polling works.
+function writeNginxConf(dir, hubPort, port, upgrade, buffering = false) {
   // upgrade: pass the WebSocket handshake through (the usual two headers), for the reload step.
+  const streaming = buffering
+    ? 'proxy_buffering on;\n      proxy_ignore_headers X-Accel-Buffering;'
+    : 'proxy_buffering off;';
   const ws = upgrade
     ? 'proxy_set_header Upgrade $http_upgrade;\n      proxy_set_header Connection "upgrade";'
     : 'proxy_set_header Connection "";';
@@ -146,8 +151,15 @@ http {
       proxy_pass http://127.0.0.1:${hubPort};
       proxy_http_version 1.1;
       proxy_set_header Connection "";
-      proxy_buffering off;
+      ${streaming}
       proxy_read_timeout 1h;
+    }
+    location /poll {
+      proxy_pass http://127.0.0.1:${hubPort};
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering on;
+      proxy_ignore_headers X-Accel-Buffering;
     }
     location / {
       proxy_pass http://127.0.0.1:${hubPort};
@@ -157,11 +169,11 @@ http {
 `);
 }
 
-async function startNginx(hubPort, port) {
+async function startNginx(hubPort, port, { buffering = false } = {}) {
   assert.ok(existsSync(NGINX), `${NGINX} is missing: install the nginx-light package`);
   if (!nginxDir) nginxDir = mkdtempSync(join(tmpdir(), 'rthub-js-nginx-'));
   const dir = nginxDir;
-  writeNginxConf(dir, hubPort, port, false);
+  writeNginxConf(dir, hubPort, port, false, buffering);
   const proc = spawn(NGINX, ['-e', join(dir, 'error.log'), '-p', dir, '-c', join(dir, 'nginx.conf'),
     '-g', `daemon off; pid ${join(dir, 'nginx.pid')}; error_log ${join(dir, 'error.log')};`],
   { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -415,10 +427,12 @@ test('backoff: full jitter within [0, min(cap, base*2^n)], doubling, spread over
     await waitIn(page, 'auto client gave up', () => window.__auto.state === 'closed');
     const auto = await page.evaluate(() => ({ states: window.__autoStates, expected: window.__expected, stats: window.__auto.stats }));
     const seq = auto.states.map((s) => `${s.state}/${s.transport}`);
-    assert.deepEqual(seq.slice(0, 4), ['connecting/ws', 'fallback/sse', 'connecting/sse', 'disconnected/sse']);
-    assert.ok(!seq.includes('FALLBACK/undefined'), `no fallback when SSE fails too: ${seq.join(' ')}`);
+    // A dead hub: the WebSocket, the stream and long-polling tried at once all fail, then back off.
+    assert.deepEqual(seq.slice(0, 6),
+      ['connecting/ws', 'fallback/sse', 'connecting/sse', 'fallback/poll', 'connecting/poll', 'disconnected/poll']);
+    assert.ok(!seq.includes('FALLBACK/undefined'), `no fallback when SSE and polling fail too: ${seq.join(' ')}`);
     assert.equal(auto.stats.fallbacks, 0);
-    const sseWaits = auto.states.filter((s) => s.state === 'disconnected' && s.transport === 'sse').map((s) => s.retryIn);
+    const sseWaits = auto.states.filter((s) => s.state === 'disconnected' && s.transport === 'poll').map((s) => s.retryIn);
     assert.deepEqual(sseWaits, auto.expected, 'retry delays are backoffDelay(n) of the injected source');
     assert.equal(auto.states.filter((s) => s.state === 'connecting' && s.transport === 'ws').length, 5,
       'every attempt tries WebSocket first again');
@@ -690,6 +704,54 @@ test('falls back to EventSource behind nginx without Upgrade; resumes; switches 
     const after = await page.evaluate(() => window.__client.stats);
     assert.equal(after.fallbacks, 1);
     assert.equal(after.reconnects, stats.reconnects, 'a switch of transport is not a reconnect');
+    await page.evaluate(() => window.__client.close());
+  } finally {
+    await page.close();
+    await stopNginx(nginx);
+  }
+});
+
+// ------------------------------------------------------------------ long-polling
+
+// Each message must reach the page within 2 s of its publish: the hub answers a held poll at
+// once when a message for its channels arrives and the client polls again at once
+// (docs/PROTOCOL.md, /poll; docs/CLIENT.md), so a message costs one answer and one new poll
+// through nginx, whose buffering holds nothing past the end of a response (issue 15: 2 s).
+const POLL_DELIVERY_MS = 2000;
+
+test('long-polls behind nginx that refuses upgrades and buffers responses: every message within 2 s', { timeout: 180000 }, async () => {
+  await setup();
+  const port = await freePort();
+  nginx = await startNginx(hub.port, port, { buffering: true });
+  const page = await newPage({ allowConsoleErrors: true }); // Chromium logs the failed handshakes
+  try {
+    await page.goto(`${nginx.base}/healthz`); // the page's origin is nginx: everything goes through it
+    const c = uniq('js.poll.c');
+    await startClient(page, { channels: [c], token: TOKEN, backoffBase: 300, backoffCap: 1000, openTimeout: 5000 });
+    // WebSocket refused at once; the stream stays silent for sseSilenceMs (5 s) or does not open
+    // within openTimeout (5 s): then long-polling.
+    await waitIn(page, 'connected by long-polling', () => window.__client.state === 'connected' && window.__client.transport === 'poll');
+    await waitIn(page, 'subscribed by long-polling', (c) => window.__log.subscribed.some((s) => s.channel === c), c);
+    let l = await log(page);
+    const steps = l.state.map((s) => `${s.state}/${s.transport}`);
+    assert.deepEqual(steps.slice(0, 3), ['connecting/ws', 'fallback/sse', 'connecting/sse']);
+    assert.ok(steps.includes('fallback/poll'), `a step down to polling: ${steps}`);
+    assert.ok(l.fallback.some((f) => f.transport === 'poll'));
+
+    const sent = [];
+    for (let i = 0; i < 15; i++) {
+      const at = Date.now();
+      sent.push({ ...(await publish(hub.base, { channel: c, type: 'poll', data: { i } })), at });
+      await waitIn(page, `message ${i} by long-polling`, (n) => window.__log.message.length >= 2 * n, sent.length);
+    }
+    l = await log(page);
+    const msgs = l.message.filter((_, i) => i % 2 === 0);
+    assert.deepEqual(assertClean(msgs, c).map((m) => m.seq), sent.map((s) => s.seq), 'every message once, in order');
+    assert.ok(msgs.every((m) => m.transport === 'poll'));
+    for (const [i, m] of msgs.entries()) {
+      assert.ok(m.at - sent[i].at <= POLL_DELIVERY_MS, `message ${m.seq} took ${m.at - sent[i].at} ms`);
+    }
+    assert.deepEqual(l.reset, []);
     await page.evaluate(() => window.__client.close());
   } finally {
     await page.close();

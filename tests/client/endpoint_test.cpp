@@ -60,3 +60,12 @@ TEST_CASE("endpoint builds the event stream path", "[unit][endpoint]") {
   CHECK(e->events_path({"a"}, false, true) == "/p/events?channel=a&snapshot=1");
   CHECK(percent_encode("A-z_0.9~ +") == "A-z_0.9~%20%2B");
 }
+
+TEST_CASE("endpoint builds the long-polling path", "[unit][endpoint]") {
+  std::string error;
+  auto e = parse_endpoint("http://h:1/p", error);
+  REQUIRE(e);
+  CHECK(e->poll_path({"a", "user:42"}, "", false) == "/p/poll?channel=a&channel=user%3A42");
+  CHECK(e->poll_path({"a"}, "a:e1:4,b:e2:0", true) ==
+        "/p/poll?channel=a&cursor=a%3Ae1%3A4%2Cb%3Ae2%3A0&fallback=1");
+}

@@ -1,6 +1,8 @@
 // A real nginx in front of the hub, configured the way many are: HTTP/1.1 to the upstream but
 // without passing Upgrade/Connection, so WebSocket cannot pass. The client must fall back to
-// SSE through it and still receive everything.
+// SSE through it and still receive everything. A second nginx also buffers every response
+// whatever the hub's headers say (a corporate proxy), so SSE is silent too: the client and
+// rthub-listen must long-poll through it.
 #include <catch2/catch.hpp>
 
 #include <signal.h>
@@ -24,7 +26,8 @@ namespace {
 
 class Nginx {
  public:
-  explicit Nginx(int upstream_port) {
+  // `buffer_everything`: responses are buffered, X-Accel-Buffering ignored (SSE stays silent).
+  explicit Nginx(int upstream_port, bool buffer_everything = false) {
     char path[] = "/tmp/rthub-client-nginx-XXXXXX";
     dir_ = mkdtemp(path);
     port_ = free_port();
@@ -71,8 +74,16 @@ class Nginx {
            "    location /events {\n"
            "      proxy_pass http://hub;\n"
            "      proxy_http_version 1.1;\n"
-           "      proxy_buffering off;\n"
-           "      proxy_read_timeout 1h;\n"
+        << (buffer_everything ? "      proxy_buffering on;\n"
+                                "      proxy_ignore_headers X-Accel-Buffering;\n"
+                              : "      proxy_buffering off;\n")
+        << "      proxy_read_timeout 1h;\n"
+           "    }\n"
+           "    location /poll {\n"
+           "      proxy_pass http://hub;\n"
+           "      proxy_http_version 1.1;\n"
+           "      proxy_buffering on;\n"
+           "      proxy_ignore_headers X-Accel-Buffering;\n"
            "    }\n"
            "  }\n"
            "}\n";
@@ -154,4 +165,80 @@ TEST_CASE(
   CHECK(client.stats().fallbacks == 1);
   CHECK(metric(hub.port(), "rthub_sse_fallbacks_total") == 1);
   client.stop();
+}
+
+namespace {
+
+// Each message must arrive within 2 s of its publish: the hub answers a held poll at once when a
+// message for its channels arrives and the client polls again at once (docs/PROTOCOL.md, /poll;
+// docs/CLIENT.md), so a message costs at most one answer and one new poll through nginx, whose
+// buffering holds nothing past the end of a response. 2 s is what issue 15 asks.
+constexpr int kPollDeliveryMs = 2000;
+
+void require_nginx() {
+  // tests/run.sh installs nginx (.ci/debian-packages): without it this test fails, never skips.
+  if (std::string(RTHUB_NGINX).empty() || access(RTHUB_NGINX, X_OK) != 0)
+    FAIL("nginx not found in /usr/sbin (Debian package: nginx-light)");
+}
+
+}  // namespace
+
+TEST_CASE(
+    "behind nginx that refuses upgrades and buffers responses the client long-polls and "
+    "gets every message within 2 s",
+    "[nginx][poll]") {
+  require_nginx();
+  HubProcess hub;
+  Nginx nginx(hub.port(), true);
+  REQUIRE(http_request(nginx.port(), "GET", "/healthz").status == 200);
+
+  EventLog log;
+  rthub::ClientOptions options;
+  options.url = nginx.url();
+  options.channels = {"geometry"};
+  options.on_event = log.sink();
+  rthub::Client client(options);
+  client.start();
+
+  // The WebSocket is refused at once; the stream then opens and stays silent for sse_silence_ms
+  // (5 s), or never opens within the handshake timeout (10 s): 15 s bound the step to polling.
+  long step = log.wait_state(ClientState::kFallback, ClientTransport::kLongPoll, 15000);
+  REQUIRE(step >= 0);
+  INFO("to polling: " << log.snapshot()[step].reason);
+  REQUIRE(log.wait_state(ClientState::kConnected, ClientTransport::kLongPoll, 5000, step) >= 0);
+  REQUIRE(log.wait_subscribed("geometry", 5000));
+
+  const int kMessages = 20;
+  for (int i = 1; i <= kMessages; ++i) {
+    REQUIRE(publish(hub.port(), "geometry", "{\"i\":" + std::to_string(i) + "}") == 200);
+    INFO("message " << i);
+    REQUIRE(log.wait_messages("geometry", static_cast<size_t>(i), kPollDeliveryMs));
+  }
+  auto events = log.snapshot();
+  CHECK(EventLog::messages(events, "geometry").size() == kMessages);
+  check_exactly_once_in_order(events, "geometry");
+  CHECK(client.stats().fallbacks >= 1);  // to polling at least (the silent stream may count too)
+  CHECK(metric(hub.port(), "rthub_poll_fallbacks_total") == 1);  // the first poll: fallback=1
+  client.stop();
+}
+
+TEST_CASE(
+    "behind nginx that refuses upgrades and buffers responses rthub-listen long-polls and "
+    "prints every message within 2 s",
+    "[nginx][poll][listen]") {
+  require_nginx();
+  HubProcess hub;
+  Nginx nginx(hub.port(), true);
+  REQUIRE(http_request(nginx.port(), "GET", "/healthz").status == 200);
+  ChildProcess listen({RTHUB_LISTEN, nginx.url(), "--channel", "a"});
+  // As above: 15 s bound the step to polling.
+  REQUIRE(listen.wait_for_line("\"state\":\"connected\",\"transport\":\"poll\"", 15000));
+  REQUIRE(listen.wait_for_line("\"event\":\"subscribed\"", 5000));
+  for (int i = 1; i <= 10; ++i) {
+    REQUIRE(publish(hub.port(), "a", std::to_string(i)) == 200);
+    INFO("message " << i);
+    REQUIRE(listen.wait_for_line("\"seq\":" + std::to_string(i) + ",", kPollDeliveryMs));
+  }
+  listen.signal(SIGTERM);
+  CHECK(listen.wait_exit(5000) == 0);
 }

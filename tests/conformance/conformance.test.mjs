@@ -61,6 +61,9 @@ async function runListen(hub, scenario) {
     hub.url, '--channel', 'a', '--backoff-base', String(BACKOFF_BASE_MS),
     '--backoff-cap', String(BACKOFF_CAP_MS), '--handshake-timeout', String(HANDSHAKE_TIMEOUT_MS),
     '--watchdog', String(o.watchdogMs || DEFAULT_WATCHDOG_MS), ...(o.snapshot ? ['--snapshot'] : []),
+    ...(o.sseSilenceMs ? ['--sse-silence', String(o.sseSilenceMs)] : []),
+    ...(o.websocketRetryMs ? ['--websocket-retry', String(o.websocketRetryMs)] : []),
+    ...(o.transport === 'poll' ? ['--poll'] : []),
   ], { stdio: ['ignore', 'pipe', 'pipe'] });
   const trace = [];
   let pending = '';
@@ -112,6 +115,9 @@ async function runJs(hub, scenario) {
       channels: ['a'], backoffBase: BACKOFF_BASE_MS, backoffCap: BACKOFF_CAP_MS,
       openTimeout: HANDSHAKE_TIMEOUT_MS, watchdogMs: o.watchdogMs || DEFAULT_WATCHDOG_MS,
       snapshot: Boolean(o.snapshot),
+      ...(o.sseSilenceMs ? { sseSilenceMs: o.sseSilenceMs } : {}),
+      ...(o.websocketRetryMs ? { websocketRetryMs: o.websocketRetryMs } : {}),
+      ...(o.transport ? { transport: o.transport } : {}),
     });
     return await waitFor(() => page.evaluate(() => window.__trace.slice()), scenario.until, 'JS client');
   } finally {

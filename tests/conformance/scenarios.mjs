@@ -2,7 +2,7 @@
 // (script_hub.mjs), gives the client options, says when the run is complete (`until`, over the
 // client's trace) and what must hold then (`check`). The same scenario runs against the C++
 // client (rthub-listen) and the JS module (in Chromium); the trace is normalized the same way:
-//   {kind:'state', state, transport}  transport 'ws' | 'sse' | 'none'
+//   {kind:'state', state, transport}  transport 'ws' | 'sse' | 'poll' | 'none'
 //   {kind:'message', channel, epoch, seq}   {kind:'reset', channel, seq}
 //   {kind:'subscribed', channel, seq, recovered}   {kind:'error', code}
 //   {kind:'snapshot', channel, seq, keys}   keys: the snapshot's keys in item order
@@ -90,13 +90,87 @@ export const SCENARIOS = [
     },
   },
   {
-    name: 'when the stream fails too, back off and try WebSocket again',
-    hub: { ws: { refuse: 502 }, sse: { refuse: 503 } },
+    name: 'when the stream fails too, long-polling is tried at once',
+    hub: {
+      ws: { refuse: 502 },
+      sse: { refuse: 503 },
+      poll(s) { streamStart(s); s.message('a', E1, 1); s.message('a', E1, 2); },
+    },
+    until: (t) => seqs(t).length >= 2,
+    check(t, log) {
+      assert.deepEqual(states(t).slice(0, 6), ['connecting/ws', 'fallback/sse', 'connecting/sse',
+        'fallback/poll', 'connecting/poll', 'connected/poll']);
+      assert.deepEqual(seqs(t), [1, 2]);
+      assert.equal(log.poll, 1);
+    },
+  },
+  {
+    name: 'an event stream that brings nothing (a buffering proxy) is left for long-polling',
+    options: { sseSilenceMs: 1000 },
+    hub: {
+      ws: { refuse: 502 },
+      sse: { silent: true },
+      poll(s) { streamStart(s); [1, 2, 3].forEach((n) => s.message('a', E1, n)); },
+    },
+    until: (t) => seqs(t).length >= 3,
+    check(t, log) {
+      assert.deepEqual(states(t).slice(0, 7), ['connecting/ws', 'fallback/sse', 'connecting/sse',
+        'connected/sse', 'fallback/poll', 'connecting/poll', 'connected/poll']);
+      const step = t.find((e) => e.kind === 'state' && e.state === 'fallback' && e.transport === 'poll');
+      assert.match(step.reason, /nothing/);
+      assert.deepEqual(seqs(t), [1, 2, 3]);
+      assert.equal(log.sse, 1);
+    },
+  },
+  {
+    name: 'long-polling resumes from the cursor of each answer, and a WebSocket probe takes over '
+      + 'mid-stream: nothing lost or repeated',
+    options: { sseSilenceMs: 1000, websocketRetryMs: 1500 },
+    hub: {
+      wsRefusals: 1,  // the first attempt does not open; the probe does
+      ws(s) {
+        answerSubscribes(s, { seq: 4, recovered: true, then: () => [3, 4, 5].forEach((n) => s.message('a', E1, n)) });
+      },
+      sse: { refuse: 503 },
+      poll(s) {
+        streamStart(s);
+        s.message('a', E1, 1);
+        setTimeout(() => { s.message('a', E1, 2); s.message('a', E1, 3); }, 300);
+      },
+    },
+    until: (t) => seqs(t).includes(5),
+    check(t, log) {
+      assert.deepEqual(seqs(t), [1, 2, 3, 4, 5]);
+      assert.equal(count(t, 'reset'), 0);
+      assert.ok(log.polls >= 2, 'the second answer came from a poll with the cursor');
+      assert.deepEqual(log.subscribes.at(-1).since, { epoch: E1, seq: 3 });
+      assert.equal(states(t).at(-1), 'connected/ws');
+    },
+  },
+  {
+    name: 'when the stream and long-polling fail too, back off and try WebSocket again',
+    hub: { ws: { refuse: 502 }, sse: { refuse: 503 }, poll: { refuse: 503 } },
     until: (t) => states(t).filter((s) => s === 'connecting/ws').length >= 2,
     check(t) {
-      assert.deepEqual(states(t).slice(0, 5),
-        ['connecting/ws', 'fallback/sse', 'connecting/sse', 'disconnected/sse', 'connecting/ws']);
+      assert.deepEqual(states(t).slice(0, 7), ['connecting/ws', 'fallback/sse', 'connecting/sse',
+        'fallback/poll', 'connecting/poll', 'disconnected/poll', 'connecting/ws']);
       assert.ok(!states(t).some((s) => s.startsWith('connected')));
+    },
+  },
+  {
+    name: 'forced long-polling never tries WebSocket or SSE',
+    options: { transport: 'poll' },
+    hub: {
+      ws: { refuse: 502 },
+      sse: { refuse: 503 },
+      poll(s) { streamStart(s); s.message('a', E1, 1); },
+    },
+    until: (t) => seqs(t).length >= 1,
+    check(t, log) {
+      assert.deepEqual(states(t).slice(0, 2), ['connecting/poll', 'connected/poll']);
+      assert.equal(log.ws, 0);
+      assert.equal(log.sse, 0);
+      assert.deepEqual(log.pollCursors, ['']);
     },
   },
   {

@@ -95,7 +95,9 @@ void UpgradeProxy::serve(int client_fd) {
   bool upgrade = lower.find("\r\nupgrade: websocket") != std::string::npos;
   if (upgrade) upgrades_seen_++;
   Mode mode = mode_;
-  if (upgrade && mode == Mode::kRefuseUpgrade) {
+  bool stream = lower.compare(0, 12, "get /events?") == 0;
+  if ((upgrade && mode == Mode::kRefuseUpgrade) ||
+      ((upgrade || stream) && mode == Mode::kRefuseStreams)) {
     static const char kAnswer[] =
         "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nContent-Length: 18\r\nConnection: "
         "close\r\n\r\n"

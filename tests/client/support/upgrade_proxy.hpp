@@ -1,6 +1,7 @@
 // upgrade_proxy.hpp: a loopback TCP proxy in front of a hub that can play the old proxy that
-// WebSocket cannot pass (refusing or swallowing upgrade requests) and the network that cuts
-// every connection at once. Plain HTTP (SSE, publish) always passes.
+// WebSocket cannot pass (refusing or swallowing upgrade requests), the one that passes no
+// streaming at all, and the network that cuts every connection at once. Plain HTTP (publish,
+// long-polling) always passes.
 #pragma once
 
 #include <atomic>
@@ -16,6 +17,8 @@ class UpgradeProxy {
     kPass,            // forward everything
     kRefuseUpgrade,   // answer an upgrade request with 502 and close
     kSwallowUpgrade,  // take an upgrade request and never answer
+    kRefuseStreams,   // answer upgrades and event streams (GET /events) with 502: only
+                      // long-polling and plain requests pass
   };
 
   UpgradeProxy(int target_port, Mode mode);

@@ -78,6 +78,7 @@ abstract final class rthub_transport {
   static const RTHUB_TRANSPORT_NONE = 0;
   static const RTHUB_TRANSPORT_WS = 1;
   static const RTHUB_TRANSPORT_SSE = 2;
+  static const RTHUB_TRANSPORT_POLL = 3;
 }
 
 abstract final class rthub_channel_action {
@@ -341,6 +342,9 @@ final class rthub_client_options extends Struct {
   external int snapshot;
   @Int()
   external int presence;
+  external int poll_only;
+  @Int()
+  external int sse_silence_ms;
 }
 
 final class rthub_client_counters extends Struct {

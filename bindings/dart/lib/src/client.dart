@@ -21,6 +21,8 @@ class RthubClientOptions {
     this.sseOnly = false,
     this.snapshot = false,
     this.presence = false,
+    this.pollOnly = false,
+    this.sseSilence,
     this.backoffBase,
     this.backoffCap,
     this.maxAttempts,
@@ -46,6 +48,11 @@ class RthubClientOptions {
 
   /// [channels] are subscribed with a snapshot / with presence (see [RthubClient.subscribe]).
   final bool snapshot, presence;
+  /// HTTP long-polling (/poll) only: never WebSocket or SSE.
+  final bool pollOnly;
+
+  /// An event stream that brings nothing this long after it opened is left for long-polling.
+  final Duration? sseSilence;
 
   /// Reconnect backoff: attempt n waits a random delay in [0, min(backoffCap, backoffBase * 2^n)].
   final Duration? backoffBase;
@@ -92,7 +99,7 @@ enum RthubEventKind {
 enum RthubClientState { connecting, connected, disconnected, fallback, closed, unknown }
 
 /// How a client is connected; [unknown] for a transport a newer library adds.
-enum RthubTransport { none, ws, sse, unknown }
+enum RthubTransport { none, ws, sse, poll, unknown }
 
 /// values[code], or the enum's last value (`unknown`) for a code this binding does not know.
 T _known<T extends Enum>(List<T> values, int code) => code >= 0 && code < values.length - 1 ? values[code] : values.last;
@@ -238,6 +245,8 @@ final class RthubClient implements Finalizable {
       if (options.token != null) r.token = nativeString(options.token!, arena);
       if (options.publishKey != null) r.publish_key = nativeString(options.publishKey!, arena);
       r.sse_only = options.sseOnly ? 1 : 0;
+      r.poll_only = options.pollOnly ? 1 : 0;
+      if (options.sseSilence != null) r.sse_silence_ms = options.sseSilence!.inMilliseconds;
       if (options.backoffBase != null) r.backoff_base_ms = options.backoffBase!.inMilliseconds;
       if (options.backoffCap != null) r.backoff_cap_ms = options.backoffCap!.inMilliseconds;
       if (options.maxAttempts != null) r.max_attempts = options.maxAttempts!;
