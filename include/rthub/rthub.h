@@ -461,8 +461,8 @@ typedef struct rthub_client_options {
                                      10000 */
   rthub_client_event_fn on_event; /* NULL: events are polled with rthub_client_next_event() */
   void* user_data;                /* passed to on_event */
-  int snapshot; /* non-zero: `channels` are subscribed with RTHUB_SUBSCRIBE_SNAPSHOT */
-  int presence; /* non-zero: `channels` are subscribed with RTHUB_SUBSCRIBE_PRESENCE */
+  int snapshot;       /* non-zero: `channels` are subscribed with RTHUB_SUBSCRIBE_SNAPSHOT */
+  int presence;       /* non-zero: `channels` are subscribed with RTHUB_SUBSCRIBE_PRESENCE */
   int poll_only;      /* non-zero: HTTP long-polling only (/poll), never WebSocket or SSE */
   int sse_silence_ms; /* an event stream that brings nothing this long after it opened is left
                          for long-polling (not with sse_only); default 5000 */

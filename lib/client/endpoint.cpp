@@ -41,7 +41,7 @@ std::string Endpoint::events_path(const std::vector<std::string>& channels, bool
 }
 
 std::string Endpoint::poll_path(const std::vector<std::string>& channels, const std::string& cursor,
-                                bool fallback) const {
+                                bool fallback, bool snapshot) const {
   std::string out = path_prefix + "/poll";
   char separator = '?';
   for (const auto& channel : channels) {
@@ -59,6 +59,11 @@ std::string Endpoint::poll_path(const std::vector<std::string>& channels, const 
   if (fallback) {
     out += separator;
     out += "fallback=1";
+    separator = '&';
+  }
+  if (snapshot) {
+    out += separator;
+    out += "snapshot=1";
   }
   return out;
 }

@@ -25,9 +25,10 @@ struct Endpoint {
   std::string events_path(const std::vector<std::string>& channels, bool fallback,
                           bool snapshot = false) const;
   // "/prefix/poll?channel=A&channel=B", plus "&cursor=CUR" (percent-encoded) when `cursor` is
-  // not empty and "&fallback=1" when long-polling replaces an event stream.
+  // not empty, "&fallback=1" when long-polling replaces an event stream and "&snapshot=1" as
+  // for events_path.
   std::string poll_path(const std::vector<std::string>& channels, const std::string& cursor,
-                        bool fallback) const;
+                        bool fallback, bool snapshot = false) const;
   // "/prefix/publish"
   std::string publish_path() const;
 };

@@ -98,7 +98,8 @@ void PollLink::poll_again() {
   LinkListener* self = this;  // the requests report to this link
   request_ = std::make_unique<PollRequest>(
       loop_, settings, self,
-      settings_.endpoint.poll_path(channels_, cursor_, fallback_ && !opened_));
+      settings_.endpoint.poll_path(channels_, cursor_, fallback_ && !opened_,
+                                   settings_.stream_snapshots && settings_.stream_snapshots()));
   if (!reading_) request_->set_reading(false);
   request_->connect();  // a failure at once comes back through on_end
 }

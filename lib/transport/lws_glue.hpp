@@ -61,7 +61,7 @@ struct ServerContext {
   bool stopping = false;
   FrameGuard* frame_guard = nullptr;  // checks ws:// frame headers before lws reads them
   // What an HTTP route keeps per service thread beyond one connection (pollers' state), by path.
-  std::unordered_map<std::string, std::shared_ptr<void>> route_state;
+  std::unordered_map<std::string, std::shared_ptr<void>> route_state{};
 };
 
 constexpr size_t kWriteBatchBytes = 64 * 1024;
