@@ -18,54 +18,48 @@ std::string Endpoint::publish_path() const {
   return path_prefix + "/publish";
 }
 
+namespace {
+
+// A path and its query, one "name=value" at a time.
+class PathWithQuery {
+ public:
+  explicit PathWithQuery(std::string path) : text_(std::move(path)) {}
+  void add(std::string_view name, std::string_view value) {
+    text_ += separator_;
+    text_ += name;
+    text_ += '=';
+    text_ += value;
+    separator_ = '&';
+  }
+  void add_channels(const std::vector<std::string>& channels) {
+    for (const auto& channel : channels) add("channel", percent_encode(channel));
+  }
+  std::string take() { return std::move(text_); }
+
+ private:
+  std::string text_;
+  char separator_ = '?';
+};
+
+}  // namespace
+
 std::string Endpoint::events_path(const std::vector<std::string>& channels, bool fallback,
                                   bool snapshot) const {
-  std::string out = path_prefix + "/events";
-  char separator = '?';
-  for (const auto& channel : channels) {
-    out += separator;
-    out += "channel=";
-    out += percent_encode(channel);
-    separator = '&';
-  }
-  if (fallback) {
-    out += separator;
-    out += "fallback=1";
-    separator = '&';
-  }
-  if (snapshot) {
-    out += separator;
-    out += "snapshot=1";
-  }
-  return out;
+  PathWithQuery out(path_prefix + "/events");
+  out.add_channels(channels);
+  if (fallback) out.add("fallback", "1");
+  if (snapshot) out.add("snapshot", "1");
+  return out.take();
 }
 
 std::string Endpoint::poll_path(const std::vector<std::string>& channels, const std::string& cursor,
                                 bool fallback, bool snapshot) const {
-  std::string out = path_prefix + "/poll";
-  char separator = '?';
-  for (const auto& channel : channels) {
-    out += separator;
-    out += "channel=";
-    out += percent_encode(channel);
-    separator = '&';
-  }
-  if (!cursor.empty()) {
-    out += separator;
-    out += "cursor=";
-    out += percent_encode(cursor);
-    separator = '&';
-  }
-  if (fallback) {
-    out += separator;
-    out += "fallback=1";
-    separator = '&';
-  }
-  if (snapshot) {
-    out += separator;
-    out += "snapshot=1";
-  }
-  return out;
+  PathWithQuery out(path_prefix + "/poll");
+  out.add_channels(channels);
+  if (!cursor.empty()) out.add("cursor", percent_encode(cursor));
+  if (fallback) out.add("fallback", "1");
+  if (snapshot) out.add("snapshot", "1");
+  return out.take();
 }
 
 std::string percent_encode(std::string_view text) {
