@@ -342,6 +342,7 @@ final class rthub_client_options extends Struct {
   external int snapshot;
   @Int()
   external int presence;
+  @Int()
   external int poll_only;
   @Int()
   external int sse_silence_ms;
