@@ -111,6 +111,76 @@ struct LwsServer::State {
   int64_t stop_deadline_ms = 0;
   int ticks = 0;
 
+  // The hub's endpoints (callback mounts, so that a static "/" mount cannot shadow them) and
+  // the static files, chained for lws.
+  // Every transport is named in the metrics from the start, used or not.
+  void add_mounts() {
+    websocket_kind();
+    std::vector<const char*> points = {"/publish", "/history", "/metrics", "/healthz"};
+    for (const HttpRoute& route : http_routes()) {
+      route.kind();
+      points.push_back(route.path);
+    }
+    for (const char* point : points) {
+      struct lws_http_mount m;
+      std::memset(&m, 0, sizeof m);
+      m.mountpoint = point;
+      m.mountpoint_len = static_cast<unsigned char>(std::strlen(point));
+      m.origin = "rthub";
+      m.origin_protocol = LWSMPRO_CALLBACK;
+      mounts.push_back(m);
+    }
+    if (!options.static_dir.empty()) {
+      struct lws_http_mount m;
+      std::memset(&m, 0, sizeof m);
+      m.mountpoint = "/";
+      m.mountpoint_len = 1;
+      m.origin = options.static_dir.c_str();
+      m.def = "index.html";
+      m.origin_protocol = LWSMPRO_FILE;
+      m.cache_max_age = 0;
+      mounts.push_back(m);
+    }
+    for (size_t i = 0; i + 1 < mounts.size(); ++i) mounts[i].mount_next = &mounts[i + 1];
+  }
+
+  // How lws serves on this shard's loop (it never listens itself: SharedListener does).
+  struct lws_context_creation_info context_info(void** loops) {
+    struct lws_context_creation_info info;
+    std::memset(&info, 0, sizeof info);
+    info.foreign_loops = loops;
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_UV_NO_SIGSEGV_SIGFPE_SPIN;
+    info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
+    iface = options.listen_host;
+    if (iface == "0.0.0.0" || iface == "*" || iface.empty()) {
+      info.iface = nullptr;
+    } else {
+      info.iface = iface.c_str();
+    }
+    if (iface.find(':') == std::string::npos && iface != "localhost")
+      info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+    if (!options.tls_cert.empty()) {
+      info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+      info.ssl_cert_filepath = options.tls_cert.c_str();
+      info.ssl_private_key_filepath = options.tls_key.empty() ? nullptr : options.tls_key.c_str();
+    }
+    info.protocols = kProtocols;
+    info.mounts = mounts.data();
+    info.user = server.get();
+    info.pcontext = &lws_alive;
+    info.timeout_secs = 10;
+    info.max_http_header_data = 16384;  // long Last-Event-ID cursors of many-channel streams
+    info.max_http_header_pool = 64;
+    // libwebsockets' own liveness checks are off (a policy with zero times): they keep a timer per
+    // connection in a sorted list, whose inserts cost O(connections) each. The hub pings silent
+    // WebSocket peers from its sweep instead (HubCore::probe_silent_peer).
+    info.retry_and_idle_policy = &liveness;
+    info.ka_time = 60;  // TCP keepalive finds half-open peers that never answer heartbeats
+    info.ka_probes = 3;
+    info.ka_interval = 10;
+    return info;
+  }
+
   void destroy_context() {
     struct lws_context* ctx;
     {
@@ -336,35 +406,7 @@ void LwsServer::open(bool joins_shards) {
                                    {},
                                    {}});
 
-  // Dynamic endpoints are callback mounts so that a static "/" mount cannot shadow them.
-  // Every transport is named in the metrics from the start, used or not.
-  websocket_kind();
-  std::vector<const char*> points = {"/publish", "/history", "/metrics", "/healthz"};
-  for (const HttpRoute& route : http_routes()) {
-    route.kind();
-    points.push_back(route.path);
-  }
-  for (const char* point : points) {
-    struct lws_http_mount m;
-    std::memset(&m, 0, sizeof m);
-    m.mountpoint = point;
-    m.mountpoint_len = static_cast<unsigned char>(std::strlen(point));
-    m.origin = "rthub";
-    m.origin_protocol = LWSMPRO_CALLBACK;
-    s.mounts.push_back(m);
-  }
-  if (!s.options.static_dir.empty()) {
-    struct lws_http_mount m;
-    std::memset(&m, 0, sizeof m);
-    m.mountpoint = "/";
-    m.mountpoint_len = 1;
-    m.origin = s.options.static_dir.c_str();
-    m.def = "index.html";
-    m.origin_protocol = LWSMPRO_FILE;
-    m.cache_max_age = 0;
-    s.mounts.push_back(m);
-  }
-  for (size_t i = 0; i + 1 < s.mounts.size(); ++i) s.mounts[i].mount_next = &s.mounts[i + 1];
+  s.add_mounts();
 
   std::string bind_host = s.options.listen_host == "*" ? "0.0.0.0" : s.options.listen_host;
   // Asking first: libwebsockets, when it cannot bind, still returns a context whose teardown
@@ -380,39 +422,8 @@ void LwsServer::open(bool joins_shards) {
     if (!file->empty() && access(file->c_str(), R_OK) != 0)
       throw Error(Errc::kIo, "cannot read TLS file " + *file);
 
-  struct lws_context_creation_info info;
-  std::memset(&info, 0, sizeof info);
   void* loops[] = {&s.loop};
-  info.foreign_loops = loops;
-  info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_UV_NO_SIGSEGV_SIGFPE_SPIN;
-  info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
-  s.iface = s.options.listen_host;
-  if (s.iface == "0.0.0.0" || s.iface == "*" || s.iface.empty()) {
-    info.iface = nullptr;
-  } else {
-    info.iface = s.iface.c_str();
-  }
-  if (s.iface.find(':') == std::string::npos && s.iface != "localhost")
-    info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
-  if (!s.options.tls_cert.empty()) {
-    info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-    info.ssl_cert_filepath = s.options.tls_cert.c_str();
-    info.ssl_private_key_filepath = s.options.tls_key.empty() ? nullptr : s.options.tls_key.c_str();
-  }
-  info.protocols = kProtocols;
-  info.mounts = s.mounts.data();
-  info.user = s.server.get();
-  info.pcontext = &s.lws_alive;
-  info.timeout_secs = 10;
-  info.max_http_header_data = 16384;  // long Last-Event-ID cursors of many-channel streams
-  info.max_http_header_pool = 64;
-  // libwebsockets' own liveness checks are off (a policy with zero times): they keep a timer per
-  // connection in a sorted list, whose inserts cost O(connections) each. The hub pings silent
-  // WebSocket peers from its sweep instead (HubCore::probe_silent_peer).
-  info.retry_and_idle_policy = &s.liveness;
-  info.ka_time = 60;  // TCP keepalive finds half-open peers that never answer heartbeats
-  info.ka_probes = 3;
-  info.ka_interval = 10;
+  struct lws_context_creation_info info = s.context_info(loops);
   s.context = lws_create_context(&info);
   if (!s.context)
     throw Error(Errc::kIo,
