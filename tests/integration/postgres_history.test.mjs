@@ -9,7 +9,14 @@ import { metricsOf } from './lib/extra.mjs';
 import { postgresFor, postgresAvailable } from './lib/postgres.mjs';
 import { redisFor } from './lib/redis.mjs';
 
+// tests/run.sh installs PostgreSQL: its absence fails the suite, naming the package (one skip
+// policy, tests/README.md); the tests that need it are then not run.
 const skip = postgresAvailable() ? false : 'PostgreSQL (initdb, pg_ctl) is not installed';
+if (skip) {
+  test('PostgreSQL is installed', () => {
+    assert.fail('initdb and pg_ctl not found: install the Debian package postgresql (tests/run.sh does)');
+  });
+}
 const range = (from, to) => Array.from({ length: to - from + 1 }, (_, k) => from + k);
 
 // Publishes data {i} for i in from..to, 500 per request; resolves to the last position.
