@@ -213,6 +213,10 @@ void RedisBroker::read(const std::string& channel, const std::optional<Position>
     outcome.latest.seq = known->second.seq;
     return done(outcome);
   }
+  if (subscriptions_.wanted(channel)) {
+    Track& track = tracks_[channel];
+    if (track.epoch.empty()) track.reads++;
+  }
   uint64_t first = since ? since->seq + 1 : 0;
   std::string lifetime = std::to_string(std::max(86400, options_.history_ttl_seconds * 2));
   eval(Script::kRead,
@@ -221,6 +225,7 @@ void RedisBroker::read(const std::string& channel, const std::optional<Position>
        [this, channel, since, snapshot, done = std::move(done)](redisReply* r) {
          HistoryOutcome outcome;
          if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != (snapshot ? 4u : 3u)) {
+           settle_read(channel, nullptr);
            outcome.error = BrokerError::kUnavailable;
            return done(outcome);
          }
@@ -235,13 +240,7 @@ void RedisBroker::read(const std::string& channel, const std::optional<Position>
          };
          outcome.latest.epoch = reply_string(r->element[0]);
          outcome.latest.seq = std::strtoull(reply_string(r->element[1]).c_str(), nullptr, 10);
-         if (subscriptions_.wanted(channel)) {
-           Track& track = tracks_[channel];
-           if (track.epoch.empty()) {
-             track.epoch = outcome.latest.epoch;
-             track.seq = outcome.latest.seq;
-           }
-         }
+         settle_read(channel, &outcome.latest);
          if (!since || since->epoch != outcome.latest.epoch || since->seq > outcome.latest.seq)
            return answer();
          // Exact only when the stream still holds every seq after `since`, young enough.
@@ -266,6 +265,33 @@ void RedisBroker::read(const std::string& channel, const std::optional<Position>
          if (!outcome.recovered) outcome.messages.clear();
          answer();
        });
+}
+
+void RedisBroker::settle_read(const std::string& channel, const Position* latest) {
+  auto it = tracks_.find(channel);
+  if (it == tracks_.end() || !subscriptions_.wanted(channel)) return;
+  Track& track = it->second;
+  if (track.reads > 0) track.reads--;
+  if (!track.epoch.empty()) return;
+  if (latest) {
+    // The channel's position from now on is the read's. What was published after the read and
+    // before the SUBSCRIBE took effect is in the stream: fill it, with the messages that waited.
+    track.epoch = latest->epoch;
+    track.seq = latest->seq;
+    if (!track.waiting.empty() || subscriptions_.active(channel)) fetch_gap(channel, track.seq + 1);
+    return;
+  }
+  if (track.reads > 0 || track.fetching) return;
+  // No read gave a position: the messages that waited for one go on as they came.
+  std::deque<Message> waiting;
+  waiting.swap(track.waiting);
+  for (auto& m : waiting) {
+    if (track.fetching) {
+      track.waiting.push_back(std::move(m));
+    } else {
+      accept(channel, track, std::move(m));
+    }
+  }
 }
 
 std::vector<EnvelopePtr> RedisBroker::snapshot_items(const std::string& channel,

@@ -91,6 +91,10 @@ class RedisBroker final : public Broker {
     bool fetching = false;
     bool fill_pending = false;  // a gap fill waits for the command link to come back
     bool fill_again = false;    // fill once more when the running fill ends
+    // History reads in flight while the channel has no known position: Redis may have run one
+    // before the channel's SUBSCRIBE took effect though its answer comes after the first
+    // messages, so those wait for the read's position (and a fill from it) instead of setting it.
+    int reads = 0;
     std::deque<Message> waiting;
   };
   // One bridged Redis channel.
@@ -126,6 +130,9 @@ class RedisBroker final : public Broker {
   void on_record(const std::string& channel, Message message);
   void accept(const std::string& channel, Track& track, Message message);
   void fetch_gap(const std::string& channel, uint64_t from);
+  // A history read answered (`latest` null when it failed): the channel's position when it had
+  // none, then a fill from there; see Track::reads.
+  void settle_read(const std::string& channel, const Position* latest);
   void resume_fills();
   void deliver(Message message);
   void schedule_flush();

@@ -17,7 +17,8 @@ void RedisBroker::on_record(const std::string& channel, Message message) {
     return;
   }
   Track& track = tracks_[channel];
-  if (track.fetching) return track.waiting.push_back(std::move(message));
+  if (track.fetching || (track.epoch.empty() && track.reads > 0))
+    return track.waiting.push_back(std::move(message));
   accept(channel, track, std::move(message));
 }
 
