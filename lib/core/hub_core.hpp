@@ -2,6 +2,8 @@
 // fan-out, resume and heartbeats. It knows no transport library and no broker internals.
 #pragma once
 
+#include <algorithm>
+
 #include <array>
 #include <functional>
 #include <memory>
@@ -161,8 +163,13 @@ class HubCore final : public SessionHost, public BrokerListener {
   std::unordered_map<std::string, size_t> per_peer_;  // open sessions by client address
   std::unordered_map<uint64_t, Session*> by_id_;
   uint64_t next_id_ = 1;
-  int64_t coarse_now_ms_ = monotonic_us() / 1000;  // monotonic, refreshed by tick()
-  WriteTally written_;                             // deliveries not yet added to metrics_
+  // Monotonic, refreshed by tick() and by each request and published message (refresh_clock):
+  // a session's last-queued time comes from it, and a clock only refreshed by a late tick would
+  // make a heartbeat ping come early by the tick's lateness.
+  int64_t coarse_now_ms_ = monotonic_us() / 1000;
+  // Never backwards: the unit tests drive tick_at() ahead of the real clock.
+  void refresh_clock() { coarse_now_ms_ = std::max(coarse_now_ms_, monotonic_us() / 1000); }
+  WriteTally written_;  // deliveries not yet added to metrics_
   Gatekeeper gatekeeper_;
   std::function<void(std::function<void()>)> post_;
   std::array<std::vector<Session*>, kSweepSlices> sweep_;  // sessions by sweep bucket

@@ -8,6 +8,7 @@
 namespace rthub {
 
 void HubCore::on_broker_message(const EnvelopePtr& message) {
+  refresh_clock();
   if (counts_published_) metrics_.published.add();
   auto it = channels_.find(message->message.channel);
   if (it == channels_.end()) return;

@@ -8,6 +8,7 @@
 namespace rthub {
 
 void HubCore::on_request(Session& session, std::string_view text) {
+  refresh_clock();
   json::Scan scan = json::scan_requests(text, false);
   if (!scan.ok) {
     send_error(session, codec::ErrorCode::kBadRequest, scan.error);

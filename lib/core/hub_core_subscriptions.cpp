@@ -62,6 +62,7 @@ bool HubCore::subscribe(Session& session, const std::string& channel,
 void HubCore::finish_subscribe(const std::shared_ptr<Subscription>& sub, HistoryOutcome& history,
                                const std::optional<Position>& since, const std::string& ref) {
   Session& session = *sub->session;
+  refresh_clock();  // a broker answer: the subscribed frame is queued now
   if (history.error != BrokerError::kOk) {
     remove_subscription(*sub);
     // A stream that cannot take an error object ends, and the client retries by itself.
