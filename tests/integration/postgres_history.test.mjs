@@ -226,6 +226,11 @@ test('Redis and PostgreSQL: the publishing node writes each message once; anothe
   const args = ['--redis', redis.url, '--history', '10', '--postgres', pg.conninfo];
   const a = await serverFor(t, args);
   const b = await serverFor(t, args);
+  // Publishes are taken once /healthz says the Redis links answer (before that: a definite 503).
+  for (const node of [a, b]) {
+    await waitFor(async () => (await httpRequest(node.port, { path: '/healthz' })).status === 200,
+      { what: `node ${node.port} connected to Redis` });
+  }
   const channel = 'pg.redis';
   const last = await publishRange(a.port, channel, 1, 100);
   await waitFor(async () => (await metricsOf(a.port)).value('rthub_history_written_total') >= 100,
