@@ -79,9 +79,9 @@ func TestClientSnapshotAndPresence(t *testing.T) {
 	}
 }
 
-// A hub that keeps no snapshots or presence (Redis mode, for now) refuses them: the client says
-// so with an "unsupported" error and streams the channel plainly, over WebSocket and SSE alike.
-// Should that hub come to keep them, the channel streams all the same.
+// A hub that refuses what a subscribe asks for (Redis mode keeps no presence, for now) makes the
+// client say so with an "unsupported" error and stream the channel all the same, over WebSocket
+// and SSE alike; what the hub does keep (snapshots, in Redis too) comes as usual.
 func TestClientSnapshotOnHubWithoutKeyedState(t *testing.T) {
 	redisURL := startRedis(t)
 	checkNoLeaks(t)
