@@ -11,27 +11,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { serverFor, wsFor, sseFor, publish, publishOk } from './lib/server.mjs';
+import { zone, applyTo, wholeSnapshot } from './lib/keyed.mjs';
 
 const ANSWER_MS = 10000; // one answer of a local hub, loaded machine
 
-const zone = (channel, key, data, extra = {}) => ({ channel, type: 'zone.updated', data, key, ...extra });
-
-// Applies a snapshot's items then live messages to a map of key -> data, the way a client does.
-function applyTo(state, message) {
-  if (!message.key) return;
-  if (message.delete) state.delete(message.key);
-  else state.set(message.key, message.data);
-}
-
-// Reads a whole snapshot (every part up to the one without "more") from a WebSocket inbox.
-async function wholeSnapshot(client, channel) {
-  const parts = [];
-  for (;;) {
-    const part = await client.next({ op: 'snapshot', channel }, ANSWER_MS);
-    parts.push(part);
-    if (!part.more) return parts;
-  }
-}
 
 test('a late joiner gets every key\'s latest message over WebSocket and SSE, then live ones', async (t) => {
   const node = await serverFor(t, []);
@@ -49,7 +32,7 @@ test('a late joiner gets every key\'s latest message over WebSocket and SSE, the
   const subscribed = await ws.request({ op: 'subscribe', channel, snapshot: true });
   assert.equal(subscribed.op, 'subscribed', JSON.stringify(subscribed));
   assert.equal(subscribed.seq, del.seq);
-  const [snapshot] = await wholeSnapshot(ws, channel);
+  const [snapshot] = await wholeSnapshot(ws, channel, ANSWER_MS);
   assert.equal(snapshot.seq, del.seq, 'the snapshot is at the channel\'s latest seq');
   assert.equal(snapshot.epoch, del.epoch);
   assert.ok(!('more' in snapshot), 'one part');
@@ -107,7 +90,7 @@ test('a resume that recovers needs no snapshot; one that cannot gets a fresh one
   const lost = await wsFor(t, node.wsUrl, { label: 'lost' });
   const s2 = await lost.request({ op: 'subscribe', channel, snapshot: true, since: { epoch: 'gone', seq: 7 } });
   assert.equal(s2.recovered, false);
-  const [snap] = await wholeSnapshot(lost, channel);
+  const [snap] = await wholeSnapshot(lost, channel, ANSWER_MS);
   assert.deepEqual(snap.items.map((m) => m.key), ['k1', 'k2']);
 
   const sse = await sseFor(t, `${node.url}/events?channel=${channel}&snapshot=1&last_event_id=garbage`, { label: 'lost sse' });
@@ -148,13 +131,13 @@ test('a snapshot racing 500 concurrent publishes joins the live stream with no g
   // The hub's state: a snapshot taken after everything.
   const judge = await wsFor(t, node.wsUrl, { label: 'judge' });
   await judge.request({ op: 'subscribe', channel, snapshot: true });
-  const finalParts = await wholeSnapshot(judge, channel);
+  const finalParts = await wholeSnapshot(judge, channel, ANSWER_MS);
   assert.equal(finalParts[0].seq, marker.seq);
   const truth = new Map();
   for (const part of finalParts) for (const item of part.items) applyTo(truth, item);
 
   for (const ws of clients) {
-    const parts = await wholeSnapshot(ws, channel);
+    const parts = await wholeSnapshot(ws, channel, ANSWER_MS);
     const state = new Map();
     for (const part of parts) for (const item of part.items) applyTo(state, item);
     const at = parts[0].seq;
@@ -173,7 +156,7 @@ test('a large snapshot comes in parts, none over the frame limit', async (t) => 
   for (let i = 0; i < 60; i++) await publishOk(node.port, zone(channel, `key-${i}`, { fill: 'x'.repeat(200), i }));
   const ws = await wsFor(t, node.wsUrl, { label: 'parts' });
   await ws.request({ op: 'subscribe', channel, snapshot: true });
-  const parts = await wholeSnapshot(ws, channel);
+  const parts = await wholeSnapshot(ws, channel, ANSWER_MS);
   assert.ok(parts.length > 1, `split in parts, got ${parts.length}`);
   parts.forEach((p, i) => {
     assert.ok(Buffer.byteLength(JSON.stringify(p)) <= limit, `part ${i} fits the frame limit`);
@@ -197,7 +180,7 @@ test('--max-keys refuses a new key past the bound (409 too_many_keys), never evi
   await publishOk(node.port, { channel, key: 'b', delete: true });
   await publishOk(node.port, zone(channel, 'd', 'd')); // room again after a delete
   await ws.request({ op: 'subscribe', channel, snapshot: true });
-  const [snap] = await wholeSnapshot(ws, channel);
+  const [snap] = await wholeSnapshot(ws, channel, ANSWER_MS);
   assert.deepEqual(snap.items.map((m) => [m.key, m.data]), [['c', 'c'], ['a', 'a2'], ['d', 'd']]);
 });
 

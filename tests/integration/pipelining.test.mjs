@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { serverFor, wsFor, httpGet, publishOk, assertPosition, sleep, waitFor, HANG_MS, SCHEDULING_ALLOWANCE_MS } from './lib/server.mjs';
+import { serverFor, wsFor, httpGet, publishOk, assertPosition, sleep, waitHealthy, HANG_MS, SCHEDULING_ALLOWANCE_MS } from './lib/server.mjs';
 import { redisFor, REDIS_SERVER } from './lib/redis.mjs';
 
 const get = (path) => `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`;
@@ -276,7 +276,7 @@ test('pipelined publishes wait for a stalled Redis without a busy loop', async (
   const redis = await redisFor(t);
   const srv = await serverFor(t, ['--redis', redis.url]);
   // Publishes are taken once /healthz says the Redis links answer (before that: a definite 503).
-  await waitFor(async () => (await httpGet(srv.port, '/healthz')).status === 200, { what: '/healthz 200 (Redis links up)' });
+  await waitHealthy(srv.port);
   assert.equal((await publishOk(srv.port, { channel: 'pipe.redis', data: 0 })).seq, 1);
   // SIGSTOP: the broker's answers wait until SIGCONT, as with a slow Redis.
   process.kill(redis.pid, 'SIGSTOP');

@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serverFor, startServer, wsFor, publishOk, httpRequest, assertConsecutive, waitFor, sleep } from './lib/server.mjs';
+import { serverFor, startServer, wsFor, publishOk, httpRequest, assertConsecutive, waitFor, waitHealthy, sleep } from './lib/server.mjs';
 import { metricsOf } from './lib/extra.mjs';
 import { postgresFor, postgresAvailable } from './lib/postgres.mjs';
 import { redisFor } from './lib/redis.mjs';
@@ -227,10 +227,7 @@ test('Redis and PostgreSQL: the publishing node writes each message once; anothe
   const a = await serverFor(t, args);
   const b = await serverFor(t, args);
   // Publishes are taken once /healthz says the Redis links answer (before that: a definite 503).
-  for (const node of [a, b]) {
-    await waitFor(async () => (await httpRequest(node.port, { path: '/healthz' })).status === 200,
-      { what: `node ${node.port} connected to Redis` });
-  }
+  for (const node of [a, b]) await waitHealthy(node.port);
   const channel = 'pg.redis';
   const last = await publishRange(a.port, channel, 1, 100);
   await waitFor(async () => (await metricsOf(a.port)).value('rthub_history_written_total') >= 100,

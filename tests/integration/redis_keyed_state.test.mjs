@@ -11,28 +11,13 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serverFor, wsFor, sseFor, publish, publishOk, httpGet, waitFor } from './lib/server.mjs';
+import { serverFor, wsFor, sseFor, publish, publishOk, waitFor, waitHealthy } from './lib/server.mjs';
+import { zone, applyTo, wholeSnapshot } from './lib/keyed.mjs';
 import { redisFor } from './lib/redis.mjs';
 
 const ANSWER_MS = 10000; // one answer of a local hub, loaded machine
 const BRIDGED = 'bridged.zones';
 
-const zone = (channel, key, data, extra = {}) => ({ channel, type: 'zone.updated', data, key, ...extra });
-
-function applyTo(state, message) {
-  if (!message.key) return;
-  if (message.delete) state.delete(message.key);
-  else state.set(message.key, message.data);
-}
-
-async function wholeSnapshot(client, channel) {
-  const parts = [];
-  for (;;) {
-    const part = await client.next({ op: 'snapshot', channel }, ANSWER_MS);
-    parts.push(part);
-    if (!part.more) return parts;
-  }
-}
 
 // One Redis and two nodes that bridge BRIDGED.
 async function twoNodes(t, extra = []) {
@@ -40,10 +25,7 @@ async function twoNodes(t, extra = []) {
   const args = ['--redis', redis.url, '--bridge', BRIDGED, '--allow-client-publish', ...extra];
   const a = await serverFor(t, args);
   const b = await serverFor(t, args);
-  for (const node of [a, b]) {
-    await waitFor(async () => (await httpGet(node.port, '/healthz')).status === 200,
-      { timeoutMs: 10000, what: `node ${node.port} /healthz 200 (connected to Redis)` });
-  }
+  for (const node of [a, b]) await waitHealthy(node.port, { timeoutMs: 10000 });
   return { redis, a, b };
 }
 
@@ -64,7 +46,7 @@ test('Redis: a late joiner on the second node gets the zones published through t
   const subscribed = await ws.request({ op: 'subscribe', channel, snapshot: true });
   assert.equal(subscribed.op, 'subscribed', JSON.stringify(subscribed));
   assert.deepEqual([subscribed.epoch, subscribed.seq], [del.epoch, del.seq]);
-  const [snapshot] = await wholeSnapshot(ws, channel);
+  const [snapshot] = await wholeSnapshot(ws, channel, ANSWER_MS);
   assert.deepEqual([snapshot.epoch, snapshot.seq], [del.epoch, del.seq], 'the snapshot is at the latest seq');
   assert.deepEqual(snapshot.items.map((m) => [m.key, m.data.shape, m.type]),
     [['zone-a', 'a1', 'zone.updated'], ['zone-b', 'b2', 'zone.updated']],
@@ -141,14 +123,14 @@ async function raceSnapshots(t, { sse }) {
   // The hub's state: a snapshot taken after everything, on the node that published the marker.
   const judge = await wsFor(t, a.wsUrl, { label: 'judge' });
   await judge.request({ op: 'subscribe', channel, snapshot: true });
-  const finalParts = await wholeSnapshot(judge, channel);
+  const finalParts = await wholeSnapshot(judge, channel, ANSWER_MS);
   assert.equal(finalParts[0].seq, marker.seq);
   const truth = new Map();
   for (const part of finalParts) for (const item of part.items) applyTo(truth, item);
   assert.ok(truth.size > 0);
 
   for (const client of sse ? [...clients, es] : clients) {
-    const parts = client === es ? [await es.next({ op: 'snapshot', channel }, ANSWER_MS)] : await wholeSnapshot(client, channel);
+    const parts = client === es ? [await es.next({ op: 'snapshot', channel }, ANSWER_MS)] : await wholeSnapshot(client, channel, ANSWER_MS);
     const state = new Map();
     for (const part of parts) for (const item of part.items) applyTo(state, item);
     const at = parts[0].seq;
@@ -199,7 +181,7 @@ test('Redis: --max-keys is one bound across nodes (409 too_many_keys), a delete 
   assert.equal(again.status, 409, again.body);
 
   await ws.request({ op: 'subscribe', channel, snapshot: true });
-  const [snap] = await wholeSnapshot(ws, channel);
+  const [snap] = await wholeSnapshot(ws, channel, ANSWER_MS);
   assert.deepEqual(snap.items.map((m) => [m.key, m.data]), [['c', 'c'], ['a', 'a2'], ['d', 'd']]);
 });
 
@@ -229,6 +211,6 @@ test('Redis: a bridged plain PUBLISH with a top-level "key" is keyed state', asy
 
   const late = await wsFor(t, a.wsUrl, { label: 'late on A' });
   await late.request({ op: 'subscribe', channel: BRIDGED, snapshot: true });
-  const [snap] = await wholeSnapshot(late, BRIDGED);
+  const [snap] = await wholeSnapshot(late, BRIDGED, ANSWER_MS);
   assert.deepEqual(snap.items.map((m) => [m.key, m.type, m.data.shape]), [['z1', 'message', 1], ['z2', 'zone.updated', 2]]);
 });
