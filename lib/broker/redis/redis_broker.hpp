@@ -121,9 +121,9 @@ class RedisBroker final : public Broker {
                                                  const std::string& epoch,
                                                  const redisReply* records);
   void on_connected(Link& link);
-  void on_disconnected(Link& link);
+  void on_disconnected(Link& link, const char* why);
   void schedule_reconnect(Link& link);
-  void drop(Link& link);
+  void drop(Link& link, const char* why);
   void ping(Link& link);
   void on_pong(Link& link);
   void on_pubsub(redisReply* reply);

@@ -75,6 +75,10 @@ struct RedisBroker::Link {
   bool ping_waiting = false;
   int misses = 0;
   uint64_t ping_awaited = 0;  // pub/sub link: the ping counter that answers
+  // Why the link was dropped on purpose (liveness), for the log line of its loss; and whether
+  // that loss was logged, so a long outage logs one line, not one per reconnect attempt.
+  const char* drop_reason = nullptr;
+  bool reported_down = false;
 };
 
 }  // namespace rthub

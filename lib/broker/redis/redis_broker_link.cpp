@@ -6,6 +6,8 @@
 #include <hiredis/async.h>
 #include <unistd.h>
 
+#include <cstdio>
+
 #include "broker/redis/redis_broker_internal.hpp"
 
 namespace rthub {
@@ -17,6 +19,10 @@ constexpr int kMissesBeforeReconnect = 2;    // pings unanswered at two ticks: d
 // ticks (at least two seconds after the connect): drop the link.
 constexpr int kConfirmTicks = 3;
 constexpr uint64_t kBackoffBaseMs = 100, kBackoffCapMs = 5000;
+
+const char* link_name(const RedisBroker::Link& link) {
+  return link.pubsub ? "pub/sub" : "command";
+}
 
 }  // namespace
 
@@ -39,14 +45,23 @@ void RedisBroker::connect(Link& link) {
     Link& l = *static_cast<Link*>(c->data);
     if (status != REDIS_OK) {  // hiredis frees the context after this callback
       l.ctx = nullptr;
+      if (!l.reported_down)
+        std::fprintf(stderr, "rthub: redis %s link cannot connect (%s); retrying with backoff\n",
+                     link_name(l), c->errstr && c->errstr[0] ? c->errstr : "connection error");
+      l.reported_down = true;
       return l.owner->schedule_reconnect(l);
     }
     l.owner->on_connected(l);
   });
-  redisAsyncSetDisconnectCallback(ctx, [](const redisAsyncContext* c, int) {
+  redisAsyncSetDisconnectCallback(ctx, [](const redisAsyncContext* c, int status) {
     Link& l = *static_cast<Link*>(c->data);
     l.ctx = nullptr;
-    l.owner->on_disconnected(l);
+    const char* why = l.drop_reason               ? l.drop_reason
+                      : status == REDIS_OK        ? "closed"
+                      : c->errstr && c->errstr[0] ? c->errstr
+                                                  : "connection error";
+    l.drop_reason = nullptr;
+    l.owner->on_disconnected(l, why);
   });
 }
 
@@ -68,6 +83,9 @@ void RedisBroker::schedule_reconnect(Link& link) {
 }
 
 void RedisBroker::on_connected(Link& link) {
+  if (link.reported_down)
+    std::fprintf(stderr, "rthub: redis %s link connected again\n", link_name(link));
+  link.reported_down = false;
   link.attempt = 0;
   link.healthy = false;
   link.answered = false;
@@ -134,7 +152,11 @@ void RedisBroker::on_connected(Link& link) {
   flush_subscriptions();
 }
 
-void RedisBroker::on_disconnected(Link& link) {
+void RedisBroker::on_disconnected(Link& link, const char* why) {
+  if (!stopping_ && !link.reported_down)
+    std::fprintf(stderr, "rthub: redis %s link lost (%s); reconnecting with backoff\n",
+                 link_name(link), why);
+  link.reported_down = true;
   link.connected = false;
   link.healthy = false;
   link.confirming = false;
@@ -152,7 +174,8 @@ void RedisBroker::on_disconnected(Link& link) {
   schedule_reconnect(link);
 }
 
-void RedisBroker::drop(Link& link) {
+void RedisBroker::drop(Link& link, const char* why) {
+  link.drop_reason = link.ctx ? why : nullptr;
   // Marked down first: the callbacks that redisAsyncFree runs (with no reply) must see the link
   // down and not queue more commands on it. The disconnect callback schedules the reconnect.
   link.connected = false;
@@ -198,6 +221,10 @@ void RedisBroker::on_timer() {
     if (link->ctx && !link->connected && now - link->connecting_since_ms > kConnectTimeoutMs) {
       redisAsyncFree(link->ctx);
       link->ctx = nullptr;
+      if (!link->reported_down)
+        std::fprintf(stderr, "rthub: redis %s link cannot connect (no answer in %lld ms)\n",
+                     link_name(*link), static_cast<long long>(kConnectTimeoutMs));
+      link->reported_down = true;
       schedule_reconnect(*link);
     }
   }
@@ -212,7 +239,7 @@ void RedisBroker::on_timer() {
       link->healthy = false;
       if (++link->misses >= kMissesBeforeReconnect) {
         link->misses = 0;
-        drop(*link);
+        drop(*link, "pings unanswered at two ticks");
       }
       continue;
     }
@@ -222,7 +249,7 @@ void RedisBroker::on_timer() {
     // adapter drops the error). Without the bound the node stayed 503 for good (the flaky
     // "Redis killed and restarted" test).
     if (link->pubsub && link->confirming) {
-      if (++link->confirm_ticks >= kConfirmTicks) drop(*link);
+      if (++link->confirm_ticks >= kConfirmTicks) drop(*link, "subscribe never confirmed");
       continue;
     }
     // Not waiting and not healthy (a miss whose verdict the command link's reconnect cleared):
