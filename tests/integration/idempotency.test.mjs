@@ -11,7 +11,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serverFor, wsFor, publish, publishOk, httpGet, waitFor } from './lib/server.mjs';
+import { serverFor, wsFor, publish, publishOk, httpGet, waitFor, waitHealthy } from './lib/server.mjs';
 import { redisFor } from './lib/redis.mjs';
 import { metricsOf } from './lib/extra.mjs';
 
@@ -136,8 +136,7 @@ test('two Redis nodes: one key published on both nodes is published once', async
   const a = await serverFor(t, args);
   const b = await serverFor(t, args);
   for (const node of [a, b]) {
-    await waitFor(async () => (await httpGet(node.port, '/healthz')).status === 200,
-      { timeoutMs: 10000, what: `node ${node.port} connected to Redis` });
+    await waitHealthy(node.port, { timeoutMs: 10000, what: `node ${node.port} connected to Redis` });
   }
   const channel = 'idem.redis';
   const watchers = [await wsFor(t, a.wsUrl, { label: 'sub A' }), await wsFor(t, b.wsUrl, { label: 'sub B' })];
@@ -173,8 +172,7 @@ test('two Redis nodes: one key published on both nodes is published once', async
 test('Redis frozen (SIGSTOP) while publishing: 200, 503 or 504 unknown_outcome; retries with the key deliver each message once', async (t) => {
   const redis = await redisFor(t);
   const node = await serverFor(t, ['--redis', redis.url, '--allow-client-publish']);
-  await waitFor(async () => (await httpGet(node.port, '/healthz')).status === 200,
-    { timeoutMs: 10000, what: 'the node connected to Redis' });
+  await waitHealthy(node.port, { timeoutMs: 10000, what: 'the node connected to Redis' });
   const channel = 'idem.frozen';
   const watcher = await wsFor(t, node.wsUrl, { label: 'subscriber' });
   assert.equal((await watcher.request({ op: 'subscribe', channel })).op, 'subscribed');
@@ -214,8 +212,7 @@ test('Redis frozen (SIGSTOP) while publishing: 200, 503 or 504 unknown_outcome; 
   }
   assert.ok(byStatus[504].length > 0, `a publish sent to the frozen Redis has an unknown outcome: ${JSON.stringify(byStatus)}`);
 
-  await waitFor(async () => (await httpGet(node.port, '/healthz')).status === 200,
-    { timeoutMs: 15000, what: 'the node reconnected after SIGCONT' });
+  await waitHealthy(node.port, { timeoutMs: 15000, what: 'the node reconnected after SIGCONT' });
   // Whatever reached Redis during the freeze has run before this marker (it was readable before
   // Redis resumed): a 503 message must not be among what the subscriber got.
   await drain(t, node.port, watcher, channel, 'after resume');
@@ -236,8 +233,7 @@ test('Redis frozen (SIGSTOP) while publishing: 200, 503 or 504 unknown_outcome; 
 test('Redis down: a publish never sent is answered 503 unavailable at once, and a retry with its key publishes it once', async (t) => {
   const redis = await redisFor(t);
   const node = await serverFor(t, ['--redis', redis.url]);
-  await waitFor(async () => (await httpGet(node.port, '/healthz')).status === 200,
-    { timeoutMs: 10000, what: 'the node connected to Redis' });
+  await waitHealthy(node.port, { timeoutMs: 10000, what: 'the node connected to Redis' });
   const channel = 'idem.down';
   const watcher = await wsFor(t, node.wsUrl, { label: 'subscriber' });
   assert.equal((await watcher.request({ op: 'subscribe', channel })).op, 'subscribed');
@@ -254,8 +250,7 @@ test('Redis down: a publish never sent is answered 503 unavailable at once, and 
     assert.ok(Date.now() - sentAt < REDIS_ANSWER_MS, 'answered without waiting for a Redis timeout');
   }
   await redis.start();
-  await waitFor(async () => (await httpGet(node.port, '/healthz')).status === 200,
-    { timeoutMs: 15000, what: 'the node reconnected to the restarted Redis' });
+  await waitHealthy(node.port, { timeoutMs: 15000, what: 'the node reconnected to the restarted Redis' });
   for (let n = 1; n <= 5; n++) {
     const res = await publish(node.port, keyed(channel, `d-${n}`, { n }));
     assert.equal(res.status, 200, `retry of d-${n} on the restarted Redis: ${res.body}; hub log:\n${node.output()}`);

@@ -12,8 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   repoRoot, serverFor, httpGet, httpRequest, waitFor, sleep, assertConsecutive, curlFor,
-  HANG_MS,
-} from './lib/server.mjs';
+  HANG_MS, waitHealthy } from './lib/server.mjs';
 import { redisFor } from './lib/redis.mjs';
 import {
   tmpDir, freePort, trackChild, wsConnectFor, sseConnectFor, metricsOf, within,
@@ -79,8 +78,7 @@ async function setup(t) {
   const a = await serverFor(t, args);
   const b = await serverFor(t, args);
   for (const node of [a, b]) {
-    await waitFor(async () => (await httpGet(node.port, '/healthz')).status === 200,
-      { timeoutMs: 10000, what: `node ${node.port} connected to Redis` });
+    await waitHealthy(node.port, { timeoutMs: 10000, what: `node ${node.port} connected to Redis` });
   }
   const dir = tmpDir(t, 'rthub-nginx-');
   const port = await freePort();

@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { startServer, wsFor, httpGet, waitFor, sleep } from './lib/server.mjs';
+import { startServer, wsFor, httpGet, waitFor, sleep, waitHealthy } from './lib/server.mjs';
 import { redisFor } from './lib/redis.mjs';
 import { metricsOf } from './lib/extra.mjs';
 
@@ -42,8 +42,7 @@ test('kill -9 of the ingesting node while a backend publishes 100/s: every paylo
   const redis = await redisFor(t);
   const nodes = [await bridgeNode(t, redis), await bridgeNode(t, redis)];
   for (const node of nodes) {
-    await waitFor(async () => (await httpGet(node.port, '/healthz')).status === 200,
-      { timeoutMs: READY_BOUND_MS, what: `node ${node.port} ready (connected, bridge ingester known)` });
+    await waitHealthy(node.port, { timeoutMs: READY_BOUND_MS, what: `node ${node.port} ready (connected, bridge ingester known)` });
   }
   const watchers = [];
   for (const [i, node] of nodes.entries()) {

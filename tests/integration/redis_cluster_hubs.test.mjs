@@ -9,8 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   serverFor, wsFor, publish, publishOk, httpGet, waitFor, sleep, assertConsecutive,
-  SCHEDULING_ALLOWANCE_MS,
-} from './lib/server.mjs';
+  SCHEDULING_ALLOWANCE_MS, waitHealthy } from './lib/server.mjs';
 import { metricsOf } from './lib/extra.mjs';
 import { redisClusterFor, failoverBoundMs } from './lib/redis_cluster.mjs';
 
@@ -25,8 +24,7 @@ async function hubsOn(t, cluster, extra = []) {
   const hubs = [];
   for (let i = 0; i < 2; i++) {
     const hub = await serverFor(t, ['--redis-cluster', cluster.seeds, '--allow-client-publish', ...extra]);
-    await waitFor(async () => (await httpGet(hub.port, '/healthz')).status === 200,
-      { timeoutMs: 15000, what: `hub ${hub.port} /healthz 200 (slot map known, links up)` });
+    await waitHealthy(hub.port, { timeoutMs: 15000, what: `hub ${hub.port} /healthz 200 (slot map known, links up)` });
     hubs.push(hub);
   }
   return hubs;
@@ -66,8 +64,7 @@ test('two hubs on a Redis Cluster: every channel delivered on both, by SSUBSCRIB
     }, { timeoutMs: 10000, what: `both hubs SSUBSCRIBEd to ${channel} on its master ${node.port}` });
   }
   const idle = await serverFor(t, ['--redis-cluster', cluster.seeds]);  // no subscriber at all
-  await waitFor(async () => (await httpGet(idle.port, '/healthz')).status === 200,
-    { timeoutMs: 15000, what: 'the idle hub ready' });
+  await waitHealthy(idle.port, { timeoutMs: 15000, what: 'the idle hub ready' });
   const idleBefore = (await metricsOf(idle.port)).value('rthub_broker_messages_in_total');
 
   const acked = new Map(channels.map((c) => [c, []]));

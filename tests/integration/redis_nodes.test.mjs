@@ -7,8 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  serverFor, wsFor, sseFor, publish, publishOk, httpGet, waitFor, sleep, assertConsecutive,
-} from './lib/server.mjs';
+  serverFor, wsFor, sseFor, publish, publishOk, httpGet, waitFor, sleep, assertConsecutive, waitHealthy } from './lib/server.mjs';
 import { redisFor } from './lib/redis.mjs';
 import { metricsOf } from './lib/extra.mjs';
 
@@ -22,8 +21,7 @@ async function cluster(t, extra = []) {
   const a = await serverFor(t, args);
   const b = await serverFor(t, args);
   for (const node of [a, b]) {
-    await waitFor(async () => (await httpGet(node.port, '/healthz')).status === 200,
-      { timeoutMs: 10000, what: `node ${node.port} /healthz 200 (connected to Redis)` });
+    await waitHealthy(node.port, { timeoutMs: 10000, what: `node ${node.port} /healthz 200 (connected to Redis)` });
   }
   return { redis, a, b };
 }
@@ -242,8 +240,7 @@ test('Redis killed and restarted: 503 and unavailable meanwhile, clients stay, d
 
   await redis.start();
   for (const node of [a, b]) {
-    await waitFor(async () => (await httpGet(node.port, '/healthz')).status === 200,
-      { timeoutMs: 20000, intervalMs: 100, what: `node ${node.port} /healthz 200 after Redis came back` });
+    await waitHealthy(node.port, { timeoutMs: 20000, intervalMs: 100, what: `node ${node.port} /healthz 200 after Redis came back` });
   }
   const downMs = Date.now() - outageStart;
 

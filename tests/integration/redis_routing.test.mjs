@@ -9,7 +9,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serverFor, wsFor, publishOk, httpGet, waitFor } from './lib/server.mjs';
+import { serverFor, wsFor, publishOk, httpGet, waitFor, waitHealthy } from './lib/server.mjs';
 import { redisFor } from './lib/redis.mjs';
 import { metricsOf, keepAlivePublisher } from './lib/extra.mjs';
 
@@ -21,8 +21,7 @@ async function nodes(t, count) {
   const list = [];
   for (let i = 0; i < count; i++) {
     const node = await serverFor(t, ['--redis', redis.url, '--allow-client-publish', '--history', '5000']);
-    await waitFor(async () => (await httpGet(node.port, '/healthz')).status === 200,
-      { timeoutMs: BOUND_MS, what: `node ${i} healthy on Redis` });
+    await waitHealthy(node.port, { timeoutMs: BOUND_MS, what: `node ${i} healthy on Redis` });
     list.push(node);
   }
   return { redis, nodes: list };

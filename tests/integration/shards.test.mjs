@@ -7,8 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  serverFor, wsFor, sseFor, publishOk, assertConsecutive, sleep, waitFor, httpGet,
-} from './lib/server.mjs';
+  serverFor, wsFor, sseFor, publishOk, assertConsecutive, sleep, waitFor, httpGet, waitHealthy } from './lib/server.mjs';
 import { metricsOf, run } from './lib/extra.mjs';
 import { redisFor } from './lib/redis.mjs';
 
@@ -120,8 +119,7 @@ test('with Redis, each shard is one more subscriber of Redis: a sharded node and
   const sharded = await serverFor(t, ['--redis', redis.url, '--shards', '2']);
   const plain = await serverFor(t, ['--redis', redis.url]);
   for (const node of [sharded, plain]) {
-    await waitFor(async () => (await httpGet(node.port, '/healthz')).status === 200,
-      { timeoutMs: 10000, what: `node ${node.port} connected to Redis` });
+    await waitHealthy(node.port, { timeoutMs: 10000, what: `node ${node.port} connected to Redis` });
   }
   const channel = 'shards.redis';
   const clients = [];

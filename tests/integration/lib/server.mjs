@@ -68,8 +68,8 @@ export async function waitFor(probe, { timeoutMs = HANG_MS, intervalMs = 50, wha
 
 // Waits until the hub on `port` answers /healthz 200: its broker links answer, so publishes are
 // taken (before that a Redis node answers them 503).
-export async function waitHealthy(port, { timeoutMs = HANG_MS, what = `node ${port} /healthz 200` } = {}) {
-  await waitFor(async () => (await httpGet(port, '/healthz')).status === 200, { timeoutMs, what });
+export async function waitHealthy(port, { timeoutMs = HANG_MS, what = `node ${port} /healthz 200`, ...rest } = {}) {
+  await waitFor(async () => (await httpGet(port, '/healthz')).status === 200, { timeoutMs, what, ...rest });
 }
 
 // Starts `rthub-server --listen 127.0.0.1:0 ...extraArgs` and resolves once it
