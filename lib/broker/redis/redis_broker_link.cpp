@@ -2,13 +2,13 @@
 // a fresh link, and liveness pings (the once-a-second tick).
 #include "broker/redis/redis_broker.hpp"
 
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <unistd.h>
 
 #include <cstdio>
 
 #include "broker/redis/redis_broker_internal.hpp"
+#include "broker/redis/uv_attach.hpp"
 
 namespace rthub {
 namespace {
@@ -37,10 +37,13 @@ void RedisBroker::connect(Link& link) {
     if (ctx) redisAsyncFree(ctx);
     return schedule_reconnect(link);
   }
+  if (!attach_to_loop(ctx, loop_)) {
+    redisAsyncFree(ctx);
+    return schedule_reconnect(link);
+  }
   ctx->data = &link;
   link.ctx = ctx;
   link.connecting_since_ms = now_ms();
-  redisLibuvAttach(ctx, loop_);
   redisAsyncSetConnectCallback(ctx, [](const redisAsyncContext* c, int status) {
     Link& l = *static_cast<Link*>(c->data);
     if (status != REDIS_OK) {  // hiredis frees the context after this callback
@@ -216,8 +219,8 @@ void RedisBroker::on_pong(Link& link) {
 void RedisBroker::on_timer() {
   int64_t now = now_ms();
   for (Link* link : {commands_.get(), pubsub_.get()}) {
-    // hiredis' libuv adapter drops poll errors, so a refused connect is never reported: a
-    // connect that has not completed in time is abandoned and tried again.
+    // A refused connect is reported at once (uv_attach), but one that is never answered (a host
+    // gone, packets dropped) would wait for the kernel's minutes: abandoned and tried again.
     if (link->ctx && !link->connected && now - link->connecting_since_ms > kConnectTimeoutMs) {
       redisAsyncFree(link->ctx);
       link->ctx = nullptr;
@@ -244,10 +247,8 @@ void RedisBroker::on_timer() {
       continue;
     }
     // Waits for its ping channel's confirmation, for a bounded time: a connect accepted by a
-    // Redis being killed can leave a socket that never answers, and whose reset the libuv
-    // adapter of hiredis 0.14 never reports (libuv stops the poll handle on POLLERR and the
-    // adapter drops the error). Without the bound the node stayed 503 for good (the flaky
-    // "Redis killed and restarted" test).
+    // Redis that then stops answering (frozen, or a host gone without a reset) must not leave
+    // the node 503 for good.
     if (link->pubsub && link->confirming) {
       if (++link->confirm_ticks >= kConfirmTicks) drop(*link, "subscribe never confirmed");
       continue;

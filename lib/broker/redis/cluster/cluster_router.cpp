@@ -7,7 +7,7 @@
 #include <chrono>
 
 #include "broker/redis/cluster/key_slot.hpp"
-#include "broker/redis/cluster/uv_attach.hpp"
+#include "broker/redis/uv_attach.hpp"
 
 namespace rthub::cluster {
 namespace {

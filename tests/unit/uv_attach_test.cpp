@@ -12,7 +12,7 @@
 
 #include <chrono>
 
-#include "broker/redis/cluster/uv_attach.hpp"
+#include "broker/redis/uv_attach.hpp"
 
 namespace {
 
@@ -69,7 +69,7 @@ TEST_CASE("uv_attach reports a refused connect at once") {
     redisAsyncFree(ctx);  // refused before the loop ran: nothing to watch
     SUCCEED("refused synchronously");
   } else {
-    REQUIRE(rthub::cluster::attach_to_loop(ctx, &loop));
+    REQUIRE(rthub::attach_to_loop(ctx, &loop));
     ctx->data = &outcome;
     redisAsyncSetConnectCallback(ctx, [](const redisAsyncContext* c, int status) {
       static_cast<Outcome*>(c->data)->connect_status = status;
@@ -89,7 +89,7 @@ TEST_CASE("uv_attach reports a reset connection with the commands it carried") {
   redisAsyncContext* ctx = redisAsyncConnect("127.0.0.1", server.port);
   REQUIRE(ctx);
   REQUIRE(ctx->err == 0);
-  REQUIRE(rthub::cluster::attach_to_loop(ctx, &loop));
+  REQUIRE(rthub::attach_to_loop(ctx, &loop));
   ctx->data = &outcome;
   redisAsyncSetConnectCallback(ctx, [](const redisAsyncContext* c, int status) {
     static_cast<Outcome*>(c->data)->connect_status = status;

@@ -1,9 +1,9 @@
-#include "broker/redis/cluster/uv_attach.hpp"
+#include "broker/redis/uv_attach.hpp"
 
 #include <hiredis/async.h>
 #include <uv.h>
 
-namespace rthub::cluster {
+namespace rthub {
 namespace {
 
 // Lives from attach until libuv has closed the poll handle (after hiredis' cleanup call).
@@ -65,4 +65,4 @@ bool attach_to_loop(redisAsyncContext* ctx, uv_loop_t* loop) {
   return true;
 }
 
-}  // namespace rthub::cluster
+}  // namespace rthub

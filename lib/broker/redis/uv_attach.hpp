@@ -11,10 +11,10 @@
 struct redisAsyncContext;
 typedef struct uv_loop_s uv_loop_t;
 
-namespace rthub::cluster {
+namespace rthub {
 
 /* attach_to_loop drives ctx from loop until hiredis frees ctx. Returns false when ctx already
    has an event library attached or libuv refuses its descriptor. */
 bool attach_to_loop(redisAsyncContext* ctx, uv_loop_t* loop);
 
-}  // namespace rthub::cluster
+}  // namespace rthub
