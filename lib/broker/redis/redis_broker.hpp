@@ -17,7 +17,9 @@
 // All Redis I/O is asynchronous hiredis on the hub's own libuv loop: nothing blocks the service
 // thread. While Redis is unreachable, publishes fail with kUnavailable, connected clients keep
 // their sessions, and the broker reconnects with backoff and jitter, then fills any gap in what
-// its subscribers saw from the streams.
+// its subscribers saw from the streams. Before that fill, Redis checks that it still holds the last
+// message the node delivered on the channel (a promoted replica may lack it: scripts.hpp kVerify)
+// and begins a new epoch if not, so nodes never take new messages for repeats of lost ones.
 //
 // Keyed state: the publish script also keeps the latest record of each key of a channel (a hash
 // beside the stream, at most max_keys keys, a delete removes one), and the read script returns
