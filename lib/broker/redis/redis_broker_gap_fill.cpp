@@ -108,10 +108,18 @@ void RedisBroker::verify_history(const std::string& channel, uint64_t from) {
        [this, channel, from](redisReply* r) {
          auto it = tracks_.find(channel);
          if (it == tracks_.end()) return;
-         if (!r || r->type == REDIS_REPLY_ERROR) {
-           // Not checked (the link went down, the slot moved again): check before the next fill.
+         if (!r) {
+           // No answer (the link went down): check once it is back, before the fill.
            it->second.verify = true;
            it->second.fill_pending = true;
+           return;
+         }
+         if (r->type == REDIS_REPLY_ERROR) {
+           // Refused (READONLY from a replica not promoted yet, BUSY...): the fill goes on
+           // unchecked, so delivery does not stall; the channel's next fill checks again.
+           fetch_gap(channel, from);
+           auto again = tracks_.find(channel);
+           if (again != tracks_.end()) again->second.verify = true;
            return;
          }
          // A new epoch begun here reaches every node as its messages come: their different
