@@ -32,3 +32,5 @@ list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS redis_bridge)
 list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS redis_cluster_hubs)
 # poll: long-polling at /poll: holding, timeouts, forgetting, SSE <-> poll moves, the 1 MiB cap, bad input.
 list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS poll)
+# redis_failover_epoch: a primary dies with writes its replica lacks, the replica takes its address; every node's subscribers get recovered:false and a new epoch, then every message once.
+list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS redis_failover_epoch)

@@ -365,6 +365,9 @@ void RedisBroker::render_metrics(std::string& out) const {
        "Bridged payloads refused: a new key past max keys.", bridged_refused_.get());
   line("rthub_broker_gap_fills_total", "counter",
        "Messages recovered from streams after a pub/sub gap.", gaps_filled_.get());
+  line("rthub_broker_histories_broken_total", "counter",
+       "Channels whose history Redis no longer held after a failover: a new epoch began.",
+       histories_broken_.get());
   out +=
       "# HELP rthub_broker_publish_seconds Round trip of the publish script to Redis.\n"
       "# TYPE rthub_broker_publish_seconds histogram\n";

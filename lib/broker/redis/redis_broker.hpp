@@ -17,7 +17,9 @@
 // All Redis I/O is asynchronous hiredis on the hub's own libuv loop: nothing blocks the service
 // thread. While Redis is unreachable, publishes fail with kUnavailable, connected clients keep
 // their sessions, and the broker reconnects with backoff and jitter, then fills any gap in what
-// its subscribers saw from the streams.
+// its subscribers saw from the streams. Before that fill, Redis checks that it still holds the last
+// message the node delivered on the channel (a promoted replica may lack it: scripts.hpp kVerify)
+// and begins a new epoch if not, so nodes never take new messages for repeats of lost ones.
 //
 // Keyed state: the publish script also keeps the latest record of each key of a channel (a hash
 // beside the stream, at most max_keys keys, a delete removes one), and the read script returns
@@ -88,6 +90,10 @@ class RedisBroker final : public Broker {
   struct Track {
     std::string epoch;
     uint64_t seq = 0;
+    int64_t ts_ms = 0;  // of the message at seq: its identity for verify_history
+    // The link or slot map changed since this node delivered seq: Redis may be a promoted
+    // replica that lacks it. Checked (verify_history) before the next gap fill.
+    bool verify = false;
     bool fetching = false;
     bool fill_pending = false;  // a gap fill waits for the command link to come back
     bool fill_again = false;    // fill once more when the running fill ends
@@ -106,7 +112,7 @@ class RedisBroker final : public Broker {
     bool known = false;       // a lease answer came: this node or another one ingests
     bool asking = false;      // a lease script is in flight
   };
-  enum class Script { kPublish, kRead, kLease };
+  enum class Script { kPublish, kRead, kLease, kVerify };
 
   void connect(Link& link);
   // A publish; with a bridge hash, an ingest of a bridged payload (refused unless this node
@@ -130,6 +136,9 @@ class RedisBroker final : public Broker {
   void on_record(const std::string& channel, Message message);
   void accept(const std::string& channel, Track& track, Message message);
   void fetch_gap(const std::string& channel, uint64_t from);
+  // Has Redis check that it still holds what this node delivered last on the channel, and begin
+  // a new epoch if not (scripts.hpp kVerify); then the gap fill from `from`.
+  void verify_history(const std::string& channel, uint64_t from);
   // A history read answered (`latest` null when it failed): the channel's position when it had
   // none, then a fill from there; see Track::reads.
   void settle_read(const std::string& channel, const Position* latest);
@@ -192,7 +201,7 @@ class RedisBroker final : public Broker {
   size_t link_turn_ = 0;                                 // link_target's rotation
 
   Counter reconnects_, messages_in_, messages_out_, publish_failures_, bridged_in_,
-      bridged_refused_, gaps_filled_, subscribe_commands_;
+      bridged_refused_, gaps_filled_, subscribe_commands_, histories_broken_;
   LatencyHistogram publish_rtt_;
 };
 

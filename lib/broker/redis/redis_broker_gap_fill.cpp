@@ -2,6 +2,7 @@
 // channel's stream (after a lost message, a subscription taking effect, a link loss).
 #include "broker/redis/redis_broker.hpp"
 
+#include <algorithm>
 #include <utility>
 
 #include "broker/redis/record.hpp"
@@ -45,6 +46,8 @@ void RedisBroker::fetch_gap(const std::string& channel, uint64_t from) {
     track.fill_pending = true;
     return;
   }
+  if (track.verify && !track.epoch.empty() && track.seq > 0) return verify_history(channel, from);
+  track.verify = false;
   command(
       [this, channel, from](redisReply* r) {
         auto it = tracks_.find(channel);
@@ -95,6 +98,37 @@ void RedisBroker::fetch_gap(const std::string& channel, uint64_t from) {
        std::to_string(options_.history_size + 1)});
 }
 
+void RedisBroker::verify_history(const std::string& channel, uint64_t from) {
+  Track& track = tracks_[channel];
+  track.verify = false;
+  std::string lifetime = std::to_string(std::max(86400, options_.history_ttl_seconds * 2));
+  eval(Script::kVerify,
+       {key(channel, ""), track.epoch, std::to_string(track.seq),
+        track.ts_ms > 0 ? std::to_string(track.ts_ms) : "", new_epoch(), lifetime},
+       [this, channel, from](redisReply* r) {
+         auto it = tracks_.find(channel);
+         if (it == tracks_.end()) return;
+         if (!r) {
+           // No answer (the link went down): check once it is back, before the fill.
+           it->second.verify = true;
+           it->second.fill_pending = true;
+           return;
+         }
+         if (r->type == REDIS_REPLY_ERROR) {
+           // Refused (READONLY from a replica not promoted yet, BUSY...): the fill goes on
+           // unchecked, so delivery does not stall; the channel's next fill checks again.
+           fetch_gap(channel, from);
+           auto again = tracks_.find(channel);
+           if (again != tracks_.end()) again->second.verify = true;
+           return;
+         }
+         // A new epoch begun here reaches every node as its messages come: their different
+         // epoch tells subscribers that history broke (recovered:false), as for a flushed Redis.
+         if (r->type == REDIS_REPLY_INTEGER && r->integer == 1) histories_broken_.add();
+         fetch_gap(channel, from);
+       });
+}
+
 void RedisBroker::resume_fills() {
   std::vector<std::pair<std::string, uint64_t>> due;
   for (auto& [channel, track] : tracks_)
@@ -103,6 +137,9 @@ void RedisBroker::resume_fills() {
 }
 
 void RedisBroker::deliver(Message message) {
+  auto track = tracks_.find(message.channel);
+  if (track != tracks_.end() && track->second.seq == message.position.seq)
+    track->second.ts_ms = message.ts_ms;
   auto envelope = std::make_shared<Envelope>();
   envelope->published_us = now_us() - (wall_now_ms() - message.ts_ms) * 1000;
   envelope->message = std::move(message);

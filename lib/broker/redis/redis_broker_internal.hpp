@@ -41,10 +41,10 @@ std::string channel_of_record_channel(const std::string& name);
 // By RedisBroker::Script.
 inline const char* script_body(int index) {
   static const char* const kBodies[] = {redis_scripts::kPublish, redis_scripts::kRead,
-                                        redis_scripts::kLease};
+                                        redis_scripts::kLease, redis_scripts::kVerify};
   return kBodies[index];
 }
-constexpr int kScriptCount = 3;
+constexpr int kScriptCount = 4;
 
 inline std::string reply_string(const redisReply* r) {
   if (!r) return {};

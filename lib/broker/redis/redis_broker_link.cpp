@@ -151,6 +151,9 @@ void RedisBroker::on_connected(Link& link) {
   // Every channel with local subscribers again; each confirmation fills that channel's gap. (On a
   // cluster they are the sharded subscriber's, on other connections.)
   if (router_) return;
+  // Redis may be another server now (a promoted replica behind the same address): each
+  // channel's confirmation first checks that it still holds what this node delivered.
+  for (auto& entry : tracks_) entry.second.verify = true;
   subscriptions_.reset();
   flush_subscriptions();
 }

@@ -115,4 +115,35 @@ if ARGV[3] == '1' then return {1, redis.call('LRANGE', KEYS[1] .. 'bridged', 0, 
 return {1}
 )lua";
 
+// The check of a channel's history after a link or slot-map change (a failover may have promoted
+// a replica that never received the last writes). KEYS: prefix. ARGV: the epoch and seq this
+// node delivered last, that message's ts (ms; '' when unknown: the count alone is checked), a fresh
+// epoch, key lifetime (s). When Redis still numbers that epoch but no longer holds that message
+// (its count is below the seq, or the stream entry at the seq is another message, or missing though
+// the stream reaches back past it), the positions after it would be given again to other messages:
+// a new epoch begins here, at once, as when Redis loses the numbering, and subscribers everywhere
+// are told history broke. Returns 1 when it began one, else 0 (another epoch already, or nothing
+// contradicts this node).
+constexpr const char* kVerify = R"lua(
+local base = KEYS[1]
+local seqk, epochk, logk, keysk = base .. 'seq', base .. 'epoch', base .. 'log', base .. 'keys'
+if redis.call('GET', epochk) ~= ARGV[1] then return 0 end
+local want = tonumber(ARGV[2])
+local broken = tonumber(redis.call('GET', seqk) or '0') < want
+if not broken and ARGV[3] ~= '' then
+  local at = redis.call('XRANGE', logk, want .. '-1', want .. '-1')
+  if at[1] then
+    broken = string.match(at[1][2][2], '^%S+ %d+ (%d+)') ~= ARGV[3]
+  else
+    local first = redis.call('XRANGE', logk, '-', '+', 'COUNT', 1)
+    broken = first[1] ~= nil and tonumber(string.match(first[1][1], '^(%d+)')) < want
+  end
+end
+if not broken then return 0 end
+redis.call('SET', epochk, ARGV[4], 'EX', ARGV[5])
+redis.call('SET', seqk, 0, 'EX', ARGV[5])
+redis.call('DEL', logk, keysk)
+return 1
+)lua";
+
 }  // namespace rthub::redis_scripts

@@ -16,9 +16,9 @@ export async function redisCli(port, ...args) {
   return res.stdout.trim();
 }
 
-function launch(port, dir) {
+function launch(port, dir, extraArgs = []) {
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-    '--dir', dir, '--protected-mode', 'yes'];
+    '--dir', dir, '--protected-mode', 'yes', ...extraArgs];
   const proc = trackChild(spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
   let output = '';
   proc.stdout.setEncoding('utf8');
@@ -48,8 +48,8 @@ async function waitReady(port, instance, timeoutMs = HANG_MS) {
 // Starts redis-server and registers its cleanup with the test context.
 // Returns {port, url, cli(...args), kill(signal), start(), stop()}:
 // kill() ends it (default SIGKILL) and start() starts it again on the same
-// port (with no data: nothing is persisted).
-export async function redisFor(t) {
+// port (with no data: nothing is persisted). extraArgs go to redis-server (e.g. --replicaof).
+export async function redisFor(t, extraArgs = []) {
   const dir = tmpDir(t, 'rthub-redis-');
   const port = await freePort();
   let instance = null;
@@ -62,7 +62,7 @@ export async function redisFor(t) {
     output: () => instance?.output() ?? '',
     async start() {
       assert.equal(instance, null, 'redis-server is already running');
-      instance = launch(port, dir);
+      instance = launch(port, dir, extraArgs);
       await waitReady(port, instance);
     },
     async kill(signal = 'SIGKILL') {

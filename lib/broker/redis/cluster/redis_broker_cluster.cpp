@@ -88,6 +88,9 @@ void RedisBroker::on_sharded_active(const std::string& name, bool active) {
   if (channel.empty()) return;
   if (active) return on_subscribed(channel);  // fills what was published meanwhile
   subscriptions_.on_interrupted(channel);
+  // The slot may have a new master (a promoted replica): check its history on confirmation.
+  auto track = tracks_.find(channel);
+  if (track != tracks_.end()) track->second.verify = true;
 }
 
 std::pair<std::string, int> RedisBroker::link_target() {
