@@ -32,3 +32,5 @@ list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS redis_bridge)
 list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS redis_cluster_hubs)
 # poll: long-polling at /poll: holding, timeouts, forgetting, SSE <-> poll moves, the 1 MiB cap, bad input.
 list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS poll)
+# redis_presence: presence across two Redis nodes: joins/leaves both ways, GET /presence on either, kill -9 of a node.
+list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS redis_presence)
