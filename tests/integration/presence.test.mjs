@@ -75,11 +75,6 @@ test('anonymous members have user null', async (t) => {
   assert.deepEqual(empty.json, { channel: 'nobody.here', clients: [] });
   const bad = await a.request({ op: 'subscribe', channel: 'room2', presence: 'yes' });
   assert.deepEqual([bad.op, bad.code], ['error', 'bad_request']);
-
-});
-  const e = await ws.request({ op: 'subscribe', channel: 'room', presence: true });
-  assert.deepEqual([e.op, e.code], ['error', 'unsupported'], JSON.stringify(e));
-  assert.equal((await ws.request({ op: 'subscribe', channel: 'room' })).op, 'subscribed', 'plain subscribes still work');
 });
 
 test('--shards 2: one member list for both service threads, joins and leaves across them', async (t) => {

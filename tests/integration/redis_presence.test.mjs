@@ -58,6 +58,7 @@ test('two Redis nodes: joins and leaves cross nodes, both list every member', as
   // Leaves cross too: B's SSE member closes, A's member unsubscribes.
   sse.close();
   assert.deepEqual((await onA.next({ op: 'leave', channel }, ANSWER_MS)).client, sseJoin.client);
+  assert.deepEqual((await onB.next({ op: 'leave', channel }, ANSWER_MS)).client, sseJoin.client);
   await onA.request({ op: 'unsubscribe', channel });
   assert.deepEqual((await onB.next({ op: 'leave', channel }, ANSWER_MS)).client, aClient);
   const left = await httpGet(a.port, `/presence?channel=${channel}`);
@@ -85,6 +86,7 @@ test('a node killed with -9: its members leave, on the other node, within three 
   }
   const took = Date.now() - killedAt;
   assert.ok(took <= DEAD_NODE_GONE_MS, `leaves after ${took} ms`);
+  t.diagnostic(`both leaves ${took} ms after the kill`);
   assert.deepEqual(idsOf(leaves).sort(), idsOf(doomed).sort());
   const listed = await httpGet(a.port, `/presence?channel=${channel}`);
   assert.equal(listed.status, 200, listed.body);
