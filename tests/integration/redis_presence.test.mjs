@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { serverFor, startServer, wsFor, sseFor, httpGet, waitHealthy, SCHEDULING_ALLOWANCE_MS } from './lib/server.mjs';
 import { redisFor } from './lib/redis.mjs';
+import { redisClusterFor } from './lib/redis_cluster.mjs';
 
 const ANSWER_MS = 10000; // one answer of a local hub through a local Redis, loaded machine
 // The broker ticks once a second; a node renews its liveness key (TTL 2 ticks,
@@ -15,11 +16,11 @@ const ANSWER_MS = 10000; // one answer of a local hub through a local Redis, loa
 const TICK_MS = 1000;
 const DEAD_NODE_GONE_MS = 3 * TICK_MS + SCHEDULING_ALLOWANCE_MS;
 
-async function twoNodes(t) {
+async function twoNodes(t, extra = []) {
   const redis = await redisFor(t);
-  const a = await serverFor(t, ['--redis', redis.url]);
+  const a = await serverFor(t, ['--redis', redis.url, ...extra]);
   // B is killed with -9 in one test: stopped without asserting its exit status.
-  const b = await startServer(['--redis', redis.url]);
+  const b = await startServer(['--redis', redis.url, ...extra]);
   t.after(() => b.kill('SIGKILL'));
   for (const node of [a, b]) await waitHealthy(node.port, { timeoutMs: 10000, what: `node ${node.port} connected to Redis` });
   return { redis, a, b };
@@ -27,8 +28,8 @@ async function twoNodes(t) {
 
 const idsOf = (clients) => clients.map((c) => c.id);
 
-test('two Redis nodes: joins and leaves cross nodes, both list every member', async (t) => {
-  const { a, b } = await twoNodes(t);
+// A presence subscriber on each node, an SSE member on B: joins, lists and leaves both ways.
+async function crossNodes(t, a, b) {
   const channel = 'map';
   const onA = await wsFor(t, a.wsUrl, { label: 'onA' });
   assert.equal((await onA.request({ op: 'subscribe', channel, presence: true })).op, 'subscribed');
@@ -64,6 +65,27 @@ test('two Redis nodes: joins and leaves cross nodes, both list every member', as
   const left = await httpGet(a.port, `/presence?channel=${channel}`);
   assert.deepEqual(idsOf(left.json.clients), [bJoin.client.id]);
   await onB.none((f) => f.client?.id === bJoin.client.id, 200); // never its own join or leave
+}
+
+test('two Redis nodes: joins and leaves cross nodes, both list every member', async (t) => {
+  const { a, b } = await twoNodes(t);
+  await crossNodes(t, a, b);
+});
+
+test('two Redis nodes of two shards each: the same across nodes and service threads', async (t) => {
+  const { a, b } = await twoNodes(t, ['--shards', '2']);
+  await crossNodes(t, a, b);
+});
+
+test('two hubs on a Redis Cluster: members and events through the channel\'s slot', async (t) => {
+  const cluster = await redisClusterFor(t);
+  const hubs = [];
+  for (let i = 0; i < 2; i++) {
+    const hub = await serverFor(t, ['--redis-cluster', cluster.seeds]);
+    await waitHealthy(hub.port, { timeoutMs: 15000, what: `hub ${hub.port} /healthz 200 (slot map known, links up)` });
+    hubs.push(hub);
+  }
+  await crossNodes(t, hubs[0], hubs[1]);
 });
 
 test('a node killed with -9: its members leave, on the other node, within three ticks', async (t) => {
