@@ -5,7 +5,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serverFor, startServer, wsFor, sseFor, httpGet, waitHealthy, SCHEDULING_ALLOWANCE_MS } from './lib/server.mjs';
+import { serverFor, startServer, wsFor, sseFor, httpGet, waitFor, waitHealthy, SCHEDULING_ALLOWANCE_MS } from './lib/server.mjs';
 import { redisFor } from './lib/redis.mjs';
 import { redisClusterFor } from './lib/redis_cluster.mjs';
 
@@ -114,4 +114,40 @@ test('a node killed with -9: its members leave, on the other node, within three 
   assert.equal(listed.status, 200, listed.body);
   assert.equal(listed.json.clients.length, 1, listed.body);
   await watcher.none({ op: 'leave' }, 200); // each leave once
+});
+
+test('Redis restarted empty: each node writes its members back; a query during the outage is refused', async (t) => {
+  const { redis, a, b } = await twoNodes(t);
+  const channel = 'lobby';
+  const watcher = await wsFor(t, a.wsUrl, { label: 'watcher' });
+  await watcher.request({ op: 'subscribe', channel, presence: true });
+  const watcherId = (await watcher.request({ op: 'presence', channel })).clients[0].id;
+  const onB = await wsFor(t, b.wsUrl, { label: 'onB' });
+  await onB.request({ op: 'subscribe', channel });
+  const bClient = (await watcher.next({ op: 'join', channel }, ANSWER_MS)).client;
+  const leaver = await wsFor(t, a.wsUrl, { label: 'leaver' });
+  await leaver.request({ op: 'subscribe', channel });
+  await watcher.next({ op: 'join', channel }, ANSWER_MS);
+
+  await redis.kill('SIGKILL');
+  await waitFor(async () => (await httpGet(a.port, '/healthz')).status === 503,
+    { timeoutMs: 10000, intervalMs: 100, what: 'node A sees Redis gone' });
+  const refused = await httpGet(a.port, `/presence?channel=${channel}`);
+  assert.equal(refused.status, 503, refused.body);
+  assert.equal(refused.json.error.code, 'unavailable');
+  const asked = await watcher.request({ op: 'presence', channel });
+  assert.deepEqual([asked.op, asked.code], ['error', 'unavailable'], JSON.stringify(asked));
+  leaver.close(); // its HDEL cannot reach Redis
+
+  await redis.start(); // same port, no data
+  for (const node of [a, b]) await waitHealthy(node.port, { timeoutMs: 15000, what: `node ${node.port} back on Redis` });
+  // Reconnected, each node finds its liveness key gone at its next tick (once a second) and
+  // writes its members back: wait for that (an event: the list), not for a fixed time.
+  const expected = [watcherId, bClient.id].sort((x, y) => x - y);
+  await waitFor(async () => {
+    const r = await httpGet(a.port, `/presence?channel=${channel}`);
+    return r.status === 200 && JSON.stringify(idsOf(r.json.clients)) === JSON.stringify(expected);
+  }, { timeoutMs: 15000, intervalMs: 200, what: `the members ${expected} listed again, without the leaver` });
+  const onBList = await httpGet(b.port, `/presence?channel=${channel}`);
+  assert.deepEqual(idsOf(onBList.json.clients), expected);
 });

@@ -19,6 +19,10 @@ struct Member {
   std::string client;
 };
 
+bool is_integer(const redisReply* r, long long value) {
+  return r && r->type == REDIS_REPLY_INTEGER && r->integer == value;
+}
+
 }  // namespace
 
 using redis_internal::reply_string;
@@ -50,7 +54,7 @@ void RedisPresence::join(const std::string& channel, uint64_t id, const std::str
   command_({"SET", alive_key(node_id_), "1", "PX", std::to_string(kLivenessTtlMs)},
            [](redisReply*) {});
   command_({"HSET", hash_key(channel), std::to_string(id), node_id_ + " " + client},
-           [](redisReply*) {});
+           [](redisReply*) {});  // unanswered: the sweep writes it back
   announce(channel, "join", id, client);
 }
 
@@ -61,18 +65,32 @@ void RedisPresence::leave(const std::string& channel, uint64_t id, const std::st
   std::weak_ptr<bool> alive = alive_;
   command_({"HDEL", hash_key(channel), std::to_string(id)},
            [this, alive, channel, id, client](redisReply* r) {
-             if (alive.expired() || !r || r->type != REDIS_REPLY_INTEGER || r->integer != 1) return;
-             announce(channel, "leave", id, client);
+             if (alive.expired()) return;
+             if (!r || r->type != REDIS_REPLY_INTEGER) {
+               unsure_.insert(channel);  // maybe still listed: the sweep removes it
+               return;
+             }
+             if (r->integer == 1) announce(channel, "leave", id, client);
            });
 }
 
-void RedisPresence::remove_dead(const std::string& channel, const std::string& field,
-                                const std::string& client) {
+void RedisPresence::remove_member(const std::string& channel, const std::string& field,
+                                  const std::string& client) {
   std::weak_ptr<bool> alive = alive_;
   command_({"HDEL", hash_key(channel), field},
            [this, alive, channel, field, client](redisReply* r) {
-             if (alive.expired() || !r || r->type != REDIS_REPLY_INTEGER || r->integer != 1) return;
+             if (alive.expired() || !is_integer(r, 1)) return;  // another node removed it
              announce(channel, "leave", std::strtoull(field.c_str(), nullptr, 10), client);
+           });
+}
+
+void RedisPresence::rejoin(const std::string& channel, uint64_t id, const std::string& client) {
+  std::weak_ptr<bool> alive = alive_;
+  // HSETNX: a member still listed was never announced as gone; only one missing is announced.
+  command_({"HSETNX", hash_key(channel), std::to_string(id), node_id_ + " " + client},
+           [this, alive, channel, id, client](redisReply* r) {
+             if (alive.expired() || !is_integer(r, 1)) return;
+             announce(channel, "join", id, client);
            });
 }
 
@@ -97,16 +115,25 @@ void RedisPresence::clients(const std::string& channel,
     auto finish = [this, alive, channel, done, members, dead, waiting] {
       if (--*waiting) return;
       if (alive.expired()) return done(nullptr);
+      unsure_.erase(channel);  // this pass repairs what an unanswered HDEL left
+      auto mine = local_.find(channel);
       std::string out = "[";
       for (const auto& [id, m] : *members) {
-        if (dead->count(m.node)) {
-          remove_dead(channel, m.field, m.client);
+        // A dead node's member, or one of this node's that left without a confirmed HDEL.
+        bool gone = m.node == node_id_ ? mine == local_.end() || !mine->second.count(id)
+                                       : dead->count(m.node) > 0;
+        if (gone) {
+          remove_member(channel, m.field, m.client);
           continue;
         }
         if (out.size() > 1) out += ',';
         out += m.client;
       }
       out += ']';
+      // This node's members the hash lacks (a HSET Redis did not answer) are written back.
+      if (mine != local_.end())
+        for (const auto& [id, client] : mine->second)
+          if (!members->count(id)) rejoin(channel, id, client);
       done(&out);
     };
     for (const std::string& node : nodes) {
@@ -115,7 +142,7 @@ void RedisPresence::clients(const std::string& channel,
         continue;
       }
       command_({"EXISTS", alive_key(node)}, [node, dead, finish](redisReply* e) {
-        if (e && e->type == REDIS_REPLY_INTEGER && e->integer == 0) dead->insert(node);
+        if (is_integer(e, 0)) dead->insert(node);  // no answer: taken for alive
         finish();
       });
     }
@@ -142,27 +169,19 @@ void RedisPresence::tick() {
   // PEXPIRE answers 0 when the key is gone: this node was taken for dead (or Redis lost it).
   command_({"PEXPIRE", alive_key(node_id_), std::to_string(kLivenessTtlMs)},
            [this, alive](redisReply* r) {
-             if (alive.expired() || !r || r->type != REDIS_REPLY_INTEGER || r->integer != 0) return;
+             if (alive.expired() || !is_integer(r, 0)) return;
              command_({"SET", alive_key(node_id_), "1", "PX", std::to_string(kLivenessTtlMs)},
                       [](redisReply*) {});
-             rejoin_all();
+             for (const auto& [channel, members] : local_)
+               for (const auto& [id, client] : members) rejoin(channel, id, client);
            });
-  for (const auto& [channel, members] : local_)
-    clients(channel, [](const std::string*) {});  // removes and announces the dead nodes' members
-}
-
-void RedisPresence::rejoin_all() {
-  for (const auto& [channel, members] : local_)
-    for (const auto& [id, client] : members) {
-      std::weak_ptr<bool> alive = alive_;
-      // HSETNX: a member still listed was not announced as gone; only one removed is re-joined.
-      command_({"HSETNX", hash_key(channel), std::to_string(id), node_id_ + " " + client},
-               [this, alive, channel, id = id, client = client](redisReply* r) {
-                 if (alive.expired() || !r || r->type != REDIS_REPLY_INTEGER || r->integer != 1)
-                   return;
-                 announce(channel, "join", id, client);
-               });
-    }
+  // Each channel with members here, and each one left without a confirmed HDEL: the repairs
+  // (dead nodes' members, this node's own entries) are made on the way.
+  std::vector<std::string> channels;
+  for (const auto& [channel, members] : local_) channels.push_back(channel);
+  for (const std::string& channel : unsure_)
+    if (!local_.count(channel)) channels.push_back(channel);
+  for (const std::string& channel : channels) clients(channel, [](const std::string*) {});
 }
 
 }  // namespace rthub

@@ -11,7 +11,8 @@
 // A node killed with -9 leaves its members in the hashes: the surviving nodes sweep, at each tick,
 // the channels they have members on, and a member whose node's liveness key is gone is removed
 // (HDEL) and announced as left by the node whose HDEL removed it (only one can). A node whose own
-// liveness key lapsed (a stalled loop, a Redis restart) writes its members back and announces them.
+// liveness key lapsed (a stalled loop, a Redis restart) writes its members back and announces them;
+// the same sweep repairs this node's own entries after writes Redis did not answer.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +21,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 struct redisReply;
@@ -56,10 +58,12 @@ class RedisPresence {
   std::string hash_key(const std::string& channel) const;
   std::string alive_key(const std::string& node) const;
   void announce(const std::string& channel, const char* op, uint64_t id, const std::string& client);
-  // Removes a dead node's member; announces its leave when this node's HDEL removed it.
-  void remove_dead(const std::string& channel, const std::string& field, const std::string& client);
-  // Writes this node's members back (its liveness key had lapsed).
-  void rejoin_all();
+  // Removes a member (a dead node's, or one of this node's that left without a confirmed HDEL);
+  // announces its leave when this node's HDEL removed it (only one node's can).
+  void remove_member(const std::string& channel, const std::string& field,
+                     const std::string& client);
+  // Writes one of this node's members back if the hash lacks it, announcing it when it did.
+  void rejoin(const std::string& channel, uint64_t id, const std::string& client);
 
   std::string node_id_;
   bool sharded_;
@@ -67,6 +71,8 @@ class RedisPresence {
   Tell tell_;
   // This node's members: channel -> id -> client object.
   std::unordered_map<std::string, std::map<uint64_t, std::string>> local_;
+  // Channels whose last member here left without a confirmed HDEL: swept until one confirms.
+  std::unordered_set<std::string> unsure_;
   // Owned by the broker: the weak_ptr in callbacks tells when it is gone.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
