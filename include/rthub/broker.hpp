@@ -115,9 +115,10 @@ class Broker {
   // core keeps its own channel's members.
   virtual bool shares_presence() const { return false; }
   // Session `id` (unique among the cores sharing) is now a member of `channel`, or no longer;
-  // `client` is its client object {"id":N,"user":...}.
-  virtual void presence_join(const std::string& channel, uint64_t id, const std::string& client) {
-    (void)channel, (void)id, (void)client;
+  // `client` is its client object {"id":N,"user":...}; `watching`: it asked for presence events.
+  virtual void presence_join(const std::string& channel, uint64_t id, const std::string& client,
+                             bool watching) {
+    (void)channel, (void)id, (void)client, (void)watching;
   }
   virtual void presence_leave(const std::string& channel, uint64_t id, const std::string& client) {
     (void)channel, (void)id, (void)client;

@@ -24,7 +24,7 @@ void HubCore::announce(const Subscription& sub, const char* op) {
   std::string client = codec::presence_client(session.id, user_of(session));
   if (broker_ && broker_->shares_presence()) {
     if (op[0] == 'j')
-      broker_->presence_join(sub.channel, session.id, client);
+      broker_->presence_join(sub.channel, session.id, client, sub.presence);
     else
       broker_->presence_leave(sub.channel, session.id, client);
     return;

@@ -51,8 +51,9 @@ class PersistingBroker final : public Broker {
   void stop() override { inner_->stop(); }
   void render_metrics(std::string& out) const override;
   bool shares_presence() const override { return inner_->shares_presence(); }
-  void presence_join(const std::string& channel, uint64_t id, const std::string& client) override {
-    inner_->presence_join(channel, id, client);
+  void presence_join(const std::string& channel, uint64_t id, const std::string& client,
+                     bool watching) override {
+    inner_->presence_join(channel, id, client, watching);
   }
   void presence_leave(const std::string& channel, uint64_t id, const std::string& client) override {
     inner_->presence_leave(channel, id, client);

@@ -82,8 +82,9 @@ class RedisBroker final : public Broker {
   void render_metrics(std::string& out) const override;
   // Presence across nodes: redis_presence.hpp.
   bool shares_presence() const override { return true; }
-  void presence_join(const std::string& channel, uint64_t id, const std::string& client) override {
-    presence_->join(channel, id, client);
+  void presence_join(const std::string& channel, uint64_t id, const std::string& client,
+                     bool watching) override {
+    presence_->join(channel, id, client, watching);
   }
   void presence_leave(const std::string& channel, uint64_t id, const std::string& client) override {
     presence_->leave(channel, id, client);

@@ -48,8 +48,10 @@ void RedisPresence::announce(const std::string& channel, const char* op, uint64_
            [](redisReply*) {});
 }
 
-void RedisPresence::join(const std::string& channel, uint64_t id, const std::string& client) {
+void RedisPresence::join(const std::string& channel, uint64_t id, const std::string& client,
+                         bool watching) {
   local_[channel][id] = client;
+  if (watching) watching_[channel].insert(id);
   // Alive before any node can see the member (the first tick may be a second away).
   command_({"SET", alive_key(node_id_), "1", "PX", std::to_string(kLivenessTtlMs)},
            [](redisReply*) {});
@@ -62,6 +64,8 @@ void RedisPresence::leave(const std::string& channel, uint64_t id, const std::st
   auto it = local_.find(channel);
   if (it == local_.end() || !it->second.erase(id)) return;
   if (it->second.empty()) local_.erase(it);
+  auto w = watching_.find(channel);
+  if (w != watching_.end() && w->second.erase(id) && w->second.empty()) watching_.erase(w);
   std::weak_ptr<bool> alive = alive_;
   command_({"HDEL", hash_key(channel), std::to_string(id)},
            [this, alive, channel, id, client](redisReply* r) {
@@ -175,12 +179,13 @@ void RedisPresence::tick() {
              for (const auto& [channel, members] : local_)
                for (const auto& [id, client] : members) rejoin(channel, id, client);
            });
-  // Each channel with members here, and each one left without a confirmed HDEL: the repairs
-  // (dead nodes' members, this node's own entries) are made on the way.
+  // Each channel with presence subscribers here, and each one left without a confirmed HDEL: the
+  // repairs (dead nodes' members, this node's own entries) are made on the way. Channels nobody
+  // here watches are not read each second: many subscribers cost no sweep.
   std::vector<std::string> channels;
-  for (const auto& [channel, members] : local_) channels.push_back(channel);
+  for (const auto& [channel, ids] : watching_) channels.push_back(channel);
   for (const std::string& channel : unsure_)
-    if (!local_.count(channel)) channels.push_back(channel);
+    if (!watching_.count(channel)) channels.push_back(channel);
   for (const std::string& channel : channels) clients(channel, [](const std::string*) {});
 }
 

@@ -19,6 +19,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -45,13 +46,16 @@ class RedisPresence {
   // `sharded`: Redis Cluster, where a channel's records go by SPUBLISH.
   RedisPresence(std::string node_id, bool sharded, Command command, Tell tell);
 
-  void join(const std::string& channel, uint64_t id, const std::string& client);
+  // `watching`: the member asked for presence events; only channels with such members here are
+  // swept (the others' members are still listed, and repaired by the nodes that watch them).
+  void join(const std::string& channel, uint64_t id, const std::string& client, bool watching);
   void leave(const std::string& channel, uint64_t id, const std::string& client);
   // The live members of `channel`, by id; members of dead nodes are removed on the way.
   void clients(const std::string& channel, std::function<void(const std::string*)> done);
   // A payload on the channel's record channel: true when it was a presence event (handled).
   bool on_payload(const std::string& channel, const std::string& payload);
-  // Once a second: renews this node's liveness and sweeps the channels it has members on.
+  // Once a second: renews this node's liveness and sweeps the channels it has presence
+  // subscribers on.
   void tick();
 
  private:
@@ -73,6 +77,8 @@ class RedisPresence {
   std::unordered_map<std::string, std::map<uint64_t, std::string>> local_;
   // Channels whose last member here left without a confirmed HDEL: swept until one confirms.
   std::unordered_set<std::string> unsure_;
+  // Of local_, the ids that asked for presence events, by channel: the channels swept.
+  std::unordered_map<std::string, std::set<uint64_t>> watching_;
   // Owned by the broker: the weak_ptr in callbacks tells when it is gone.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

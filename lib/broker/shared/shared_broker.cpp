@@ -140,7 +140,8 @@ class SharedBroker::ShardBroker final : public Broker {
 
   bool shares_presence() const override { return true; }
 
-  void presence_join(const std::string& channel, uint64_t id, const std::string& client) override {
+  void presence_join(const std::string& channel, uint64_t id, const std::string& client,
+                     bool) override {
     std::lock_guard<std::mutex> lock(owner_.lock_);
     owner_.presence_[channel][id] = PresenceMember{client, index_};
     owner_.announce_presence(channel, "join", id, client);
