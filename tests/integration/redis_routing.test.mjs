@@ -116,9 +116,10 @@ test('subscribes arriving together share SUBSCRIBE commands; EVALSHA with a NOSC
   const before = (await metricsOf(node.port)).value('rthub_broker_subscribe_commands_total');
   // 3 connections x 100 channels, each connection's requests leaving in one write (corked): they
   // arrive together, as a crowd's do. The broker sends the channels wanted within its flush delay
-  // (2 ms) in one SUBSCRIBE, and its flush timer runs only between the loop's reads, so there are
-  // at most as many commands as reads of these bursts (each ~7 KB, read 4 KB at a time: about 6).
-  // Unburst, one frame per segment, a slow (sanitized) hub reads them one by one: no bound holds.
+  // (2 ms) in one SUBSCRIBE; how many flushes that makes depends on how many loop iterations the
+  // hub takes to handle the bursts (6 seen on a Release build, 19-32 under ASan), not on a
+  // promise. What the design promises is sharing: unbatched, it would be 300 commands; the test
+  // asks for at most one per three channels.
   const clients = [];
   for (let c = 0; c < 3; c++) clients.push(await wsFor(t, node.wsUrl, { label: `client ${c}` }));
   const answers = clients.flatMap((ws, c) => {
@@ -134,7 +135,7 @@ test('subscribes arriving together share SUBSCRIBE commands; EVALSHA with a NOSC
   const commands = (await metricsOf(node.port)).value('rthub_broker_subscribe_commands_total') - before;
   const calls = await commandCalls(redis);
   t.diagnostic(`300 subscribes: ${commands} SUBSCRIBE commands, Redis saw ${calls.subscribe} SUBSCRIBE calls, ${calls.evalsha ?? 0} EVALSHA`);
-  assert.ok(commands <= 30, `300 channels in at most 30 SUBSCRIBE commands (got ${commands})`);
+  assert.ok(commands <= 100, `300 channels in at most 100 SUBSCRIBE commands (got ${commands})`);
   assert.equal(calls.subscribe, commands, 'Redis counted the same SUBSCRIBE commands');
   assert.equal(calls.eval ?? 0, 0, 'no EVAL: scripts run by their SHA');
   assert.ok((calls.evalsha ?? 0) >= 300, 'the history reads ran as EVALSHA');
