@@ -90,6 +90,10 @@ std::string RedisBroker::key(const std::string& channel, const char* part) const
   return "rthub:{" + channel + "}:" + part;
 }
 
+std::string RedisBroker::key_lifetime() const {
+  return std::to_string(std::max(86400, options_.history_ttl_seconds * 2));
+}
+
 bool RedisBroker::ready() const {
   if (!commands_->connected || !pubsub_->connected || !commands_->healthy || !pubsub_->healthy)
     return false;
@@ -122,8 +126,6 @@ void RedisBroker::send_publish(Message message, const std::string& bridge_hash,
     return;
   }
   const std::string& channel = message.channel;
-  // History is kept for a day past its age bound so that the numbering survives idle hours.
-  std::string lifetime = std::to_string(std::max(86400, options_.history_ttl_seconds * 2));
   // Whether the script left for Redis: a missing answer then leaves the outcome unknown (the
   // command may run when a frozen Redis resumes); a command never sent surely published nothing.
   auto sent = std::make_shared<bool>(false);
@@ -136,7 +138,7 @@ void RedisBroker::send_publish(Message message, const std::string& bridge_hash,
   std::vector<std::string> args{key(channel, ""), new_epoch(),
                                 std::move(head),  message.type,
                                 message.data,     std::to_string(options_.history_size),
-                                lifetime};
+                                key_lifetime()};
   // The optional arguments are positional: those before a given one are padded with ''.
   bool idempotent = !message.idempotency_key.empty() && options_.idempotency_window_seconds > 0;
   bool bridged = !bridge_hash.empty(), keyed = !message.key.empty();
@@ -218,9 +220,8 @@ void RedisBroker::read(const std::string& channel, const std::optional<Position>
     if (track.epoch.empty()) track.reads++;
   }
   uint64_t first = since ? since->seq + 1 : 0;
-  std::string lifetime = std::to_string(std::max(86400, options_.history_ttl_seconds * 2));
   eval(Script::kRead,
-       {key(channel, ""), new_epoch(), std::to_string(first), lifetime,
+       {key(channel, ""), new_epoch(), std::to_string(first), key_lifetime(),
         std::to_string(options_.history_size + 1), snapshot ? "1" : "0"},
        [this, channel, since, snapshot, done = std::move(done)](redisReply* r) {
          HistoryOutcome outcome;

@@ -143,7 +143,7 @@ class RedisBroker final : public Broker {
   // none, then a fill from there; see Track::reads.
   void settle_read(const std::string& channel, const Position* latest);
   void resume_fills();
-  void deliver(Message message);
+  void deliver(Track& track, Message message);
   void schedule_flush();
   void flush_subscriptions();
   void on_subscribed(const std::string& channel);
@@ -155,6 +155,9 @@ class RedisBroker final : public Broker {
   void on_timer();
   std::string new_epoch();
   std::string key(const std::string& channel, const char* part) const;
+  // How long a channel's keys live (s): history is kept for a day past its age bound so that the
+  // numbering survives idle hours.
+  std::string key_lifetime() const;
   // One command on the command link; on a cluster, a command with a key goes to its slot's master
   // (cluster_command). on_reply gets nullptr when there is no answer; `sent` tells whether the
   // command may have run.

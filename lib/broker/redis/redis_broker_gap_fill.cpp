@@ -2,7 +2,6 @@
 // channel's stream (after a lost message, a subscription taking effect, a link loss).
 #include "broker/redis/redis_broker.hpp"
 
-#include <algorithm>
 #include <utility>
 
 #include "broker/redis/record.hpp"
@@ -28,7 +27,7 @@ void RedisBroker::accept(const std::string& channel, Track& track, Message messa
   if (track.epoch.empty() || track.epoch != p.epoch || p.seq == track.seq + 1) {
     track.epoch = p.epoch;
     track.seq = p.seq;
-    return deliver(std::move(message));
+    return deliver(track, std::move(message));
   }
   if (p.seq <= track.seq) return;  // seen already
   // A gap: what is missing is in the stream; this message waits until it is filled.
@@ -78,7 +77,7 @@ void RedisBroker::fetch_gap(const std::string& channel, uint64_t from) {
           if (m->position.seq == t.seq + 1) {
             gaps_filled_.add();
             t.seq = m->position.seq;
-            deliver(std::move(*m));
+            deliver(t, std::move(*m));
           }
         }
         // What arrived meanwhile goes on in order. If the stream no longer holds the gap (trimmed,
@@ -90,7 +89,7 @@ void RedisBroker::fetch_gap(const std::string& channel, uint64_t from) {
           if (m.position.epoch == t.epoch && m.position.seq <= t.seq) continue;
           t.epoch = m.position.epoch;
           t.seq = m.position.seq;
-          deliver(std::move(m));
+          deliver(t, std::move(m));
         }
         if (t.fill_again) fetch_gap(channel, t.seq + 1);
       },
@@ -101,10 +100,9 @@ void RedisBroker::fetch_gap(const std::string& channel, uint64_t from) {
 void RedisBroker::verify_history(const std::string& channel, uint64_t from) {
   Track& track = tracks_[channel];
   track.verify = false;
-  std::string lifetime = std::to_string(std::max(86400, options_.history_ttl_seconds * 2));
   eval(Script::kVerify,
        {key(channel, ""), track.epoch, std::to_string(track.seq),
-        track.ts_ms > 0 ? std::to_string(track.ts_ms) : "", new_epoch(), lifetime},
+        track.ts_ms > 0 ? std::to_string(track.ts_ms) : "", new_epoch(), key_lifetime()},
        [this, channel, from](redisReply* r) {
          auto it = tracks_.find(channel);
          if (it == tracks_.end()) return;
@@ -136,10 +134,8 @@ void RedisBroker::resume_fills() {
   for (auto& [channel, from] : due) fetch_gap(channel, from);
 }
 
-void RedisBroker::deliver(Message message) {
-  auto track = tracks_.find(message.channel);
-  if (track != tracks_.end() && track->second.seq == message.position.seq)
-    track->second.ts_ms = message.ts_ms;
+void RedisBroker::deliver(Track& track, Message message) {
+  track.ts_ms = message.ts_ms;  // the message at track.seq: its identity for verify_history
   auto envelope = std::make_shared<Envelope>();
   envelope->published_us = now_us() - (wall_now_ms() - message.ts_ms) * 1000;
   envelope->message = std::move(message);

@@ -20,8 +20,12 @@ constexpr int kMissesBeforeReconnect = 2;    // pings unanswered at two ticks: d
 constexpr int kConfirmTicks = 3;
 constexpr uint64_t kBackoffBaseMs = 100, kBackoffCapMs = 5000;
 
-const char* link_name(const RedisBroker::Link& link) {
-  return link.pubsub ? "pub/sub" : "command";
+// One line per outage, not one per reconnect attempt: `what` happened (lost, cannot connect), why.
+void report_down(RedisBroker::Link& link, const char* what, const char* why) {
+  if (!link.reported_down)
+    std::fprintf(stderr, "rthub: redis %s link %s (%s); reconnecting with backoff\n",
+                 link.pubsub ? "pub/sub" : "command", what, why);
+  link.reported_down = true;
 }
 
 }  // namespace
@@ -48,10 +52,7 @@ void RedisBroker::connect(Link& link) {
     Link& l = *static_cast<Link*>(c->data);
     if (status != REDIS_OK) {  // hiredis frees the context after this callback
       l.ctx = nullptr;
-      if (!l.reported_down)
-        std::fprintf(stderr, "rthub: redis %s link cannot connect (%s); retrying with backoff\n",
-                     link_name(l), c->errstr && c->errstr[0] ? c->errstr : "connection error");
-      l.reported_down = true;
+      report_down(l, "cannot connect", c->errstr && c->errstr[0] ? c->errstr : "connection error");
       return l.owner->schedule_reconnect(l);
     }
     l.owner->on_connected(l);
@@ -87,7 +88,8 @@ void RedisBroker::schedule_reconnect(Link& link) {
 
 void RedisBroker::on_connected(Link& link) {
   if (link.reported_down)
-    std::fprintf(stderr, "rthub: redis %s link connected again\n", link_name(link));
+    std::fprintf(stderr, "rthub: redis %s link connected again\n",
+                 link.pubsub ? "pub/sub" : "command");
   link.reported_down = false;
   link.attempt = 0;
   link.healthy = false;
@@ -159,10 +161,7 @@ void RedisBroker::on_connected(Link& link) {
 }
 
 void RedisBroker::on_disconnected(Link& link, const char* why) {
-  if (!stopping_ && !link.reported_down)
-    std::fprintf(stderr, "rthub: redis %s link lost (%s); reconnecting with backoff\n",
-                 link_name(link), why);
-  link.reported_down = true;
+  if (!stopping_) report_down(link, "lost", why);
   link.connected = false;
   link.healthy = false;
   link.confirming = false;
@@ -227,10 +226,7 @@ void RedisBroker::on_timer() {
     if (link->ctx && !link->connected && now - link->connecting_since_ms > kConnectTimeoutMs) {
       redisAsyncFree(link->ctx);
       link->ctx = nullptr;
-      if (!link->reported_down)
-        std::fprintf(stderr, "rthub: redis %s link cannot connect (no answer in %lld ms)\n",
-                     link_name(*link), static_cast<long long>(kConnectTimeoutMs));
-      link->reported_down = true;
+      report_down(*link, "cannot connect", "no answer in time");
       schedule_reconnect(*link);
     }
   }
