@@ -267,7 +267,8 @@ func (cl *Client) SubscribeWith(channel string, opts SubscribeOptions) error {
 }
 
 // PresenceAsync asks for the members of a presence channel. The answer is a Presence event (or
-// an ErrorEvent; "unsupported" over SSE) carrying the returned request id.
+// an ErrorEvent) carrying the returned request id; over SSE or long-polling it is read from
+// GET /presence.
 func (cl *Client) PresenceAsync(channel string) (uint64, error) {
 	cchannel := C.CString(channel)
 	defer C.free(unsafe.Pointer(cchannel))

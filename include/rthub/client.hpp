@@ -22,7 +22,8 @@
 //     cannot honour brings a fresh kSnapshot. The host replaces its state with the snapshot's
 //     items and applies each live message with a key (a `deleted` one removes its key).
 //   - Presence: a channel subscribed with `presence` reports its members (kPresence, after each
-//     subscribe and for presence()) and kJoin / kLeave as others come and go (WebSocket only).
+//     subscribe and for presence(); over SSE or long-polling read from GET /presence) and
+//     kJoin / kLeave as others come and go (WebSocket only).
 //
 // Threads: a started client runs one thread of its own that owns its connections. Its public
 // methods may be called from any thread. Events reach the host in one of two ways:
@@ -219,8 +220,8 @@ class RTHUB_API Client {
   uint64_t publish(const std::string& channel, const std::string& type, const std::string& data,
                    const ClientPublishOptions& options);
   // Asks for the members of a presence channel. The answer is kPresence (or kError) with the
-  // returned id. Over SSE, which cannot ask, the answer is kError "unsupported". Throws
-  // Error(kInvalid) for a bad channel name.
+  // returned id. Over SSE or long-polling (no way back on the stream) it is read from
+  // GET /presence. Throws Error(kInvalid) for a bad channel name.
   uint64_t presence(const std::string& channel);
 
   // Poll mode (no on_event): takes the next event, waiting up to `timeout_ms` (negative:

@@ -510,7 +510,8 @@ RTHUB_API rthub_err rthub_client_subscribe_with(rthub_client* client, const char
                                                 const rthub_position* since, uint32_t flags);
 
 /* rthub_client_presence asks for the members of a presence channel; the answer is a PRESENCE (or
- * ERROR) event carrying *request_id (may be NULL). Over SSE the answer is an ERROR "unsupported".
+ * ERROR) event carrying *request_id (may be NULL). Over SSE or long-polling it is read from
+ * GET /presence.
  */
 RTHUB_API rthub_err rthub_client_presence(rthub_client* client, const char* channel,
                                           uint64_t* request_id);

@@ -22,6 +22,7 @@
 #include "client/loop_links.hpp"
 #include "client/request_book.hpp"
 #include "client/server_ops.hpp"
+#include "client/state_wire.hpp"
 #include "client/wire.hpp"
 #include "core/channel_name.hpp"
 
@@ -72,6 +73,7 @@ class __attribute__((visibility("hidden"))) Client::Impl final : public client::
   void send_publish(PublishRequest request);
   void send_presence(uint64_t id, const std::string& channel, RequestKind kind);
   void publish_over_http(PublishRequest request);
+  void presence_over_http(uint64_t request_id, const std::string& channel);
   void pause_reading();
   // The open WebSocket, if the current connection is one.
   Connection* open_ws() const {
@@ -362,17 +364,46 @@ void Client::Impl::send_subscribe(Connection& ws, const std::string& channel) {
                                    book_.wants_snapshot(channel), book_.wants_presence(channel)));
 }
 
-// Presence is asked over WebSocket only: an event stream has no way back to the hub.
+// Over WebSocket a presence request; while the client streams over SSE or long-polling (no way
+// back to the hub on the stream), GET /presence. Join and leave events come over WebSocket only.
 void Client::Impl::send_presence(uint64_t id, const std::string& channel, RequestKind kind) {
-  Connection* ws = open_ws();
-  if (!ws) {
-    if (kind == RequestKind::kAutoPresence) return;
-    return sink_.error("unsupported",
-                       "presence can be asked over WebSocket only (not connected by one now)",
-                       channel, id);
+  if (Connection* ws = open_ws()) {
+    requests_.sent(id, kind, channel);
+    ws->send(client::encode_presence(channel, id));
+    return;
   }
-  requests_.sent(id, kind, channel);
-  ws->send(client::encode_presence(channel, id));
+  // The automatic request after a subscribe carries no id of the host's.
+  uint64_t request_id = kind == RequestKind::kPresence ? id : 0;
+  if (strategy_.open_connection()) return presence_over_http(request_id, channel);
+  sink_.error("unavailable", "presence needs a connection to the hub and none is open now", channel,
+              request_id);
+}
+
+void Client::Impl::presence_over_http(uint64_t request_id, const std::string& channel) {
+  Connection* exchange = links_.exchange(
+      endpoint_.presence_path(channel), {},
+      [this, request_id, channel](int status, const std::string& body, const std::string& failure) {
+        if (status == 0)
+          return sink_.error("unavailable", "GET /presence failed: " + failure, channel,
+                             request_id);
+        if (status != 200) {
+          client::HttpRefusal refusal = client::decode_http_refusal(status, body, "GET /presence");
+          return sink_.error(refusal.code, refusal.message, channel, request_id);
+        }
+        client::ServerObject answer;
+        ClientEvent event;
+        std::string error = "no clients";
+        if (!client::decode_server_object(body, answer, error) || answer.members.empty() ||
+            !client::decode_members(answer.members, event.clients, error))
+          return sink_.error("protocol", "unreadable answer to GET /presence: " + error, channel,
+                             request_id);
+        event.kind = ClientEvent::Kind::kPresence;
+        event.channel = channel;
+        event.data = std::move(answer.members);
+        event.request_id = request_id;
+        sink_.emit(std::move(event));
+      });
+  exchange->connect();
 }
 
 void Client::Impl::send_publish(PublishRequest request) {
@@ -396,7 +427,8 @@ void Client::Impl::send_publish(PublishRequest request) {
 void Client::Impl::publish_over_http(PublishRequest request) {
   uint64_t id = request.id;
   std::string channel = request.channel;
-  Connection* exchange = links_.publish(
+  Connection* exchange = links_.exchange(
+      endpoint_.publish_path(),
       client::encode_publish_body(request.channel, request.type, request.data,
                                   client::PublishKey{request.key, request.delete_key}),
       [this, id, channel](int status, const std::string& body, const std::string& failure) {

@@ -62,6 +62,12 @@ std::string Endpoint::poll_path(const std::vector<std::string>& channels, const 
   return out.take();
 }
 
+std::string Endpoint::presence_path(std::string_view channel) const {
+  PathWithQuery out(path_prefix + "/presence");
+  out.add("channel", percent_encode(channel));
+  return out.take();
+}
+
 std::string percent_encode(std::string_view text) {
   static const char kHex[] = "0123456789ABCDEF";
   std::string out;

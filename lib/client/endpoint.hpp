@@ -31,6 +31,8 @@ struct Endpoint {
                         bool fallback, bool snapshot = false) const;
   // "/prefix/publish"
   std::string publish_path() const;
+  // "/prefix/presence?channel=C" (percent-encoded)
+  std::string presence_path(std::string_view channel) const;
 };
 
 // Parses a base URL; on failure `error` says why.

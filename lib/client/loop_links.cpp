@@ -54,9 +54,9 @@ Connection* LoopLinks::long_poll(LinkListener* listener, const std::vector<std::
   return links_.back().get();
 }
 
-Connection* LoopLinks::publish(std::string body, PublishExchange::Done done) {
-  links_.push_back(std::make_unique<PublishExchange>(loop_, publish_settings_, std::move(body),
-                                                     std::move(done)));
+Connection* LoopLinks::exchange(std::string path, std::string body, HttpExchange::Done done) {
+  links_.push_back(std::make_unique<HttpExchange>(loop_, exchange_settings_, std::move(path),
+                                                  std::move(body), std::move(done)));
   return links_.back().get();
 }
 

@@ -9,7 +9,7 @@
 
 #include "client/clock.hpp"
 #include "client/connection_strategy.hpp"
-#include "client/publish_exchange.hpp"
+#include "client/http_exchange.hpp"
 
 namespace rthub::client {
 
@@ -25,18 +25,19 @@ class LoopClock final : public Clock {
 
 class LoopLinks final : public LinkFactory {
  public:
-  LoopLinks(ClientLoop& loop, LinkSettings settings, LinkSettings publish_settings)
+  LoopLinks(ClientLoop& loop, LinkSettings settings, LinkSettings exchange_settings)
       : loop_(loop),
         settings_(std::move(settings)),
-        publish_settings_(std::move(publish_settings)) {}
+        exchange_settings_(std::move(exchange_settings)) {}
 
   Connection* websocket(LinkListener* listener) override;
   Connection* event_stream(LinkListener* listener, const std::vector<std::string>& channels,
                            const std::string& cursor, bool fallback) override;
   Connection* long_poll(LinkListener* listener, const std::vector<std::string>& channels,
                         const std::string& cursor, bool fallback) override;
-  // A POST /publish; `done` gets the status (0: no answer), the body and a failure text.
-  Connection* publish(std::string body, PublishExchange::Done done);
+  // One request to the hub beside the stream (`body` empty: GET, else POST of that JSON);
+  // `done` gets the status (0: no answer), the body and a failure text.
+  Connection* exchange(std::string path, std::string body, HttpExchange::Done done);
 
   // Frees the links that ended, except `keep_a` and `keep_b` (still referenced by their owner).
   void collect(const Connection* keep_a, const Connection* keep_b);
@@ -46,7 +47,7 @@ class LoopLinks final : public LinkFactory {
 
  private:
   ClientLoop& loop_;
-  LinkSettings settings_, publish_settings_;
+  LinkSettings settings_, exchange_settings_;
   std::vector<std::unique_ptr<Connection>> links_;
 };
 

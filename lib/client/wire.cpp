@@ -200,37 +200,48 @@ bool decode_server_object(std::string_view text, ServerObject& out, std::string&
   return true;
 }
 
-PublishAnswer decode_publish_answer(int http_status, std::string_view body) {
-  PublishAnswer answer;
+HttpRefusal decode_http_refusal(int http_status, std::string_view body, std::string_view request) {
+  HttpRefusal refusal;
+  refusal.code = http_status == 401   ? "unauthorized"
+                 : http_status == 403 ? "forbidden"
+                 : http_status == 413 ? "too_large"
+                 : http_status == 501 ? "unsupported"
+                 : http_status == 503 ? "unavailable"
+                 : http_status >= 500 ? "internal"
+                                      : "bad_request";
+  refusal.message = std::string(request) + " answered HTTP " + std::to_string(http_status);
   rapidjson::Document doc;
   doc.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
-  if (http_status == 200) {
-    if (!doc.HasParseError() && doc.IsObject() && doc.HasMember("channel") &&
-        doc["channel"].IsString() && doc.HasMember("epoch") && doc["epoch"].IsString() &&
-        doc.HasMember("seq") && doc["seq"].IsUint64()) {
-      answer.ok = true;
-      answer.channel = doc["channel"].GetString();
-      answer.position.epoch = doc["epoch"].GetString();
-      answer.position.seq = doc["seq"].GetUint64();
-      return answer;
-    }
-    answer.code = "internal";
-    answer.message = "unexpected answer to POST /publish";
-    return answer;
-  }
-  answer.code = http_status == 401   ? "unauthorized"
-                : http_status == 403 ? "forbidden"
-                : http_status == 413 ? "too_large"
-                : http_status == 503 ? "unavailable"
-                : http_status >= 500 ? "internal"
-                                     : "bad_request";
-  answer.message = "POST /publish answered HTTP " + std::to_string(http_status);
   if (!doc.HasParseError() && doc.IsObject() && doc.HasMember("error") && doc["error"].IsObject()) {
     const auto& e = doc["error"];
-    if (e.HasMember("code") && e["code"].IsString()) answer.code = e["code"].GetString();
+    if (e.HasMember("code") && e["code"].IsString()) refusal.code = e["code"].GetString();
     if (e.HasMember("message") && e["message"].IsString())
-      answer.message = e["message"].GetString();
+      refusal.message = e["message"].GetString();
   }
+  return refusal;
+}
+
+PublishAnswer decode_publish_answer(int http_status, std::string_view body) {
+  PublishAnswer answer;
+  if (http_status != 200) {
+    HttpRefusal refusal = decode_http_refusal(http_status, body, "POST /publish");
+    answer.code = std::move(refusal.code);
+    answer.message = std::move(refusal.message);
+    return answer;
+  }
+  rapidjson::Document doc;
+  doc.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
+  if (!doc.HasParseError() && doc.IsObject() && doc.HasMember("channel") &&
+      doc["channel"].IsString() && doc.HasMember("epoch") && doc["epoch"].IsString() &&
+      doc.HasMember("seq") && doc["seq"].IsUint64()) {
+    answer.ok = true;
+    answer.channel = doc["channel"].GetString();
+    answer.position.epoch = doc["epoch"].GetString();
+    answer.position.seq = doc["seq"].GetUint64();
+    return answer;
+  }
+  answer.code = "internal";
+  answer.message = "unexpected answer to POST /publish";
   return answer;
 }
 

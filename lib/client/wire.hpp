@@ -51,6 +51,13 @@ struct ServerObject {
 // fields are not errors (the protocol may grow).
 bool decode_server_object(std::string_view text, ServerObject& out, std::string& error);
 
+// An HTTP request the hub refused: the code and message of its {"error":{...}} body, or, without
+// one, a code for the status and "<request> answered HTTP <status>".
+struct HttpRefusal {
+  std::string code, message;
+};
+HttpRefusal decode_http_refusal(int http_status, std::string_view body, std::string_view request);
+
 // The answer of POST /publish: a position, or the hub's error code and message.
 struct PublishAnswer {
   bool ok = false;

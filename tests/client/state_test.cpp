@@ -263,7 +263,7 @@ TEST_CASE("presence: members, join and leave between two clients", "[state]") {
   CHECK(left[leave].clients[0].id == bob_id);
 }
 
-TEST_CASE("presence over SSE is refused clearly; a keyed publish and delete from the client",
+TEST_CASE("a keyed publish and delete from the client; presence over SSE by GET /presence",
           "[state]") {
   HubProcess hub({"--allow-client-publish"});
   EventLog log;
@@ -305,22 +305,59 @@ TEST_CASE("presence over SSE is refused clearly; a keyed publish and delete from
   bad.key = std::string(257, 'k');
   CHECK_THROWS_AS(client.publish("geometry", "zone", "1", bad), rthub::Error);
 
+  // A WebSocket member of "map", then a client streaming over SSE with presence: the stream
+  // cannot carry join or leave, so the client reads GET /presence after the stream's
+  // `subscribed` (request id 0) and for presence().
+  EventLog ws_log;
+  rthub::ClientOptions ws_options;
+  ws_options.url = hub.url();
+  ws_options.channels = {"map"};
+  ws_options.on_event = ws_log.sink();
+  auto ws_member = std::make_unique<rthub::Client>(ws_options);
+  ws_member->start();
+  REQUIRE(ws_log.wait_subscribed("map", 5000));
+
   EventLog sse_log;
   rthub::ClientOptions sse_options;
   sse_options.url = hub.url();
   sse_options.sse_only = true;
   sse_options.channels = {"map"};
+  sse_options.presence = true;
   sse_options.on_event = sse_log.sink();
   rthub::Client sse_client(sse_options);
   sse_client.start();
-  REQUIRE(sse_log.wait_subscribed("map", 5000));
+  auto presence_answer = [&](uint64_t request_id) {
+    REQUIRE(sse_log.wait(
+        [&](const EventLog::Events& ev) {
+          return EventLog::find(ev, 0, [&](const rthub::ClientEvent& e) {
+                   return e.kind == Kind::kPresence && e.request_id == request_id;
+                 }) >= 0;
+        },
+        5000));
+    auto events = sse_log.snapshot();
+    long at = EventLog::find(events, 0, [&](const rthub::ClientEvent& e) {
+      return e.kind == Kind::kPresence && e.request_id == request_id;
+    });
+    CHECK(events[at].channel == "map");
+    CHECK(events[at].data.front() == '[');
+    return events[at].clients;
+  };
+  // Every subscriber is a member: the WebSocket client and the stream itself.
+  CHECK(presence_answer(0).size() == 2);
+  CHECK(count_kind(sse_log.snapshot(), Kind::kError) == 0);
+
+  ws_member.reset();  // its connection ends: one member left
+  auto members_listed = [&] {
+    std::string body = http_request(hub.port(), "GET", "/presence?channel=map").body;
+    size_t count = 0;
+    for (size_t at = body.find("\"id\":"); at != std::string::npos;
+         at = body.find("\"id\":", at + 1))
+      ++count;
+    return count;
+  };
+  REQUIRE(wait_until([&] { return members_listed() == 1; }, 5000));
   uint64_t asked = sse_client.presence("map");
-  REQUIRE(sse_log.wait(
-      [&](const EventLog::Events& ev) {
-        return EventLog::find(ev, 0, [&](const rthub::ClientEvent& e) {
-                 return e.kind == Kind::kError && e.request_id == asked;
-               }) >= 0;
-      },
-      5000));
-  CHECK(count_kind(sse_log.snapshot(), Kind::kError, "map") == 1);
+  CHECK(asked != 0);
+  CHECK(presence_answer(asked).size() == 1);
+  CHECK(count_kind(sse_log.snapshot(), Kind::kError) == 0);
 }

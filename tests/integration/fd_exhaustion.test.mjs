@@ -110,7 +110,9 @@ test('with no connection limit, running out of descriptors answers 503 without s
   assert.equal(counts[101] + (counts[503] || 0), CROWD, `every other attempt is answered 503, none hangs: ${JSON.stringify(counts)}`);
 
   // While the descriptors stay exhausted: no spin. Over 2 s the hub's CPU time stays far below a
-  // core (a spinning accept loop uses all it gets), and its log does not grow.
+  // core (a spinning accept loop uses all it gets), and its log does not grow. The episode's line
+  // was written before the 503s, but reaches this process through a pipe: wait for it first.
+  await waitFor(() => hub.log().includes('out of file descriptors'), { what: 'the episode\'s log line' });
   const logBefore = hub.log().length;
   const cpuBefore = cpuSeconds(hub.proc.pid);
   await sleep(2000);

@@ -9,6 +9,8 @@
 #include <cctype>
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
+#include <random>
 #include <sstream>
 
 namespace rthub_test {
@@ -88,16 +90,39 @@ double metric(int port, const std::string& name) {
   return -1;
 }
 
-int free_port() {
+namespace {
+
+// The start of the kernel's ephemeral port range (where outgoing connections take their ports).
+int ephemeral_start() {
+  std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+  int low = 0;
+  return range >> low && low > 11000 ? low : 32768;
+}
+
+bool can_listen(int port) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 && listen(fd, 1) == 0;
   close(fd);
-  return ntohs(addr.sin_port);
+  return ok;
+}
+
+}  // namespace
+
+// Below the ephemeral range: a port bound with 0 comes from it, where an outgoing connection of
+// a test running beside may take it before the server the caller starts binds it.
+int free_port() {
+  thread_local std::mt19937 random{std::random_device{}()};
+  int end = ephemeral_start();
+  std::uniform_int_distribution<int> pick(10000, end - 1);
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    int port = pick(random);
+    if (can_listen(port)) return port;
+  }
+  return -1;
 }
 
 }  // namespace rthub_test

@@ -38,16 +38,34 @@ export function tmpDir(t, prefix = 'rthub-it-') {
   return dir;
 }
 
-// A TCP port of 127.0.0.1 that was free a moment ago.
-export function freePort() {
-  return new Promise((resolve, reject) => {
+// A TCP port of 127.0.0.1, free a moment ago, for a server a test starts (redis-server,
+// PostgreSQL, nginx, a proxy). It is taken below the kernel's ephemeral range: a port bound with
+// 0 comes from that range, where an outgoing connection of any test running beside may take it
+// between this probe and the server's bind ("Address already in use"). Random in
+// [10000, start of the range): a Redis Cluster's bus adds 10000 to its port.
+function ephemeralStart() {
+  try {
+    const low = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    if (low > 11000) return low;
+  } catch {}
+  return 32768;
+}
+
+function canListen(port) {
+  return new Promise((resolve) => {
     const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
+}
+
+export async function freePort() {
+  const end = ephemeralStart();
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 10000 + Math.floor(Math.random() * (end - 10000));
+    if (await canListen(port)) return port;
+  }
+  throw new Error(`no free port of 127.0.0.1 in [10000, ${end})`);
 }
 
 // Runs a command to completion: {code, stdout, stderr}.

@@ -369,7 +369,7 @@ final class RthubClient implements Finalizable {
       });
 
   /// Asks for the members of a presence channel; returns the request id that the answer (a
-  /// presence event, or an error: "unsupported" over SSE) carries.
+  /// presence event, or an error) carries; over SSE or long-polling it is read from GET /presence.
   int presenceAsync(String channel) => using((arena) {
         final id = arena<Uint64>();
         checkError(rthubBindings.rthub_client_presence(_live('presence'), nativeString(channel, arena), id), 'presence');

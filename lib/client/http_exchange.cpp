@@ -1,10 +1,11 @@
-#include "client/publish_exchange.hpp"
+#include "client/http_exchange.hpp"
 
 #include <vector>
 
 namespace rthub::client {
 
-int PublishExchange::add_headers(unsigned char** p, unsigned char* end) {
+int HttpExchange::add_headers(unsigned char** p, unsigned char* end) {
+  if (body_.empty()) return 0;
   if (add_header("content-type:", "application/json", p, end) ||
       add_header("content-length:", std::to_string(body_.size()), p, end))
     return -1;
@@ -13,7 +14,7 @@ int PublishExchange::add_headers(unsigned char** p, unsigned char* end) {
   return 0;
 }
 
-int PublishExchange::on_callback(enum lws_callback_reasons reason, void* in, size_t len) {
+int HttpExchange::on_callback(enum lws_callback_reasons reason, void* in, size_t len) {
   switch (reason) {
     case LWS_CALLBACK_CLIENT_HTTP_WRITEABLE: {
       std::vector<unsigned char> buffer(LWS_PRE + body_.size());
@@ -56,7 +57,7 @@ int PublishExchange::on_callback(enum lws_callback_reasons reason, void* in, siz
   }
 }
 
-void PublishExchange::report_end(const LinkEnd& end) {
+void HttpExchange::report_end(const LinkEnd& end) {
   Done done = std::move(done_);
   if (!done) return;
   if (completed_)
