@@ -28,11 +28,16 @@ void PersistingBroker::publish(Message message, std::function<void(const Publish
                   });
 }
 
-void PersistingBroker::history(const std::string& channel, const std::optional<Position>& since,
-                               std::function<void(HistoryOutcome&)> done) {
-  if (!since || !store_.persists(channel)) return inner_->history(channel, since, std::move(done));
+void PersistingBroker::resume(const std::string& channel, const std::optional<Position>& since,
+                              bool snapshot, std::function<void(HistoryOutcome&)> done) {
+  auto ask_inner = [this, snapshot](const std::string& c, const std::optional<Position>& s,
+                                    std::function<void(HistoryOutcome&)> d) {
+    if (snapshot) return inner_->history_with_snapshot(c, s, std::move(d));
+    inner_->history(c, s, std::move(d));
+  };
+  if (!since || !store_.persists(channel)) return ask_inner(channel, since, std::move(done));
   Position cursor = *since;
-  inner_->history(
+  ask_inner(
       channel, since,
       [this, channel, cursor, done = std::move(done)](HistoryOutcome& live) mutable {
         // The store only helps a cursor in the current numbering, behind the live window, and not
