@@ -147,6 +147,29 @@ test('--postgres: kill -9 after the publishes were written, the restarted node s
   assert.deepEqual(rows.map((r) => r[0]), ['zone-b', 'zone-d'], 'the delete and the new key reach PostgreSQL');
 });
 
+test('--postgres with --shards 2: the keys restored after a SIGTERM restart are the same on every shard', { skip }, async (t) => {
+  const pg = await postgresFor(t);
+  const args = ['--postgres', pg.conninfo, '--shards', '2', '--max-keys', '2'];
+  const first = await startServer(args);
+  t.after(() => first.kill('SIGKILL'));
+  const channel = 'sharded.map';
+  const last = await publishZones(first.port, channel);
+  const { snapshot: before } = await snapshotsOf(t, first, channel, 'sharded first run');
+  assert.deepEqual(shapes(before), [['zone-a', 'a1'], ['zone-b', 'b2']]);
+  await first.stop();
+
+  const second = await serverFor(t, args);
+  // Connections land on either shard (SO_REUSEPORT): several subscribers, every one the same.
+  for (let i = 0; i < 4; i++) {
+    const { snapshot } = await snapshotsOf(t, second, channel, `sharded client ${i}`);
+    assert.deepEqual(snapshot, before, `client ${i}: the same epoch, seq and items`);
+  }
+  const refused = await publish(second.port, zone(channel, 'zone-d', { shape: 'd1' }));
+  assert.equal(refused.status, 409, refused.body);
+  const next = await publishOk(second.port, zone(channel, 'zone-b', { shape: 'b3' }));
+  assert.deepEqual([next.epoch, next.seq], [last.epoch, last.seq + 1]);
+});
+
 test('Redis and --postgres: keyed state and snapshots across two nodes; PostgreSQL keeps the history rows, not the keys', { skip }, async (t) => {
   const pg = await postgresFor(t);
   const redis = await redisFor(t);
