@@ -107,7 +107,8 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
       settings.buffer = options_.persist_buffer;
       // With Redis the positions live in Redis; a single node continues its own from the table.
       settings.track_runs = !uses_redis(options_);
-      // With Redis the keys live in Redis too (written with the seq, they survive a node's restart).
+      // With Redis the keys live in Redis too (written with the seq, they survive a node's
+      // restart).
       settings.keep_keys = settings.track_runs;
       store_.reset(new PostgresStore(std::move(settings)));
       // Hub::start may wait (it is the host's thread, never a service thread): a restarted node
@@ -323,7 +324,8 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
                                        options.idempotency_window_seconds, options.max_keys);
         broker.reset(memory);
         for (const auto& [channel, position] : restart_.positions) memory->seed(channel, position);
-        for (const auto& keyed : restart_.keys) memory->seed_keys(keyed.channel, keyed.at, keyed.items);
+        for (const auto& keyed : restart_.keys)
+          memory->seed_keys(keyed.channel, keyed.at, keyed.items);
       } else {
         broker.reset(new RedisBroker(static_cast<uv_loop_t*>(server.loop()), options));
       }
@@ -365,9 +367,9 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
   HubOptions options_;
   Metrics metrics_;
   std::mutex lifecycle_;
-  std::unique_ptr<PostgresStore> store_;                 // with postgres_conninfo, while started
-  PostgresStore::Restart restart_;  // positions and keys a restart continues from
-  std::vector<std::thread> threads_;                     // one per shard serving
+  std::unique_ptr<PostgresStore> store_;  // with postgres_conninfo, while started
+  PostgresStore::Restart restart_;        // positions and keys a restart continues from
+  std::vector<std::thread> threads_;      // one per shard serving
   std::atomic<size_t> shard_count_{0};
   std::unique_ptr<SharedBroker> shared_;  // with shards and no Redis: their common broker
   std::mutex queue_lock_;

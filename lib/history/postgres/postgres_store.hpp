@@ -37,7 +37,8 @@ class PostgresStore final : public HistoryStore {
     int ttl_seconds = 0;                // rows older than this are deleted; 0: kept
     size_t buffer = 100000;             // messages held while PostgreSQL is away
     bool track_runs = true;             // single node: record runs, hand back positions at start
-    bool keep_keys = true;  // with track_runs: keep each key's latest message, hand it back at start
+    bool keep_keys =
+        true;  // with track_runs: keep each key's latest message, hand it back at start
   };
   // A channel's keyed state as a restart finds it: the channel stands at `at` (an empty epoch: the
   // last run did not stop cleanly, draw a new one and go on from at.seq) with `items` as its keys.
@@ -49,7 +50,7 @@ class PostgresStore final : public HistoryStore {
   // What a restarted single node continues from.
   struct Restart {
     std::vector<std::pair<std::string, Position>> positions;  // only after a clean stop
-    std::vector<KeyedChannel> keys;                            // after any stop
+    std::vector<KeyedChannel> keys;                           // after any stop
   };
   static constexpr size_t kBatchRows = 500;
 
