@@ -98,7 +98,7 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
           options_.history_size, options_.history_ttl_seconds, shards,
           [this] { metrics_.published.add(); }, options_.idempotency_window_seconds,
           options_.max_keys));
-    seeds_.clear();
+    restart_ = PostgresStore::Restart{};
     if (!options_.postgres_conninfo.empty()) {
       PostgresStore::Settings settings;
       settings.conninfo = options_.postgres_conninfo;
@@ -107,12 +107,18 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
       settings.buffer = options_.persist_buffer;
       // With Redis the positions live in Redis; a single node continues its own from the table.
       settings.track_runs = !uses_redis(options_);
+      // With Redis the keys live in Redis too (written with the seq, they survive a node's
+      // restart).
+      settings.keep_keys = settings.track_runs;
       store_.reset(new PostgresStore(std::move(settings)));
       // Hub::start may wait (it is the host's thread, never a service thread): a restarted node
       // must know where its channels stood before it takes its first publish.
-      seeds_ = store_->start(kStoreStartWaitMs);
-      if (shared_)
-        for (const auto& [channel, position] : seeds_) shared_->seed(channel, position);
+      restart_ = store_->start(kStoreStartWaitMs);
+      if (shared_) {
+        for (const auto& [channel, position] : restart_.positions) shared_->seed(channel, position);
+        for (auto& keyed : restart_.keys)
+          shared_->seed_keys(keyed.channel, keyed.at, std::move(keyed.items));
+      }
     }
     {
       std::lock_guard<std::mutex> lock(queue_lock_);
@@ -317,7 +323,9 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
         auto memory = new MemoryBroker(options.history_size, options.history_ttl_seconds,
                                        options.idempotency_window_seconds, options.max_keys);
         broker.reset(memory);
-        for (const auto& [channel, position] : seeds_) memory->seed(channel, position);
+        for (const auto& [channel, position] : restart_.positions) memory->seed(channel, position);
+        for (const auto& keyed : restart_.keys)
+          memory->seed_keys(keyed.channel, keyed.at, keyed.items);
       } else {
         broker.reset(new RedisBroker(static_cast<uv_loop_t*>(server.loop()), options));
       }
@@ -359,9 +367,9 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
   HubOptions options_;
   Metrics metrics_;
   std::mutex lifecycle_;
-  std::unique_ptr<PostgresStore> store_;                 // with postgres_conninfo, while started
-  std::vector<std::pair<std::string, Position>> seeds_;  // positions a restart continues
-  std::vector<std::thread> threads_;                     // one per shard serving
+  std::unique_ptr<PostgresStore> store_;  // with postgres_conninfo, while started
+  PostgresStore::Restart restart_;        // positions and keys a restart continues from
+  std::vector<std::thread> threads_;      // one per shard serving
   std::atomic<size_t> shard_count_{0};
   std::unique_ptr<SharedBroker> shared_;  // with shards and no Redis: their common broker
   std::mutex queue_lock_;

@@ -780,7 +780,11 @@ export class RthubClient extends EventTarget {
       this._positions.set(channel, now);
     }
     this._emit('subscribed', { channel, epoch: m.epoch, seq: m.seq, recovered: m.recovered, transport: conn.transport });
-    if (this._presence.has(channel)) this.presence(channel).catch(() => {}); // a fresh list each time
+    if (this._presence.has(channel)) {
+      this.presence(channel).catch((e) => { // a fresh list each time
+        if (e.code === 'unsupported') this._presence.delete(channel); // the hub serves none: ask no more
+      });
+    }
     if (reset) {
       this.stats.resets++;
       this._emit('reset', {
@@ -887,10 +891,12 @@ export class RthubClient extends EventTarget {
     if (req && req.op === 'subscribe') {
       conn.requested.delete(req.channel);
       if (m.code === 'unsupported' && (this._snapshots.has(req.channel) || this._presence.has(req.channel))) {
-        // A hub that keeps no snapshots or presence (Redis mode, shards): subscribe plainly, so
-        // that the channel still streams; the error event says what is missing.
-        this._snapshots.delete(req.channel);
-        this._presence.delete(req.channel);
+        // A hub that serves no presence (--shards > 1, or Redis mode without it) or keeps no
+        // snapshots: subscribe again without presence first, then (refused again) without the
+        // snapshot, so that the channel still streams with what the hub has; the error event
+        // says what is missing.
+        if (this._presence.has(req.channel)) this._presence.delete(req.channel);
+        else this._snapshots.delete(req.channel);
         if (this._conn === conn && this._wanted.has(req.channel)) this._sendSubscribe(conn, req.channel);
       } else if (m.code === 'unavailable') {
         // The hub's history store is down: reconnect (with backoff) and subscribe again.

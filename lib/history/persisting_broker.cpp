@@ -28,36 +28,41 @@ void PersistingBroker::publish(Message message, std::function<void(const Publish
                   });
 }
 
-void PersistingBroker::history(const std::string& channel, const std::optional<Position>& since,
-                               std::function<void(HistoryOutcome&)> done) {
-  if (!since || !store_.persists(channel)) return inner_->history(channel, since, std::move(done));
+void PersistingBroker::resume(const std::string& channel, const std::optional<Position>& since,
+                              bool snapshot, std::function<void(HistoryOutcome&)> done) {
+  auto ask_inner = [this, snapshot](const std::string& c, const std::optional<Position>& s,
+                                    std::function<void(HistoryOutcome&)> d) {
+    if (snapshot) return inner_->history_with_snapshot(c, s, std::move(d));
+    inner_->history(c, s, std::move(d));
+  };
+  if (!since || !store_.persists(channel)) return ask_inner(channel, since, std::move(done));
   Position cursor = *since;
-  inner_->history(
-      channel, since,
-      [this, channel, cursor, done = std::move(done)](HistoryOutcome& live) mutable {
-        // The store only helps a cursor in the current numbering, behind the live window, and not
-        // absurdly far behind.
-        if (live.error != BrokerError::kOk || live.recovered || cursor.epoch != live.latest.epoch ||
-            cursor.seq >= live.latest.seq || live.latest.seq - cursor.seq > kMaxReplay)
-          return done(live);
-        auto saved = std::make_shared<HistoryOutcome>(std::move(live));
-        StoreRange range;
-        range.channel = channel;
-        range.epoch = cursor.epoch;
-        range.after = cursor.seq;
-        range.before = saved->latest.seq + 1;
-        range.limit = static_cast<size_t>(saved->latest.seq - cursor.seq);
-        Post post = post_;
-        store_.read(std::move(range), [this, post, channel, cursor, saved,
-                                       done = std::move(done)](StoreRead& read) mutable {
-          auto rows = std::make_shared<std::vector<Message>>(std::move(read.messages));
-          bool ok = read.ok;
-          post([this, channel, cursor, saved, done = std::move(done), rows, ok]() mutable {
-            if (!ok) return done(*saved);  // the store is away: as the inner broker answered
-            join_store_rows(channel, cursor, saved, std::move(*rows), std::move(done));
-          });
-        });
-      });
+  ask_inner(channel, since,
+            [this, channel, cursor, done = std::move(done)](HistoryOutcome& live) mutable {
+              // The store only helps a cursor in the current numbering, behind the live window, and
+              // not absurdly far behind.
+              if (live.error != BrokerError::kOk || live.recovered ||
+                  cursor.epoch != live.latest.epoch || cursor.seq >= live.latest.seq ||
+                  live.latest.seq - cursor.seq > kMaxReplay)
+                return done(live);
+              auto saved = std::make_shared<HistoryOutcome>(std::move(live));
+              StoreRange range;
+              range.channel = channel;
+              range.epoch = cursor.epoch;
+              range.after = cursor.seq;
+              range.before = saved->latest.seq + 1;
+              range.limit = static_cast<size_t>(saved->latest.seq - cursor.seq);
+              Post post = post_;
+              store_.read(std::move(range), [this, post, channel, cursor, saved,
+                                             done = std::move(done)](StoreRead& read) mutable {
+                auto rows = std::make_shared<std::vector<Message>>(std::move(read.messages));
+                bool ok = read.ok;
+                post([this, channel, cursor, saved, done = std::move(done), rows, ok]() mutable {
+                  if (!ok) return done(*saved);  // the store is away: as the inner broker answered
+                  join_store_rows(channel, cursor, saved, std::move(*rows), std::move(done));
+                });
+              });
+            });
 }
 
 void PersistingBroker::join_store_rows(const std::string& channel, const Position& since,

@@ -12,6 +12,11 @@
 //   else answers as the inner broker did (recovered:false). The hub holds the live messages that
 //   arrive meanwhile and joins them without a gap or a duplicate (HubCore::Subscription).
 // - history_page: the history API, read from the store in the channel's current epoch.
+// Keyed messages and snapshots are the inner broker's: a keyed publish goes to the store like any
+// other (the store also keeps each key's latest message, for a restart of a single node), and a
+// snapshot subscribe is the inner broker's history_with_snapshot, except that a resume the inner
+// broker cannot honour is first tried from the store, as above: recovered from there, it needs no
+// snapshot; not recovered, it gets the inner broker's snapshot.
 //
 // Threads: like every broker, on its shard's service thread; store answers come back through
 // `post`, and are dropped when the shard has stopped.
@@ -38,7 +43,14 @@ class PersistingBroker final : public Broker {
   void attach(BrokerListener& listener) override { inner_->attach(listener); }
   void publish(Message message, std::function<void(const PublishOutcome&)> done) override;
   void history(const std::string& channel, const std::optional<Position>& since,
-               std::function<void(HistoryOutcome&)> done) override;
+               std::function<void(HistoryOutcome&)> done) override {
+    resume(channel, since, false, std::move(done));
+  }
+  bool keeps_keys() const override { return inner_->keeps_keys(); }
+  void history_with_snapshot(const std::string& channel, const std::optional<Position>& since,
+                             std::function<void(HistoryOutcome&)> done) override {
+    resume(channel, since, true, std::move(done));
+  }
   void history_page(const std::string& channel, const HistoryQuery& query,
                     std::function<void(HistoryPage&)> done) override;
   void release(const std::string& channel) override { inner_->release(channel); }
@@ -52,6 +64,10 @@ class PersistingBroker final : public Broker {
   void render_metrics(std::string& out) const override;
 
  private:
+  // history() or, with `snapshot`, history_with_snapshot() of the inner broker, with the store
+  // filling in what the inner broker no longer retains.
+  void resume(const std::string& channel, const std::optional<Position>& since, bool snapshot,
+              std::function<void(HistoryOutcome&)> done);
   // Completes a resume from the store's rows (after `since`, up to the latest of `live`).
   void join_store_rows(const std::string& channel, const Position& since,
                        std::shared_ptr<HistoryOutcome> live, std::vector<Message> rows,

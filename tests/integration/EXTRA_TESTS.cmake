@@ -34,3 +34,5 @@ list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS redis_cluster_hubs)
 list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS poll)
 # redis_failover_epoch: a primary dies with writes its replica lacks, the replica takes its address; every node's subscribers get recovered:false and a new epoch, then every message once.
 list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS redis_failover_epoch)
+# postgres_keyed_state: keyed state with --postgres: snapshots, --max-keys, a restart (SIGTERM, kill -9) rebuilding the same snapshot; Redis mode.
+list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS postgres_keyed_state)

@@ -126,6 +126,37 @@ TEST_CASE("MemoryBroker keeps a channel with keys when its history expires", "[k
   CHECK(broker.channel_count() == 0);  // no keys, no history, nobody listening: freed
 }
 
+TEST_CASE("MemoryBroker::seed_keys restores a channel's keys at its position", "[keyed]") {
+  auto item = [](const std::string& key, uint64_t seq, const std::string& data) {
+    Message m;
+    m.channel = "map";
+    m.key = key;
+    m.data = data;
+    m.position = Position{"old", seq};
+    return m;
+  };
+  MemoryBroker broker(100, 300, 300, 2);
+  NoSubscribers listener;
+  broker.attach(listener);
+  broker.seed_keys("map", Position{"kept", 7}, {item("a", 3, "1"), item("b", 6, "2")});
+  HistoryOutcome h = snapshot(broker, "map");
+  CHECK(h.latest == Position{"kept", 7});
+  CHECK(keys_and_data(h) == std::vector<std::string>{"a=1", "b=2"});
+  CHECK(h.snapshot[0]->message.position == Position{"old", 3});  // each item as published
+  CHECK(publish_key(broker, "map", "c", "3").error == BrokerError::kTooManyKeys);
+  PublishOutcome next = publish_key(broker, "map", "a", "4");
+  CHECK(next.position == Position{"kept", 8});
+  CHECK(keys_and_data(snapshot(broker, "map")) == std::vector<std::string>{"b=2", "a=4"});
+
+  // No epoch (the last run did not stop cleanly): a new one, the seq going on.
+  broker.seed_keys("fresh", Position{"", 5}, {item("k", 5, "9")});
+  HistoryOutcome f = snapshot(broker, "fresh");
+  CHECK(f.latest.seq == 5);
+  CHECK_FALSE(f.latest.epoch.empty());
+  CHECK(f.latest.epoch != "old");
+  CHECK(keys_and_data(f) == std::vector<std::string>{"k=9"});
+}
+
 TEST_CASE("json::scan_requests reads key, delete, snapshot and presence", "[keyed]") {
   auto scan = json::scan_requests(
       R"({"op":"publish","channel":"c","key":"z1","delete":true,"data":null})", false);

@@ -80,6 +80,25 @@ void MemoryBroker::seed(const std::string& channel, const Position& position) {
   }
 }
 
+void MemoryBroker::seed_keys(const std::string& channel, const Position& at,
+                             std::vector<Message> items) {
+  tombstones_.erase(channel);  // the log made here supersedes a seeded position
+  Log& log = logs_[channel];
+  log.epoch = at.epoch.empty() ? new_epoch() : at.epoch;
+  log.seq = at.seq;
+  for (Message& item : items) {
+    if (item.key.empty() || item.deleted) continue;
+    auto envelope = std::make_shared<Envelope>();
+    envelope->message = std::move(item);
+    auto [it, fresh] = log.keyed.emplace(envelope->message.key, envelope);
+    if (!fresh) {
+      keyed_bytes_ -= cost(*it->second) + it->first.size();
+      it->second = envelope;
+    }
+    keyed_bytes_ += cost(*envelope) + it->first.size();
+  }
+}
+
 void MemoryBroker::drop_oldest(Log& log) {
   bytes_ -= cost(*log.retained.front());
   log.retained.pop_front();

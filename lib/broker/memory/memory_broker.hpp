@@ -20,6 +20,7 @@
 #include <random>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "broker/memory/idempotency_record.hpp"
 #include "rthub/broker.hpp"
@@ -48,6 +49,11 @@ class MemoryBroker final : public Broker {
   // Continues `channel`'s numbering from `position` (a restart read it from the history store):
   // the channel is created with it when first used. Call before the first publish.
   void seed(const std::string& channel, const Position& position);
+  // Restores `channel`'s keyed state (a restart read it from the history store): the channel
+  // stands at `at` with `items` as its keys. An empty `at.epoch` draws a new epoch, the numbering
+  // going on from at.seq. All items are kept even past max_keys (state is never dropped); new keys
+  // are refused until the channel is back under the bound. Call before the first publish.
+  void seed_keys(const std::string& channel, const Position& at, std::vector<Message> items);
 
  private:
   struct Log {

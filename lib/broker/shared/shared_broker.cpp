@@ -159,6 +159,12 @@ void SharedBroker::seed(const std::string& channel, const Position& position) {
                                            position);  // inner_ is a MemoryBroker (constructor)
 }
 
+void SharedBroker::seed_keys(const std::string& channel, const Position& at,
+                             std::vector<Message> items) {
+  std::lock_guard<std::mutex> lock(lock_);
+  static_cast<MemoryBroker&>(*inner_).seed_keys(channel, at, std::move(items));
+}
+
 std::unique_ptr<Broker> SharedBroker::shard(size_t index, Post post) {
   return std::unique_ptr<Broker>(new ShardBroker(*this, index, std::move(post)));
 }

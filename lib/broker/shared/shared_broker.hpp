@@ -37,6 +37,8 @@ class SharedBroker {
   std::unique_ptr<Broker> shard(size_t index, Post post);
   // Continues a channel's numbering (MemoryBroker::seed); before any shard serves.
   void seed(const std::string& channel, const Position& position);
+  // Restores a channel's keyed state (MemoryBroker::seed_keys); before any shard serves.
+  void seed_keys(const std::string& channel, const Position& at, std::vector<Message> items);
 
  private:
   class ShardBroker;

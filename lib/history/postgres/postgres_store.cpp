@@ -35,7 +35,19 @@ const char kSchema[] =
     " channel text PRIMARY KEY, epoch text NOT NULL, seq bigint NOT NULL);"
     "CREATE TABLE IF NOT EXISTS rthub_runs ("
     " id bigserial PRIMARY KEY, started_at timestamptz NOT NULL DEFAULT now(),"
-    " clean_stop boolean NOT NULL DEFAULT false);";
+    " clean_stop boolean NOT NULL DEFAULT false);"
+    // A message's own key (the keyed state's, not the idempotency key in `key`): tables made
+    // before keyed messages were stored get the columns (checked first: no lock when present).
+    "DO $$ BEGIN"
+    " IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'rthub_messages'::regclass"
+    "  AND attname = 'item_key' AND NOT attisdropped) THEN"
+    "  ALTER TABLE rthub_messages ADD COLUMN IF NOT EXISTS item_key text NULL,"
+    "   ADD COLUMN IF NOT EXISTS deleted boolean NOT NULL DEFAULT false;"
+    " END IF; END $$;"
+    "CREATE TABLE IF NOT EXISTS rthub_keys ("
+    " channel text NOT NULL, key text NOT NULL, epoch text NOT NULL, seq bigint NOT NULL,"
+    " type text NOT NULL, data jsonb NOT NULL, ts timestamptz NOT NULL,"
+    " PRIMARY KEY (channel, key));";
 
 // Rows deleted per retention statement: short transactions, no long lock on the table.
 constexpr int kExpireRows = 5000;
@@ -49,7 +61,7 @@ PostgresStore::~PostgresStore() {
   stop(0);
 }
 
-std::vector<std::pair<std::string, Position>> PostgresStore::start(int wait_ms) {
+PostgresStore::Restart PostgresStore::start(int wait_ms) {
   worker_ = std::thread([this] { run(); });
   std::unique_lock<std::mutex> lock(lock_);
   started_cv_.wait_for(lock, std::chrono::milliseconds(wait_ms), [this] { return started_; });
@@ -60,7 +72,9 @@ std::vector<std::pair<std::string, Position>> PostgresStore::start(int wait_ms) 
     started_ = true;  // a later first connection hands back no positions
     return {};
   }
-  return continued_ ? std::move(positions_) : std::vector<std::pair<std::string, Position>>{};
+  Restart restart = std::move(restart_);
+  if (!continued_) restart.positions.clear();
+  return restart;
 }
 
 void PostgresStore::stop(int drain_ms) {
@@ -291,7 +305,18 @@ bool PostgresStore::connect() {
     }
     if (PQntuples(r) == 1) previous_clean = PQgetvalue(r, 0, 0)[0] == 't';
     PQclear(r);
-    std::vector<std::pair<std::string, Position>> positions;
+    Restart restart;
+    std::vector<std::pair<std::string, Position>>& positions = restart.positions;
+    if (first && settings_.keep_keys && !read_keys(previous_clean, restart.keys)) {
+      disconnect();
+      return false;
+    }
+    // This run began without the keys (PostgreSQL answered too late): its keyed state is what its
+    // publishes make, so the table must not bring back the older keys at the next restart.
+    if (!first && settings_.keep_keys && !exec("DELETE FROM rthub_keys")) {
+      disconnect();
+      return false;
+    }
     if (first && previous_clean) {
       r = PQexec(conn_, "SELECT channel, epoch, seq FROM rthub_positions");
       if (PQresultStatus(r) != PGRES_TUPLES_OK) {
@@ -318,12 +343,54 @@ bool PostgresStore::connect() {
     std::lock_guard<std::mutex> lock(lock_);
     if (!started_) {
       continued_ = previous_clean;
-      positions_ = std::move(positions);
+      restart_ = std::move(restart);
     }
   }
   if (warned_unreachable_) std::fprintf(stderr, "rthub: PostgreSQL reachable again\n");
   warned_unreachable_ = false;
   up_ = true;
+  return true;
+}
+
+bool PostgresStore::read_keys(bool continued, std::vector<KeyedChannel>& keys) {
+  // Seq order within a channel holds across epochs too: a new epoch goes on from the last seq.
+  PGresult* r = PQexec(conn_,
+                       "SELECT k.channel, k.key, k.epoch, k.seq, k.type, k.data::text,"
+                       " round(extract(epoch FROM k.ts) * 1000)::bigint, p.epoch, p.seq"
+                       " FROM rthub_keys k LEFT JOIN rthub_positions p ON p.channel = k.channel"
+                       " ORDER BY k.channel, k.seq");
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    PQclear(r);
+    return false;
+  }
+  for (int i = 0; i < PQntuples(r); ++i) {
+    std::string channel = PQgetvalue(r, i, 0);
+    if (keys.empty() || keys.back().channel != channel) {
+      KeyedChannel state;
+      state.channel = channel;
+      if (!PQgetisnull(r, i, 7)) {
+        state.at.seq = std::strtoull(PQgetvalue(r, i, 8), nullptr, 10);
+        if (continued) state.at.epoch = PQgetvalue(r, i, 7);
+      }
+      keys.push_back(std::move(state));
+    }
+    KeyedChannel& state = keys.back();
+    Message m;
+    m.channel = std::move(channel);
+    m.key = PQgetvalue(r, i, 1);
+    m.position = Position{PQgetvalue(r, i, 2), std::strtoull(PQgetvalue(r, i, 3), nullptr, 10)};
+    m.type = PQgetvalue(r, i, 4);
+    m.data = PQgetvalue(r, i, 5);
+    m.ts_ms = std::strtoll(PQgetvalue(r, i, 6), nullptr, 10);
+    // The position row and the key rows are written together; a channel's seq is never behind
+    // its keys (the max also covers a position row removed by hand).
+    if (m.position.seq > state.at.seq) {
+      state.at.seq = m.position.seq;
+      if (continued) state.at.epoch = m.position.epoch;
+    }
+    state.items.push_back(std::move(m));
+  }
+  PQclear(r);
   return true;
 }
 
@@ -365,15 +432,16 @@ size_t PostgresStore::write_batch(const std::vector<Pending>& batch) {
 }
 
 bool PostgresStore::insert(const std::vector<Pending>& rows, size_t from, size_t count) {
-  // One statement: the messages, and each channel's last position among them (for a restart).
-  constexpr int kColumns = 7;
+  // One statement: the messages, their keys' latest state, and each channel's last position among
+  // them (for a restart). `texts` never reallocates: `params` points into it.
+  constexpr int kColumns = 9;
   std::vector<std::string> texts;
   std::vector<const char*> params;
-  texts.reserve(count * (kColumns - 1) + 3 * count);
-  params.reserve(count * kColumns + 3 * count);
+  texts.reserve(3 * count + 3 * count + 2 * count);
+  params.reserve(count * kColumns + 7 * count + 3 * count);
   std::string sql =
-      "WITH written AS (INSERT INTO rthub_messages (channel, epoch, seq, type, data, ts, key) "
-      "VALUES ";
+      "WITH written AS (INSERT INTO rthub_messages"
+      " (channel, epoch, seq, type, data, ts, key, item_key, deleted) VALUES ";
   for (size_t i = 0; i < count; ++i) {
     const Message& m = rows[from + i].message;
     size_t n = params.size();
@@ -381,7 +449,8 @@ bool PostgresStore::insert(const std::vector<Pending>& rows, size_t from, size_t
     sql += "($" + std::to_string(n + 1) + ",$" + std::to_string(n + 2) + ",$" +
            std::to_string(n + 3) + "::bigint,$" + std::to_string(n + 4) + ",$" +
            std::to_string(n + 5) + "::jsonb,to_timestamp($" + std::to_string(n + 6) +
-           "::bigint / 1000.0),$" + std::to_string(n + 7) + ")";
+           "::bigint / 1000.0),$" + std::to_string(n + 7) + ",$" + std::to_string(n + 8) + ",$" +
+           std::to_string(n + 9) + "::boolean)";
     params.push_back(m.channel.c_str());
     params.push_back(m.position.epoch.c_str());
     texts.push_back(bigint(m.position.seq));
@@ -391,8 +460,12 @@ bool PostgresStore::insert(const std::vector<Pending>& rows, size_t from, size_t
     texts.push_back(std::to_string(m.ts_ms));
     params.push_back(texts.back().c_str());
     params.push_back(m.idempotency_key.empty() ? nullptr : m.idempotency_key.c_str());
+    params.push_back(m.key.empty() ? nullptr : m.key.c_str());
+    params.push_back(m.deleted ? "true" : "false");
   }
-  sql += " ON CONFLICT DO NOTHING) INSERT INTO rthub_positions (channel, epoch, seq) VALUES ";
+  sql += " ON CONFLICT DO NOTHING)";
+  if (settings_.keep_keys) add_key_writes(rows, from, count, sql, texts, params);
+  sql += " INSERT INTO rthub_positions (channel, epoch, seq) VALUES ";
   std::unordered_map<std::string, size_t> last;  // channel -> its last row in this batch
   std::vector<size_t> order;
   for (size_t i = 0; i < count; ++i) {
@@ -426,14 +499,67 @@ bool PostgresStore::insert(const std::vector<Pending>& rows, size_t from, size_t
   return ok;
 }
 
+void PostgresStore::add_key_writes(const std::vector<Pending>& rows, size_t from, size_t count,
+                                   std::string& sql, std::vector<std::string>& texts,
+                                   std::vector<const char*>& params) const {
+  // A statement may touch a row once: only the last message of each (channel, key) of the batch
+  // counts, and it replaces (or removes) the stored one only if it is newer: a batch written
+  // again after a lost answer changes nothing.
+  std::unordered_map<std::string, size_t> last;  // channel + '\0' + key -> its last row here
+  std::vector<size_t> order;
+  for (size_t i = 0; i < count; ++i) {
+    const Message& m = rows[from + i].message;
+    if (m.key.empty()) continue;
+    auto [it, fresh] = last.emplace(m.channel + '\0' + m.key, i);
+    if (fresh)
+      order.push_back(i);
+    else
+      it->second = i;
+  }
+  std::string kept, removed;
+  for (size_t head : order) {
+    const Message& h = rows[from + head].message;
+    const Message& m = rows[from + last[h.channel + '\0' + h.key]].message;
+    auto param = [&](const char* value) {
+      params.push_back(value);
+      return "$" + std::to_string(params.size());
+    };
+    std::string channel = param(m.channel.c_str()), key = param(m.key.c_str()),
+                epoch = param(m.position.epoch.c_str());
+    texts.push_back(bigint(m.position.seq));
+    std::string seq = param(texts.back().c_str());
+    if (m.deleted) {
+      removed += std::string(removed.empty() ? "" : ",") + "(" + channel + "," + key + "," + epoch +
+                 "," + seq + "::bigint)";
+      continue;
+    }
+    std::string type = param(m.type.c_str()), data = param(m.data.c_str());
+    texts.push_back(std::to_string(m.ts_ms));
+    std::string ts = param(texts.back().c_str());
+    kept += std::string(kept.empty() ? "" : ",") + "(" + channel + "," + key + "," + epoch + "," +
+            seq + "::bigint," + type + "," + data + "::jsonb,to_timestamp(" + ts +
+            "::bigint / 1000.0))";
+  }
+  if (!kept.empty())
+    sql += ", kept AS (INSERT INTO rthub_keys (channel, key, epoch, seq, type, data, ts) VALUES " +
+           kept +
+           " ON CONFLICT (channel, key) DO UPDATE SET epoch = EXCLUDED.epoch, seq = EXCLUDED.seq,"
+           " type = EXCLUDED.type, data = EXCLUDED.data, ts = EXCLUDED.ts"
+           " WHERE rthub_keys.epoch <> EXCLUDED.epoch OR rthub_keys.seq < EXCLUDED.seq)";
+  if (!removed.empty())
+    sql += ", removed AS (DELETE FROM rthub_keys k USING (VALUES " + removed +
+           ") AS d (channel, key, epoch, seq) WHERE k.channel = d.channel AND k.key = d.key"
+           " AND (k.epoch <> d.epoch OR k.seq < d.seq))";
+}
+
 bool PostgresStore::serve(Read& read) {
   const StoreRange& q = read.range;
   std::string after = bigint(q.after), before = bigint(q.before), limit = std::to_string(q.limit);
   const char* values[] = {q.channel.c_str(), q.epoch.c_str(), after.c_str(), before.c_str(),
                           limit.c_str()};
   std::string sql =
-      "SELECT seq, type, data::text, round(extract(epoch FROM ts) * 1000)::bigint, key FROM "
-      "rthub_messages"
+      "SELECT seq, type, data::text, round(extract(epoch FROM ts) * 1000)::bigint, key, item_key,"
+      " deleted FROM rthub_messages"
       " WHERE channel = $1 AND epoch = $2 AND seq > $3::bigint AND seq < $4::bigint ORDER BY seq";
   sql += q.newest_first ? " DESC LIMIT $5::bigint" : " LIMIT $5::bigint";
   PGresult* r = PQexecParams(conn_, sql.c_str(), 5, nullptr, values, nullptr, nullptr, 0);
@@ -451,6 +577,8 @@ bool PostgresStore::serve(Read& read) {
       m.data = PQgetvalue(r, i, 2);
       m.ts_ms = std::strtoll(PQgetvalue(r, i, 3), nullptr, 10);
       if (!PQgetisnull(r, i, 4)) m.idempotency_key = PQgetvalue(r, i, 4);
+      if (!PQgetisnull(r, i, 5)) m.key = PQgetvalue(r, i, 5);
+      m.deleted = PQgetvalue(r, i, 6)[0] == 't';
     }
   }
   PQclear(r);
