@@ -34,3 +34,5 @@ list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS redis_cluster_hubs)
 list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS poll)
 # redis_failover_epoch: a primary dies with writes its replica lacks, the replica takes its address; every node's subscribers get recovered:false and a new epoch, then every message once.
 list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS redis_failover_epoch)
+# redis_presence: presence across two Redis nodes: joins/leaves both ways, GET /presence on either, kill -9 of a node.
+list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS redis_presence)
