@@ -175,6 +175,7 @@ void RedisBroker::on_disconnected(Link& link, const char* why) {
     release_leases();
   } else {
     for (auto& b : bridges_) b->holding = b->asking = false;
+    presence_->liveness_unknown();
   }
   schedule_reconnect(link);
 }

@@ -52,12 +52,53 @@ void RedisPresence::join(const std::string& channel, uint64_t id, const std::str
                          bool watching) {
   local_[channel][id] = client;
   if (watching) watching_[channel].insert(id);
-  // Alive before any node can see the member (the first tick may be a second away).
-  command_({"SET", alive_key(node_id_), "1", "PX", std::to_string(kLivenessTtlMs)},
-           [](redisReply*) {});
+  if (liveness_known_) return write_member(channel, id, client);
+  unwritten_[channel].insert(id);
+  confirm_liveness();
+}
+
+void RedisPresence::write_member(const std::string& channel, uint64_t id,
+                                 const std::string& client) {
+  std::weak_ptr<bool> alive = alive_;
   command_({"HSET", hash_key(channel), std::to_string(id), node_id_ + " " + client},
-           [](redisReply*) {});  // unanswered: the sweep writes it back
+           [this, alive](redisReply* r) {
+             // Unanswered: Redis may be gone or restarted; everything is written back once
+             // the liveness key is set again.
+             if (!alive.expired() && !r) liveness_unknown();
+           });
   announce(channel, "join", id, client);
+}
+
+void RedisPresence::confirm_liveness() {
+  if (confirming_) return;
+  confirming_ = true;
+  std::weak_ptr<bool> alive = alive_;
+  command_({"SET", alive_key(node_id_), "1", "PX", std::to_string(kLivenessTtlMs)},
+           [this, alive](redisReply* r) {
+             if (alive.expired()) return;
+             confirming_ = false;
+             if (!r || r->type == REDIS_REPLY_ERROR) return;  // tried again at the next tick
+             liveness_known_ = true;
+             auto unwritten = std::move(unwritten_);
+             unwritten_.clear();
+             for (const auto& [channel, ids] : unwritten) {
+               auto members = local_.find(channel);
+               if (members == local_.end()) continue;
+               for (uint64_t id : ids) {
+                 auto member = members->second.find(id);  // it may have left meanwhile
+                 if (member != members->second.end()) write_member(channel, id, member->second);
+               }
+             }
+             if (!rewrite_all_) return;
+             rewrite_all_ = false;
+             for (const auto& [channel, members] : local_)
+               for (const auto& [id, client] : members) rejoin(channel, id, client);
+           });
+}
+
+void RedisPresence::liveness_unknown() {
+  liveness_known_ = false;
+  rewrite_all_ = true;
 }
 
 void RedisPresence::leave(const std::string& channel, uint64_t id, const std::string& client) {
@@ -89,12 +130,17 @@ void RedisPresence::remove_member(const std::string& channel, const std::string&
 }
 
 void RedisPresence::rejoin(const std::string& channel, uint64_t id, const std::string& client) {
+  if (!liveness_known_) {  // written back with all the others once the key is set
+    rewrite_all_ = true;
+    return confirm_liveness();
+  }
   std::weak_ptr<bool> alive = alive_;
   // HSETNX: a member still listed was never announced as gone; only one missing is announced.
   command_({"HSETNX", hash_key(channel), std::to_string(id), node_id_ + " " + client},
            [this, alive, channel, id, client](redisReply* r) {
-             if (alive.expired() || !is_integer(r, 1)) return;
-             announce(channel, "join", id, client);
+             if (alive.expired()) return;
+             if (!r) return liveness_unknown();
+             if (is_integer(r, 1)) announce(channel, "join", id, client);
            });
 }
 
@@ -121,23 +167,34 @@ void RedisPresence::clients(const std::string& channel,
       if (alive.expired()) return done(nullptr);
       unsure_.erase(channel);  // this pass repairs what an unanswered HDEL left
       auto mine = local_.find(channel);
-      std::string out = "[";
+      // This node's own members come from local_, which knows them exactly (one just joined may
+      // still wait for its HSET); the other nodes' from the hash. By id.
+      std::map<uint64_t, const std::string*> listed;
       for (const auto& [id, m] : *members) {
-        // A dead node's member, or one of this node's that left without a confirmed HDEL.
-        bool gone = m.node == node_id_ ? mine == local_.end() || !mine->second.count(id)
-                                       : dead->count(m.node) > 0;
-        if (gone) {
+        if (m.node == node_id_) {
+          // One of this node's that left without a confirmed HDEL.
+          if (mine == local_.end() || !mine->second.count(id))
+            remove_member(channel, m.field, m.client);
+          continue;
+        }
+        if (dead->count(m.node)) {
           remove_member(channel, m.field, m.client);
           continue;
         }
+        listed[id] = &m.client;
+      }
+      if (mine != local_.end())
+        for (const auto& [id, client] : mine->second) {
+          listed[id] = &client;
+          // This node's members the hash lacks (a HSET Redis did not answer) are written back.
+          if (!members->count(id)) rejoin(channel, id, client);
+        }
+      std::string out = "[";
+      for (const auto& [id, client] : listed) {
         if (out.size() > 1) out += ',';
-        out += m.client;
+        out += *client;
       }
       out += ']';
-      // This node's members the hash lacks (a HSET Redis did not answer) are written back.
-      if (mine != local_.end())
-        for (const auto& [id, client] : mine->second)
-          if (!members->count(id)) rejoin(channel, id, client);
       done(&out);
     };
     for (const std::string& node : nodes) {
@@ -169,16 +226,18 @@ bool RedisPresence::on_payload(const std::string& channel, const std::string& pa
 }
 
 void RedisPresence::tick() {
-  std::weak_ptr<bool> alive = alive_;
-  // PEXPIRE answers 0 when the key is gone: this node was taken for dead (or Redis lost it).
-  command_({"PEXPIRE", alive_key(node_id_), std::to_string(kLivenessTtlMs)},
-           [this, alive](redisReply* r) {
-             if (alive.expired() || !is_integer(r, 0)) return;
-             command_({"SET", alive_key(node_id_), "1", "PX", std::to_string(kLivenessTtlMs)},
-                      [](redisReply*) {});
-             for (const auto& [channel, members] : local_)
-               for (const auto& [id, client] : members) rejoin(channel, id, client);
-           });
+  if (!liveness_known_) {
+    confirm_liveness();
+  } else {
+    std::weak_ptr<bool> alive = alive_;
+    // PEXPIRE answers 0 when the key is gone: this node was taken for dead (or Redis lost it).
+    command_({"PEXPIRE", alive_key(node_id_), std::to_string(kLivenessTtlMs)},
+             [this, alive](redisReply* r) {
+               if (alive.expired() || (r && !is_integer(r, 0))) return;
+               liveness_unknown();
+               if (r) confirm_liveness();  // unanswered: the next tick sets it
+             });
+  }
   // Each channel with presence subscribers here, and each one left without a confirmed HDEL: the
   // repairs (dead nodes' members, this node's own entries) are made on the way. Channels nobody
   // here watches are not read each second: many subscribers cost no sweep.

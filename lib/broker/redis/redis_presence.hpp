@@ -13,6 +13,11 @@
 // (HDEL) and announced as left by the node whose HDEL removed it (only one can). A node whose own
 // liveness key lapsed (a stalled loop, a Redis restart) writes its members back and announces them;
 // the same sweep repairs this node's own entries after writes Redis did not answer.
+//
+// A member is only written while this node's liveness key is known to exist (a SET or PEXPIRE
+// answered it): a member written before its node's key would be taken by the other nodes' sweeps
+// for a dead node's (a leave, then a join again). On Redis Cluster the key and the hash lie in
+// different slots, so sending the SET first is not enough: the writes wait for its answer.
 #pragma once
 
 #include <cstdint>
@@ -57,6 +62,9 @@ class RedisPresence {
   // Once a second: renews this node's liveness and sweeps the channels it has presence
   // subscribers on.
   void tick();
+  // The commands link was lost: Redis may have restarted empty, so the liveness key is unknown
+  // until a SET answers again, and then every member of this node is written back.
+  void liveness_unknown();
 
  private:
   std::string hash_key(const std::string& channel) const;
@@ -68,6 +76,10 @@ class RedisPresence {
                      const std::string& client);
   // Writes one of this node's members back if the hash lacks it, announcing it when it did.
   void rejoin(const std::string& channel, uint64_t id, const std::string& client);
+  // Writes a member (HSET) and announces its join.
+  void write_member(const std::string& channel, uint64_t id, const std::string& client);
+  // Sets the liveness key (one SET at a time); once answered, writes the members that waited.
+  void confirm_liveness();
 
   std::string node_id_;
   bool sharded_;
@@ -77,6 +89,13 @@ class RedisPresence {
   std::unordered_map<std::string, std::map<uint64_t, std::string>> local_;
   // Channels whose last member here left without a confirmed HDEL: swept until one confirms.
   std::unordered_set<std::string> unsure_;
+  // Whether this node's liveness key is known to exist (see the top of this file).
+  bool liveness_known_ = false;
+  bool confirming_ = false;  // a SET of the liveness key is unanswered
+  // Members to write once the liveness key is known: joined meanwhile, by channel; and whether
+  // all of local_ must be written back (HSETNX) then.
+  std::unordered_map<std::string, std::set<uint64_t>> unwritten_;
+  bool rewrite_all_ = false;
   // Of local_, the ids that asked for presence events, by channel: the channels swept.
   std::unordered_map<std::string, std::set<uint64_t>> watching_;
   // Owned by the broker: the weak_ptr in callbacks tells when it is gone.
