@@ -7,6 +7,7 @@
 #include <atomic>
 #include <future>
 #include <mutex>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -99,6 +100,10 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
           [this] { metrics_.published.add(); }, options_.idempotency_window_seconds,
           options_.max_keys));
     restart_ = PostgresStore::Restart{};
+    // Connection ids name one connection across nodes (presence lists them): with Redis, each
+    // start numbers under a random 20-bit prefix, ids stay below 2^52 (exact in JavaScript).
+    node_id_base_ =
+        uses_redis(options_) ? (uint64_t{std::random_device{}() % 0xFFFFF} + 1) << 32 : 0;
     if (!options_.postgres_conninfo.empty()) {
       PostgresStore::Settings settings;
       settings.conninfo = options_.postgres_conninfo;
@@ -306,6 +311,7 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
     auto queue = std::make_shared<ServiceQueue>();
     HubCore core(options, metrics_);
     core.set_poster([queue](std::function<void()> task) { queue->post(std::move(task)); });
+    core.number_sessions(node_id_base_ + index + 1, static_cast<uint64_t>(options_.shards));
     std::unique_ptr<Broker> broker;
     auto run_tasks = [queue] {
       for (auto& task : queue->take()) task();  // no library lock held: tasks may call the host
@@ -371,6 +377,7 @@ class __attribute__((visibility("hidden"))) Hub::Impl {
   PostgresStore::Restart restart_;        // positions and keys a restart continues from
   std::vector<std::thread> threads_;      // one per shard serving
   std::atomic<size_t> shard_count_{0};
+  uint64_t node_id_base_ = 0;             // added to every connection id (start())
   std::unique_ptr<SharedBroker> shared_;  // with shards and no Redis: their common broker
   std::mutex queue_lock_;
   std::vector<std::shared_ptr<ServiceQueue>> queues_;  // each serving shard's, else null

@@ -39,6 +39,12 @@ class BrokerListener {
   virtual void on_broker_message(const EnvelopePtr& message) = 0;
   // Whether any local session still subscribes to `channel` (the broker may free idle channels).
   virtual bool has_subscribers(const std::string& channel) const = 0;
+  // A member of `channel` joined or left (`op` "join" or "leave") somewhere the broker shares
+  // presence with (another shard): tell the local presence subscribers other than session `id`.
+  virtual void on_presence(const std::string& channel, const char* op, uint64_t id,
+                           const std::string& client) {
+    (void)channel, (void)op, (void)id, (void)client;
+  }
 };
 
 struct PublishOutcome {
@@ -103,6 +109,27 @@ class Broker {
     page.status = HistoryStatus::kNotPersisted;
     page.channel = channel;
     done(page);
+  }
+  // Presence kept by the broker for every core attached to it (the shards of one process), so
+  // each core reports joins and leaves here and hears them back through on_presence. False: the
+  // core keeps its own channel's members.
+  virtual bool shares_presence() const { return false; }
+  // Session `id` (unique among the cores sharing) is now a member of `channel`, or no longer;
+  // `client` is its client object {"id":N,"user":...}; `watching`: it asked for presence events.
+  virtual void presence_join(const std::string& channel, uint64_t id, const std::string& client,
+                             bool watching) {
+    (void)channel, (void)id, (void)client, (void)watching;
+  }
+  virtual void presence_leave(const std::string& channel, uint64_t id, const std::string& client) {
+    (void)channel, (void)id, (void)client;
+  }
+  // The JSON array of `channel`'s members, by id, to `done` (on the service thread, maybe later;
+  // null when the broker cannot tell now, e.g. Redis unreachable).
+  virtual void presence_clients(const std::string& channel,
+                                std::function<void(const std::string* clients)> done) {
+    (void)channel;
+    const std::string none = "[]";
+    done(&none);
   }
 };
 

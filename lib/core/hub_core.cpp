@@ -45,7 +45,8 @@ Session* HubCore::find_session(uint64_t id) const {
 
 void HubCore::attach(Session& session) {
   per_peer_[session.peer()]++;
-  session.id = next_id_++;
+  session.id = next_id_;
+  next_id_ += id_step_;
   by_id_[session.id] = &session;
   session.host_index = sessions_.size();
   session.last_queued_ms = session.last_heard_ms = monotonic_us() / 1000;

@@ -43,10 +43,18 @@ class HubCore final : public SessionHost, public BrokerListener {
   // BrokerListener
   void on_broker_message(const EnvelopePtr& message) override;
   bool has_subscribers(const std::string& channel) const override;
-  // Presence is kept per shard, in this process: with one shard and the memory broker only.
-  bool presence_supported() const { return options_.shards <= 1 && options_.redis_url.empty(); }
-  // The JSON array of the clients subscribed to `channel` ({"id":N,"user":...}, by id).
-  std::string presence_clients(const std::string& channel) const;
+  void on_presence(const std::string& channel, const char* op, uint64_t id,
+                   const std::string& client) override;
+  // Presence is kept by this core with one shard and the memory broker, or by a broker shared
+  // by the broker (the shards' shared memory broker, or Redis across nodes).
+  bool presence_supported() const {
+    return (broker_ && broker_->shares_presence()) ||
+           (options_.shards <= 1 && options_.redis_url.empty());
+  }
+  // The JSON array of the clients subscribed to `channel` ({"id":N,"user":...}, by id), to `done`
+  // on the service thread, maybe later; null when the broker cannot tell now.
+  void presence_clients(const std::string& channel,
+                        std::function<void(const std::string* clients)> done);
   // Whether the holder of `rights` (null: no token configured) may see `channel`'s presence.
   bool may_subscribe(const Rights* rights, const std::string& channel) const;
   // Whether the broker keeps keyed messages (snapshots); the Redis broker does not yet.
@@ -96,6 +104,12 @@ class HubCore final : public SessionHost, public BrokerListener {
                     std::function<void(bool allowed, HistoryPage& page)> done);
   // How host completions reach the service thread (any thread may call it).
   void set_poster(std::function<void(std::function<void()>)> post) { post_ = std::move(post); }
+  // Session ids are first, first + step, ...: shards number theirs apart (first = index + 1,
+  // step = shard count), so an id names one connection in the whole hub (presence lists them).
+  void number_sessions(uint64_t first, uint64_t step) {
+    next_id_ = first;
+    id_step_ = step;
+  }
 
  private:
   struct Subscription;
@@ -146,6 +160,9 @@ class HubCore final : public SessionHost, public BrokerListener {
   void send_control(Session& session, std::string json);
   // Tells the channel's other subscribers that asked for presence that `sub` joined or left.
   void announce(const Subscription& sub, const char* op);
+  // Queues a join or leave of member `id` for the local presence subscribers of `channel` but it.
+  void tell_presence_subscribers(const std::string& channel, const char* op, uint64_t id,
+                                 const std::string& client);
   void presence_request(Session& session, const std::string& channel, const std::string& ref);
   void publish_request(Session& session, const json::Fields& f, const std::string& data,
                        const std::string& ref);
@@ -163,6 +180,7 @@ class HubCore final : public SessionHost, public BrokerListener {
   std::unordered_map<std::string, size_t> per_peer_;  // open sessions by client address
   std::unordered_map<uint64_t, Session*> by_id_;
   uint64_t next_id_ = 1;
+  uint64_t id_step_ = 1;
   // Monotonic, refreshed by tick() and by each request and published message (refresh_clock):
   // a session's last-queued time comes from it, and a clock only refreshed by a late tick would
   // make a heartbeat ping come early by the tick's lateness.

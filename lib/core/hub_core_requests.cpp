@@ -31,10 +31,8 @@ void HubCore::on_request(Session& session, std::string_view text) {
 
   if (f.op == "unsubscribe") return unsubscribe(session, f.channel, ref);
   if ((f.op == "presence" || (f.op == "subscribe" && f.presence)) && !presence_supported())
-    return send_error(
-        session, codec::ErrorCode::kUnsupported,
-        "presence needs one shard and the memory broker (not --shards > 1 or --redis) for now",
-        ref);
+    return send_error(session, codec::ErrorCode::kUnsupported,
+                      "presence needs the memory broker (not --redis) for now", ref);
   if (f.op == "presence") {
     return check_channel(session, ChannelRequest::Action::kSubscribe, f.channel,
                          [this, channel = f.channel, ref](Session& s, bool allow) {

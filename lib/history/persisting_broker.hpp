@@ -62,6 +62,18 @@ class PersistingBroker final : public Broker {
   }  // an outage of the store is no outage of the hub
   void stop() override { inner_->stop(); }
   void render_metrics(std::string& out) const override;
+  bool shares_presence() const override { return inner_->shares_presence(); }
+  void presence_join(const std::string& channel, uint64_t id, const std::string& client,
+                     bool watching) override {
+    inner_->presence_join(channel, id, client, watching);
+  }
+  void presence_leave(const std::string& channel, uint64_t id, const std::string& client) override {
+    inner_->presence_leave(channel, id, client);
+  }
+  void presence_clients(const std::string& channel,
+                        std::function<void(const std::string*)> done) override {
+    inner_->presence_clients(channel, std::move(done));
+  }
 
  private:
   // history() or, with `snapshot`, history_with_snapshot() of the inner broker, with the store

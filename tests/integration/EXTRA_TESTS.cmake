@@ -36,3 +36,5 @@ list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS poll)
 list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS redis_failover_epoch)
 # postgres_keyed_state: keyed state with --postgres: snapshots, --max-keys, a restart (SIGTERM, kill -9) rebuilding the same snapshot; Redis mode.
 list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS postgres_keyed_state)
+# redis_presence: presence across two Redis nodes: joins/leaves both ways, GET /presence on either, kill -9 of a node.
+list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS redis_presence)

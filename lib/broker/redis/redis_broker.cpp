@@ -59,6 +59,14 @@ RedisBroker::RedisBroker(uv_loop_t* loop, const HubOptions& options)
   }
   static const char kHex[] = "0123456789abcdef";
   for (int i = 0; i < 16; ++i) node_id_.push_back(kHex[random_() % 16]);
+  presence_.reset(new RedisPresence(
+      node_id_, !options_.redis_cluster.empty(),
+      [this](std::vector<std::string> args, std::function<void(redisReply*)> on_reply) {
+        command(std::move(on_reply), args);
+      },
+      [this](const std::string& channel, const char* op, uint64_t id, const std::string& client) {
+        if (listener_) listener_->on_presence(channel, op, id, client);
+      }));
   commands_.reset(new Link{this, false});
   pubsub_.reset(new Link{this, true});
   for (Link* link : {commands_.get(), pubsub_.get()}) {

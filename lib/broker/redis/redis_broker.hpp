@@ -44,6 +44,7 @@
 
 #include "broker/redis/bridge_backlog.hpp"
 #include "broker/redis/channel_subscriptions.hpp"
+#include "broker/redis/redis_presence.hpp"
 #include "broker/redis/redis_url.hpp"
 #include "core/metrics.hpp"
 #include "rthub/broker.hpp"
@@ -81,6 +82,19 @@ class RedisBroker final : public Broker {
   bool ready() const override;
   void stop() override;
   void render_metrics(std::string& out) const override;
+  // Presence across nodes: redis_presence.hpp.
+  bool shares_presence() const override { return true; }
+  void presence_join(const std::string& channel, uint64_t id, const std::string& client,
+                     bool watching) override {
+    presence_->join(channel, id, client, watching);
+  }
+  void presence_leave(const std::string& channel, uint64_t id, const std::string& client) override {
+    presence_->leave(channel, id, client);
+  }
+  void presence_clients(const std::string& channel,
+                        std::function<void(const std::string*)> done) override {
+    presence_->clients(channel, std::move(done));
+  }
 
   // One connection to Redis; `commands` for scripts, `pubsub` for subscriptions.
   struct Link;
@@ -206,6 +220,7 @@ class RedisBroker final : public Broker {
   Counter reconnects_, messages_in_, messages_out_, publish_failures_, bridged_in_,
       bridged_refused_, gaps_filled_, subscribe_commands_, histories_broken_;
   LatencyHistogram publish_rtt_;
+  std::unique_ptr<RedisPresence> presence_;
 };
 
 }  // namespace rthub

@@ -175,6 +175,7 @@ void RedisBroker::on_disconnected(Link& link, const char* why) {
     release_leases();
   } else {
     for (auto& b : bridges_) b->holding = b->asking = false;
+    presence_->liveness_unknown();
   }
   schedule_reconnect(link);
 }
@@ -220,6 +221,7 @@ void RedisBroker::on_pong(Link& link) {
 
 void RedisBroker::on_timer() {
   int64_t now = now_ms();
+  if (commands_->connected) presence_->tick();
   for (Link* link : {commands_.get(), pubsub_.get()}) {
     // A refused connect is reported at once (uv_attach), but one that is never answered (a host
     // gone, packets dropped) would wait for the kernel's minutes: abandoned and tried again.

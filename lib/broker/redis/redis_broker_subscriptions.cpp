@@ -85,6 +85,7 @@ void RedisBroker::on_pubsub(redisReply* r) {
   if (kind == "message") {
     std::string channel = channel_of_record_channel(name);
     if (!channel.empty()) {
+      if (presence_->on_payload(channel, reply_string(r->element[2]))) return;
       auto m = redis_record::decode(channel, reply_string(r->element[2]));
       if (!m) return;
       messages_in_.add();

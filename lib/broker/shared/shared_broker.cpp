@@ -52,6 +52,12 @@ class SharedBroker::ShardBroker final : public Broker {
   ~ShardBroker() override {
     std::lock_guard<std::mutex> lock(owner_.lock_);
     owner_.members_[index_] = Member{};
+    for (auto it = owner_.presence_.begin(); it != owner_.presence_.end();) {
+      auto& members = it->second;
+      for (auto m = members.begin(); m != members.end();)
+        m = m->second.shard == index_ ? members.erase(m) : std::next(m);
+      it = members.empty() ? owner_.presence_.erase(it) : std::next(it);
+    }
     for (auto it = owner_.interest_.begin(); it != owner_.interest_.end();) {
       it->second &= ~bit();
       it = it->second ? std::next(it) : owner_.interest_.erase(it);
@@ -132,6 +138,39 @@ class SharedBroker::ShardBroker final : public Broker {
     owner_.inner_->render_metrics(out);
   }
 
+  bool shares_presence() const override { return true; }
+
+  void presence_join(const std::string& channel, uint64_t id, const std::string& client,
+                     bool) override {
+    std::lock_guard<std::mutex> lock(owner_.lock_);
+    owner_.presence_[channel][id] = PresenceMember{client, index_};
+    owner_.announce_presence(channel, "join", id, client);
+  }
+
+  void presence_leave(const std::string& channel, uint64_t id, const std::string& client) override {
+    std::lock_guard<std::mutex> lock(owner_.lock_);
+    auto it = owner_.presence_.find(channel);
+    if (it == owner_.presence_.end() || !it->second.erase(id)) return;
+    if (it->second.empty()) owner_.presence_.erase(it);
+    owner_.announce_presence(channel, "leave", id, client);
+  }
+
+  void presence_clients(const std::string& channel,
+                        std::function<void(const std::string*)> done) override {
+    std::string out = "[";
+    {
+      std::lock_guard<std::mutex> lock(owner_.lock_);
+      auto it = owner_.presence_.find(channel);
+      if (it != owner_.presence_.end())
+        for (const auto& [id, member] : it->second) {
+          if (out.size() > 1) out += ',';
+          out += member.client;
+        }
+    }
+    out += ']';
+    done(&out);
+  }
+
  private:
   uint64_t bit() const { return uint64_t{1} << index_; }
 
@@ -152,6 +191,19 @@ SharedBroker::SharedBroker(size_t history_size, int history_ttl_seconds, size_t 
 }
 
 SharedBroker::~SharedBroker() = default;
+
+void SharedBroker::announce_presence(const std::string& channel, const char* op, uint64_t id,
+                                     const std::string& client) {
+  auto it = interest_.find(channel);
+  if (it == interest_.end()) return;
+  for (size_t i = 0; i < members_.size(); ++i) {
+    const Member& member = members_[i];
+    if (!(it->second >> i & 1) || !member.post) continue;
+    BrokerListener* core = member.listener;
+    // Posted under the lock, so every shard hears a channel's joins and leaves in one order.
+    member.post([core, channel, op, id, client] { core->on_presence(channel, op, id, client); });
+  }
+}
 
 void SharedBroker::seed(const std::string& channel, const Position& position) {
   std::lock_guard<std::mutex> lock(lock_);

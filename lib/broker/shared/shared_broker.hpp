@@ -6,11 +6,14 @@
 // under that mutex and so in seq order, to the service queue of every shard that has subscribers
 // on the channel; each shard gets its own copy of the envelope, because an envelope's frames are
 // encoded lazily by the one thread that owns it. Idempotency keys are remembered by that one
-// MemoryBroker too, so a repeat is recognised whichever shard it arrives on.
+// MemoryBroker too, so a repeat is recognised whichever shard it arrives on. Presence is kept
+// here as well: one member list per channel for all shards, joins and leaves posted to every shard
+// with subscribers of the channel.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -57,6 +60,16 @@ class SharedBroker {
   std::vector<Member> members_;
   // Which shards have local subscribers of a channel (bit i: shard i).
   std::unordered_map<std::string, uint64_t> interest_;
+  // Presence: every shard's members of each channel, client object by session id (ids are
+  // unique across shards), each with the shard it is on.
+  struct PresenceMember {
+    std::string client;
+    size_t shard;
+  };
+  std::unordered_map<std::string, std::map<uint64_t, PresenceMember>> presence_;
+  // Tells every shard with subscribers of `channel` that member `id` joined or left.
+  void announce_presence(const std::string& channel, const char* op, uint64_t id,
+                         const std::string& client);
 };
 
 }  // namespace rthub

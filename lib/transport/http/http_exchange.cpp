@@ -148,9 +148,8 @@ void HttpExchange::route(const std::string& method, const std::string& path) {
     if (!is_valid_channel_name(channel))
       return error(400, codec::ErrorCode::kBadRequest, bad_channel_name_text());
     if (!server.core.presence_supported())
-      return error(
-          501, codec::ErrorCode::kUnsupported,
-          "presence needs one shard and the memory broker (not --shards > 1 or --redis) for now");
+      return error(501, codec::ErrorCode::kUnsupported,
+                   "presence needs the memory broker (not --redis) for now");
     // The same token and rights as subscribing to the channel.
     Admission admission = server.core.admit(connect_request(wsi_, "http", "/presence"));
     if (admission.status) {
@@ -161,10 +160,19 @@ void HttpExchange::route(const std::string& method, const std::string& path) {
     }
     if (!server.core.may_subscribe(admission.rights.get(), channel))
       return error(403, codec::ErrorCode::kForbidden, "may not subscribe to " + channel);
-    std::string body = "{\"channel\":";
-    json::append_string(body, channel);
-    body += ",\"clients\":" + server.core.presence_clients(channel) + "}";
-    return reply(200, "application/json", std::move(body));
+    answer_pending_ = true;
+    server.core.presence_clients(
+        channel, [this, alive = alive_, channel](const std::string* clients) {
+          if (!alive->value) return;
+          answer_pending_ = false;
+          if (!clients)
+            return error(503, codec::ErrorCode::kUnavailable, "presence unavailable, try again");
+          std::string body = "{\"channel\":";
+          json::append_string(body, channel);
+          body += ",\"clients\":" + *clients + "}";
+          reply(200, "application/json", std::move(body));
+        });
+    return;
   }
   if (path == "/events") return error(405, codec::ErrorCode::kBadRequest, "use GET");
   if (path == "/history") {

@@ -1,6 +1,7 @@
 // upgrade_proxy.hpp: a loopback TCP proxy in front of a hub that can play the old proxy that
 // WebSocket cannot pass (refusing or swallowing upgrade requests), the one that passes no
-// streaming at all, and the network that cuts every connection at once. Plain HTTP (publish,
+// streaming at all, and the network that cuts every connection at once (and, held, lets none
+// back in for a while). Plain HTTP (publish,
 // long-polling) always passes.
 #pragma once
 
@@ -19,6 +20,8 @@ class UpgradeProxy {
     kSwallowUpgrade,  // take an upgrade request and never answer
     kRefuseStreams,   // answer upgrades and event streams (GET /events) with 502: only
                       // long-polling and plain requests pass
+    kHold,            // read each new request and forward it only once the mode changes: a
+                      // client kept away (its reconnect waiting) while the test changes things
   };
 
   UpgradeProxy(int target_port, Mode mode);

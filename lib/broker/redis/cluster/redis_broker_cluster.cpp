@@ -77,6 +77,7 @@ void RedisBroker::flush_cluster_subscriptions() {
 void RedisBroker::on_sharded_record(const std::string& name, const std::string& payload) {
   std::string channel = channel_of_record_channel(name);
   if (channel.empty()) return;
+  if (presence_->on_payload(channel, payload)) return;
   auto message = redis_record::decode(channel, payload);
   if (!message) return;
   messages_in_.add();
