@@ -9,10 +9,10 @@
 // node with subscribers of the channel hears them in order with its messages.
 //
 // A node killed with -9 leaves its members in the hashes: the surviving nodes sweep, at each tick,
-// the channels they have presence subscribers on, and a member whose node's liveness key is gone is removed
-// (HDEL) and announced as left by the node whose HDEL removed it (only one can). A node whose own
-// liveness key lapsed (a stalled loop, a Redis restart) writes its members back and announces them;
-// the same sweep repairs this node's own entries after writes Redis did not answer.
+// the channels they have presence subscribers on, and a member whose node's liveness key is gone is
+// removed (HDEL) and announced as left by the node whose HDEL removed it (only one can). A node
+// whose own liveness key lapsed (a stalled loop, a Redis restart) writes its members back and
+// announces them; the same sweep repairs this node's own entries after writes Redis did not answer.
 //
 // A member is only written while this node's liveness key is known to exist (a SET or PEXPIRE
 // answered it): a member written before its node's key would be taken by the other nodes' sweeps
