@@ -179,3 +179,36 @@ test('Redis Cluster: a promoted replica that lacks writes begins a new epoch on 
   await expectNewEpoch(nodes, subscribers, channel, first,
     () => replica.cli('GET', `rthub:{${channel}}:epoch`));
 });
+
+// A new epoch seen first on the pub/sub link, its first messages missed there (a link moving to a
+// promoted master, as in the cluster case above): the node reads the new epoch from its first
+// message before delivering any, so its subscribers miss nothing of it. Made by hand in Redis:
+// the channel renumbered in epoch "e2" with two messages in its stream, only the second published.
+test('a new epoch whose first messages the pub/sub link missed is delivered from its first message', async (t) => {
+  const channel = 'failover.missed';
+  const redis = await redisFor(t);
+  const node = await serverFor(t, ['--redis', redis.url]);
+  await waitFor(async () => (await metricsOf(node.port)).value('rthub_broker_up') === 1,
+    { timeoutMs: RECOVER_BOUND_MS, what: 'the node on Redis' });
+  const ws = await wsFor(t, node.wsUrl, { label: 'subscriber' });
+  assert.equal((await ws.request({ op: 'subscribe', channel })).op, 'subscribed');
+  const first = (await publishOk(node.port, { channel, type: 'step', data: { n: 1 } })).epoch;
+  await publishOk(node.port, { channel, type: 'step', data: { n: 2 } });
+  await ws.take(2, (f) => f.op === 'message' && f.channel === channel);
+
+  const base = `rthub:{${channel}}:`;
+  const record = (seq, n) => `e2 ${seq} ${Date.now()} 4:step{"n":${n}}`;
+  await redis.cli('DEL', `${base}log`);
+  await redis.cli('SET', `${base}epoch`, 'e2');
+  await redis.cli('SET', `${base}seq`, '2');
+  await redis.cli('XADD', `${base}log`, '1-1', 'r', record(1, 3));
+  await redis.cli('XADD', `${base}log`, '2-1', 'r', record(2, 4));
+  assert.equal(await redis.cli('PUBLISH', `${base}m`, record(2, 4)), '1', 'the node hears the channel');
+
+  const notice = await ws.next((f) => f.op === 'subscribed' && f.channel === channel && f.epoch === 'e2');
+  assert.notEqual(first, 'e2');
+  assert.equal(notice.recovered, false, JSON.stringify(notice));
+  assert.equal(notice.seq, 0, `the subscriber is told the new epoch starts before its first message: ${JSON.stringify(notice)}`);
+  const got = await ws.take(2, (f) => f.op === 'message' && f.channel === channel && f.epoch === 'e2');
+  assert.deepEqual(got.map((m) => [m.seq, m.data.n]), [[1, 3], [2, 4]]);
+});

@@ -24,15 +24,18 @@ void RedisBroker::on_record(const std::string& channel, Message message) {
 
 void RedisBroker::accept(const std::string& channel, Track& track, Message message) {
   const Position& p = message.position;
-  if (track.epoch.empty() || track.epoch != p.epoch || p.seq == track.seq + 1) {
+  bool new_epoch = !track.epoch.empty() && track.epoch != p.epoch;
+  if (track.epoch.empty() || (new_epoch && p.seq == 1) || p.seq == track.seq + 1) {
     track.epoch = p.epoch;
     track.seq = p.seq;
     return deliver(track, std::move(message));
   }
-  if (p.seq <= track.seq) return;  // seen already
-  // A gap: what is missing is in the stream; this message waits until it is filled.
+  if (!new_epoch && p.seq <= track.seq) return;  // seen already
+  // A gap: what is missing is in the stream; this message waits until it is filled. A new epoch
+  // (a flushed Redis, a failover that lost writes) is read from its first message: the pub/sub
+  // link may have missed some of it while it moved.
   track.waiting.push_front(std::move(message));
-  fetch_gap(channel, track.seq + 1);
+  fetch_gap(channel, new_epoch ? 1 : track.seq + 1);
 }
 
 void RedisBroker::fetch_gap(const std::string& channel, uint64_t from) {
