@@ -12,7 +12,8 @@
 #   --rthub-server PATH   the rthub-server to measure (default: DIR/bin/rthub-server)
 #   --out FILE    also write the final table (markdown) and the raw JSON lines next to it
 #   --keep        keep the temporary directory (configs, logs, raw results)
-#   --only LIST   comma-separated scenarios: idle,broadcast,fixed,saturation,sse,stall (default: all)
+#   --only LIST   comma-separated scenarios: idle,broadcast,fixed,sync,saturation,sse,stall,seeds
+#                 (default: all; seeds runs examples/bench/seeds.sh, rthub only, a few minutes)
 #   --servers LIST  comma-separated servers to run: nchan,rthub,naive,coalescing (default: all)
 #   --rthub-args ARGS  more rthub-server options, e.g. "--shards 2" (default: none)
 #   --nice N      run the servers and the bench at this niceness (e.g. -10 on a machine that
@@ -51,7 +52,7 @@ NICE=0
 QUICK=0
 OUT=""
 KEEP=0
-ONLY="idle,broadcast,fixed,saturation,sse,stall"
+ONLY="idle,broadcast,fixed,sync,saturation,sse,stall,seeds"
 SERVERS="nchan,rthub,naive,coalescing"
 RTHUB_ARGS=""
 SERVER_CPUS=0
@@ -125,11 +126,11 @@ ON_BENCH=("${BENCH_PIN[@]}" nice -n "$NICE")
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 NOFILE="$(ulimit -n)"
-if sysctl -w net.ipv4.ip_local_port_range="1024 65535" >/dev/null 2>&1; then
-  PORTS_NOTE="ip_local_port_range 1024-65535"
-else
-  PORTS_NOTE="ip_local_port_range left at $(tr '\t' '-' </proc/sys/net/ipv4/ip_local_port_range) (not permitted)"
-fi
+# The machine's ephemeral port range is left alone (other work on it picks ports outside it):
+# the bench spreads its connections over source addresses, at most PER_IP per 127.0.0.x.
+EPHEMERAL_LOW=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range)
+PER_IP=20000
+PORTS_NOTE="ip_local_port_range $(tr '\t' '-' </proc/sys/net/ipv4/ip_local_port_range), at most $PER_IP connections per source address"
 
 NCHAN_SO=/usr/lib/nginx/modules/ngx_nchan_module.so
 if [[ ",$SERVERS," == *",nchan,"* ]] && { ! command -v nginx >/dev/null || [[ ! -f "$NCHAN_SO" ]]; }; then
@@ -162,10 +163,11 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 port_free() { ! ss -Htln "sport = :$1" 2>/dev/null | grep -q .; }
+# Below the ephemeral range, so that no outgoing connection holds the port.
 free_port() {
   local p
   for _ in $(seq 1 200); do
-    p=$((20000 + RANDOM % 20000))
+    p=$((10000 + RANDOM % (EPHEMERAL_LOW - 10000)))
     port_free "$p" && { echo "$p"; return; }
   done
   echo "compare.sh: no free port" >&2
@@ -298,7 +300,7 @@ run() {
   # A channel name no server has seen: nothing buffered under it can be replayed.
   local prefix="${scenario//[^A-Za-z0-9]/-}-$kind-$(date +%s%N)"
   "${ON_BENCH[@]}" "$BENCH" --url "$URL" --target "$target" --hub-pid "$HUB_PID" --label "$scenario/$kind" --prefix "$prefix" \
-    --json "$@" >"$out" 2>&1 || true
+    --per-ip "$PER_IP" --json "$@" >"$out" 2>&1 || true
   grep -v '^{' "$out" | sed 's/^/   /' >&2 || true
   grep '^{' "$out" | tail -1 >>"$RESULTS" || true
   stop_server
@@ -372,6 +374,14 @@ if want fixed; then
   fixed_rate fixed "$FIXED_SECS" --subscribers "$SAT_N" --rate "$FIXED_RATE" --warmup "$WARM"
 fi
 
+# One synchronous publisher (one connection, each publish sent when the last was answered) to
+# 1,000 subscribers on one channel: a backend that waits for every answer.
+if want sync; then
+  for k in "${KINDS_WS[@]}"; do
+    run sync "$k" --subscribers "$SAT_N" --rate 0 --publishers 1 --pipeline 1 --duration "$FIXED_SECS" --warmup "$WARM"
+  done
+fi
+
 # Saturation: the rate rises by 1.4x per step until p99 passes 100 ms (or fewer than 90% of the
 # deliveries due arrive within the step) in two steps in a row; the best passing step counts.
 RAMP=(--ramp --ramp-factor 1.4 --ramp-p99-ms 100 --ramp-max-steps "$SAT_STEPS" --ramp-settle "$SAT_SETTLE"
@@ -383,6 +393,12 @@ if want saturation; then
   for k in "${KINDS_WS[@]}"; do
     run sat-manych "$k" --subscribers $((SAT_CH * 10)) --channels "$SAT_CH" --rate "$RATE_MANY" "${RAMP[@]}"
   done
+  # The same layout with rthub's array publish (10 messages per request; nchan takes one per
+  # request), starting 10x higher: how far the publish path goes when HTTP is paid per batch.
+  if [[ ",$SERVERS," == *",rthub,"* ]]; then
+    run sat-manych-batch rthub --subscribers $((SAT_CH * 10)) --channels "$SAT_CH" \
+      --rate $((RATE_MANY * 10)) --batch 10 "${RAMP[@]}"
+  fi
 fi
 if want sse; then
   for k in "${KINDS_SSE[@]}"; do
@@ -399,6 +415,17 @@ fi
 # latency is what counts.
 if want stall; then
   fixed_rate stall "$STALL_SECS" --subscribers "$STALL_N" --rate 20 --payload 16384 --stall-fraction 0.1 --warmup "$WARM"
+fi
+
+# The seeds' chat at scale: several rthub nodes on one Redis, 90,000 connections (seeds.sh; rthub
+# only: the others have no multi-node mode here).
+SEEDS_STATUS=0
+if want seeds && [[ ",$SERVERS," == *",rthub,"* ]]; then
+  log "-- seeds: examples/bench/seeds.sh"
+  SEEDS_ARGS=(--build "$BUILD" --rthub-server "$SERVER" --rthub-args "$RTHUB_ARGS" --out "$TMP/seeds.md")
+  if [[ $PIN -eq 1 ]]; then SEEDS_ARGS+=(--server-cpus "$SERVER_CPUS" --bench-cpus "$BENCH_CPUS"); else SEEDS_ARGS+=(--no-pin); fi
+  [[ $QUICK -eq 1 ]] && SEEDS_ARGS+=(--quick)
+  bash "$HERE/seeds.sh" "${SEEDS_ARGS[@]}" >/dev/null || SEEDS_STATUS=$?
 fi
 
 ELAPSED=$(( $(date +%s) - START ))
@@ -472,7 +499,9 @@ def ratio(a, b):
     return "%.2fx" % (a / b)
 
 rows = []
-def row(name, scen, key, unit, kinds=("nchan", "rthub", "naive", "coalescing"), target="", check=None):
+# nchan_scen: nchan has no counterpart of this scenario; compare with its number in that one.
+def row(name, scen, key, unit, kinds=("nchan", "rthub", "naive", "coalescing"), target="", check=None,
+        nchan_scen=None):
     vals = {}
     cells = []
     for k in ("nchan", "rthub", "naive", "coalescing"):
@@ -493,6 +522,9 @@ def row(name, scen, key, unit, kinds=("nchan", "rthub", "naive", "coalescing"), 
             cells.append("no step passed" + conn_note(j))
         else:
             cells.append(fmt(v, unit) + conn_note(j) + (flag_note(j) if unit == "ms" else ""))
+    if nchan_scen and get(nchan_scen, "nchan"):
+        vals["nchan"] = get(nchan_scen, "nchan").get(key)
+        cells[0] = "%s (%s)" % (fmt(vals["nchan"], unit), nchan_scen)
     met = ("quick run" if quick else check(vals)) if check else ""
     rows.append([name] + cells + [ratio(vals["rthub"], vals["nchan"]),
                                   ratio(vals["rthub"], vals["naive"]) if "naive" in kinds else "-",
@@ -517,41 +549,13 @@ def chk_sat(v):
     if r is None or n is None or c is None: return "?"
     return ok(r >= 5 * n and r >= 0.9 * c)
 
-b_label = idle_b if idle_b == idle_b_asked else "%s (%s asked; RLIMIT_NOFILE %s)" % (idle_b, idle_b_asked, nofile)
-row("idle RSS per WS connection @ %s" % idle_a, "idle-%s" % idle_a, "rss_per_conn_bytes", "KiB",
-    target="<= nchan/3 and < 2.5 KiB", check=chk_mem)
-row("idle RSS per WS connection @ %s" % b_label, "idle-%s" % idle_b, "rss_per_conn_bytes", "KiB")
-row("broadcast, 10 msg/s: p50", "broadcast", "p50_ms", "ms")
-row("broadcast, 10 msg/s: p90", "broadcast", "p90_ms", "ms")
-row("broadcast, 10 msg/s: p99", "broadcast", "p99_ms", "ms",
-    target="< nchan and <= 1.1x naive", check=chk_p99)
-row("broadcast, 10 msg/s: p99.9", "broadcast", "p999_ms", "ms")
-row("broadcast, 10 msg/s: max", "broadcast", "max_ms", "ms")
-row("fixed load, 20 msg/s on one channel: p50", "fixed", "p50_ms", "ms")
-row("fixed load, 20 msg/s on one channel: p99", "fixed", "p99_ms", "ms")
-row("saturation WS, 1 channel: deliveries/s", "sat-1ch", "deliveries_per_s", "/s",
-    target=">= 5x nchan and >= 0.9x coalescing", check=chk_sat)
-row("  (p99 at that rate)", "sat-1ch", "p99_ms", "ms")
-row("  (hub CPU at that rate, %)", "sat-1ch", "hub_cpu", "")
-row("saturation WS, many channels x 10: deliveries/s", "sat-manych", "deliveries_per_s", "/s")
-row("  (p99 at that rate)", "sat-manych", "p99_ms", "ms")
-row("  (hub CPU at that rate, %)", "sat-manych", "hub_cpu", "")
-row("saturation SSE, 1 channel: deliveries/s", "sse-1ch", "deliveries_per_s", "/s", kinds=("nchan", "rthub"))
-row("  (p99 at that rate)", "sse-1ch", "p99_ms", "ms", kinds=("nchan", "rthub"))
-row("saturation SSE, many channels x 10: deliveries/s", "sse-manych", "deliveries_per_s", "/s", kinds=("nchan", "rthub"))
-row("  (p99 at that rate)", "sse-manych", "p99_ms", "ms", kinds=("nchan", "rthub"))
-row("10% stalled: healthy p99", "stall", "p99_ms", "ms")
-row("10% stalled: healthy deliveries/s", "stall", "deliveries_per_s", "/s")
-row("10% stalled: stalled ones the server closed", "stall", "stalled_closed", "")
-row("10% stalled: server RSS at the end", "stall", "hub_rss_end_kb", "MiB")
-
 # Hub CPU time per delivery: robust against a busy machine, unlike latency. For the ramps, at the
 # last step every server ran (the same asked rate for all).
-def cpu_row(name, scen, kinds=("nchan", "rthub", "naive", "coalescing")):
+def cpu_row(name, scen, kinds=("nchan", "rthub", "naive", "coalescing"), target="", check=None):
     js = {k: get(scen, k) for k in kinds if get(scen, k)}
     if not js:
         return
-    vals = {}
+    vals = {k: None for k in ("nchan", "rthub", "naive", "coalescing")}
     rate = None
     if all("steps" in j for j in js.values()):
         k_common = min(len(j["steps"]) for j in js.values()) - 1
@@ -570,38 +574,71 @@ def cpu_row(name, scen, kinds=("nchan", "rthub", "naive", "coalescing")):
         v = vals.get(k)
         cells.append("n/a" if k not in kinds else ("-" if v is None else "%.1f us" % v))
     label = name + (" (at %g msg/s, all servers)" % rate if rate is not None else "")
+    met = ("quick run" if quick else check(vals)) if check else ""
     rows.append([label] + cells + [ratio(vals.get("rthub"), vals.get("nchan")),
                                    ratio(vals.get("rthub"), vals.get("naive")),
-                                   ratio(vals.get("rthub"), vals.get("coalescing")), "", ""])
+                                   ratio(vals.get("rthub"), vals.get("coalescing")), target, met])
 
-cpu_row("  hub CPU per delivery, broadcast", "broadcast")
+def chk_sync(v):
+    r, n = v["rthub"], v["nchan"]
+    if r is None or n is None: return "?"
+    return ok(r >= n)
+
+def chk_manych(v):
+    r, n = v["rthub"], v["nchan"]
+    if r is None or n is None: return "?"
+    return ok(r >= 1.5 * n)
+
+def chk_cpu(v):
+    r, f = v["rthub"], v["naive"]
+    if r is None or f is None: return "?"
+    return ok(r <= 1.15 * f)
+
+b_label = idle_b if idle_b == idle_b_asked else "%s (%s asked; RLIMIT_NOFILE %s)" % (idle_b, idle_b_asked, nofile)
+row("idle RSS per WS connection @ %s" % idle_a, "idle-%s" % idle_a, "rss_per_conn_bytes", "KiB",
+    target="<= nchan/3 and < 2.5 KiB", check=chk_mem)
+row("idle RSS per WS connection @ %s" % b_label, "idle-%s" % idle_b, "rss_per_conn_bytes", "KiB")
+row("broadcast, 10 msg/s: p50", "broadcast", "p50_ms", "ms")
+row("broadcast, 10 msg/s: p90", "broadcast", "p90_ms", "ms")
+row("broadcast, 10 msg/s: p99", "broadcast", "p99_ms", "ms",
+    target="< nchan and <= 1.1x naive", check=chk_p99)
+row("broadcast, 10 msg/s: p99.9", "broadcast", "p999_ms", "ms")
+row("broadcast, 10 msg/s: max", "broadcast", "max_ms", "ms")
+cpu_row("  hub CPU per delivery, broadcast", "broadcast", target="<= 1.15x naive", check=chk_cpu)
+row("fixed load, 20 msg/s on one channel: p50", "fixed", "p50_ms", "ms")
+row("fixed load, 20 msg/s on one channel: p99", "fixed", "p99_ms", "ms")
 cpu_row("  hub CPU per delivery, fixed load", "fixed")
+row("one synchronous publisher, 1 channel: deliveries/s", "sync", "deliveries_per_s", "/s",
+    target=">= nchan", check=chk_sync)
+row("  (p99 at that rate)", "sync", "p99_ms", "ms")
+row("saturation WS, 1 channel: deliveries/s", "sat-1ch", "deliveries_per_s", "/s",
+    target=">= 5x nchan and >= 0.9x coalescing", check=chk_sat)
+row("  (p99 at that rate)", "sat-1ch", "p99_ms", "ms")
+row("  (hub CPU at that rate, %)", "sat-1ch", "hub_cpu", "")
 cpu_row("  hub CPU per delivery, saturation WS 1 channel", "sat-1ch")
+row("saturation WS, 1000 channels x 10: deliveries/s", "sat-manych", "deliveries_per_s", "/s",
+    target=">= 1.5x nchan", check=chk_manych)
+row("  (p99 at that rate)", "sat-manych", "p99_ms", "ms")
+row("  (hub CPU at that rate, %)", "sat-manych", "hub_cpu", "")
 cpu_row("  hub CPU per delivery, saturation WS many channels", "sat-manych")
+row("saturation WS, 1000 channels x 10, rthub publishing arrays of 10: deliveries/s", "sat-manych-batch",
+    "deliveries_per_s", "/s", kinds=("rthub",), target=">= 1.5x nchan", check=chk_manych,
+    nchan_scen="sat-manych")
+row("  (p99 at that rate)", "sat-manych-batch", "p99_ms", "ms", kinds=("rthub",))
+row("  (hub CPU at that rate, %)", "sat-manych-batch", "hub_cpu", "", kinds=("rthub",))
+row("saturation SSE, 1 channel: deliveries/s", "sse-1ch", "deliveries_per_s", "/s", kinds=("nchan", "rthub"))
+row("  (p99 at that rate)", "sse-1ch", "p99_ms", "ms", kinds=("nchan", "rthub"))
 cpu_row("  hub CPU per delivery, saturation SSE 1 channel", "sse-1ch", kinds=("nchan", "rthub"))
+row("saturation SSE, many channels x 10: deliveries/s", "sse-manych", "deliveries_per_s", "/s", kinds=("nchan", "rthub"))
+row("  (p99 at that rate)", "sse-manych", "p99_ms", "ms", kinds=("nchan", "rthub"))
+row("10% stalled: healthy p99", "stall", "p99_ms", "ms")
+row("10% stalled: healthy deliveries/s", "stall", "deliveries_per_s", "/s")
+row("10% stalled: stalled ones the server closed", "stall", "stalled_closed", "")
+row("10% stalled: server RSS at the end", "stall", "hub_rss_end_kb", "MiB")
 cpu_row("  hub CPU per delivery, 10% stalled", "stall")
 
-# Keep the scenario order: the CPU rows were appended last; move each under its scenario.
-order = ["idle RSS", "broadcast, 10 msg/s", "  hub CPU per delivery, broadcast", "fixed load",
-         "  hub CPU per delivery, fixed", "saturation WS, 1 channel",
-         "  (p99 at that rate)#1", "  (hub CPU at that rate, %)#1", "  hub CPU per delivery, saturation WS 1",
-         "saturation WS, many", "  (p99 at that rate)#2", "  (hub CPU at that rate, %)#2",
-         "  hub CPU per delivery, saturation WS many", "saturation SSE, 1 channel", "  (p99 at that rate)#3",
-         "  hub CPU per delivery, saturation SSE", "saturation SSE, many", "  (p99 at that rate)#4", "10% stalled",
-         "  hub CPU per delivery, 10%"]
-def sort_key(item):
-    idx, r = item
-    name = r[0]
-    seen = sum(1 for j, q in enumerate(rows[:idx]) if q[0] == name)
-    for pos, prefix in enumerate(order):
-        p, _, nth = prefix.partition("#")
-        if name.startswith(p) and (not nth or seen + 1 == int(nth)):
-            return (pos, idx)
-    return (len(order), idx)
-rows[:] = [r for _, r in sorted(enumerate(rows), key=sort_key)]
-
 hdr = ["scenario", "nchan", "rthub", "floor-naive", "floor-coalescing", "rthub/nchan", "rthub/naive",
-       "rthub/coalescing", "issue 8 target", "met"]
+       "rthub/coalescing", "target (issues 8, 16)", "met"]
 print("| " + " | ".join(hdr) + " |")
 print("|" + "|".join(["---"] * len(hdr)) + "|")
 for r in rows:
@@ -665,10 +702,18 @@ PY
 
 echo
 cat "$TABLE"
+if [[ -f "$TMP/seeds.md" ]]; then
+  echo
+  echo "Seeds' scale (examples/bench/seeds.sh):"
+  echo
+  cat "$TMP/seeds.md"
+fi
+[[ $SEEDS_STATUS -eq 0 ]] || echo "seeds: seeds.sh exited $SEEDS_STATUS (a bench did not connect, publish or keep its subscribers)" >>"$SANITY_FAILED"
 echo
 echo "(ran in ${ELAPSED} s; $(nproc) CPUs; $PIN_NOTE; load average at the end $(cut -d' ' -f1-3 /proc/loadavg); RLIMIT_NOFILE $NOFILE; $PORTS_NOTE; niceness $NICE; rthub-server options: ${RTHUB_ARGS:-none})"
 if [[ -n "$OUT" ]]; then
   cp "$TABLE" "$OUT"
+  [[ -f "$TMP/seeds.md" ]] && { echo; cat "$TMP/seeds.md"; } >>"$OUT"
   cp "$RESULTS" "${OUT%.*}.jsonl"
   for f in "$TMP"/*.out; do cat "$f"; echo; done >"${OUT%.*}.log"
   log "== table in $OUT, raw results in ${OUT%.*}.jsonl, bench output in ${OUT%.*}.log"

@@ -49,6 +49,10 @@ struct Options {
   std::string url = "http://127.0.0.1:8080";
   std::string host = "127.0.0.1";
   int port = 8080;
+  std::string publish_url;  // where the publishers POST (default: url)
+  std::string publish_host = "127.0.0.1";
+  int publish_port = 8080;
+  std::string start_file;  // once connected, wait until this file exists before publishing
   Target target = Target::kRthub;
   Transport transport = Transport::kWs;
   int subscribers = 100;
@@ -66,7 +70,8 @@ struct Options {
   int hub_pid = 0;
   int threads = 1;
   int publishers = 4;
-  int pipeline = 1;  // rthub (libwebsockets) hangs on pipelined requests: see README.md
+  int pipeline = 1;  // requests in flight per publisher connection
+  int batch = 1;     // messages per POST /publish (an array when more than one; rthub only)
   int connect_concurrency = 256;
   double connect_timeout = 120;
   int per_ip = 50000;
@@ -599,7 +604,7 @@ class Publisher {
     close(epfd_);
   }
 
-  uint64_t sent = 0, ok = 0, refused = 0, lost = 0, reconnects = 0;
+  uint64_t sent = 0, ok = 0, refused = 0, lost = 0, reconnects = 0;  // messages (a batch counts K)
   std::string first_error;
 
   // Publishes for `seconds` at `rate` msgs/s (0: as fast as the pipelines allow).
@@ -608,7 +613,8 @@ class Publisher {
     uint64_t end = start + static_cast<uint64_t>(seconds * 1e9);
     uint64_t last = start;
     double credit = rate > 0 ? 1.0 : 0.0;  // the first message goes at once
-    double burst = std::max(static_cast<double>(conns_.size()) * o_.pipeline, rate * 0.01);
+    const double batch = o_.batch;
+    double burst = std::max(static_cast<double>(conns_.size()) * o_.pipeline * batch, rate * 0.01);
     std::vector<epoll_event> events(64);
     for (;;) {
       uint64_t now = now_ns();
@@ -618,11 +624,11 @@ class Publisher {
         if (credit > burst) credit = burst;
       }
       last = now;
-      while (rate <= 0 || credit >= 1.0) {
+      while (rate <= 0 || credit >= batch) {
         PubConn* c = pick();
         if (!c) break;
         enqueue(*c);
-        if (rate > 0) credit -= 1.0;
+        if (rate > 0) credit -= batch;
       }
       for (size_t i = 0; i < conns_.size(); ++i)
         if (!conns_[i].out.empty() && !conns_[i].connecting) flush(i);
@@ -631,8 +637,8 @@ class Publisher {
       // Waking once a millisecond, it sends what came due meanwhile; each message is stamped
       // when it is written, so the short bursts do not show as latency.
       int timeout = 1;
-      if (rate > 0 && credit < 1.0) {
-        double wait_ms = (1.0 - credit) / rate * 1000.0;
+      if (rate > 0 && credit < batch) {
+        double wait_ms = (batch - credit) / rate * 1000.0;
         timeout = static_cast<int>(std::ceil(std::min(std::max(wait_ms, 1.0), 5.0)));
       }
       int n = epoll_wait(epfd_, events.data(), static_cast<int>(events.size()), timeout);
@@ -678,12 +684,17 @@ class Publisher {
 
   void reopen(size_t i, const char* why) {
     PubConn& c = conns_[i];
-    lost += static_cast<uint64_t>(c.inflight);
+    lost += static_cast<uint64_t>(c.inflight) * per_request();
     reconnects++;
     if (first_error.empty() && c.inflight) first_error = why;
     if (c.fd >= 0) close(c.fd);
     c.fd = -1;
     open(i);
+  }
+
+  // Messages per request (the counters count messages, not requests).
+  uint64_t per_request() const {
+    return static_cast<uint64_t>(o_.target == Target::kNchan ? 1 : o_.batch);
   }
 
   PubConn* pick() {
@@ -698,25 +709,35 @@ class Publisher {
     return nullptr;
   }
 
+  // One request: a message, or with --batch K an array of K messages for the next K channels.
   void enqueue(PubConn& c) {
-    const std::string ch =
-        channel_name(o_, static_cast<int>(next_channel_++ % static_cast<uint64_t>(o_.channels)));
-    std::string data = "{\"bt\":" + std::to_string(now_ns()) + ",\"pad\":\"" + pad_ + "\"}";
+    auto next_channel = [&] {
+      return channel_name(o_,
+                          static_cast<int>(next_channel_++ % static_cast<uint64_t>(o_.channels)));
+    };
+    auto data = [&] {
+      return "{\"bt\":" + std::to_string(now_ns()) + ",\"pad\":\"" + pad_ + "\"}";
+    };
     std::string body, path;
     if (o_.target == Target::kNchan) {
-      path = "/pub?id=" + ch;
-      body = std::move(data);
+      path = "/pub?id=" + next_channel();
+      body = data();
     } else {
       path = "/publish";
-      body = "{\"channel\":\"" + ch + "\",\"data\":" + data + "}";
+      for (int k = 0; k < o_.batch; ++k) {
+        body += k ? "," : (o_.batch > 1 ? "[" : "");
+        body += "{\"channel\":\"" + next_channel() + "\",\"data\":" + data() + "}";
+      }
+      if (o_.batch > 1) body += "]";
     }
     c.out +=
-        "POST " + path + " HTTP/1.1\r\nHost: " + o_.host + ":" + std::to_string(o_.port) +
+        "POST " + path + " HTTP/1.1\r\nHost: " + o_.publish_host + ":" +
+        std::to_string(o_.publish_port) +
         "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
         "\r\n\r\n";
     c.out += body;
     c.inflight++;
-    sent++;
+    sent += per_request();
   }
 
   void flush(size_t i) {
@@ -786,9 +807,9 @@ class Publisher {
         body_end = off + end + len;
       }
       if (status >= 200 && status < 300) {
-        ok++;
+        ok += per_request();
       } else {
-        refused++;
+        refused += per_request();
         if (first_error.empty())
           first_error = "publish answered HTTP " + std::to_string(status) + ": " +
                         c.in.substr(off + end, std::min<size_t>(200, body_end - off - end));
@@ -889,6 +910,9 @@ double self_cpu_seconds() {
 [[noreturn]] void usage(int code) {
   std::fprintf(code ? stderr : stdout, R"(usage: rthub-bench [options]
   --url http://HOST:PORT     the hub (default http://127.0.0.1:8080)
+  --publish-url URL          where the publishers POST (default --url; another node of the hub)
+  --start-file PATH          once connected, print "N connected; waiting for PATH" on stderr and
+                             publish only when PATH exists (several benches started together)
   --target rthub|nchan       rthub: /ws + subscribe, /events?channel=, POST /publish (default)
                              nchan: /sub?id=CH (WebSocket or EventSource), POST /pub?id=CH raw body
   --transport ws|sse         subscriber transport (default ws)
@@ -908,8 +932,9 @@ double self_cpu_seconds() {
   --hub-pid PID              sample the hub's VmRSS and CPU time from /proc
   --threads T                subscriber threads (default 1)
   --publishers P             publisher connections (default 4)
-  --pipeline K               requests in flight per publisher connection (default 1; more
-                             than 1 hangs rthub-server at the time of writing, see README)
+  --pipeline K               requests in flight per publisher connection (default 1)
+  --batch K                  messages per POST /publish, as one JSON array (rthub only;
+                             default 1: one object per request)
   --connect-concurrency K    connects in progress per thread (default 256)
   --connect-timeout S        give up connecting after S seconds (default 120)
   --per-ip N                 connections per source address 127.0.0.x (default 50000)
@@ -943,6 +968,10 @@ Options parse_options(int argc, char** argv) {
       usage(0);
     else if (a == "--url")
       o.url = need(i);
+    else if (a == "--publish-url")
+      o.publish_url = need(i);
+    else if (a == "--start-file")
+      o.start_file = need(i);
     else if (a == "--target") {
       std::string v = need(i);
       if (v == "rthub")
@@ -991,6 +1020,8 @@ Options parse_options(int argc, char** argv) {
       o.publishers = std::max(1, std::atoi(need(i)));
     else if (a == "--pipeline")
       o.pipeline = std::max(1, std::atoi(need(i)));
+    else if (a == "--batch")
+      o.batch = std::max(1, std::atoi(need(i)));
     else if (a == "--connect-concurrency")
       o.connect_concurrency = std::max(1, std::atoi(need(i)));
     else if (a == "--connect-timeout")
@@ -1023,14 +1054,23 @@ Options parse_options(int argc, char** argv) {
     }
   }
   // http://HOST:PORT[/...]
-  std::string u = o.url;
-  if (u.rfind("http://", 0) == 0) u = u.substr(7);
-  size_t slash = u.find('/');
-  if (slash != std::string::npos) u = u.substr(0, slash);
-  size_t colon = u.rfind(':');
-  o.host = colon == std::string::npos ? u : u.substr(0, colon);
-  o.port = colon == std::string::npos ? 80 : std::atoi(u.c_str() + colon + 1);
+  auto split_url = [](std::string u, std::string& host, int& port) {
+    if (u.rfind("http://", 0) == 0) u = u.substr(7);
+    size_t slash = u.find('/');
+    if (slash != std::string::npos) u = u.substr(0, slash);
+    size_t colon = u.rfind(':');
+    host = colon == std::string::npos ? u : u.substr(0, colon);
+    port = colon == std::string::npos ? 80 : std::atoi(u.c_str() + colon + 1);
+  };
+  split_url(o.url, o.host, o.port);
+  split_url(o.publish_url.empty() ? o.url : o.publish_url, o.publish_host, o.publish_port);
   if (o.subscribers < 0 || o.channels < 1 || o.payload < 0) usage(2);
+  if (o.batch > 1 && o.target != Target::kRthub) {
+    std::fprintf(
+        stderr,
+        "rthub-bench: --batch needs --target rthub (nchan publishes one message per request)\n");
+    usage(2);
+  }
   if (o.channels > std::max(1, o.subscribers)) o.channels = std::max(1, o.subscribers);
   if (o.prefix.empty()) {
     char buf[32];
@@ -1042,16 +1082,16 @@ Options parse_options(int argc, char** argv) {
   return o;
 }
 
-bool resolve(const Options& o, sockaddr_in& dst) {
+bool resolve(const std::string& host, int port, sockaddr_in& dst) {
   std::memset(&dst, 0, sizeof dst);
   dst.sin_family = AF_INET;
-  dst.sin_port = htons(static_cast<uint16_t>(o.port));
-  if (inet_pton(AF_INET, o.host.c_str(), &dst.sin_addr) == 1) return true;
+  dst.sin_port = htons(static_cast<uint16_t>(port));
+  if (inet_pton(AF_INET, host.c_str(), &dst.sin_addr) == 1) return true;
   addrinfo hints{};
   hints.ai_family = AF_INET;
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* res = nullptr;
-  if (getaddrinfo(o.host.c_str(), nullptr, &hints, &res) != 0 || !res) return false;
+  if (getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0 || !res) return false;
   dst.sin_addr = reinterpret_cast<sockaddr_in*>(res->ai_addr)->sin_addr;
   freeaddrinfo(res);
   return true;
@@ -1114,9 +1154,10 @@ int main(int argc, char** argv) {
                  " (hard limit); the excess will fail to connect\n",
                  o.subscribers, fd_need, static_cast<uint64_t>(rl.rlim_cur));
 
-  sockaddr_in dst;
-  if (!resolve(o, dst)) {
-    std::fprintf(stderr, "rthub-bench: cannot resolve %s\n", o.host.c_str());
+  sockaddr_in dst, publish_dst;
+  if (!resolve(o.host, o.port, dst) || !resolve(o.publish_host, o.publish_port, publish_dst)) {
+    std::fprintf(stderr, "rthub-bench: cannot resolve %s or %s\n", o.host.c_str(),
+                 o.publish_host.c_str());
     return 2;
   }
 
@@ -1194,7 +1235,13 @@ int main(int argc, char** argv) {
     uint64_t end = now_ns() + static_cast<uint64_t>(std::max(0.0, o.duration - o.settle) * 1e9);
     while (now_ns() < end && !g_interrupted) usleep(20000);
   } else if (connected > 0) {
-    pub_holder = std::make_unique<Publisher>(o, dst);
+    if (!o.start_file.empty()) {
+      // Several benches (one per node) start publishing together, once every one has connected.
+      std::fprintf(stderr, "rthub-bench: %" PRIu64 " connected; waiting for %s\n", connected,
+                   o.start_file.c_str());
+      while (access(o.start_file.c_str(), F_OK) != 0 && !g_interrupted) usleep(10000);
+    }
+    pub_holder = std::make_unique<Publisher>(o, publish_dst);
     pub = pub_holder.get();
     double rate = o.rate;
     int failing_in_a_row = 0;
@@ -1322,6 +1369,11 @@ int main(int argc, char** argv) {
   std::printf("  layout          %d subscribers = %d channel(s) x %d, payload %d B%s\n",
               o.subscribers, o.channels, o.subscribers / o.channels, o.payload,
               o.idle ? ", idle (no publishing)" : "");
+  if (!o.idle)
+    std::printf(
+        "  publishers      %d connection(s), %d request(s) in flight each, %d message(s) "
+        "per request\n",
+        o.publishers, o.pipeline, o.target == Target::kRthub ? o.batch : 1);
   if (stalled_total)
     std::printf("  stalled         %d subscribers stop reading once subscribed (SO_RCVBUF %d)\n",
                 stalled_total, o.stall_rcvbuf);
@@ -1422,10 +1474,11 @@ int main(int argc, char** argv) {
         const StepResult& r = steps[k];
         std::snprintf(buf, sizeof buf,
                       "%s{\"rate\":%.1f,\"pub_per_s\":%.1f,\"deliveries_per_s\":%.0f,\"delivered_"
-                      "ratio\":%.4f,\"p99_ms\":%.3f,"
-                      "\"hub_cpu\":%.1f,\"pass\":%s}",
+                      "ratio\":%.4f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,"
+                      "\"hub_cpu\":%.1f,\"bench_cpu\":%.1f,\"drops\":%" PRIu64 ",\"pass\":%s}",
                       k ? "," : "", r.rate, r.pub_per_s, r.deliveries_per_s, r.delivered_ratio,
-                      r.p99 / 1e6, r.hub_cpu, r.pass ? "true" : "false");
+                      r.p50 / 1e6, r.p99 / 1e6, r.max / 1e6, r.hub_cpu, r.bench_cpu, r.drops,
+                      r.pass ? "true" : "false");
         j += buf;
       }
       j += "],";
