@@ -224,7 +224,6 @@ for rate in sorted(runs):
     bench_cpu = sum(sum(s[i]["bench_cpu"] for i in range(w)) / max(w, 1) for s in steps)
     connected = sum(j["connected"] for j in js)
     errors = sum(j["errors"] for j in js)
-    took = sum(j.get("published", 0) for j in js)
     if connected < nodes * per_node or errors or w == 0 or any(st["pub_per_s"] < 0.95 * st["rate"] for s in steps for st in s):
         ok = False
     print("| %s | %d | %d x %s s | %s | %s | %.1f ms | %.1f ms | %.0f | %s | %.1f | %.0f | %d |" % (
