@@ -128,7 +128,6 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 NOFILE="$(ulimit -n)"
 # The machine's ephemeral port range is left alone (other work on it picks ports outside it):
 # the bench spreads its connections over source addresses, at most PER_IP per 127.0.0.x.
-EPHEMERAL_LOW=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range)
 PER_IP=20000
 PORTS_NOTE="ip_local_port_range $(tr '\t' '-' </proc/sys/net/ipv4/ip_local_port_range), at most $PER_IP connections per source address"
 
@@ -162,17 +161,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port_free() { ! ss -Htln "sport = :$1" 2>/dev/null | grep -q .; }
-# Below the ephemeral range, so that no outgoing connection holds the port.
-free_port() {
-  local p
-  for _ in $(seq 1 200); do
-    p=$((10000 + RANDOM % (EPHEMERAL_LOW - 10000)))
-    port_free "$p" && { echo "$p"; return; }
-  done
-  echo "compare.sh: no free port" >&2
-  return 1
-}
+source "$HERE/ports.sh"  # free_port, port_free
 
 # Waits for "... listening on http://HOST:PORT" in a log; prints PORT.
 wait_listening() {

@@ -118,17 +118,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A listening port below the kernel's ephemeral range, so that no outgoing connection holds it.
-free_port() {
-  local p low
-  low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range)
-  for _ in $(seq 1 200); do
-    p=$((10000 + RANDOM % (low - 10000)))
-    ss -Htln "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return; }
-  done
-  echo "seeds.sh: no free port" >&2
-  return 1
-}
+source "$HERE/ports.sh"  # free_port
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # wait_for FILE PATTERN PID WHAT: until PATTERN is in FILE; fails when PID exits first.
