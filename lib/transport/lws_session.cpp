@@ -32,6 +32,17 @@ void LwsSession::flush() {
   }
 }
 
+void LwsSession::prefetch_record() const {
+  const char* record = reinterpret_cast<const char*>(this);
+  for (size_t line = 0; line < sizeof(LwsSession); line += 64) __builtin_prefetch(record + line);
+}
+
+void LwsSession::prefetch_parts() {
+  __builtin_prefetch(wsi_);
+  if (!queue().empty()) __builtin_prefetch(&queue().front());
+  __builtin_prefetch(cursors().data());
+}
+
 int LwsSession::write_and_continue() {
   if (write_queued() < 0) return -1;
   if (!queue().empty()) lws_callback_on_writable(wsi_);

@@ -24,6 +24,11 @@ class LwsSession : public Session {
   void want_write() final;
   // Writes what is queued, from the server's flush (outside any lws callback).
   void flush();
+  // A flush pass visits thousands of sessions whose records are out of cache, and each miss
+  // stalls it (they were most of its own time at 10,000 subscribers): it asks for a session's
+  // record a few sessions ahead, then for what the record points to that a write touches.
+  void prefetch_record() const;
+  void prefetch_parts();
 
  protected:
   // Whether queued frames may go out now (not before an SSE stream's head, not while closing).
