@@ -91,8 +91,9 @@ struct Outbound {
 };
 
 // A FIFO that allocates nothing until used. Drained, it keeps its storage (a busy session drains
-// on every write), until shrink() gives it back: the hub does that for empty queues once a second,
-// so that idle sessions stay small.
+// on every write), until shrink() or clear() gives it back: the hub does that for empty queues
+// once a second (clear() when nothing was queued since the last time), so that idle sessions stay
+// small.
 template <typename T>
 class OutboundRing {
  public:
@@ -121,7 +122,7 @@ class OutboundRing {
  private:
   static constexpr size_t kKeep = 16;
   void grow() {
-    std::vector<T> bigger(items_.empty() ? 4 : items_.size() * 2);
+    std::vector<T> bigger(items_.empty() ? 1 : items_.size() * 2);  // most queues hold one item
     for (size_t i = 0; i < count_; ++i)
       bigger[i] = std::move(items_[(head_ + i) & (items_.size() - 1)]);
     items_.swap(bigger);

@@ -50,12 +50,12 @@ void HubCore::attach(Session& session) {
   by_id_[session.id] = &session;
   session.host_index = sessions_.size();
   session.last_queued_ms = session.last_heard_ms = monotonic_us() / 1000;
-  sessions_.push_back(SessionRecord{&session, {}, 0});
+  sessions_.push_back(SessionRecord{&session, {}});
   // The emptiest bucket: connections that arrive together land in different slices of the sweep.
   size_t bucket = 0;
   for (size_t b = 1; b < sweep_.size(); ++b)
     if (sweep_[b].size() < sweep_[bucket].size()) bucket = b;
-  sessions_.back().sweep_bucket = bucket;
+  sessions_.back().sweep_bucket = static_cast<uint32_t>(bucket);
   sessions_.back().sweep_index = sweep_[bucket].size();
   sweep_[bucket].push_back(&session);
   metrics_.of(session.kind()).open.add();

@@ -117,9 +117,9 @@ class HubCore final : public SessionHost, public BrokerListener {
   struct SessionRecord {
     Session* session;
     std::vector<std::shared_ptr<Subscription>> slots;  // by cursor slot; null when free
-    size_t count = 0;
-    size_t sweep_bucket = 0;  // in sweep_
-    size_t sweep_index = 0;   // in sweep_[sweep_bucket]
+    size_t sweep_index = 0;                            // in sweep_[sweep_bucket]
+    uint32_t count = 0;         // subscriptions (narrow: one record per connection)
+    uint32_t sweep_bucket = 0;  // in sweep_
   };
   struct FanOut;
 

@@ -16,18 +16,19 @@ namespace rthub {
 // history request and live messages wait in `held`, so that replay and live join without a gap
 // or a duplicate even when the broker answers asynchronously.
 struct HubCore::Subscription {
+  // Ordered by size, so that the record packs without holes (one per subscribed connection).
   Session* session = nullptr;
   std::string channel;
-  uint32_t slot = 0;
-  size_t index_in_channel = 0;
-  bool pending = true;
-  bool removed = false;
   std::string epoch;      // the numbering the session follows
   uint64_t last_seq = 0;  // the last seq queued to the session
+  size_t index_in_channel = 0;
   std::vector<EnvelopePtr> held;
   std::shared_ptr<StreamOpening> opening;  // set while its stream waits for its other channels
-  bool snapshot = false;                   // asked for the channel's keyed snapshot
-  bool presence = false;                   // gets the channel's join and leave events
+  uint32_t slot = 0;
+  bool pending = true;
+  bool removed = false;
+  bool snapshot = false;  // asked for the channel's keyed snapshot
+  bool presence = false;  // gets the channel's join and leave events
 };
 
 // One live message's fan-out on this shard, until its last queued copy is written. It holds the

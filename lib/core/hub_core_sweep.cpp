@@ -32,7 +32,13 @@ void HubCore::tick_at(int64_t now_ms) {
 }
 
 void HubCore::visit(Session& session, int64_t now_ms, std::array<Frame, kMaxTransports>& pings) {
-  session.queue().shrink();  // idle sessions give back what a burst made their queue grow to
+  // Drained queues give their storage back: a burst's at once, and a small one when nothing was
+  // queued for a whole sweep, so that idle connections (most of them, most of the time) hold none.
+  auto& queue = session.queue();
+  if (queue.empty() && now_ms - session.last_queued_ms >= kSweepMs)
+    queue.clear();
+  else
+    queue.shrink();
   if (session.closing()) return;
   // Connections whose token expired (and was not refreshed) end with 1008.
   const Rights* r = session.rights.get();
