@@ -159,7 +159,8 @@ class HubCore final : public SessionHost, public BrokerListener {
   bool enqueue(Session& session, Outbound item);
   void send_control(Session& session, std::string json);
   // Tells the channel's other subscribers that asked for presence that `sub` joined or left.
-  void announce(const Subscription& sub, const char* op);
+  enum class Membership { kJoined, kLeft };
+  void announce(const Subscription& sub, Membership change);
   // Queues a join or leave of member `id` for the local presence subscribers of `channel` but it.
   void tell_presence_subscribers(const std::string& channel, const char* op, uint64_t id,
                                  const std::string& client);

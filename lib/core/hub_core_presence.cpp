@@ -19,17 +19,18 @@ const std::string* user_of(const Session& session) {
 
 }  // namespace
 
-void HubCore::announce(const Subscription& sub, const char* op) {
+void HubCore::announce(const Subscription& sub, Membership change) {
   const Session& session = *sub.session;
   std::string client = codec::presence_client(session.id, user_of(session));
   if (broker_ && broker_->shares_presence()) {
-    if (op[0] == 'j')
+    if (change == Membership::kJoined)
       broker_->presence_join(sub.channel, session.id, client, sub.presence);
     else
       broker_->presence_leave(sub.channel, session.id, client);
     return;
   }
-  tell_presence_subscribers(sub.channel, op, session.id, client);
+  tell_presence_subscribers(sub.channel, change == Membership::kJoined ? "join" : "leave",
+                            session.id, client);
 }
 
 void HubCore::on_presence(const std::string& channel, const char* op, uint64_t id,

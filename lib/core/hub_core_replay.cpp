@@ -11,7 +11,7 @@ void HubCore::replay(Subscription& sub, const std::vector<EnvelopePtr>& messages
                      const HistoryOutcome* snapshot) {
   Session& session = *sub.session;
   sub.pending = false;
-  if (presence_supported()) announce(sub, "join");  // a member from now on
+  if (presence_supported()) announce(sub, Membership::kJoined);  // a member from now on
   if (snapshot && snapshot->has_snapshot) {
     send_snapshot(sub, *snapshot);
     if (sub.removed || session.closing()) return;

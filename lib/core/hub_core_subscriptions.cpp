@@ -151,7 +151,7 @@ void HubCore::unsubscribe(Session& session, const std::string& channel, std::str
 void HubCore::remove_subscription(Subscription& sub) {
   if (sub.removed) return;
   sub.removed = true;
-  if (!sub.pending && presence_supported()) announce(sub, "leave");
+  if (!sub.pending && presence_supported()) announce(sub, Membership::kLeft);
   auto it = channels_.find(sub.channel);
   if (it != channels_.end()) {
     auto& subscribers = it->second;

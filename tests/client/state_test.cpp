@@ -93,6 +93,18 @@ bool has_key(EventLog& log, const std::string& channel, const std::string& key, 
       timeout_ms);
 }
 
+// Waits for the presence answer to request `request_id` (0: the one a stream's `subscribed`
+// brings) and returns it.
+rthub::ClientEvent presence_answer(EventLog& log, uint64_t request_id) {
+  auto is_answer = [request_id](const rthub::ClientEvent& e) {
+    return e.kind == Kind::kPresence && e.request_id == request_id;
+  };
+  REQUIRE(log.wait(
+      [&](const EventLog::Events& ev) { return EventLog::find(ev, 0, is_answer) >= 0; }, 5000));
+  auto events = log.snapshot();
+  return events[EventLog::find(events, 0, is_answer)];
+}
+
 }  // namespace
 
 TEST_CASE("a late joiner gets the snapshot, then every live message once", "[state]") {
@@ -242,23 +254,13 @@ TEST_CASE("presence: members, join and leave between two clients", "[state]") {
 
   // Asked by the host: both members, answered with the request's id.
   uint64_t asked = bob->presence("map");
-  REQUIRE(bob_log.wait(
-      [&](const EventLog::Events& ev) {
-        return EventLog::find(ev, 0, [&](const rthub::ClientEvent& e) {
-                 return e.kind == Kind::kPresence && e.request_id == asked;
-               }) >= 0;
-      },
-      5000));
-  auto answered = bob_log.snapshot();
-  long answer = EventLog::find(answered, 0, [&](const rthub::ClientEvent& e) {
-    return e.kind == Kind::kPresence && e.request_id == asked;
-  });
+  rthub::ClientEvent answer = presence_answer(bob_log, asked);
   std::vector<uint64_t> ids;
-  for (const auto& member : answered[answer].clients) ids.push_back(member.id);
+  for (const auto& member : answer.clients) ids.push_back(member.id);
   std::sort(ids.begin(), ids.end());
   CHECK(ids == std::vector<uint64_t>{std::min(alice_id, bob_id), std::max(alice_id, bob_id)});
-  CHECK(count_kind(answered, Kind::kJoin) == 0);  // a member is not told of itself... nor of
-                                                  // alice, who was there before bob subscribed
+  // A member is not told of itself... nor of alice, who was there before bob subscribed.
+  CHECK(count_kind(bob_log.snapshot(), Kind::kJoin) == 0);
 
   bob.reset();  // stops: its connection ends
   REQUIRE(alice_log.wait(
@@ -333,24 +335,14 @@ TEST_CASE("a keyed publish and delete from the client; presence over SSE by GET 
   sse_options.on_event = sse_log.sink();
   rthub::Client sse_client(sse_options);
   sse_client.start();
-  auto presence_answer = [&](uint64_t request_id) {
-    REQUIRE(sse_log.wait(
-        [&](const EventLog::Events& ev) {
-          return EventLog::find(ev, 0, [&](const rthub::ClientEvent& e) {
-                   return e.kind == Kind::kPresence && e.request_id == request_id;
-                 }) >= 0;
-        },
-        5000));
-    auto events = sse_log.snapshot();
-    long at = EventLog::find(events, 0, [&](const rthub::ClientEvent& e) {
-      return e.kind == Kind::kPresence && e.request_id == request_id;
-    });
-    CHECK(events[at].channel == "map");
-    CHECK(events[at].data.front() == '[');
-    return events[at].clients;
+  auto members_answered = [&](uint64_t request_id) {
+    rthub::ClientEvent answer = presence_answer(sse_log, request_id);
+    CHECK(answer.channel == "map");
+    CHECK(answer.data.front() == '[');
+    return answer.clients;
   };
   // Every subscriber is a member: the WebSocket client and the stream itself.
-  CHECK(presence_answer(0).size() == 2);
+  CHECK(members_answered(0).size() == 2);
   CHECK(count_kind(sse_log.snapshot(), Kind::kError) == 0);
 
   ws_member.reset();  // its connection ends: one member left
@@ -365,6 +357,6 @@ TEST_CASE("a keyed publish and delete from the client; presence over SSE by GET 
   REQUIRE(wait_until([&] { return members_listed() == 1; }, 5000));
   uint64_t asked = sse_client.presence("map");
   CHECK(asked != 0);
-  CHECK(presence_answer(asked).size() == 1);
+  CHECK(members_answered(asked).size() == 1);
   CHECK(count_kind(sse_log.snapshot(), Kind::kError) == 0);
 }
