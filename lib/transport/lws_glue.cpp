@@ -89,4 +89,29 @@ int add_cors_headers_for(struct lws* wsi, const HubOptions& options, const std::
          add("access-control-max-age:", "600");
 }
 
+int write_http_answer(
+    struct lws* wsi, unsigned int status, const char* content_type, const std::string& body,
+    const std::function<int(unsigned char** p, unsigned char* end)>& more_headers) {
+  constexpr size_t kHeaderRoom = 1024;
+  std::vector<unsigned char> buffer(LWS_PRE + kHeaderRoom + body.size());
+  unsigned char* start = buffer.data() + LWS_PRE;
+  unsigned char* headers_end = start + kHeaderRoom;
+  unsigned char* p = start;
+  if (lws_add_http_common_headers(wsi, status, content_type, body.size(), &p, headers_end) ||
+      lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+                                   reinterpret_cast<const unsigned char*>("no-store"), 8, &p,
+                                   headers_end) ||
+      more_headers(&p, headers_end))
+    return -1;
+  if (lws_get_network_wsi(wsi) != wsi) {  // an HTTP/2 stream: headers and body are two frames
+    if (lws_finalize_write_http_header(wsi, start, &p, headers_end)) return -1;
+    std::memcpy(headers_end, body.data(), body.size());  // the header room serves as LWS_PRE
+    return lws_write(wsi, headers_end, body.size(), LWS_WRITE_HTTP_FINAL) < 0 ? -1 : 0;
+  }
+  if (lws_finalize_http_header(wsi, &p, headers_end)) return -1;
+  std::memcpy(p, body.data(), body.size());
+  size_t length = static_cast<size_t>(p - start) + body.size();
+  return lws_write(wsi, start, length, LWS_WRITE_HTTP_FINAL) < 0 ? -1 : 0;
+}
+
 }  // namespace rthub

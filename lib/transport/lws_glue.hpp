@@ -87,5 +87,12 @@ int add_cors_headers(struct lws* wsi, const HubOptions& options, unsigned char**
 // The same for an Origin read earlier (the request's headers may be gone by the answer).
 int add_cors_headers_for(struct lws* wsi, const HubOptions& options, const std::string& origin,
                          unsigned char** p, unsigned char* end);
+// Writes a whole answer: status, Content-Type, Content-Length, Cache-Control: no-store, what
+// `more_headers` adds (non-zero when out of room), then `body`. Over HTTP/1.1 headers and body
+// go out in one write: one send(), so the peer wakes once rather than for each. Non-zero when
+// the headers did not fit or the write failed.
+int write_http_answer(
+    struct lws* wsi, unsigned int status, const char* content_type, const std::string& body,
+    const std::function<int(unsigned char** p, unsigned char* end)>& more_headers);
 
 }  // namespace rthub

@@ -477,28 +477,18 @@ int HttpExchange::on_writable() {
 }
 
 int HttpExchange::write_answer(bool close) {
-  std::vector<unsigned char> buffer(LWS_PRE + 1024 + answer_.size());
-  unsigned char* start = buffer.data() + LWS_PRE;
-  unsigned char* p = start;
-  unsigned char* end = buffer.data() + buffer.size();
-  if (lws_add_http_common_headers(wsi_, static_cast<unsigned int>(status_), content_type_,
-                                  answer_.size(), &p, end) ||
-      lws_add_http_header_by_token(wsi_, WSI_TOKEN_HTTP_CACHE_CONTROL,
-                                   reinterpret_cast<const unsigned char*>("no-store"), 8, &p,
-                                   end) ||
-      (close &&
-       lws_add_http_header_by_token(wsi_, WSI_TOKEN_CONNECTION,
-                                    reinterpret_cast<const unsigned char*>("close"), 5, &p, end)) ||
-      add_cors_headers(wsi_, server_of(wsi_).options, &p, end) ||
-      lws_finalize_write_http_header(wsi_, start, &p, end))
-    return -1;
+  int failed = write_http_answer(
+      wsi_, static_cast<unsigned int>(status_), content_type_, answer_,
+      [this, close](unsigned char** p, unsigned char* end) {
+        return (close && lws_add_http_header_by_token(
+                             wsi_, WSI_TOKEN_CONNECTION,
+                             reinterpret_cast<const unsigned char*>("close"), 5, p, end)) ||
+               add_cors_headers(wsi_, server_of(wsi_).options, p, end);
+      });
   status_ = 0;
-  if (!answer_.empty() && lws_write(wsi_, reinterpret_cast<unsigned char*>(answer_.data()),
-                                    answer_.size(), LWS_WRITE_HTTP_FINAL) < 0)
-    return -1;
   body_.clear();
   answer_.clear();
-  return 0;
+  return failed ? -1 : 0;
 }
 
 }  // namespace rthub

@@ -170,22 +170,12 @@ int PollRequest::on_writable() {
 
 int PollRequest::write_answer(int status, const std::string& body) {
   ServerContext& server = server_of(wsi_);
-  std::vector<unsigned char> buffer(LWS_PRE + 1024 + body.size());
-  unsigned char* start = buffer.data() + LWS_PRE;
-  unsigned char* p = start;
-  unsigned char* end = start + 1024;
-  if (lws_add_http_common_headers(wsi_, static_cast<unsigned int>(status), "application/json",
-                                  body.size(), &p, end) ||
-      lws_add_http_header_by_token(wsi_, WSI_TOKEN_HTTP_CACHE_CONTROL,
-                                   reinterpret_cast<const unsigned char*>("no-store"), 8, &p,
-                                   end) ||
-      add_cors_headers_for(wsi_, server.options, origin_, &p, end) ||
-      lws_finalize_write_http_header(wsi_, start, &p, end))
-    return -1;
-  unsigned char* payload = buffer.data() + LWS_PRE + 1024;
-  std::copy(body.begin(), body.end(), payload);
   struct lws* wsi = wsi_;
-  if (lws_write(wsi, payload, body.size(), LWS_WRITE_HTTP_FINAL) < 0) return -1;
+  if (write_http_answer(wsi, static_cast<unsigned int>(status), "application/json", body,
+                        [&](unsigned char** p, unsigned char* end) {
+                          return add_cors_headers_for(wsi, server.options, origin_, p, end);
+                        }))
+    return -1;
   // The request is answered: the state waits for the next poll, and the connection takes it.
   if (session_) {
     session_->held = nullptr;
