@@ -37,7 +37,9 @@
 # Sanity check: each fixed-rate scenario runs a second time on a fresh server for half as long;
 # when a server's p99 or CPU per delivery in the two runs are out of line (p99 more than 2x apart
 # and more than 25 ms apart, or CPU per delivery more than 1.35x apart), or a run is flagged as
-# above, the check fails and the script exits 3 after printing everything.
+# above, the check fails and the script exits 3 after printing everything. Beside each run, two
+# sleepers (stall_watch.py, one on each CPU set) record whether the machine itself stalled; the
+# sanity table shows it, so that a failed check can be told apart from a machine that stopped.
 #
 # Installs nginx-light and libnginx-mod-nchan (.ci/debian-packages, group bench) when missing. Every server it starts
 # gets a fresh process per scenario (so memory baselines are clean) on a free loopback port, and
@@ -75,7 +77,7 @@ while [[ $# -gt 0 ]]; do
     --bench-cpus) BENCH_CPUS="$2"; shift ;;
     --no-pin) PIN=0 ;;
     --no-check) CHECK=0 ;;
-    -h|--help) sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,46p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -288,10 +290,28 @@ run() {
   local out="$TMP/$scenario-$kind.out"
   # A channel name no server has seen: nothing buffered under it can be replayed.
   local prefix="${scenario//[^A-Za-z0-9]/-}-$kind-$(date +%s%N)"
+  # Sleepers beside the server and beside the bench (stall_watch.py): did the machine stall?
+  "${ON_SERVER[@]}" python3 "$HERE/stall_watch.py" watch "$out.stalls-server" &
+  local watchers=("$!")
+  "${ON_BENCH[@]}" python3 "$HERE/stall_watch.py" watch "$out.stalls-bench" &
+  watchers+=("$!")
   "${ON_BENCH[@]}" "$BENCH" --url "$URL" --target "$target" --hub-pid "$HUB_PID" --label "$scenario/$kind" --prefix "$prefix" \
     --per-ip "$PER_IP" --json "$@" >"$out" 2>&1 || true
+  kill "${watchers[@]}" 2>/dev/null || true
+  wait "${watchers[@]}" 2>/dev/null || true
   grep -v '^{' "$out" | sed 's/^/   /' >&2 || true
-  grep '^{' "$out" | tail -1 >>"$RESULTS" || true
+  grep '^{' "$out" | tail -1 | python3 -c '
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import stall_watch
+line = sys.stdin.read()
+if line.strip():
+    j = json.loads(line)
+    if "wall_start" in j:
+        j["machine"] = stall_watch.summary(stall_watch.records(sys.argv[2]), stall_watch.records(sys.argv[3]),
+                                           j["wall_start"], j["wall_end"])
+    print(json.dumps(j))
+' "$HERE" "$out.stalls-server" "$out.stalls-bench" >>"$RESULTS" || true
   stop_server
 }
 
@@ -640,6 +660,10 @@ def cpu_per_delivery(j):
     d, c = j.get("deliveries_per_s"), j.get("hub_cpu")
     return c * 1e4 / d if d and c is not None and c >= 0 else None
 
+def machine(j):
+    m = j.get("machine")
+    return "-" if not m else "%.0f-%.0f (%d)" % (m["server_ms"], m["bench_ms"], m["together"])
+
 checks = []
 for scen in ("broadcast", "fixed", "stall"):
     for k in ("nchan", "rthub", "naive", "coalescing"):
@@ -657,20 +681,24 @@ for scen in ("broadcast", "fixed", "stall"):
         ca, cb = cpu_per_delivery(a), cpu_per_delivery(b)
         if ca and cb and max(ca, cb) > 1.35 * min(ca, cb):
             problems.append("CPU per delivery %.1f us vs %.1f us" % (ca, cb))
-        checks.append((scen, k, pa, pb, ca, cb, problems))
+        checks.append((scen, k, pa, pb, ca, cb, problems, machine(a), machine(b)))
 if checks:
     print()
-    print("| sanity: scenario / server | p99 run | p99 check run | CPU per delivery run | check run | verdict |")
-    print("|---|---|---|---|---|---|")
-    for scen, k, pa, pb, ca, cb, problems in checks:
+    print("| sanity: scenario / server | p99 run | p99 check run | CPU per delivery run | check run | machine stalls run / check | verdict |")
+    print("|---|---|---|---|---|---|---|")
+    for scen, k, pa, pb, ca, cb, problems, ma, mb in checks:
         f = lambda v, u: "-" if v is None else ("%.1f %s" % (v, u))
-        print("| %s / %s | %s | %s | %s | %s | %s |" % (scen, k, f(pa, "ms"), f(pb, "ms"), f(ca, "us"), f(cb, "us"),
-              "FAILED: " + "; ".join(problems) if problems else "ok"))
+        print("| %s / %s | %s | %s | %s | %s | %s / %s | %s |" % (scen, k, f(pa, "ms"), f(pb, "ms"), f(ca, "us"), f(cb, "us"),
+              ma, mb, "FAILED: " + "; ".join(problems) if problems else "ok"))
+    print()
+    print("Machine stalls: the longest lateness (ms) of a 1 ms sleeper beside the server and of one beside")
+    print("the bench over the measured time, and in brackets how many times both were 20 ms or more late")
+    print("at the same instant: the machine not running, whatever runs on it (stall_watch.py).")
     failed = [c for c in checks if c[6]]
     if failed:
         with open(sanity_failed_path, "w") as out:
-            for scen, k, *_, problems in failed:
-                out.write("%s / %s: %s\n" % (scen, k, "; ".join(problems)))
+            for scen, k, pa, pb, ca, cb, problems, ma, mb in failed:
+                out.write("%s / %s: %s (machine stalls %s / %s)\n" % (scen, k, "; ".join(problems), ma, mb))
 
 # Sizes and the load the machine was under, per scenario.
 print()

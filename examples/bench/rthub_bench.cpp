@@ -1108,7 +1108,8 @@ struct StepResult {
   double delivered_ratio = 0;  // deliveries / (published x healthy subscribers per channel)
   uint64_t p50 = 0, p90 = 0, p99 = 0, p999 = 0, max = 0;
   double hub_cpu = -1, bench_cpu = -1;
-  uint64_t drops = 0;  // healthy subscribers lost during the step
+  uint64_t drops = 0;                   // healthy subscribers lost during the step
+  double wall_start = 0, wall_end = 0;  // Unix time (s), to line steps up with other records
   bool pass = true;
   std::vector<HubDelta> hub;  // the hub's own breakdown (hub_breakdown_names()), when it has one
 };
@@ -1261,10 +1262,12 @@ int main(int argc, char** argv) {
       double cpu0 = self_cpu_seconds();
       ProcSample h0 = sample_process(o.hub_pid);
       uint64_t t0 = now_ns();
+      r.wall_start = unix_seconds();
       g_step.store(k, std::memory_order_release);
       pub->run_for(o.duration, rate);
       g_step.store(-1, std::memory_order_release);
       uint64_t t1 = now_ns();
+      r.wall_end = unix_seconds();
       ProcSample h1 = sample_process(o.hub_pid);
       double cpu1 = self_cpu_seconds();
       if (!m0.empty()) {
@@ -1468,6 +1471,11 @@ int main(int argc, char** argv) {
           b->p90 / 1e6, b->p99 / 1e6, b->p999 / 1e6, b->max / 1e6, b->hub_cpu, b->bench_cpu);
       j += buf;
     }
+    if (!steps.empty()) {  // the measured time, from the first step's start to the last's end
+      std::snprintf(buf, sizeof buf, "\"wall_start\":%.3f,\"wall_end\":%.3f,",
+                    steps.front().wall_start, steps.back().wall_end);
+      j += buf;
+    }
     if (o.ramp) {
       j += "\"steps\":[";
       for (size_t k = 0; k < steps.size(); ++k) {
@@ -1475,10 +1483,11 @@ int main(int argc, char** argv) {
         std::snprintf(buf, sizeof buf,
                       "%s{\"rate\":%.1f,\"pub_per_s\":%.1f,\"deliveries_per_s\":%.0f,\"delivered_"
                       "ratio\":%.4f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,"
-                      "\"hub_cpu\":%.1f,\"bench_cpu\":%.1f,\"drops\":%" PRIu64 ",\"pass\":%s}",
+                      "\"hub_cpu\":%.1f,\"bench_cpu\":%.1f,\"drops\":%" PRIu64
+                      ",\"wall_start\":%.3f,\"wall_end\":%.3f,\"pass\":%s}",
                       k ? "," : "", r.rate, r.pub_per_s, r.deliveries_per_s, r.delivered_ratio,
                       r.p50 / 1e6, r.p99 / 1e6, r.max / 1e6, r.hub_cpu, r.bench_cpu, r.drops,
-                      r.pass ? "true" : "false");
+                      r.wall_start, r.wall_end, r.pass ? "true" : "false");
         j += buf;
       }
       j += "],";

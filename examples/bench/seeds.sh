@@ -23,6 +23,11 @@
 #   --out FILE       also write the table (markdown) there, the raw JSON lines to FILE.jsonl
 #   --quick          2 nodes, 2,000 connections, 2 windows of 3 s: a smoke run
 #
+# Machine stalls: beside the nodes and beside the benches a sleeper (stall_watch.py) wakes every
+# 1 ms and records how late it woke. A late wake-up on both CPU sets at the same instant is the
+# machine (its host not running it), not rthub; per window the table gives the longest on each
+# set and how many such instants there were.
+#
 # Per rate, a fresh Redis and fresh nodes; channel names never used before. Exits 0 when every
 # bench connected all its subscribers, published what was asked and lost none of them; the
 # latency is reported, not judged (the targets are in docs/BENCHMARKS.md).
@@ -62,7 +67,7 @@ while [[ $# -gt 0 ]]; do
     --out) OUT="$2"; shift ;;
     --quick) NODES=2; CONNECTIONS=2000; RATES=50,100; WINDOWS=2; WINDOW=3 ;;
     --keep) KEEP=1 ;;
-    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "seeds.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -119,6 +124,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 source "$HERE/ports.sh"  # free_port
+
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # wait_for FILE PATTERN PID WHAT: until PATTERN is in FILE; fails when PID exits first.
@@ -164,7 +170,7 @@ for rate in "${RATE_LIST[@]}"; do
     out="$TMP/bench-$rate-$k.out"
     "${ON_BENCH[@]}" "$BIN/rthub-bench" --url "${urls[$k]}" --publish-url "${urls[$(((k + 1) % NODES))]}" \
       --subscribers "$PER_NODE" --channels $((PER_NODE / ROOM)) \
-      --rate "$(python3 -c "print($rate / $NODES)")" --publishers 2 --warmup 2 \
+      --rate "$(python3 -c "print($rate / $NODES)")" --publishers 4 --warmup 2 \
       --ramp --ramp-factor 1 --ramp-settle 0 --ramp-patience 1000000 --ramp-max-steps "$WINDOWS" \
       --duration "$WINDOW" --connect-timeout 300 --start-file "$go" \
       --hub-pid "${node_pids[$k]}" --prefix "seeds-$rate-$k-$stamp" --label "seeds-$rate/node$k" \
@@ -175,10 +181,16 @@ for rate in "${RATE_LIST[@]}"; do
   for k in $(seq 0 $((NODES - 1))); do
     wait_for "$TMP/bench-$rate-$k.out" 'connected; waiting for' "${bench_pids[$k]}" "rthub-bench $k"
   done
+  "${ON_SERVER[@]}" python3 "$HERE/stall_watch.py" watch "$TMP/stalls-$rate-server.txt" &
+  watch_pids=("$!")
+  "${ON_BENCH[@]}" python3 "$HERE/stall_watch.py" watch "$TMP/stalls-$rate-bench.txt" &
+  watch_pids+=("$!")
+  PIDS+=("${watch_pids[@]}")
   redis_cpu0=$(cpu_ticks "$redis_pid")
   t0=$(date +%s%N)
   touch "$go"
   for pid in "${bench_pids[@]}"; do wait "$pid" || true; done
+  kill "${watch_pids[@]}" 2>/dev/null || true
   t1=$(date +%s%N)
   redis_cpu1=$(cpu_ticks "$redis_pid")
   redis_pct=$(python3 -c "print(round(100 * ($redis_cpu1 - $redis_cpu0) / $(getconf CLK_TCK) / (($t1 - $t0) / 1e9), 1))")
@@ -192,16 +204,21 @@ done
 
 TABLE="$TMP/table.md"
 status=0
-python3 - "$RESULTS" "$NODES" "$PER_NODE" "$ROOM" "$WINDOW" >"$TABLE" <<'PY' || status=$?
-import json, sys
-path, nodes, per_node, room, window = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+python3 - "$RESULTS" "$NODES" "$PER_NODE" "$ROOM" "$WINDOW" "$TMP" "$HERE" >"$TABLE" <<'PY' || status=$?
+import json, os, sys
+path, nodes, per_node, room, window, tmp = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
+sys.path.insert(0, sys.argv[7])
+import stall_watch
+
+def stalls(rate, where):
+    return stall_watch.records(os.path.join(tmp, "stalls-%s-%s.txt" % (rate, where)))
 runs = {}
 for line in open(path):
     j = json.loads(line)
     runs.setdefault(j["rate_all"], []).append(j)
 ok = True
-print("| rate (msg/s) | connected | windows | p50 per window (ms) | p99 per window (ms), worst node | worst window p99 | max | deliveries/s | each node's CPU (%) | Redis CPU (%) | bench CPU (%, all) | errors |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("| rate (msg/s) | connected | windows | p50 per window (ms) | p99 per window (ms), worst node | worst window p99 | max | machine stalls per window (ms): server CPUs / bench CPUs | deliveries/s | each node's CPU (%) | Redis CPU (%) | bench CPU (%, all) | errors |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for rate in sorted(runs):
     js = runs[rate]
     steps = [j.get("steps", []) for j in js]
@@ -212,17 +229,24 @@ for rate in sorted(runs):
     dps = sum(sum(s[i]["deliveries_per_s"] for i in range(w)) / max(w, 1) for s in steps)
     node_cpu = ", ".join("%.0f" % (sum(s[i]["hub_cpu"] for i in range(w)) / max(w, 1)) for s in steps)
     bench_cpu = sum(sum(s[i]["bench_cpu"] for i in range(w)) / max(w, 1) for s in steps)
+    server_stalls, bench_stalls = stalls(rate, "server"), stalls(rate, "bench")
+    spans = [(min(s[i].get("wall_start", 0) for s in steps), max(s[i].get("wall_end", 0) for s in steps)) for i in range(w)]
+    machine = " / ".join("%(server_ms).0f-%(bench_ms).0f (%(together)d)" % stall_watch.summary(server_stalls, bench_stalls, a, b)
+                         for a, b in spans)
     connected = sum(j["connected"] for j in js)
     errors = sum(j["errors"] for j in js)
     if connected < nodes * per_node or errors or w == 0 or any(st["pub_per_s"] < 0.95 * st["rate"] for s in steps for st in s):
         ok = False
-    print("| %s | %d | %d x %s s | %s | %s | %.1f ms | %.1f ms | %.0f | %s | %.1f | %.0f | %d |" % (
+    print("| %s | %d | %d x %s s | %s | %s | %.1f ms | %.1f ms | %s | %.0f | %s | %.1f | %.0f | %d |" % (
         rate, connected, w, window, " / ".join(p50), " / ".join("%.1f" % v for v in p99),
-        max(p99, default=0), mx, dps, node_cpu, js[0]["redis_cpu"], bench_cpu, errors))
+        max(p99, default=0), mx, machine, dps, node_cpu, js[0]["redis_cpu"], bench_cpu, errors))
 print()
 print("p50 per window: the lowest and highest of the nodes' p50. p99 per window: the highest of the")
 print("nodes' p99 (the p99 over all nodes lies between their lowest and highest). CPU: % of one core,")
 print("averaged over the windows. Errors: failed connects, lost subscribers, refused or lost publishes.")
+print("Machine stalls: per window, how late (beyond its 1 ms) a sleeper pinned beside the nodes and one")
+print("pinned beside the benches woke at worst, and in brackets how many times both woke 20 ms or more")
+print("late at the same instant (within 20 ms): the machine not running, whatever runs on it.")
 sys.exit(0 if ok else 3)
 PY
 cat "$TABLE"

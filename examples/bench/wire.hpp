@@ -23,6 +23,13 @@ inline double now_s() {
   return static_cast<double>(now_ns()) / 1e9;
 }
 
+// Wall-clock time, for lining a run up with records other programs keep.
+inline double unix_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
 // xorshift64*: WebSocket mask keys and the like; nothing here needs more.
 struct Rng {
   uint64_t s;
