@@ -113,6 +113,7 @@ inline const std::vector<std::pair<std::string, std::string>>& hub_breakdown_nam
       {"rthub_fanout_first_write_seconds", "publish -> first write"},
       {"rthub_fanout_last_write_seconds", "publish -> last write"},
       {"rthub_loop_busy_seconds", "loop iteration busy"},
+      {"rthub_loop_cpu_seconds", "loop iteration CPU"},
   };
   return names;
 }

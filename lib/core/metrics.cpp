@@ -213,6 +213,10 @@ std::string Metrics::render() const {
   head(out, "rthub_loop_busy_seconds", "histogram",
        "Time each event-loop iteration kept a service thread busy (waiting for events excluded).");
   loop_busy.render(out, "rthub_loop_busy_seconds");
+  head(out, "rthub_loop_cpu_seconds", "histogram",
+       "CPU time each event-loop iteration used on its service thread (time not scheduled "
+       "excluded).");
+  loop_cpu.render(out, "rthub_loop_cpu_seconds");
   head(out, "rthub_fanout_queued_seconds", "histogram",
        "Per message and shard: time from publish until every subscriber's copy was queued.");
   fanout_queued.render(out, "rthub_fanout_queued_seconds");

@@ -107,6 +107,9 @@ struct Metrics {
   // How long each event-loop iteration kept the service thread busy (time blocked waiting for
   // events excluded): a long one delays every connection of the shard.
   LatencyHistogram loop_busy;
+  // The CPU time the service thread used in each iteration: beside loop_busy, it tells an
+  // iteration that worked long from one whose thread was not running (another process, the host).
+  LatencyHistogram loop_cpu;
   // One message's fan-out on one shard, from its publish: every subscriber's copy queued, the
   // first copy written to a socket, the last copy written.
   LatencyHistogram fanout_queued, fanout_first_write, fanout_last_write;

@@ -237,16 +237,24 @@ struct LwsServer::State {
   }
 
   // The busy time of the iteration that ends here: the time since the last prepare, less what
-  // the loop spent blocked waiting for events (libuv's idle-time metric, on since open()).
-  uint64_t last_prepare_ns = 0, last_idle_ns = 0;
+  // the loop spent blocked waiting for events (libuv's idle-time metric, on since open()); and
+  // the CPU time the thread used meanwhile, which leaves out any time it was not running.
+  uint64_t last_prepare_ns = 0, last_idle_ns = 0, last_cpu_ns = 0;
   void observe_loop_busy() {
-    uint64_t now = uv_hrtime(), idle = uv_metrics_idle_time(&loop);
+    uint64_t now = uv_hrtime(), idle = uv_metrics_idle_time(&loop), cpu = thread_cpu_ns();
     if (last_prepare_ns) {
       uint64_t busy = now - last_prepare_ns - std::min(now - last_prepare_ns, idle - last_idle_ns);
       metrics.loop_busy.observe_us(static_cast<int64_t>(busy / 1000));
+      metrics.loop_cpu.observe_us(static_cast<int64_t>((cpu - last_cpu_ns) / 1000));
     }
     last_prepare_ns = now;
     last_idle_ns = idle;
+    last_cpu_ns = cpu;
+  }
+  static uint64_t thread_cpu_ns() {
+    struct timespec ts {};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
   }
 };
 

@@ -99,3 +99,17 @@ test('the counters and gauges follow connections, subscriptions and publishes', 
   assert.equal(at(after, 'rthub_messages_published_total'), 5, 'counters do not go down');
   assert.equal(at(after, 'rthub_deliveries_total'), 15);
 });
+
+test('every event-loop iteration is counted twice: its busy time and its CPU time', async (t) => {
+  const srv = await serverFor(t);
+  await publishOk(srv.port, { channel: 'metrics.loop', data: { n: 1 } });
+  const m = await waitFor(async () => {
+    const s = await scrape(srv.port);
+    return s.value('rthub_loop_cpu_seconds_count') > 0 && s;
+  }, { what: 'rthub_loop_cpu_seconds to count iterations' });
+  assert.equal(m.types.rthub_loop_cpu_seconds, 'histogram');
+  // Both are observed together at the end of each iteration, on the thread that renders /metrics.
+  assert.equal(m.value('rthub_loop_cpu_seconds_count'), m.value('rthub_loop_busy_seconds_count'));
+  const cpu = m.value('rthub_loop_cpu_seconds_sum');
+  assert.ok(Number.isFinite(cpu) && cpu >= 0, `rthub_loop_cpu_seconds_sum = ${cpu}`);
+});

@@ -121,18 +121,22 @@ TEST_CASE("Metrics::render writes the loop-busy and fan-out breakdown histograms
           "[metrics]") {
   Metrics m;
   m.loop_busy.observe_us(3000);          // 3 ms
+  m.loop_cpu.observe_us(1000);           // 1 ms of it on the CPU
   m.fanout_queued.observe_us(200);       // 0.2 ms
   m.fanout_first_write.observe_us(400);  // 0.4 ms
   m.fanout_last_write.observe_us(40'000);
   std::string text = m.render();
-  for (const char* name : {"rthub_loop_busy_seconds", "rthub_fanout_queued_seconds",
-                           "rthub_fanout_first_write_seconds", "rthub_fanout_last_write_seconds"}) {
+  for (const char* name :
+       {"rthub_loop_busy_seconds", "rthub_loop_cpu_seconds", "rthub_fanout_queued_seconds",
+        "rthub_fanout_first_write_seconds", "rthub_fanout_last_write_seconds"}) {
     INFO(name);
     CHECK(has_line(text, std::string("# TYPE ") + name + " histogram"));
     CHECK(has_line(text, std::string(name) + "_count 1"));
   }
   CHECK(has_line(text, "rthub_loop_busy_seconds_bucket{le=\"0.0025\"} 0"));
   CHECK(has_line(text, "rthub_loop_busy_seconds_bucket{le=\"0.005\"} 1"));
+  CHECK(has_line(text, "rthub_loop_cpu_seconds_bucket{le=\"0.0005\"} 0"));
+  CHECK(has_line(text, "rthub_loop_cpu_seconds_bucket{le=\"0.001\"} 1"));
   CHECK(has_line(text, "rthub_fanout_last_write_seconds_bucket{le=\"0.025\"} 0"));
   CHECK(has_line(text, "rthub_fanout_last_write_seconds_bucket{le=\"0.05\"} 1"));
   CHECK(has_line(text, "rthub_fanout_queued_seconds_bucket{le=\"0.0005\"} 1"));
