@@ -144,9 +144,11 @@ TMP="$(mktemp -d /tmp/rthub-compare.XXXXXX)"
 RESULTS="$TMP/results.jsonl"
 : >"$RESULTS"
 SERVER_PIDS=()
+WATCH_PIDS=()  # the running scenario's stall_watch.py sleepers
 
 cleanup() {
   local pid
+  for pid in "${WATCH_PIDS[@]:-}"; do [[ -n "$pid" ]] && kill "$pid" 2>/dev/null || true; done
   for pid in "${SERVER_PIDS[@]:-}"; do
     [[ -n "$pid" ]] || continue
     kill -TERM "$pid" 2>/dev/null || true
@@ -292,13 +294,14 @@ run() {
   local prefix="${scenario//[^A-Za-z0-9]/-}-$kind-$(date +%s%N)"
   # Sleepers beside the server and beside the bench (stall_watch.py): did the machine stall?
   "${ON_SERVER[@]}" python3 "$HERE/stall_watch.py" watch "$out.stalls-server" &
-  local watchers=("$!")
+  WATCH_PIDS=("$!")
   "${ON_BENCH[@]}" python3 "$HERE/stall_watch.py" watch "$out.stalls-bench" &
-  watchers+=("$!")
+  WATCH_PIDS+=("$!")
   "${ON_BENCH[@]}" "$BENCH" --url "$URL" --target "$target" --hub-pid "$HUB_PID" --label "$scenario/$kind" --prefix "$prefix" \
     --per-ip "$PER_IP" --json "$@" >"$out" 2>&1 || true
-  kill "${watchers[@]}" 2>/dev/null || true
-  wait "${watchers[@]}" 2>/dev/null || true
+  kill "${WATCH_PIDS[@]}" 2>/dev/null || true
+  wait "${WATCH_PIDS[@]}" 2>/dev/null || true
+  WATCH_PIDS=()
   grep -v '^{' "$out" | sed 's/^/   /' >&2 || true
   grep '^{' "$out" | tail -1 | python3 -c '
 import json, sys
