@@ -170,7 +170,7 @@ for rate in "${RATE_LIST[@]}"; do
     out="$TMP/bench-$rate-$k.out"
     "${ON_BENCH[@]}" "$BIN/rthub-bench" --url "${urls[$k]}" --publish-url "${urls[$(((k + 1) % NODES))]}" \
       --subscribers "$PER_NODE" --channels $((PER_NODE / ROOM)) \
-      --rate "$(python3 -c "print($rate / $NODES)")" --publishers 4 --warmup 2 \
+      --rate "$(python3 -c "print($rate / $NODES)")" --publishers 8 --warmup 2 \
       --ramp --ramp-factor 1 --ramp-settle 0 --ramp-patience 1000000 --ramp-max-steps "$WINDOWS" \
       --duration "$WINDOW" --connect-timeout 300 --start-file "$go" \
       --hub-pid "${node_pids[$k]}" --prefix "seeds-$rate-$k-$stamp" --label "seeds-$rate/node$k" \
