@@ -124,7 +124,6 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 source "$HERE/ports.sh"  # free_port
-
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # wait_for FILE PATTERN PID WHAT: until PATTERN is in FILE; fails when PID exits first.
@@ -212,6 +211,7 @@ import stall_watch
 
 def stalls(rate, where):
     return stall_watch.records(os.path.join(tmp, "stalls-%s-%s.txt" % (rate, where)))
+
 runs = {}
 for line in open(path):
     j = json.loads(line)
