@@ -303,18 +303,8 @@ run() {
   wait "${WATCH_PIDS[@]}" 2>/dev/null || true
   WATCH_PIDS=()
   grep -v '^{' "$out" | sed 's/^/   /' >&2 || true
-  grep '^{' "$out" | tail -1 | python3 -c '
-import json, sys
-sys.path.insert(0, sys.argv[1])
-import stall_watch
-line = sys.stdin.read()
-if line.strip():
-    j = json.loads(line)
-    if "wall_start" in j:
-        j["machine"] = stall_watch.summary(stall_watch.records(sys.argv[2]), stall_watch.records(sys.argv[3]),
-                                           j["wall_start"], j["wall_end"])
-    print(json.dumps(j))
-' "$HERE" "$out.stalls-server" "$out.stalls-bench" >>"$RESULTS" || true
+  grep '^{' "$out" | tail -1 |
+    python3 "$HERE/stall_watch.py" annotate "$out.stalls-server" "$out.stalls-bench" >>"$RESULTS" || true
   stop_server
 }
 

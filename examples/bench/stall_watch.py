@@ -7,10 +7,11 @@
       generator: a late wake-up on both CPU sets at the same instant is the machine not running
       (its host, or the kernel on every CPU), whatever runs on it.
 
-  stall_watch.py summary SERVER_FILE BENCH_FILE START END
-      Prints {"server_ms": .., "bench_ms": .., "together": ..} for START..END (Unix seconds): the
-      longest lateness on each set and how many times both were 20 ms or more late within 20 ms
-      of each other.
+  stall_watch.py annotate SERVER_FILE BENCH_FILE
+      Reads rthub-bench's JSON line on standard input and prints it with "machine":
+      {"server_ms": .., "bench_ms": .., "together": ..} over its measured time (wall_start to
+      wall_end): the longest lateness on each set and how many times both were 20 ms or more late
+      within 20 ms of each other. A line without a measured time passes unchanged.
 """
 import json
 import sys
@@ -63,8 +64,14 @@ def main(argv):
         except KeyboardInterrupt:
             pass
         return 0
-    if len(argv) == 6 and argv[1] == "summary":
-        print(json.dumps(summary(records(argv[2]), records(argv[3]), float(argv[4]), float(argv[5]))))
+    if len(argv) == 4 and argv[1] == "annotate":
+        line = sys.stdin.read()
+        if line.strip():
+            result = json.loads(line)
+            if "wall_start" in result:
+                result["machine"] = summary(records(argv[2]), records(argv[3]),
+                                            result["wall_start"], result["wall_end"])
+            print(json.dumps(result))
         return 0
     sys.stderr.write(__doc__)
     return 2
