@@ -151,6 +151,13 @@ std::string Metrics::render() const {
   head(out, "rthub_fd_exhaustion_episodes_total", "counter",
        "Times accepting connections ran out of file descriptors (EMFILE/ENFILE).");
   line(out, "rthub_fd_exhaustion_episodes_total", "", fd_shortages.get());
+  head(out, "rthub_http_publishes_total", "counter",
+       "POST /publish requests, by the HTTP parser that read them.");
+  line(out, "rthub_http_publishes_total", "{parser=\"hub\"}", http_publishes_hub.get());
+  line(out, "rthub_http_publishes_total", "{parser=\"libwebsockets\"}", http_publishes_lws.get());
+  head(out, "rthub_http_handovers_total", "counter",
+       "Publish connections handed to libwebsockets for a request other than POST /publish.");
+  line(out, "rthub_http_handovers_total", "", http_handovers.get());
   head(out, "rthub_auth_failures_total", "counter",
        "Connections refused for their token or by the host's hook, by reason.");
   static const char* const kAuth[] = {"missing", "malformed",     "bad_algorithm", "bad_signature",

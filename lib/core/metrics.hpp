@@ -103,6 +103,9 @@ struct Metrics {
   Counter fd_shortages;       // episodes of accept failing with EMFILE/ENFILE
   Counter snapshots_sent;     // keyed snapshots queued to subscribers
   Counter history_bytes;
+  // POST /publish requests by the parser that read them: the hub's own (publish connections) or
+  // libwebsockets'; and connections the hub's parser handed to libwebsockets for another request.
+  Counter http_publishes_hub, http_publishes_lws, http_handovers;
   LatencyHistogram latency;
   // How long each event-loop iteration kept the service thread busy (time blocked waiting for
   // events excluded): a long one delays every connection of the shard.

@@ -72,21 +72,29 @@ int add_cors_headers(struct lws* wsi, const HubOptions& options, unsigned char**
   return add_cors_headers_for(wsi, options, header(wsi, WSI_TOKEN_ORIGIN), p, end);
 }
 
-int add_cors_headers_for(struct lws* wsi, const HubOptions& options, const std::string& origin,
-                         unsigned char** p, unsigned char* end) {
-  if (origin.empty()) return 0;
+std::vector<std::pair<const char*, std::string>> cors_fields(const HubOptions& options,
+                                                             const std::string& origin) {
+  if (origin.empty()) return {};
   bool allowed = options.allowed_origins.empty();
   for (const auto& o : options.allowed_origins) allowed = allowed || o == "*" || o == origin;
-  if (!allowed) return 0;
-  auto add = [&](const char* name, const std::string& value) {
-    return lws_add_http_header_by_name(wsi, reinterpret_cast<const unsigned char*>(name),
-                                       reinterpret_cast<const unsigned char*>(value.data()),
-                                       static_cast<int>(value.size()), p, end);
-  };
-  return add("access-control-allow-origin:", origin) || add("vary:", "Origin") ||
-         add("access-control-allow-headers:", "Authorization, Content-Type, Last-Event-ID") ||
-         add("access-control-allow-methods:", "GET, POST, OPTIONS") ||
-         add("access-control-max-age:", "600");
+  if (!allowed) return {};
+  return {{"access-control-allow-origin", origin},
+          {"vary", "Origin"},
+          {"access-control-allow-headers", "Authorization, Content-Type, Last-Event-ID"},
+          {"access-control-allow-methods", "GET, POST, OPTIONS"},
+          {"access-control-max-age", "600"}};
+}
+
+int add_cors_headers_for(struct lws* wsi, const HubOptions& options, const std::string& origin,
+                         unsigned char** p, unsigned char* end) {
+  for (const auto& field : cors_fields(options, origin)) {
+    std::string name = std::string(field.first) + ":";
+    if (lws_add_http_header_by_name(wsi, reinterpret_cast<const unsigned char*>(name.c_str()),
+                                    reinterpret_cast<const unsigned char*>(field.second.data()),
+                                    static_cast<int>(field.second.size()), p, end))
+      return 1;
+  }
+  return 0;
 }
 
 int write_http_answer(

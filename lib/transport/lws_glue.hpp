@@ -12,6 +12,7 @@
 #include "rthub/auth.hpp"
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace rthub {
@@ -81,6 +82,10 @@ std::vector<std::string> query_values(struct lws* wsi, const char* name);
 // What the gatekeeper needs to know of a connection: peer, token (Authorization: Bearer, else
 // ?token=), Origin and path.
 ConnectRequest connect_request(struct lws* wsi, const char* transport, const std::string& path);
+// The CORS fields (name, value) of an answer to a request from `origin`: none when it has no
+// Origin or one not allowed.
+std::vector<std::pair<const char*, std::string>> cors_fields(const HubOptions& options,
+                                                             const std::string& origin);
 // Adds CORS headers when the request has an allowed Origin. Non-zero when out of room.
 int add_cors_headers(struct lws* wsi, const HubOptions& options, unsigned char** p,
                      unsigned char* end);

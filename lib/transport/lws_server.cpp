@@ -14,6 +14,7 @@
 #include "transport/http_route.hpp"
 #include "transport/lws_glue.hpp"
 #include "transport/lws_session.hpp"
+#include "transport/publish/publish_path.hpp"
 #include "transport/shared_listener.hpp"
 #include "transport/ws/frame_guard.hpp"
 #include "transport/ws/ws_metrics.hpp"
@@ -93,8 +94,9 @@ struct LwsServer::State {
   uv_loop_t loop{};
   uv_timer_t timer{};
   uv_prepare_t flusher{};
-  SharedListener listener;                  // this shard's socket on the hub's port
-  std::unique_ptr<FrameGuard> frame_guard;  // RFC 6455 header checks of ws:// connections
+  SharedListener listener;                    // this shard's socket on the hub's port
+  std::unique_ptr<PublishPath> publish_path;  // plain-text connections that start with a publish
+  std::unique_ptr<FrameGuard> frame_guard;    // RFC 6455 header checks of ws:// connections
   bool loop_ready = false;
   struct lws_context* context = nullptr;  // guarded by wake_lock for wake()
   // Set by lws itself (info.pcontext) and cleared once the context is wholly gone: with a foreign
@@ -196,6 +198,7 @@ struct LwsServer::State {
     int64_t now_ms = monotonic_us() / 1000;
     for (const HttpRoute& route : http_routes())
       if (route.tick) route.tick(*self->server, now_ms);
+    if (self->publish_path) self->publish_path->tick(now_ms);
     if (self->stopping) {
       if (self->core.session_count() == 0 || monotonic_us() / 1000 >= self->stop_deadline_ms) {
         self->destroy_context();
@@ -215,6 +218,7 @@ struct LwsServer::State {
   static void on_prepare(uv_prepare_t* handle) {
     auto* self = static_cast<State*>(handle->data);
     ServerContext& server = *self->server;
+    if (self->publish_path) self->publish_path->flush();
     if (!server.answer_list.empty()) {
       std::vector<HttpExchange*> answers;
       answers.swap(server.answer_list);
@@ -386,6 +390,7 @@ LwsServer::~LwsServer() {
   State& s = *state_;
   if (s.context) s.destroy_context();
   s.listener.close();
+  s.publish_path.reset();
   if (s.loop_ready) {
     uv_run(&s.loop, UV_RUN_NOWAIT);
     if (s.lws_alive) lws_context_destroy(s.lws_alive);
@@ -455,7 +460,15 @@ void LwsServer::open(bool joins_shards) {
                     (s.options.tls_cert.empty() ? "" : " (check the TLS certificate and key)"));
   }
   s.port = s.listener.port();
-  s.listener.start(&s.loop, vhost, &s.metrics);
+  // Over TLS every connection is lws's; in plain text publishers are served by the hub itself.
+  if (s.options.tls_cert.empty()) {
+    s.publish_path.reset(new PublishPath(&s.loop, vhost, *s.server));
+    s.listener.start(
+        &s.loop, [path = s.publish_path.get()](int fd) { path->take(fd); }, &s.metrics);
+  } else {
+    s.listener.start(
+        &s.loop, [vhost](int fd) { lws_adopt_socket_vhost(vhost, fd); }, &s.metrics);
+  }
   // A frame larger than a message, plus what a session reads and drops of an oversized message
   // before its 1009 (WsSession), is refused at its header.
   s.frame_guard.reset(new FrameGuard(&s.loop, s.metrics, s.options.max_message_bytes + (1u << 20)));
@@ -492,6 +505,7 @@ void LwsServer::begin_stop() {
   if (s.stopping) return;
   s.stopping = true;
   s.listener.close();  // no new connections
+  if (s.publish_path) s.publish_path->close_all();
   int64_t grace_ms = kStopGraceBaseMs + static_cast<int64_t>(s.core.session_count()) * 1000 /
                                             kStopGraceConnectionsPerSecond;
   s.server->stopping = true;

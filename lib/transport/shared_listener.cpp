@@ -102,8 +102,8 @@ void SharedListener::open(const std::string& host, int port) {
                                         : reinterpret_cast<struct sockaddr_in*>(&bound)->sin_port);
 }
 
-void SharedListener::start(uv_loop_t* loop, struct lws_vhost* vhost, Metrics* metrics) {
-  vhost_ = vhost;
+void SharedListener::start(uv_loop_t* loop, std::function<void(int fd)> serve, Metrics* metrics) {
+  serve_ = std::move(serve);
   metrics_ = metrics;
   if (spare_fd_ < 0) spare_fd_ = open_spare();
   struct rlimit limit {};
@@ -187,7 +187,7 @@ bool SharedListener::refuse_one() {
 void SharedListener::on_readable(uv_poll_t* poll, int status, int) {
   auto* self = static_cast<SharedListener*>(poll->data);
   if (status < 0) return;
-  // Everything waiting, then back to the loop; lws closes a socket it cannot adopt.
+  // Everything waiting, then back to the loop.
   int refusals = 0;
   for (;;) {
     int fd = accept4(self->fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -200,7 +200,7 @@ void SharedListener::on_readable(uv_poll_t* poll, int status, int) {
     }
     if (fd >= 0) {
       set_connection_options(fd);
-      lws_adopt_socket_vhost(self->vhost_, fd);
+      self->serve_(fd);
       continue;
     }
     if (errno == EINTR || errno == ECONNABORTED) continue;

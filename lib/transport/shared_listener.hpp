@@ -4,8 +4,8 @@
 // libwebsockets 4.1 sets SO_REUSEPORT on its own listener only when built with several service
 // threads (LWS_MAX_SMP > 1, not Debian's build), and its listener spins when descriptors run
 // out (EMFILE stays readable; it logs every failed accept). So the hub listens itself, one shard
-// or many, and hands each accepted connection to its lws vhost, which then serves it exactly as
-// one it accepted.
+// or many, and hands each accepted connection on (to its lws vhost, which then serves it exactly
+// as one it accepted, or first to PublishPath).
 //
 // Running out of descriptors (EMFILE, ENFILE) is handled as nginx and libev's authors advise: a
 // spare descriptor is kept open; when accept fails for lack of descriptors, the spare is closed,
@@ -16,10 +16,10 @@
 // what the hub itself must open meanwhile.
 #pragma once
 
-#include <libwebsockets.h>
 #include <uv.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace rthub {
@@ -36,8 +36,9 @@ class SharedListener {
   // Binds host:port (port 0: any) with SO_REUSEPORT and listens; throws Error(kIo).
   void open(const std::string& host, int port);
   int port() const { return port_; }
-  // Starts accepting on `loop` into `vhost`; counts descriptor shortages in `metrics`.
-  void start(uv_loop_t* loop, struct lws_vhost* vhost, Metrics* metrics);
+  // Starts accepting on `loop`, giving each connection (non-blocking, options set) to `serve`;
+  // counts descriptor shortages in `metrics`.
+  void start(uv_loop_t* loop, std::function<void(int fd)> serve, Metrics* metrics);
   // Housekeeping (the server's timer): accepts again after a pause, and ends an episode of
   // descriptor shortage once accept has worked normally for a while.
   void resume();
@@ -57,7 +58,7 @@ class SharedListener {
   int spare_fd_ = -1;         // kept open to be given up when descriptors run out
   int fd_ceiling_ = 1 << 30;  // accepted descriptors from here on are answered 503
   uv_poll_t* poll_ = nullptr;
-  struct lws_vhost* vhost_ = nullptr;
+  std::function<void(int fd)> serve_;
   Metrics* metrics_ = nullptr;
   bool paused_ = false;
   // The current episode of descriptor shortage, if any: since when, connections refused.

@@ -38,3 +38,6 @@ list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS redis_failover_epoch)
 list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS postgres_keyed_state)
 # redis_presence: presence across two Redis nodes: joins/leaves both ways, GET /presence on either, kill -9 of a node.
 list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS redis_presence)
+# publish_connection: POST /publish read by the hub itself: keep-alive, 1,000 pipelined in one write,
+# the hand-over to libwebsockets, refusals, heads byte by byte, Connection: close, the 10 s stall bound.
+list(APPEND RTHUB_INTEGRATION_EXTRA_TESTS publish_connection)

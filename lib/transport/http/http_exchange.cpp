@@ -4,6 +4,7 @@
 #include "core/hub_core.hpp"
 #include "core/json_scan.hpp"
 #include "history/page_json.hpp"
+#include "transport/http/publish_call.hpp"
 
 #include <cstdlib>
 #include <functional>
@@ -11,28 +12,6 @@
 
 namespace rthub {
 namespace {
-
-bool is_loopback(const std::string& peer) {
-  return peer.rfind("127.", 0) == 0 || peer == "::1" || peer.rfind("::ffff:127.", 0) == 0;
-}
-
-// Constant-time comparison, so the key cannot be guessed byte by byte from timings.
-bool same_secret(const std::string& given, const std::string& secret) {
-  if (secret.empty()) return false;
-  unsigned char diff = given.size() == secret.size() ? 0 : 1;
-  for (size_t i = 0; i < secret.size(); ++i)
-    diff |= static_cast<unsigned char>((i < given.size() ? given[i] : 0) ^ secret[i]);
-  return diff == 0;
-}
-
-std::string error_body(codec::ErrorCode code, const std::string& text) {
-  std::string out = "{\"error\":{\"code\":\"";
-  out += codec::error_code_name(code);
-  out += "\",\"message\":";
-  json::append_string(out, text);
-  out += "}}";
-  return out;
-}
 
 // Marks a connection whose bodiless request is answered but the answer not yet written: the
 // request line lws parsed, hashed (never null). It lives in the wsi's opaque user data because
@@ -118,7 +97,7 @@ int HttpExchange::queued() {
 void HttpExchange::error(int status, codec::ErrorCode code, const std::string& text) {
   if (replay_ == Replay::kNo)
     server_of(wsi_).metrics.count_error(code);  // counted on the first run
-  reply(status, "application/json", error_body(code, text));
+  reply(status, "application/json", error_json(code, text));
 }
 
 void HttpExchange::route(const std::string& method, const std::string& path) {
@@ -181,19 +160,11 @@ void HttpExchange::route(const std::string& method, const std::string& path) {
   }
   if (path == "/publish") {
     if (method != "POST") return error(405, codec::ErrorCode::kBadRequest, "use POST");
-    if (!server.core.origin_allowed(header(wsi_, WSI_TOKEN_ORIGIN)))
-      return error(403, codec::ErrorCode::kForbidden, "origin not allowed");
-    const std::string& key = server.options.publish_key;
-    if (!key.empty()) {
-      std::string auth = header(wsi_, WSI_TOKEN_HTTP_AUTHORIZATION);
-      std::string given = auth.rfind("Bearer ", 0) == 0 ? auth.substr(7) : std::string();
-      if (!same_secret(given, key))
-        return error(401, codec::ErrorCode::kUnauthorized,
-                     "publish needs Authorization: Bearer <publish key>");
-    } else if (!is_loopback(peer_address(wsi_))) {
-      return error(403, codec::ErrorCode::kForbidden,
-                   "without a publish key only loopback peers may publish");
-    }
+    server.metrics.http_publishes_lws.add();
+    if (auto refused =
+            publish_refusal(server.options, server.core, header(wsi_, WSI_TOKEN_ORIGIN),
+                            header(wsi_, WSI_TOKEN_HTTP_AUTHORIZATION), peer_address(wsi_)))
+      return answer(*refused);
     // libwebsockets 4.1 reads no chunked request body: refuse it at once rather than wait.
     if (!header(wsi_, WSI_TOKEN_HTTP_TRANSFER_ENCODING).empty())
       return error(411, codec::ErrorCode::kBadRequest,
@@ -246,102 +217,14 @@ int HttpExchange::on_body_complete() {
 
 void HttpExchange::publish_body() {
   publishing_ = false;
-  ServerContext& server = server_of(wsi_);
-  json::Scan scan = json::scan_requests(body_, true);
-  if (!scan.ok) return error(400, codec::ErrorCode::kBadRequest, scan.error);
-  if (scan.items.empty())
-    return error(400, codec::ErrorCode::kBadRequest, "empty array: nothing to publish");
-  // The whole batch is checked before anything is published.
-  std::vector<Message> messages;
-  for (size_t i = 0; i < scan.items.size(); ++i) {
-    const json::Fields& f = scan.items[i];
-    std::string where = scan.array ? "item " + std::to_string(i) + ": " : std::string();
-    std::string problem = !f.error.empty()                     ? f.error
-                          : !f.has_channel                     ? "missing channel"
-                          : !is_valid_channel_name(f.channel)  ? bad_channel_name_text()
-                          : f.delete_key && f.key.empty()      ? "delete needs a key"
-                          : !f.data.present() && !f.delete_key ? "missing data"
-                                                               : "";
-    if (!problem.empty()) return error(400, codec::ErrorCode::kBadRequest, where + problem);
-    if (!f.key.empty() && !server.core.keeps_keys())
-      return error(501, codec::ErrorCode::kUnsupported,
-                   where + "keyed messages are not supported with the Redis broker yet");
-    Message m;
-    m.channel = f.channel;
-    if (f.has_type) m.type = f.type;
-    if (f.data.present())
-      m.data.assign(f.data.in(body_));
-    else
-      m.data = "null";  // a delete needs no data
-    m.idempotency_key = f.idempotency_key;
-    m.key = f.key;
-    m.deleted = f.delete_key;
-    messages.push_back(std::move(m));
-  }
+  publish_json(server_of(wsi_).core, body_, [this, alive = alive_](const PublishAnswer& outcome) {
+    if (alive->value) answer(outcome);
+  });
+}
 
-  struct Batch {
-    std::vector<PublishOutcome> outcomes;
-    size_t remaining;
-    bool array;
-  };
-  auto batch = std::make_shared<Batch>(
-      Batch{std::vector<PublishOutcome>(messages.size()), messages.size(), scan.array});
-  std::vector<std::string> channels;
-  for (const auto& m : messages) channels.push_back(m.channel);
-  for (size_t i = 0; i < messages.size(); ++i) {
-    server.core.publish(std::move(messages[i]), [this, alive = alive_, batch, i,
-                                                 channels](const PublishOutcome& outcome) {
-      batch->outcomes[i] = outcome;
-      if (--batch->remaining > 0 || !alive->value) return;
-      // 503 only when no item can have been published; any other failure leaves the outcome of
-      // the request unknown (some items published, or one maybe): 504, to retry with the keys.
-      size_t published = 0, unavailable = 0;
-      const PublishOutcome* failed = nullptr;
-      const PublishOutcome* refused = nullptr;  // a definite refusal: too many keys, unsupported
-      for (const PublishOutcome& o : batch->outcomes) {
-        if ((o.error == BrokerError::kTooManyKeys || o.error == BrokerError::kUnsupported) &&
-            !refused)
-          refused = &o;
-        if (o.error == BrokerError::kOk)
-          published++;
-        else if (o.error == BrokerError::kUnavailable)
-          unavailable++;
-        if (o.error != BrokerError::kOk && (!failed || failed->error == BrokerError::kUnavailable))
-          failed = &o;
-      }
-      if (refused) {
-        std::string why = refused->detail;
-        if (batch->array)
-          why = std::to_string(published) + " of " + std::to_string(batch->outcomes.size()) +
-                " items published; " + why;
-        return refused->error == BrokerError::kTooManyKeys
-                   ? error(409, codec::ErrorCode::kTooManyKeys, why)
-                   : error(501, codec::ErrorCode::kUnsupported, why);
-      }
-      if (unavailable == batch->outcomes.size())
-        return error(503, codec::ErrorCode::kUnavailable,
-                     failed->detail.empty() ? "broker unavailable" : failed->detail);
-      if (failed) {
-        std::string why = failed->detail.empty() ? "broker unavailable" : failed->detail;
-        if (batch->array)
-          why = std::to_string(published) + " of " + std::to_string(batch->outcomes.size()) +
-                " items published, the others failed or may have been (" + why + ")";
-        return error(504, codec::ErrorCode::kUnknownOutcome,
-                     "publish outcome unknown: " + why + "; retry with the same idempotency_key");
-      }
-      std::string body;
-      for (size_t k = 0; k < batch->outcomes.size(); ++k) {
-        const PublishOutcome& o = batch->outcomes[k];
-        if (k) body.push_back(',');
-        body += "{\"channel\":";
-        json::append_string(body, channels[k]);
-        body += ",\"epoch\":";
-        json::append_string(body, o.position.epoch);
-        body += ",\"seq\":" + std::to_string(o.position.seq) + "}";
-      }
-      reply(200, "application/json", batch->array ? "[" + body + "]" : body);
-    });
-  }
+void HttpExchange::answer(const PublishAnswer& outcome) {
+  if (outcome.status != 200) return error(outcome.status, outcome.code, outcome.text);
+  reply(200, "application/json", outcome.text);
 }
 
 namespace {

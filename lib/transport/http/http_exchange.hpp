@@ -18,6 +18,8 @@
 
 namespace rthub {
 
+struct PublishAnswer;
+
 class HttpExchange {
  public:
   // LWS_CALLBACK_HTTP for a path this file serves. Returns the lws callback result.
@@ -50,6 +52,7 @@ class HttpExchange {
   void error(int status, codec::ErrorCode code, const std::string& text);
   void reply(int status, const char* content_type, std::string body);
   void publish_body();
+  void answer(const PublishAnswer& outcome);
   // GET /history?channel=C[&limit=N][&before=SEQ|&after=SEQ], answered when the store has read.
   void history();
   int write_answer(bool close);
