@@ -328,9 +328,10 @@ else
   FIXED_RATE=20; FIXED_SECS=10
   WARM=2; CONNECT_TIMEOUT=30
 fi
-# Publishers: keep-alive connections with one request in flight each (rthub-server does not serve
-# pipelined requests: it closes the connection after the first; the same for every server keeps it
-# fair). 32 of them so that the many-channel ramps are not bound by publish round trips too early.
+# Publishers: keep-alive connections with one request in flight each, the same for every server
+# (rthub serves pipelined publishes, nchan behind nginx too, but a backend that waits for each
+# answer is the common case). 32 of them so that the many-channel ramps are not bound by publish
+# round trips too early.
 PUB=(--publishers 32 --pipeline 1)
 # Fixed-rate scenarios: see the header (a backlog of at most 4 messages can hide in a server).
 PUB_FIXED=(--publishers 4 --pipeline 1)
