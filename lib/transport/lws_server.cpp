@@ -24,6 +24,11 @@ namespace rthub {
 namespace {
 
 constexpr uint64_t kTimerMs = HubCore::kTickMs;  // housekeeping period (the core's sweep slices)
+// How long one flush pass may write before the loop looks at its sockets again: a broadcast to
+// thousands of subscribers is written in slices, so that a publish (or any request) arriving
+// meanwhile is read within this long, and the sessions not yet written then take its message in
+// the same send() as the earlier one.
+constexpr uint64_t kFlushSliceNs = 2000000;
 // How long closing connections may take at stop: 2 s, and 1 s more per 2,000 connections of the
 // shard (each needs its close frame written and, for WebSocket, its peer's answer read; at
 // 15,000 connections on a busy machine that is several seconds). Documented in OPERATIONS.md.
@@ -94,7 +99,8 @@ struct LwsServer::State {
   uv_loop_t loop{};
   uv_timer_t timer{};
   uv_prepare_t flusher{};
-  SharedListener listener;                    // this shard's socket on the hub's port
+  uv_idle_t flush_unfinished{};  // active while a flush pass left sessions for the next iteration
+  SharedListener listener;       // this shard's socket on the hub's port
   std::unique_ptr<PublishPath> publish_path;  // plain-text connections that start with a publish
   std::unique_ptr<FrameGuard> frame_guard;    // RFC 6455 header checks of ws:// connections
   bool loop_ready = false;
@@ -206,6 +212,8 @@ struct LwsServer::State {
         uv_close(reinterpret_cast<uv_handle_t*>(&self->timer), nullptr);
         uv_prepare_stop(&self->flusher);
         uv_close(reinterpret_cast<uv_handle_t*>(&self->flusher), nullptr);
+        uv_idle_stop(&self->flush_unfinished);
+        uv_close(reinterpret_cast<uv_handle_t*>(&self->flush_unfinished), nullptr);
       }
       return;
     }
@@ -228,15 +236,26 @@ struct LwsServer::State {
     std::vector<LwsSession*> listed;
     listed.swap(self->server->flush_list);
     constexpr size_t kAhead = 8;  // sessions: the parts are asked for half as far ahead
-    for (size_t i = 0; i < listed.size(); ++i) {
-      if (i + kAhead < listed.size()) listed[i + kAhead]->prefetch_record();
-      if (i + kAhead / 2 < listed.size()) listed[i + kAhead / 2]->prefetch_parts();
-      listed[i]->flush();
+    uint64_t deadline = uv_hrtime() + kFlushSliceNs;
+    size_t done = 0;
+    while (done < listed.size()) {
+      if (done + kAhead < listed.size()) listed[done + kAhead]->prefetch_record();
+      if (done + kAhead / 2 < listed.size()) listed[done + kAhead / 2]->prefetch_parts();
+      listed[done++]->flush();
+      if (done % 64 == 0 && uv_hrtime() > deadline) break;
     }
+    // A pass that ran out of time leaves the rest for the next iteration, ahead of sessions listed
+    // meanwhile; the loop polls without blocking until they are written.
+    auto& list = self->server->flush_list;
+    list.insert(list.begin(), listed.begin() + static_cast<std::ptrdiff_t>(done), listed.end());
+    if (list.empty())
+      uv_idle_stop(&self->flush_unfinished);
+    else
+      uv_idle_start(&self->flush_unfinished, [](uv_idle_t*) {});
     self->core.publish_write_metrics();
     // Keep the vector's capacity: the list is refilled on every busy iteration.
     listed.clear();
-    if (self->server->flush_list.empty()) self->server->flush_list.swap(listed);
+    if (list.empty()) list.swap(listed);
     self->observe_loop_busy();
   }
 
@@ -480,6 +499,7 @@ void LwsServer::open(bool joins_shards) {
   uv_prepare_init(&s.loop, &s.flusher);
   s.flusher.data = &s;
   uv_prepare_start(&s.flusher, State::on_prepare);
+  uv_idle_init(&s.loop, &s.flush_unfinished);
 }
 
 void LwsServer::run() {

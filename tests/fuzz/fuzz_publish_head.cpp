@@ -22,10 +22,12 @@ void check_head(std::string_view input, const PublishHead& head) {
   fuzz::require(head.head_bytes >= 4 && head.head_bytes <= input.size() &&
                     head.head_bytes <= kMaxPublishHeadBytes,
                 "head_bytes out of range");
-  fuzz::require(input.substr(0, 13) == "POST /publish", "a publish head not starting POST /publish");
+  fuzz::require(input.substr(0, 13) == "POST /publish",
+                "a publish head not starting POST /publish");
   fuzz::require(input.substr(head.head_bytes - 4, 4) == "\r\n\r\n",
                 "a publish head not ending with a blank line");
-  fuzz::require(clean(head.origin) && clean(head.authorization), "a field value with CR, LF or NUL");
+  fuzz::require(clean(head.origin) && clean(head.authorization),
+                "a field value with CR, LF or NUL");
   fuzz::require(head.content_length < 1000000000000000000ull, "a length of more than 18 digits");
 }
 

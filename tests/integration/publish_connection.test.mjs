@@ -1,10 +1,12 @@
 // POST /publish read by the hub itself (PROTOCOL.md, "Publish over HTTP"): a connection that
 // starts with a publish is served by the hub's own HTTP/1.1 reader, keep-alive and pipelined,
 // until a request that is not one: then, with every earlier answer written, the connection goes
-// to libwebsockets, which serves the rest. Either way each request is answered once, in order.
+// to libwebsockets, which serves the rest. Either way each request is answered once, in order;
+// and publishes read between the slices of a long broadcast are delivered once, in order.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import WebSocket from 'ws';
 import { serverFor, wsFor, publishOk, assertPosition, sleep, HANG_MS, SCHEDULING_ALLOWANCE_MS } from './lib/server.mjs';
 import { metricsOf } from './lib/extra.mjs';
 import { get, post, pipeline, rawConnection, assertHealthyAfter } from './lib/raw_http.mjs';
@@ -165,4 +167,45 @@ test('a publish cut short is closed after the stall bound, without a busy loop',
   assert.ok(closes, 'both connections were closed');
   assert.ok(Date.now() - started >= 10000 - SCHEDULING_ALLOWANCE_MS, `closed after ${Date.now() - started} ms, before the bound`);
   assert.equal((await publishOk(srv.port, { channel: 'own.cut', data: 2 })).seq, 1, 'the cut publish was not published');
+});
+
+// A broadcast to thousands of subscribers is written in slices of 2 ms (kFlushSliceNs in
+// lws_server.cpp): publishes read between two slices join the queues of the subscribers not yet
+// written. Whatever the slicing, every subscriber gets every message once, in order.
+test('publishes read while a broadcast is written in slices reach every subscriber once, in order', async (t) => {
+  const srv = await serverFor(t);
+  const subscribers = 2000;
+  const messages = 100;
+  const sockets = [];
+  t.after(() => sockets.forEach((s) => s.terminate()));
+  let complete = 0;
+  const problems = [];
+  let allDone;
+  const done = new Promise((resolve) => { allDone = resolve; });
+  for (let i = 0; i < subscribers; i++) {
+    const ws = new WebSocket(srv.wsUrl);
+    sockets.push(ws);
+    let next = 1;
+    ws.on('message', (data) => {
+      const frame = JSON.parse(data.toString('utf8'));
+      if (frame.op !== 'message') return;
+      if (frame.seq !== next && problems.length < 10) problems.push(`subscriber ${i}: seq ${frame.seq} where ${next} was due`);
+      next = frame.seq + 1;
+      if (frame.seq === messages && ++complete === subscribers) allDone();
+    });
+  }
+  await Promise.all(sockets.map((ws) => new Promise((resolve, reject) => {
+    ws.once('open', () => ws.send(JSON.stringify({ op: 'subscribe', channel: 'own.slices', id: 1 })));
+    ws.on('message', (data) => { if (JSON.parse(data.toString('utf8')).op === 'subscribed') resolve(); });
+    ws.once('error', reject);
+  })));
+  const requests = [];
+  for (let n = 1; n <= messages; n++) requests.push(post('/publish', { channel: 'own.slices', data: { n } }));
+  const { answers } = await pipeline(srv.port, requests);
+  assert.deepEqual(answers.map((a) => a.json?.seq), requests.map((_, i) => i + 1));
+  const finished = await Promise.race([done.then(() => true), sleep(HANG_MS).then(() => false)]);
+  assert.deepEqual(problems, []);
+  assert.ok(finished, `${complete} of ${subscribers} subscribers got all ${messages} messages`);
+  await sleep(300);
+  assert.deepEqual(problems, [], 'nothing was delivered twice after the last message');
 });

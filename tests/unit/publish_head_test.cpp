@@ -21,9 +21,10 @@ HeadVerdict verdict(const std::string& input) {
 }  // namespace
 
 TEST_CASE("a publish head is read with its length, origin, key and Connection", "[publish_head]") {
-  std::string input = kLine +
-                      "Host: 127.0.0.1\r\ncontent-LENGTH:  24 \r\nOrigin: http://a.test\r\n"
-                      "Authorization: Bearer k\r\nConnection: keep-alive, close\r\n\r\n{\"channel\"";
+  std::string input =
+      kLine +
+      "Host: 127.0.0.1\r\ncontent-LENGTH:  24 \r\nOrigin: http://a.test\r\n"
+      "Authorization: Bearer k\r\nConnection: keep-alive, close\r\n\r\n{\"channel\"";
   PublishHead head;
   REQUIRE(read_publish_head(input, head) == HeadVerdict::kPublish);
   CHECK(head.head_bytes == input.find("{\"channel\""));
@@ -52,11 +53,11 @@ TEST_CASE("every prefix of a publish head waits for more", "[publish_head]") {
 }
 
 TEST_CASE("other requests are libwebsockets'", "[publish_head]") {
-  for (const char* start : {"GET /publish HTTP/1.1\r\n", "POST /publication HTTP/1.1\r\n",
-                            "POST /publish/ HTTP/1.1\r\n", "POST /publish HTTP/1.0\r\n",
-                            "POST  /publish HTTP/1.1\r\n", "post /publish HTTP/1.1\r\n",
-                            "POST http://h/publish HTTP/1.1\r\n", "POST /publish HTTP/1.1\n",
-                            "PRI * HTTP/2.0\r\n", "\x16\x03\x01"}) {
+  for (const char* start :
+       {"GET /publish HTTP/1.1\r\n", "POST /publication HTTP/1.1\r\n",
+        "POST /publish/ HTTP/1.1\r\n", "POST /publish HTTP/1.0\r\n", "POST  /publish HTTP/1.1\r\n",
+        "post /publish HTTP/1.1\r\n", "POST http://h/publish HTTP/1.1\r\n",
+        "POST /publish HTTP/1.1\n", "PRI * HTTP/2.0\r\n", "\x16\x03\x01"}) {
     INFO(start);
     CHECK(verdict(std::string(start) + "Content-Length: 0\r\n\r\n") == HeadVerdict::kOther);
   }
@@ -66,15 +67,27 @@ TEST_CASE("other requests are libwebsockets'", "[publish_head]") {
 }
 
 TEST_CASE("a head with anything unusual is libwebsockets'", "[publish_head]") {
-  const std::vector<std::string> odd = {
-      "Transfer-Encoding: chunked\r\n", "Content-Length: 2\r\nContent-Length: 2\r\n",
-      "Content-Length: 2, 2\r\n", "Content-Length: -1\r\n", "Content-Length: 0x10\r\n",
-      "Content-Length: \r\n", "Content-Length: 1234567890123456789\r\n",
-      "Expect: 100-continue\r\n", "Upgrade: h2c\r\n", "Connection: Upgrade\r\n",
-      "HTTP2-Settings: AAMAAABkAAQAAP__\r\n", "Origin: a\r\nOrigin: b\r\n",
-      "Authorization: a\r\nAuthorization: b\r\n", " folded: value\r\n", "No-Colon\r\n",
-      ": no name\r\n", "Bad Name: x\r\n", "Name: bare\rCR\r\n", std::string("Name: nul\0x\r\n", 13),
-      "Name: bare\nLF\r\n", "Name: del\x7f\r\n"};
+  const std::vector<std::string> odd = {"Transfer-Encoding: chunked\r\n",
+                                        "Content-Length: 2\r\nContent-Length: 2\r\n",
+                                        "Content-Length: 2, 2\r\n",
+                                        "Content-Length: -1\r\n",
+                                        "Content-Length: 0x10\r\n",
+                                        "Content-Length: \r\n",
+                                        "Content-Length: 1234567890123456789\r\n",
+                                        "Expect: 100-continue\r\n",
+                                        "Upgrade: h2c\r\n",
+                                        "Connection: Upgrade\r\n",
+                                        "HTTP2-Settings: AAMAAABkAAQAAP__\r\n",
+                                        "Origin: a\r\nOrigin: b\r\n",
+                                        "Authorization: a\r\nAuthorization: b\r\n",
+                                        " folded: value\r\n",
+                                        "No-Colon\r\n",
+                                        ": no name\r\n",
+                                        "Bad Name: x\r\n",
+                                        "Name: bare\rCR\r\n",
+                                        std::string("Name: nul\0x\r\n", 13),
+                                        "Name: bare\nLF\r\n",
+                                        "Name: del\x7f\r\n"};
   for (const std::string& fields : odd) {
     std::string input = kLine + fields + "\r\n";
     INFO(input);

@@ -35,23 +35,37 @@ int64_t now_ms() {
 
 const char* reason_phrase(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 409: return "Conflict";
-    case 413: return "Content Too Large";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Error";
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 409:
+      return "Conflict";
+    case 413:
+      return "Content Too Large";
+    case 501:
+      return "Not Implemented";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return "Error";
   }
 }
 
 }  // namespace
 
 PublishConnection::PublishConnection(PublishPath& path, uv_loop_t* loop, int fd, std::string peer)
-    : path_(path), fd_(fd), peer_(std::move(peer)), poll_(new uv_poll_t), timer_(new uv_timer_t),
+    : path_(path),
+      fd_(fd),
+      peer_(std::move(peer)),
+      poll_(new uv_poll_t),
+      timer_(new uv_timer_t),
       last_progress_ms_(now_ms()) {
   uv_poll_init(loop, poll_, fd_);
   poll_->data = this;
@@ -90,9 +104,9 @@ void PublishConnection::on_readable() {
     size_t held = in_.size();  // taken earlier: a publish whose body was incomplete then
     in_.append(buffer, static_cast<size_t>(n));
     Parsed parsed = parse();
-    size_t take = parsed.body_pending     ? static_cast<size_t>(n)
-                  : parsed.used > held    ? parsed.used - held
-                                          : 0;
+    size_t take = parsed.body_pending  ? static_cast<size_t>(n)
+                  : parsed.used > held ? parsed.used - held
+                                       : 0;
     if (take && recv(fd_, buffer, take, 0) != static_cast<ssize_t>(take))
       return path_.drop(this);  // the bytes were peeked: only a reset gets here
     in_.resize(in_.size() - (static_cast<size_t>(n) - take));  // the rest stays in the socket
@@ -162,10 +176,10 @@ void PublishConnection::serve(const PublishHead& head, std::string body) {
 std::string PublishConnection::format(const PublishAnswer& answer, const std::string& origin,
                                       bool close) const {
   std::string body = publish_answer_body(answer);
-  std::string out = "HTTP/1.1 " + std::to_string(answer.status) + " " +
-                    reason_phrase(answer.status) +
-                    "\r\ncontent-type: application/json\r\ncontent-length: " +
-                    std::to_string(body.size()) + "\r\ncache-control: no-store\r\n";
+  std::string out =
+      "HTTP/1.1 " + std::to_string(answer.status) + " " + reason_phrase(answer.status) +
+      "\r\ncontent-type: application/json\r\ncontent-length: " + std::to_string(body.size()) +
+      "\r\ncache-control: no-store\r\n";
   if (close) out += "connection: close\r\n";
   for (const auto& field : cors_fields(path_.server().options, origin))
     out.append(field.first).append(": ").append(field.second).append("\r\n");

@@ -71,8 +71,8 @@ class PublishConnection {
   int poll_events_ = 0;
   uint64_t repeek_ms_ = 1;
   std::shared_ptr<Alive> alive_ = std::make_shared<Alive>();
-  std::string in_;   // a publish taken from the socket whose body is not all here yet
-  std::string out_;  // answers being written
+  std::string in_;     // a publish taken from the socket whose body is not all here yet
+  std::string out_;    // answers being written
   size_t peeked_ = 0;  // bytes seen in the socket and left there
   std::deque<Answer> answers_;
   uint64_t first_answer_id_ = 0;  // the id of answers_.front()

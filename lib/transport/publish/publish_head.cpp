@@ -85,8 +85,8 @@ bool may_start_publish(std::string_view start) {
 HeadVerdict read_publish_head(std::string_view input, PublishHead& head) {
   size_t pos = request_line(input);
   if (pos == std::string_view::npos) return HeadVerdict::kOther;
-  if (pos == 0) return input.size() < kMaxPublishHeadBytes ? HeadVerdict::kIncomplete
-                                                           : HeadVerdict::kOther;
+  if (pos == 0)
+    return input.size() < kMaxPublishHeadBytes ? HeadVerdict::kIncomplete : HeadVerdict::kOther;
   head = PublishHead{};
   bool has_length = false, has_origin = false, has_authorization = false;
   for (;;) {

@@ -67,9 +67,8 @@ PublishPath::Choice PublishPath::choose(int fd) {
   ssize_t n = recv(fd, start, sizeof start, MSG_PEEK);
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return Choice::kWait;
   // Another request, or the peer closed or failed: libwebsockets' to see.
-  return n > 0 && may_start_publish(std::string_view(start, static_cast<size_t>(n)))
-             ? Choice::kHub
-             : Choice::kLws;
+  return n > 0 && may_start_publish(std::string_view(start, static_cast<size_t>(n))) ? Choice::kHub
+                                                                                     : Choice::kLws;
 }
 
 void PublishPath::place(int fd, Choice choice) {
