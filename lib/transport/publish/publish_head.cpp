@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/parse_seq.hpp"
+
 namespace rthub {
 namespace {
 
@@ -29,17 +31,6 @@ std::string_view trim(std::string_view v) {
   while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
   while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
   return v;
-}
-
-bool parse_length(std::string_view v, size_t& out) {
-  if (v.empty() || v.size() > 18) return false;  // below 2^63 either way
-  size_t n = 0;
-  for (char c : v) {
-    if (c < '0' || c > '9') return false;
-    n = n * 10 + static_cast<size_t>(c - '0');
-  }
-  out = n;
-  return true;
 }
 
 // Whether a Connection value lists `close`; false in `ok` for one naming `upgrade`.
@@ -105,7 +96,7 @@ HeadVerdict read_publish_head(std::string_view input, PublishHead& head) {
       if (!is_value_char(static_cast<unsigned char>(c))) return HeadVerdict::kOther;
     std::string_view value = trim(raw);
     if (same_name(name, "content-length")) {
-      if (has_length || !parse_length(value, head.content_length)) return HeadVerdict::kOther;
+      if (has_length || !parse_seq(value, head.content_length)) return HeadVerdict::kOther;
       has_length = true;
     } else if (same_name(name, "origin")) {
       if (has_origin) return HeadVerdict::kOther;

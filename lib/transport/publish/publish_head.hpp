@@ -7,15 +7,16 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
 namespace rthub {
 
 struct PublishHead {
-  size_t head_bytes = 0;      // the request line, the fields and the blank line
-  size_t content_length = 0;  // the body's bytes, after the head (none without Content-Length)
-  bool close = false;         // `Connection: close`: the last request of the connection
+  size_t head_bytes = 0;        // the request line, the fields and the blank line
+  uint64_t content_length = 0;  // the body's bytes, after the head (none without Content-Length)
+  bool close = false;           // `Connection: close`: the last request of the connection
   std::string origin, authorization;
 };
 
