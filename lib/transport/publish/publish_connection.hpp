@@ -2,7 +2,8 @@
 // are POST /publish (publish_head.hpp): keep-alive and pipelining, answers in request order, one
 // send() for all the answers ready at once, and no change of the socket's poll events while
 // requests and answers flow. libwebsockets' HTTP path costs a publish six epoll_ctl calls and an
-// extra loop pass (docs/BENCHMARKS.md); this one costs a recv and a send.
+// extra loop pass (docs/BENCHMARKS.md); this one costs a peek, a recv and a send (one send for all
+// the answers ready together).
 //
 // Bytes are peeked at and taken from the socket only once they are known to be such a publish:
 // the first request that is not one stays in the socket, and once every earlier answer is
@@ -77,7 +78,7 @@ class PublishConnection {
   std::deque<Answer> answers_;
   uint64_t first_answer_id_ = 0;  // the id of answers_.front()
   bool parsing_ = false;          // answers made ready meanwhile are written after the parse
-  bool hand_over_ = false;        // a request for libwebsockets waits at the start of in_
+  bool hand_over_ = false;        // a request for libwebsockets waits in the socket
   bool last_request_ = false;     // a request said Connection: close
   bool peer_done_ = false;        // the peer ended its side
   bool head_pending_ = false;     // a head cut short waits in the socket
