@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { readFileSync } from 'node:fs';
-import { httpGet, sleep } from './server.mjs';
+import { httpGet, sleep, HANG_MS } from './server.mjs';
 
 export const get = (path) => `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`;
 export const options = (path) => `OPTIONS ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`;
@@ -44,8 +44,9 @@ export function parseResponses(buffer) {
 }
 
 // Writes `requests` in one write on a new connection; resolves once `requests.length` answers
-// came (then hangs up) or the server closed. {responses, closed, trailing, error}.
-export function oneConnection(port, requests, timeoutMs = 5000) {
+// came (then hangs up) or the server closed. {responses, closed, trailing, error}. The bound is
+// only against a hang (HANG_MS): no answer the server gives has a deadline of its own.
+export function oneConnection(port, requests, timeoutMs = HANG_MS) {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1');
     let buffer = Buffer.alloc(0);
