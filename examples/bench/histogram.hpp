@@ -61,6 +61,14 @@ class Histogram {
     return max_;
   }
 
+  // Calls f(upper edge, count) for each non-empty bucket, in increasing order: enough to merge
+  // histograms kept by different processes and take a percentile of the whole (seeds.sh).
+  template <typename F>
+  void for_each_bucket(F f) const {
+    for (size_t i = 0; i < kBuckets; ++i)
+      if (buckets_[i]) f(upper(i), buckets_[i]);
+  }
+
  private:
   static size_t index(uint64_t v) {
     if (v < kSub) return static_cast<size_t>(v);

@@ -1111,6 +1111,7 @@ struct StepResult {
   uint64_t drops = 0;                   // healthy subscribers lost during the step
   double wall_start = 0, wall_end = 0;  // Unix time (s), to line steps up with other records
   bool pass = true;
+  std::string latency;        // JSON: [upper edge ns, count, ...] of the step's non-empty buckets
   std::vector<HubDelta> hub;  // the hub's own breakdown (hub_breakdown_names()), when it has one
 };
 
@@ -1294,6 +1295,11 @@ int main(int argc, char** argv) {
       r.p99 = h.percentile(99);
       r.p999 = h.percentile(99.9);
       r.max = h.max();
+      h.for_each_bucket([&r](uint64_t upper, uint64_t n) {
+        r.latency +=
+            (r.latency.empty() ? "[" : ",") + std::to_string(upper) + "," + std::to_string(n);
+      });
+      r.latency += r.latency.empty() ? "[]" : "]";
       r.hub_cpu = cpu_percent(h0, h1);
       r.bench_cpu = 100.0 * (cpu1 - cpu0) / r.seconds;
       r.drops = total_drops() - drops0;
@@ -1484,11 +1490,12 @@ int main(int argc, char** argv) {
                       "%s{\"rate\":%.1f,\"pub_per_s\":%.1f,\"deliveries_per_s\":%.0f,\"delivered_"
                       "ratio\":%.4f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,"
                       "\"hub_cpu\":%.1f,\"bench_cpu\":%.1f,\"drops\":%" PRIu64
-                      ",\"wall_start\":%.3f,\"wall_end\":%.3f,\"pass\":%s}",
+                      ",\"wall_start\":%.3f,\"wall_end\":%.3f,\"pass\":%s,\"latency_ns\":",
                       k ? "," : "", r.rate, r.pub_per_s, r.deliveries_per_s, r.delivered_ratio,
                       r.p50 / 1e6, r.p99 / 1e6, r.max / 1e6, r.hub_cpu, r.bench_cpu, r.drops,
                       r.wall_start, r.wall_end, r.pass ? "true" : "false");
         j += buf;
+        j += r.latency + "}";
       }
       j += "],";
     }
