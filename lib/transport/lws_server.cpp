@@ -15,6 +15,7 @@
 #include "transport/lws_glue.hpp"
 #include "transport/lws_session.hpp"
 #include "transport/publish/publish_path.hpp"
+#include "transport/send_batch.hpp"
 #include "transport/shared_listener.hpp"
 #include "transport/ws/frame_guard.hpp"
 #include "transport/ws/ws_metrics.hpp"
@@ -103,6 +104,7 @@ struct LwsServer::State {
   SharedListener listener;       // this shard's socket on the hub's port
   std::unique_ptr<PublishPath> publish_path;  // plain-text connections that start with a publish
   std::unique_ptr<FrameGuard> frame_guard;    // RFC 6455 header checks of ws:// connections
+  SendBatch sends;                            // the flush pass's socket writes, made together
   bool loop_ready = false;
   struct lws_context* context = nullptr;  // guarded by wake_lock for wake()
   // Set by lws itself (info.pcontext) and cleared once the context is wholly gone: with a foreign
@@ -226,7 +228,7 @@ struct LwsServer::State {
   static void on_prepare(uv_prepare_t* handle) {
     auto* self = static_cast<State*>(handle->data);
     ServerContext& server = *self->server;
-    if (self->publish_path) self->publish_path->flush();
+    if (self->publish_path) self->publish_path->flush(self->sends);
     if (!server.answer_list.empty()) {
       std::vector<HttpExchange*> answers;
       answers.swap(server.answer_list);
@@ -241,9 +243,14 @@ struct LwsServer::State {
     while (done < listed.size()) {
       if (done + kAhead < listed.size()) listed[done + kAhead]->prefetch_record();
       if (done + kAhead / 2 < listed.size()) listed[done + kAhead / 2]->prefetch_parts();
-      listed[done++]->flush();
+      listed[done++]->flush(self->sends);
       if (done % 64 == 0 && uv_hrtime() > deadline) break;
     }
+    self->sends.run();
+    uint64_t ring_sends, plain_sends;
+    self->sends.take_counts(ring_sends, plain_sends);
+    if (ring_sends) server.metrics.flush_sends_io_uring.add(ring_sends);
+    if (plain_sends) server.metrics.flush_sends_plain.add(plain_sends);
     // A pass that ran out of time leaves the rest for the next iteration, ahead of sessions listed
     // meanwhile; the loop polls without blocking until they are written.
     auto& list = self->server->flush_list;

@@ -5,9 +5,12 @@
 // and another poll change per socket. Instead, a session with new frames joins the server's flush
 // list, and when the loop has handled every pending event (libuv's prepare phase) the server
 // writes each listed session's queue straight to its socket: one send() per socket, carrying all
-// the frames that arrived meanwhile. Only when the socket cannot take everything does the session
+// the frames that arrived meanwhile (for a plain-text WebSocket, one of a batch of sends made in
+// one system call: send_batch.hpp). Only when the socket cannot take everything does the session
 // fall back to libwebsockets' writable callbacks (lws keeps the unsent tail and writes it first).
 #pragma once
+
+#include <sys/types.h>
 
 #include <string>
 
@@ -16,14 +19,17 @@
 
 namespace rthub {
 
+class SendBatch;
+
 class LwsSession : public Session {
  public:
   LwsSession(const TransportKind& kind, struct lws* wsi, std::string peer);
   ~LwsSession() override;
 
   void want_write() final;
-  // Writes what is queued, from the server's flush (outside any lws callback).
-  void flush();
+  // Writes what is queued, from the server's flush (outside any lws callback); a send may be
+  // left in `sends`, whose run() completes it before the flush pass ends.
+  void flush(SendBatch& sends);
   // A flush pass visits thousands of sessions whose records are out of cache, and each miss
   // stalls it (they were most of its own time at 10,000 subscribers): it asks for a session's
   // record a few sessions ahead, then for what the record points to that a write touches.
@@ -33,14 +39,20 @@ class LwsSession : public Session {
  protected:
   // Whether queued frames may go out now (not before an SSE stream's head, not while closing).
   virtual bool streaming() const = 0;
-  // Writes up to one batch of queued frames; -1 when the connection failed.
-  virtual int write_queued() = 0;
+  // Writes up to one batch of queued frames, or leaves its send in `sends` when that is given
+  // (and this transport can: then on_sent() ends it); -1 when the connection failed.
+  virtual int write_queued(SendBatch* sends) = 0;
+  // The result of a send left in a SendBatch (SendBatch::Done).
+  static void on_sent(void* session, ssize_t result, const unsigned char* data, size_t len);
   // Writes a batch and asks for a writable callback when frames remain: for writable callbacks.
-  int write_and_continue();
+  int write_and_continue(SendBatch* sends = nullptr);
 
   struct lws* wsi_;
 
  private:
+  // Outside a callback a failed write cannot return -1 to lws: have it close the connection.
+  void fail_write();
+
   bool listed_ = false;  // on the server's flush list
 };
 

@@ -13,6 +13,7 @@
 #include "transport/lws_glue.hpp"
 #include "transport/publish/publish_head.hpp"
 #include "transport/publish/publish_path.hpp"
+#include "transport/send_batch.hpp"
 
 namespace rthub {
 namespace {
@@ -88,7 +89,7 @@ void PublishConnection::on_poll(uv_poll_t* poll, int status, int events) {
   auto* self = static_cast<PublishConnection*>(poll->data);
   if (status < 0) return self->path_.drop(self);
   if (events & UV_READABLE) return self->on_readable();
-  self->flush();
+  self->flush(nullptr);
 }
 
 void PublishConnection::on_readable() {
@@ -116,7 +117,11 @@ void PublishConnection::on_readable() {
     if (take || static_cast<size_t>(n) != peeked_) last_progress_ms_ = now_ms();
     peeked_ = static_cast<size_t>(n) - take;
   }
-  flush();
+  // Answers ready now go out with the flush pass at the end of this loop iteration, together.
+  if (!answers_.empty() && answers_.front().ready)
+    path_.want_flush(this);
+  else
+    finish();
 }
 
 void PublishConnection::on_timer(uv_timer_t* timer) {
@@ -188,21 +193,39 @@ std::string PublishConnection::format(const PublishAnswer& answer, const std::st
   return out;
 }
 
-void PublishConnection::flush() {
+void PublishConnection::flush(SendBatch* sends) {
+  if (sending_) return;  // listed twice: the batch's result ends the first
   while (!answers_.empty() && answers_.front().ready) {
     out_ += answers_.front().bytes;
     answers_.pop_front();
     ++first_answer_id_;
   }
-  if (!out_.empty()) {
-    ssize_t n = send(fd_, out_.data(), out_.size(), MSG_NOSIGNAL);
-    if (n > 0) {
-      out_.erase(0, static_cast<size_t>(n));
-      last_progress_ms_ = now_ms();
-    } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-      return path_.drop(this);
-    }
+  if (out_.empty()) return finish();
+  // A socket that refused part of an earlier write waits for room, polled: no batch then.
+  if (sends && !(poll_events_ & UV_WRITABLE)) {
+    sending_ = true;
+    return sends->add(fd_, reinterpret_cast<const unsigned char*>(out_.data()), out_.size(),
+                      &PublishConnection::on_sent, this);
   }
+  ssize_t n = send(fd_, out_.data(), out_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  sent(n < 0 ? -errno : n);
+}
+
+void PublishConnection::on_sent(void* connection, ssize_t result, const unsigned char*, size_t) {
+  auto* self = static_cast<PublishConnection*>(connection);
+  self->sending_ = false;
+  self->sent(result);
+}
+
+void PublishConnection::sent(ssize_t result) {
+  if (result > 0) {
+    out_.erase(0, static_cast<size_t>(result));
+    last_progress_ms_ = now_ms();
+  } else if (result < 0 && result != -EAGAIN && result != -EWOULDBLOCK && result != -EINTR) {
+    return path_.drop(this);
+  }
+  // No answer became ready meanwhile: the batch ran within the same flush pass, where no broker
+  // answers (listing this again from here would wait for the loop's next event).
   finish();
 }
 

@@ -2,8 +2,8 @@
 // are POST /publish (publish_head.hpp): keep-alive and pipelining, answers in request order, one
 // send() for all the answers ready at once, and no change of the socket's poll events while
 // requests and answers flow. libwebsockets' HTTP path costs a publish six epoll_ctl calls and an
-// extra loop pass (docs/BENCHMARKS.md); this one costs a peek, a recv and a send (one send for all
-// the answers ready together).
+// extra loop pass (docs/BENCHMARKS.md); this one costs a peek and a recv, and its answers go out
+// with the flush pass's batch of sends (send_batch.hpp), all those ready together in one.
 //
 // Bytes are peeked at and taken from the socket only once they are known to be such a publish:
 // the first request that is not one stays in the socket, and once every earlier answer is
@@ -22,6 +22,7 @@
 namespace rthub {
 
 class PublishPath;
+class SendBatch;
 struct PublishAnswer;
 struct PublishHead;
 
@@ -36,8 +37,9 @@ class PublishConnection {
   // Reads what the socket holds now (called once at the start, then by the poll).
   void on_readable();
   // Writes the answers that are ready, in order, then hands over or closes if that is due (which
-  // deletes this: touch nothing after it).
-  void flush();
+  // deletes this: touch nothing after it). With `sends` the write joins that batch, and all this
+  // happens when the batch runs.
+  void flush(SendBatch* sends);
   // Housekeeping: false when the connection is to close (stalled or idle too long).
   bool still_wanted(int64_t now_ms) const;
 
@@ -51,6 +53,9 @@ class PublishConnection {
   };
   static void on_poll(uv_poll_t* poll, int status, int events);
   static void on_timer(uv_timer_t* timer);
+  static void on_sent(void* connection, ssize_t result, const unsigned char* data, size_t len);
+  // After a write of out_ that took `result` bytes (or failed: -errno).
+  void sent(ssize_t result);
   struct Parsed {
     size_t used = 0;            // bytes of the requests served, from the start of in_
     bool head_pending = false;  // what follows them is a head cut short that may be a publish
@@ -78,6 +83,7 @@ class PublishConnection {
   std::deque<Answer> answers_;
   uint64_t first_answer_id_ = 0;  // the id of answers_.front()
   bool parsing_ = false;          // answers made ready meanwhile are written after the parse
+  bool sending_ = false;          // out_ is in a SendBatch: left unchanged until it runs
   bool hand_over_ = false;        // a request for libwebsockets waits in the socket
   bool last_request_ = false;     // a request said Connection: close
   bool peer_done_ = false;        // the peer ended its side

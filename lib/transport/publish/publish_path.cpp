@@ -109,12 +109,12 @@ void PublishPath::hand_over(PublishConnection* connection, int fd) {
   adopt(fd);
 }
 
-void PublishPath::flush() {
+void PublishPath::flush(SendBatch& sends) {
   if (to_flush_.empty()) return;
   std::vector<PublishConnection*> listed;
   listed.swap(to_flush_);
   for (PublishConnection* connection : listed)
-    if (connections_.count(connection)) connection->flush();  // skip those gone meanwhile
+    if (connections_.count(connection)) connection->flush(&sends);  // skip those gone meanwhile
 }
 
 void PublishPath::tick(int64_t now_ms) {

@@ -16,6 +16,7 @@
 namespace rthub {
 
 class PublishConnection;
+class SendBatch;
 struct ServerContext;
 
 class PublishPath {
@@ -27,8 +28,9 @@ class PublishPath {
 
   // A connection the listener accepted (non-blocking), not yet read.
   void take(int fd);
-  // Writes the answers brokers completed since the last call (the end of each loop iteration).
-  void flush();
+  // Writes the answers completed since the last call (the end of each loop iteration), as sends
+  // of `sends`: they are written when it runs.
+  void flush(SendBatch& sends);
   // Housekeeping: hands undecided connections to libwebsockets after a second, closes stalled
   // and idle publish connections.
   void tick(int64_t now_ms);

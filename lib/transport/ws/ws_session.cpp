@@ -4,6 +4,7 @@
 
 #include "core/hub_core.hpp"  // the clocks
 #include "core/utf8.hpp"
+#include "transport/send_batch.hpp"
 
 namespace rthub {
 
@@ -85,12 +86,13 @@ int WsSession::on_writable() {
   return write_and_continue();
 }
 
-int WsSession::write_queued() {
+int WsSession::write_queued(SendBatch* sends) {
   ServerContext& server = server_of(wsi_);
   auto& queue = this->queue();
   if (queue.empty()) return 0;
   int64_t now = monotonic_us();
-  unsigned char* batch = server.scratch.data() + LWS_PRE;
+  // Raw bytes go straight to the socket only without TLS or an HTTP/2 stream in between.
+  if (sends && (lws_is_ssl(wsi_) || lws_get_network_wsi(wsi_) != wsi_)) sends = nullptr;
   size_t used = 0;
   // A frame bigger than a batch is written from its shared buffer, uncopied.
   if (queue.front().frame->size() >= kWriteBatchBytes) {
@@ -104,12 +106,17 @@ int WsSession::write_queued() {
                ? -1
                : 0;
   }
+  unsigned char* batch = sends ? sends->space(kWriteBatchBytes) : server.scratch.data() + LWS_PRE;
   while (!queue.empty() && used + queue.front().frame->size() <= kWriteBatchBytes) {
     const Outbound& item = queue.front();
     std::memcpy(batch + used, item.frame->data(), item.frame->size());
     used += item.frame->size();
     server.host.on_written(*this, item, now);
     queue.pop();
+  }
+  if (sends) {
+    sends->add(lws_get_socket_fd(wsi_), batch, used, &LwsSession::on_sent, this);
+    return 0;
   }
   return lws_write(wsi_, batch, used, LWS_WRITE_RAW) < 0 ? -1 : 0;
 }
