@@ -32,6 +32,7 @@
 
 #include "histogram.hpp"
 #include "hub_metrics.hpp"
+#include "transport/socket_batch.hpp"
 #include "wire.hpp"
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
@@ -181,7 +182,16 @@ struct Worker {
   int epfd = -1;
   std::vector<Sub> subs;
   std::vector<std::unique_ptr<Histogram>> hist;  // one per step
-  std::vector<char> rbuf;
+  // The readable subscribers of one epoll_wait are read together (rthub::SocketBatch: one system
+  // call with io_uring), each into its own slot; the results are fed once all are in.
+  static constexpr size_t kSlots = 256, kSlotBytes = 32 * 1024;
+  struct Pending {
+    Worker* worker;
+    Sub* sub;
+  };
+  rthub::SocketBatch reads;
+  std::vector<unsigned char> slots;
+  std::vector<Pending> pending;
   Rng rng{1};
   size_t next = 0;
   int inflight = 0;
@@ -214,6 +224,9 @@ struct Worker {
   void fail(Sub& s, const char* why);
   void drop(Sub& s, const char* why);
   void send_out(Sub& s);
+  void read_later(Sub& s);
+  void read_now();
+  static void on_read(void* pending, ssize_t result, const unsigned char* data, size_t len);
   void want(Sub& s, uint32_t events) {
     epoll_event ev{};
     ev.events = events;
@@ -346,20 +359,33 @@ void Worker::on_event(Sub& s, uint32_t events) {
     if (s.state == kClosed) return;
   }
   if (!(events & (EPOLLIN | EPOLLERR | EPOLLHUP))) return;
-  // A few reads per wakeup: enough to drain a socket under load without starving others.
-  for (int round = 0; round < 4; ++round) {
-    ssize_t n = recv(s.fd, rbuf.data(), rbuf.size(), 0);
-    if (n > 0) {
-      now = now_ns();
-      feed(s, rbuf.data(), static_cast<size_t>(n));
-      if (s.state == kClosed || (s.state == kReady && s.stalled && !s.draining)) return;
-      if (static_cast<size_t>(n) < rbuf.size()) return;
-      continue;
-    }
-    if (n == 0) return drop(s, "connection closed by the hub");
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-    return drop(s, (std::string("recv: ") + std::strerror(errno)).c_str());
+  read_later(s);  // one read per wakeup: what a slot cannot hold makes the socket ready again
+}
+
+void Worker::read_later(Sub& s) {
+  if (pending.size() == kSlots) read_now();
+  unsigned char* slot = slots.data() + pending.size() * kSlotBytes;
+  pending.push_back(Pending{this, &s});
+  reads.add_receive(s.fd, slot, kSlotBytes, &Worker::on_read, &pending.back());
+}
+
+void Worker::read_now() {
+  reads.run();
+  pending.clear();
+}
+
+void Worker::on_read(void* pending, ssize_t result, const unsigned char* data, size_t) {
+  Worker& w = *static_cast<Pending*>(pending)->worker;
+  Sub& s = *static_cast<Pending*>(pending)->sub;
+  if (s.state == kClosed || s.fd < 0) return;
+  if (result > 0) {
+    w.now = now_ns();
+    return w.feed(s, reinterpret_cast<char*>(const_cast<unsigned char*>(data)),
+                  static_cast<size_t>(result));
   }
+  if (result == 0) return w.drop(s, "connection closed by the hub");
+  if (result == -EAGAIN || result == -EWOULDBLOCK || result == -EINTR) return;
+  w.drop(s, (std::string("recv: ") + std::strerror(static_cast<int>(-result))).c_str());
 }
 
 void Worker::feed(Sub& s, char* p, size_t n) {
@@ -571,6 +597,7 @@ void Worker::run() {
     for (int i = 0; i < n; ++i)
       on_event(sub_at(events[static_cast<size_t>(i)].data.u64),
                events[static_cast<size_t>(i)].events);
+    read_now();
     seen_step.store(step, std::memory_order_release);
   }
   for (auto& s : subs)
@@ -1172,7 +1199,8 @@ int main(int argc, char** argv) {
     w->dst = dst;
     w->id = t;
     w->epfd = epoll_create1(EPOLL_CLOEXEC);
-    w->rbuf.resize(256 * 1024);
+    w->slots.resize(Worker::kSlots * Worker::kSlotBytes);
+    w->pending.reserve(Worker::kSlots);  // on_read's owners: never moved
     w->rng = Rng(now_ns() ^ (static_cast<uint64_t>(t + 1) << 32));
     for (int k = 0; k < steps_cap; ++k) w->hist.push_back(std::make_unique<Histogram>());
     workers.push_back(std::move(w));

@@ -15,8 +15,8 @@
 #include "transport/lws_glue.hpp"
 #include "transport/lws_session.hpp"
 #include "transport/publish/publish_path.hpp"
-#include "transport/send_batch.hpp"
 #include "transport/shared_listener.hpp"
+#include "transport/socket_batch.hpp"
 #include "transport/ws/frame_guard.hpp"
 #include "transport/ws/ws_metrics.hpp"
 #include "transport/ws/ws_session.hpp"
@@ -104,7 +104,7 @@ struct LwsServer::State {
   SharedListener listener;       // this shard's socket on the hub's port
   std::unique_ptr<PublishPath> publish_path;  // plain-text connections that start with a publish
   std::unique_ptr<FrameGuard> frame_guard;    // RFC 6455 header checks of ws:// connections
-  SendBatch sends;                            // the flush pass's socket writes, made together
+  SocketBatch sends;                          // the flush pass's socket writes, made together
   bool loop_ready = false;
   struct lws_context* context = nullptr;  // guarded by wake_lock for wake()
   // Set by lws itself (info.pcontext) and cleared once the context is wholly gone: with a foreign

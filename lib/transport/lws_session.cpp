@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 
-#include "transport/send_batch.hpp"
+#include "transport/socket_batch.hpp"
 
 namespace rthub {
 
@@ -23,7 +23,7 @@ void LwsSession::want_write() {
   server_of(wsi_).flush_list.push_back(this);
 }
 
-void LwsSession::flush(SendBatch& sends) {
+void LwsSession::flush(SocketBatch& sends) {
   listed_ = false;
   // With a partial write pending, lws already waits for the socket and will call back.
   if (!streaming() || queue().empty() || lws_partial_buffered(wsi_)) return;
@@ -60,7 +60,7 @@ void LwsSession::prefetch_parts() {
   __builtin_prefetch(cursors().data());
 }
 
-int LwsSession::write_and_continue(SendBatch* sends) {
+int LwsSession::write_and_continue(SocketBatch* sends) {
   if (write_queued(sends) < 0) return -1;
   if (!queue().empty()) lws_callback_on_writable(wsi_);
   return 0;

@@ -6,7 +6,7 @@
 // list, and when the loop has handled every pending event (libuv's prepare phase) the server
 // writes each listed session's queue straight to its socket: one send() per socket, carrying all
 // the frames that arrived meanwhile (for a plain-text WebSocket, one of a batch of sends made in
-// one system call: send_batch.hpp). Only when the socket cannot take everything does the session
+// one system call: socket_batch.hpp). Only when the socket cannot take everything does the session
 // fall back to libwebsockets' writable callbacks (lws keeps the unsent tail and writes it first).
 #pragma once
 
@@ -19,7 +19,7 @@
 
 namespace rthub {
 
-class SendBatch;
+class SocketBatch;
 
 class LwsSession : public Session {
  public:
@@ -29,7 +29,7 @@ class LwsSession : public Session {
   void want_write() final;
   // Writes what is queued, from the server's flush (outside any lws callback); a send may be
   // left in `sends`, whose run() completes it before the flush pass ends.
-  void flush(SendBatch& sends);
+  void flush(SocketBatch& sends);
   // A flush pass visits thousands of sessions whose records are out of cache, and each miss
   // stalls it (they were most of its own time at 10,000 subscribers): it asks for a session's
   // record a few sessions ahead, then for what the record points to that a write touches.
@@ -41,11 +41,11 @@ class LwsSession : public Session {
   virtual bool streaming() const = 0;
   // Writes up to one batch of queued frames, or leaves its send in `sends` when that is given
   // (and this transport can: then on_sent() ends it); -1 when the connection failed.
-  virtual int write_queued(SendBatch* sends) = 0;
-  // The result of a send left in a SendBatch (SendBatch::Done).
+  virtual int write_queued(SocketBatch* sends) = 0;
+  // The result of a send left in a SocketBatch (SocketBatch::Done).
   static void on_sent(void* session, ssize_t result, const unsigned char* data, size_t len);
   // Writes a batch and asks for a writable callback when frames remain: for writable callbacks.
-  int write_and_continue(SendBatch* sends = nullptr);
+  int write_and_continue(SocketBatch* sends = nullptr);
 
   struct lws* wsi_;
 

@@ -13,7 +13,7 @@
 #include "transport/lws_glue.hpp"
 #include "transport/publish/publish_head.hpp"
 #include "transport/publish/publish_path.hpp"
-#include "transport/send_batch.hpp"
+#include "transport/socket_batch.hpp"
 
 namespace rthub {
 namespace {
@@ -193,7 +193,7 @@ std::string PublishConnection::format(const PublishAnswer& answer, const std::st
   return out;
 }
 
-void PublishConnection::flush(SendBatch* sends) {
+void PublishConnection::flush(SocketBatch* sends) {
   if (sending_) return;  // listed twice: the batch's result ends the first
   while (!answers_.empty() && answers_.front().ready) {
     out_ += answers_.front().bytes;

@@ -3,7 +3,7 @@
 // send() for all the answers ready at once, and no change of the socket's poll events while
 // requests and answers flow. libwebsockets' HTTP path costs a publish six epoll_ctl calls and an
 // extra loop pass (docs/BENCHMARKS.md); this one costs a peek and a recv, and its answers go out
-// with the flush pass's batch of sends (send_batch.hpp), all those ready together in one.
+// with the flush pass's batch of sends (socket_batch.hpp), all those ready together in one.
 //
 // Bytes are peeked at and taken from the socket only once they are known to be such a publish:
 // the first request that is not one stays in the socket, and once every earlier answer is
@@ -22,7 +22,7 @@
 namespace rthub {
 
 class PublishPath;
-class SendBatch;
+class SocketBatch;
 struct PublishAnswer;
 struct PublishHead;
 
@@ -39,7 +39,7 @@ class PublishConnection {
   // Writes the answers that are ready, in order, then hands over or closes if that is due (which
   // deletes this: touch nothing after it). With `sends` the write joins that batch, and all this
   // happens when the batch runs.
-  void flush(SendBatch* sends);
+  void flush(SocketBatch* sends);
   // Housekeeping: false when the connection is to close (stalled or idle too long).
   bool still_wanted(int64_t now_ms) const;
 
@@ -83,7 +83,7 @@ class PublishConnection {
   std::deque<Answer> answers_;
   uint64_t first_answer_id_ = 0;  // the id of answers_.front()
   bool parsing_ = false;          // answers made ready meanwhile are written after the parse
-  bool sending_ = false;          // out_ is in a SendBatch: left unchanged until it runs
+  bool sending_ = false;          // out_ is in a SocketBatch: left unchanged until it runs
   bool hand_over_ = false;        // a request for libwebsockets waits in the socket
   bool last_request_ = false;     // a request said Connection: close
   bool peer_done_ = false;        // the peer ended its side

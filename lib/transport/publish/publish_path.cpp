@@ -109,7 +109,7 @@ void PublishPath::hand_over(PublishConnection* connection, int fd) {
   adopt(fd);
 }
 
-void PublishPath::flush(SendBatch& sends) {
+void PublishPath::flush(SocketBatch& sends) {
   if (to_flush_.empty()) return;
   std::vector<PublishConnection*> listed;
   listed.swap(to_flush_);

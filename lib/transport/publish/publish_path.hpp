@@ -16,7 +16,7 @@
 namespace rthub {
 
 class PublishConnection;
-class SendBatch;
+class SocketBatch;
 struct ServerContext;
 
 class PublishPath {
@@ -30,7 +30,7 @@ class PublishPath {
   void take(int fd);
   // Writes the answers completed since the last call (the end of each loop iteration), as sends
   // of `sends`: they are written when it runs.
-  void flush(SendBatch& sends);
+  void flush(SocketBatch& sends);
   // Housekeeping: hands undecided connections to libwebsockets after a second, closes stalled
   // and idle publish connections.
   void tick(int64_t now_ms);

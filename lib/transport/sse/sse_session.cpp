@@ -151,7 +151,7 @@ int SseSession::on_writable() {
   return 0;
 }
 
-int SseSession::write_queued(SendBatch*) {
+int SseSession::write_queued(SocketBatch*) {
   ServerContext& server = server_of(wsi_);
   unsigned char* batch = server.scratch.data() + LWS_PRE;
   size_t used = 0;

@@ -4,7 +4,7 @@
 
 #include "core/hub_core.hpp"  // the clocks
 #include "core/utf8.hpp"
-#include "transport/send_batch.hpp"
+#include "transport/socket_batch.hpp"
 
 namespace rthub {
 
@@ -86,7 +86,7 @@ int WsSession::on_writable() {
   return write_and_continue();
 }
 
-int WsSession::write_queued(SendBatch* sends) {
+int WsSession::write_queued(SocketBatch* sends) {
   ServerContext& server = server_of(wsi_);
   auto& queue = this->queue();
   if (queue.empty()) return 0;

@@ -3,7 +3,7 @@
 // Frames arrive pre-encoded and shared (websocket_kind() frames are complete unmasked text
 // frames), so a writable callback copies as many queued frames as fit into one batch and hands
 // them to the socket in one write, raw: no per-subscriber framing or JSON work. On a plain-text
-// connection that write may join the flush pass's batch of sends (send_batch.hpp).
+// connection that write may join the flush pass's batch of sends (socket_batch.hpp).
 #pragma once
 
 #include <string>
@@ -27,7 +27,7 @@ class WsSession final : public LwsSession {
 
  private:
   bool streaming() const override { return !closing(); }
-  int write_queued(SendBatch* sends) override;
+  int write_queued(SocketBatch* sends) override;
 
   std::string rx_;        // a message arriving in fragments
   size_t discarded_ = 0;  // bytes of an oversized message read and dropped before closing

@@ -1,4 +1,4 @@
-#include "transport/send_batch.hpp"
+#include "transport/socket_batch.hpp"
 
 #include <linux/io_uring.h>
 #include <sys/mman.h>
@@ -37,16 +37,18 @@ T* at(void* base, unsigned offset) {
 
 }  // namespace
 
-SendBatch::SendBatch() : arena_(kArenaBytes) {
+SocketBatch::SocketBatch() : arena_(kArenaBytes) {
   entries_.reserve(kRingEntries);
   // Opened here, used by the service thread alone: a ring has no thread affinity without
   // IORING_SETUP_SINGLE_ISSUER, which is not asked for.
   if (io_uring_wanted()) open_ring();
 }
 
-SendBatch::~SendBatch() { close_ring(); }
+SocketBatch::~SocketBatch() {
+  close_ring();
+}
 
-bool SendBatch::open_ring() {
+bool SocketBatch::open_ring() {
   io_uring_params params;
   std::memset(&params, 0, sizeof params);
   int fd = static_cast<int>(syscall(__NR_io_uring_setup, kRingEntries, &params));
@@ -75,7 +77,7 @@ bool SendBatch::open_ring() {
   return true;
 }
 
-void SendBatch::close_ring() {
+void SocketBatch::close_ring() {
   if (sqes_map_) munmap(sqes_map_, sqes_map_bytes_);
   if (cq_map_ && cq_map_ != sq_map_) munmap(cq_map_, cq_map_bytes_);
   if (sq_map_) munmap(sq_map_, sq_map_bytes_);
@@ -84,22 +86,28 @@ void SendBatch::close_ring() {
   ring_fd_ = -1;
 }
 
-unsigned char* SendBatch::space(size_t len) {
+unsigned char* SocketBatch::space(size_t len) {
   if (len > arena_.size()) arena_.resize(len);
   size_t limit = ring_fd_ >= 0 ? entries_max_ : kRingEntries;
   if (arena_used_ + len > arena_.size() || entries_.size() >= limit) run();
   return arena_.data() + arena_used_;
 }
 
-void SendBatch::add(int fd, const unsigned char* data, size_t len, Done done, void* owner) {
+void SocketBatch::add(int fd, const unsigned char* data, size_t len, Done done, void* owner) {
   size_t limit = ring_fd_ >= 0 ? entries_max_ : kRingEntries;
   if (entries_.size() >= limit) run();  // only for bytes outside the arena (space() made room)
   if (data >= arena_.data() && data < arena_.data() + arena_.size())
     arena_used_ = static_cast<size_t>(data - arena_.data()) + len;
-  entries_.push_back(Entry{fd, data, len, done, owner, kPending});
+  entries_.push_back(Entry{false, fd, data, len, done, owner, kPending});
 }
 
-bool SendBatch::run_on_ring() {
+void SocketBatch::add_receive(int fd, unsigned char* buffer, size_t len, Done done, void* owner) {
+  size_t limit = ring_fd_ >= 0 ? entries_max_ : kRingEntries;
+  if (entries_.size() >= limit) run();
+  entries_.push_back(Entry{true, fd, buffer, len, done, owner, kPending});
+}
+
+bool SocketBatch::run_on_ring() {
   auto* sqes = static_cast<io_uring_sqe*>(sqes_map_);
   auto* cqes = static_cast<io_uring_cqe*>(cqes_);
   unsigned tail = *sq_tail_;  // this thread is the ring's only writer
@@ -108,13 +116,13 @@ bool SendBatch::run_on_ring() {
     unsigned index = tail & *sq_mask_;
     io_uring_sqe& sqe = sqes[index];
     std::memset(&sqe, 0, sizeof sqe);
-    sqe.opcode = IORING_OP_SEND;
+    sqe.opcode = e.receive ? IORING_OP_RECV : IORING_OP_SEND;
     sqe.fd = e.fd;
     sqe.addr = reinterpret_cast<uint64_t>(e.data);
     sqe.len = static_cast<uint32_t>(e.len);
-    // MSG_DONTWAIT: the send runs now or answers EAGAIN; io_uring neither waits for room nor
-    // retries it later, so every result is in when io_uring_enter returns.
-    sqe.msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL;
+    // MSG_DONTWAIT: the call runs now or answers EAGAIN; io_uring neither waits for the socket
+    // nor retries later, so every result is in when io_uring_enter returns.
+    sqe.msg_flags = MSG_DONTWAIT | (e.receive ? 0 : MSG_NOSIGNAL);
     sqe.user_data = i;
     sq_array_[index] = index;
     ++tail;
@@ -124,8 +132,8 @@ bool SendBatch::run_on_ring() {
   unsigned unsubmitted = total, completed = 0;
   bool failed = false;
   while (completed < total) {
-    int r = static_cast<int>(syscall(__NR_io_uring_enter, ring_fd_, unsubmitted,
-                                     total - completed, IORING_ENTER_GETEVENTS, nullptr, 0));
+    int r = static_cast<int>(syscall(__NR_io_uring_enter, ring_fd_, unsubmitted, total - completed,
+                                     IORING_ENTER_GETEVENTS, nullptr, 0));
     if (r < 0 && errno != EINTR) failed = true;
     if (r > 0) unsubmitted -= static_cast<unsigned>(r);
     unsigned head = *cq_head_;
@@ -141,7 +149,7 @@ bool SendBatch::run_on_ring() {
     if (failed) break;
   }
   if (!failed) {
-    // A kernel without IORING_OP_SEND refuses it with EINVAL: send those again by hand.
+    // A kernel without IORING_OP_SEND (RECV) refuses it with EINVAL: make those calls by hand.
     bool refused = false;
     for (Entry& e : entries_)
       if (e.result == -EINVAL) {
@@ -158,7 +166,7 @@ bool SendBatch::run_on_ring() {
   return false;
 }
 
-void SendBatch::run() {
+void SocketBatch::run() {
   if (entries_.empty()) return;
   if (ring_fd_ >= 0) run_on_ring();
   for (Entry& e : entries_) {
@@ -166,7 +174,8 @@ void SendBatch::run() {
       ++ring_sends_;
       continue;
     }
-    ssize_t n = send(e.fd, e.data, e.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    ssize_t n = e.receive ? recv(e.fd, const_cast<unsigned char*>(e.data), e.len, MSG_DONTWAIT)
+                          : send(e.fd, e.data, e.len, MSG_DONTWAIT | MSG_NOSIGNAL);
     e.result = n < 0 ? -errno : n;
     ++plain_sends_;
   }

@@ -1,4 +1,4 @@
-// Many sends in one system call (send_batch.hpp): each result is what send(MSG_DONTWAIT) would
+// Many sends in one system call (socket_batch.hpp): each result is what send(MSG_DONTWAIT) would
 // have said, in the order added, with io_uring and without it (RTHUB_IO_URING=0).
 #include <catch2/catch.hpp>
 
@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "transport/send_batch.hpp"
+#include "transport/socket_batch.hpp"
 
 using namespace rthub;
 
@@ -36,7 +36,8 @@ struct Pair {
   std::string drain() const {
     std::string got;
     char buf[65536];
-    for (ssize_t n; (n = read(theirs, buf, sizeof buf)) > 0;) got.append(buf, static_cast<size_t>(n));
+    for (ssize_t n; (n = read(theirs, buf, sizeof buf)) > 0;)
+      got.append(buf, static_cast<size_t>(n));
     return got;
   }
 };
@@ -58,19 +59,19 @@ struct Recorder {
 };
 
 // Sends `text` through the batch from its arena.
-void add_text(SendBatch& batch, int fd, const std::string& text, Recorder& recorder) {
+void add_text(SocketBatch& batch, int fd, const std::string& text, Recorder& recorder) {
   unsigned char* room = batch.space(text.size());
   std::memcpy(room, text.data(), text.size());
   batch.add(fd, room, text.size(), &Recorder::done, &recorder);
 }
 
 // The batch made with io_uring where this machine has it, and made without.
-std::unique_ptr<SendBatch> make_batch(bool ring) {
+std::unique_ptr<SocketBatch> make_batch(bool ring) {
   if (ring)
     unsetenv("RTHUB_IO_URING");
   else
     setenv("RTHUB_IO_URING", "0", 1);
-  auto batch = std::make_unique<SendBatch>();
+  auto batch = std::make_unique<SocketBatch>();
   unsetenv("RTHUB_IO_URING");
   if (!ring) REQUIRE_FALSE(batch->uses_io_uring());
   return batch;
@@ -78,7 +79,7 @@ std::unique_ptr<SendBatch> make_batch(bool ring) {
 
 }  // namespace
 
-TEST_CASE("every send of a batch arrives whole, reported in the order added", "[send_batch]") {
+TEST_CASE("every send of a batch arrives whole, reported in the order added", "[socket_batch]") {
   bool ring = GENERATE(true, false);
   auto batch = make_batch(ring);
   INFO("io_uring asked for: " << ring << ", in use: " << batch->uses_io_uring());
@@ -109,7 +110,7 @@ TEST_CASE("every send of a batch arrives whole, reported in the order added", "[
   CHECK(recorder.results.size() == static_cast<size_t>(kSockets));
 }
 
-TEST_CASE("a full socket answers EAGAIN or takes part, as send() would", "[send_batch]") {
+TEST_CASE("a full socket answers EAGAIN or takes part, as send() would", "[socket_batch]") {
   bool ring = GENERATE(true, false);
   auto batch = make_batch(ring);
   Pair full, fine, closed;
@@ -144,7 +145,7 @@ TEST_CASE("a full socket answers EAGAIN or takes part, as send() would", "[send_
   CHECK(full.drain() == big.substr(0, static_cast<size_t>(taken)));
 }
 
-TEST_CASE("bytes outside the arena are sent from where they are", "[send_batch]") {
+TEST_CASE("bytes outside the arena are sent from where they are", "[socket_batch]") {
   bool ring = GENERATE(true, false);
   auto batch = make_batch(ring);
   Pair pair;
@@ -155,4 +156,24 @@ TEST_CASE("bytes outside the arena are sent from where they are", "[send_batch]"
   REQUIRE(recorder.results.size() == 1);
   CHECK(recorder.results[0].result == static_cast<ssize_t>(sizeof kText - 1));
   CHECK(pair.drain() == "kept by the caller");
+}
+
+TEST_CASE("receives report what recv() would: bytes, EAGAIN, the peer's end", "[socket_batch]") {
+  bool ring = GENERATE(true, false);
+  auto batch = make_batch(ring);
+  Pair with_data, empty, ended;
+  REQUIRE(write(with_data.theirs, "abc", 3) == 3);
+  close(ended.theirs);
+  ended.theirs = -1;
+  Recorder recorder;
+  unsigned char a[16], b[16], c[16];
+  batch->add_receive(with_data.ours, a, sizeof a, &Recorder::done, &recorder);
+  batch->add_receive(empty.ours, b, sizeof b, &Recorder::done, &recorder);
+  batch->add_receive(ended.ours, c, sizeof c, &Recorder::done, &recorder);
+  batch->run();
+  REQUIRE(recorder.results.size() == 3);
+  CHECK(recorder.results[0].result == 3);
+  CHECK(recorder.results[0].bytes.substr(0, 3) == "abc");
+  CHECK(recorder.results[1].result == -EAGAIN);
+  CHECK(recorder.results[2].result == 0);
 }

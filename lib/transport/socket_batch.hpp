@@ -1,4 +1,5 @@
-// send_batch.hpp: many non-blocking sends to different sockets for the price of one system call.
+// socket_batch.hpp: many non-blocking sends (or receives) on different sockets for the price of
+// one system call.
 //
 // A flush pass writes to thousands of sockets, one send() each, and on a machine where entering
 // the kernel is dear (a virtual machine with speculation mitigations: about 2 us a call here,
@@ -7,7 +8,8 @@
 // send(MSG_DONTWAIT) would (no retry, no background thread: a full socket answers EAGAIN), so
 // run() returns with every send done and its result known, and the caller handles a partial or
 // failed one exactly as after send(). Without io_uring (an old kernel, a seccomp filter,
-// RTHUB_IO_URING=0 in the environment) run() makes the same sends one by one.
+// RTHUB_IO_URING=0 in the environment) run() makes the same sends one by one. Receives work the
+// same way, as recv(MSG_DONTWAIT) (the load generator reads its subscribers with them).
 #pragma once
 
 #include <sys/types.h>
@@ -18,15 +20,15 @@
 
 namespace rthub {
 
-class SendBatch {
+class SocketBatch {
  public:
-  // What to do with one send's result: the bytes sent, or -errno.
+  // What to do with one send's (receive's) result: the bytes sent (received), or -errno.
   using Done = void (*)(void* owner, ssize_t result, const unsigned char* data, size_t len);
 
-  SendBatch();
-  ~SendBatch();
-  SendBatch(const SendBatch&) = delete;
-  SendBatch& operator=(const SendBatch&) = delete;
+  SocketBatch();
+  ~SocketBatch();
+  SocketBatch(const SocketBatch&) = delete;
+  SocketBatch& operator=(const SocketBatch&) = delete;
 
   // Room for `len` bytes that stay valid until the next run() returns: the caller copies what it
   // sends there. Runs the queued sends first when the room left is too small.
@@ -34,6 +36,8 @@ class SendBatch {
   // Queues a send of `len` bytes at `data` (from space(), or kept alive by the caller until run()
   // returns) to `fd`; done(owner, ...) is called from run(). Runs the queue first when it is full.
   void add(int fd, const unsigned char* data, size_t len, Done done, void* owner);
+  // Queues a receive of up to `len` bytes into `buffer` (the caller's, until run() returns).
+  void add_receive(int fd, unsigned char* buffer, size_t len, Done done, void* owner);
   // Sends everything queued and reports each result, in the order added.
   void run();
 
@@ -47,6 +51,7 @@ class SendBatch {
 
  private:
   struct Entry {
+    bool receive;
     int fd;
     const unsigned char* data;
     size_t len;
