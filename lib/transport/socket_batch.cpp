@@ -134,7 +134,8 @@ bool SocketBatch::run_on_ring() {
   while (completed < total) {
     int r = static_cast<int>(syscall(__NR_io_uring_enter, ring_fd_, unsubmitted, total - completed,
                                      IORING_ENTER_GETEVENTS, nullptr, 0));
-    if (r < 0 && errno != EINTR) failed = true;
+    // Nothing taken from a ring that holds unsubmitted entries would wait for ever: a failure.
+    if ((r < 0 && errno != EINTR) || (r == 0 && unsubmitted > 0)) failed = true;
     if (r > 0) unsubmitted -= static_cast<unsigned>(r);
     unsigned head = *cq_head_;
     unsigned ready = __atomic_load_n(cq_tail_, __ATOMIC_ACQUIRE);
