@@ -35,6 +35,20 @@ T* at(void* base, unsigned offset) {
   return reinterpret_cast<T*>(static_cast<char*>(base) + offset);
 }
 
+// Whether the ring's kernel knows IORING_OP_SEND and IORING_OP_RECV (Linux 5.6, like the probe
+// itself: an older kernel refuses the probe).
+bool knows_socket_calls(int ring_fd) {
+  constexpr unsigned kOps = IORING_OP_RECV + 1;
+  std::vector<unsigned char> buffer(sizeof(io_uring_probe) + kOps * sizeof(io_uring_probe_op), 0);
+  auto* probe = reinterpret_cast<io_uring_probe*>(buffer.data());
+  if (syscall(__NR_io_uring_register, ring_fd, IORING_REGISTER_PROBE, probe, kOps) < 0)
+    return false;
+  auto known = [probe](unsigned op) {
+    return op <= probe->last_op && (probe->ops[op].flags & IO_URING_OP_SUPPORTED);
+  };
+  return known(IORING_OP_SEND) && known(IORING_OP_RECV);
+}
+
 }  // namespace
 
 SocketBatch::SocketBatch() : arena_(kArenaBytes) {
@@ -54,6 +68,10 @@ bool SocketBatch::open_ring() {
   int fd = static_cast<int>(syscall(__NR_io_uring_setup, kRingEntries, &params));
   if (fd < 0) return false;  // ENOSYS, EPERM (seccomp, io_uring_disabled): plain send() then
   ring_fd_ = fd;
+  if (!knows_socket_calls(fd)) {
+    close_ring();
+    return false;
+  }
   entries_max_ = std::min(params.sq_entries, kRingEntries);
   sq_map_bytes_ = params.sq_off.array + params.sq_entries * sizeof(unsigned);
   cq_map_bytes_ = params.cq_off.cqes + params.cq_entries * sizeof(io_uring_cqe);
@@ -149,20 +167,12 @@ bool SocketBatch::run_on_ring() {
     __atomic_store_n(cq_head_, head, __ATOMIC_RELEASE);
     if (failed) break;
   }
-  if (!failed) {
-    // A kernel without IORING_OP_SEND (RECV) refuses it with EINVAL: make those calls by hand.
-    bool refused = false;
-    for (Entry& e : entries_)
-      if (e.result == -EINVAL) {
-        e.result = kPending;
-        refused = true;
-      }
-    if (!refused) return true;
-  }
-  // Sends the ring took but never reported cannot be told from sent ones: their connections
-  // are failed rather than risk writing their bytes twice.
+  if (!failed) return true;
+  // Calls the ring took but never reported cannot be told from made ones: their connections are
+  // failed rather than risk writing bytes twice. The rest are made by hand, and so is everything
+  // after: the ring is closed.
   for (size_t i = 0; i < total - unsubmitted; ++i)
-    if (entries_[i].result == kPending && failed) entries_[i].result = -EIO;
+    if (entries_[i].result == kPending) entries_[i].result = -EIO;
   close_ring();
   return false;
 }
