@@ -113,3 +113,25 @@ test('every event-loop iteration is counted twice: its busy time and its CPU tim
   const cpu = m.value('rthub_loop_cpu_seconds_sum');
   assert.ok(Number.isFinite(cpu) && cpu >= 0, `rthub_loop_cpu_seconds_sum = ${cpu}`);
 });
+
+test('the flush pass\'s WebSocket writes are counted by path, and RTHUB_IO_URING=0 makes them send()s', async (t) => {
+  for (const env of [{}, { RTHUB_IO_URING: '0' }]) {
+    const srv = await serverFor(t, [], { env });
+    const ws = await wsFor(t, srv.wsUrl);
+    const channel = 'metrics.sends';
+    await ws.request({ op: 'subscribe', channel, id: 1 });
+    // Each message is taken before the next is published, so each goes out in a write of its own.
+    for (let n = 1; n <= 5; n++) {
+      await publishOk(srv.port, { channel, data: { n } });
+      await ws.take(1, { op: 'message', channel });
+    }
+    const m = await scrape(srv.port);
+    const ring = m.value('rthub_flush_sends_total', { via: 'io_uring' });
+    const plain = m.value('rthub_flush_sends_total', { via: 'send' });
+    assert.ok(ring + plain >= 5, `five messages in five writes at least: io_uring ${ring}, send ${plain}`);
+    // A hub takes one path for all its writes: io_uring where the kernel offers it, else send().
+    assert.ok((ring === 0) !== (plain === 0), `one path: io_uring ${ring}, send ${plain}`);
+    if (env.RTHUB_IO_URING === '0') assert.equal(ring, 0, 'RTHUB_IO_URING=0: no io_uring');
+    else t.diagnostic(`io_uring ${ring > 0 ? 'in use' : 'refused by this kernel'}`);
+  }
+});
