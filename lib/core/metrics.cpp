@@ -159,7 +159,7 @@ std::string Metrics::render() const {
        "Publish connections handed to libwebsockets for a request other than POST /publish.");
   line(out, "rthub_http_handovers_total", "", http_handovers.get());
   head(out, "rthub_flush_sends_total", "counter",
-       "WebSocket writes of the flush pass, by how they reached the kernel.");
+       "Writes of the flush pass on plain-text connections, by how they reached the kernel.");
   line(out, "rthub_flush_sends_total", "{via=\"io_uring\"}", flush_sends_io_uring.get());
   line(out, "rthub_flush_sends_total", "{via=\"send\"}", flush_sends_plain.get());
   head(out, "rthub_auth_failures_total", "counter",

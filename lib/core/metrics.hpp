@@ -106,7 +106,8 @@ struct Metrics {
   // POST /publish requests by the parser that read them: the hub's own (publish connections) or
   // libwebsockets'; and connections the hub's parser handed to libwebsockets for another request.
   Counter http_publishes_hub, http_publishes_lws, http_handovers;
-  // The flush pass's WebSocket writes, by how they reached the kernel (socket_batch.hpp).
+  // The flush pass's writes on plain-text connections, by how they reached the kernel
+  // (socket_batch.hpp).
   Counter flush_sends_io_uring, flush_sends_plain;
   LatencyHistogram latency;
   // How long each event-loop iteration kept the service thread busy (time blocked waiting for

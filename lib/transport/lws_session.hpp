@@ -5,7 +5,7 @@
 // and another poll change per socket. Instead, a session with new frames joins the server's flush
 // list, and when the loop has handled every pending event (libuv's prepare phase) the server
 // writes each listed session's queue straight to its socket: one send() per socket, carrying all
-// the frames that arrived meanwhile (for a plain-text WebSocket, one of a batch of sends made in
+// the frames that arrived meanwhile (on a plain-text connection, one of a batch of sends made in
 // one system call: socket_batch.hpp). Only when the socket cannot take everything does the session
 // fall back to libwebsockets' writable callbacks (lws keeps the unsent tail and writes it first).
 #pragma once
@@ -42,6 +42,9 @@ class LwsSession : public Session {
   // Writes up to one batch of queued frames, or leaves its send in `sends` when that is given
   // (and this transport can: then on_sent() ends it); -1 when the connection failed.
   virtual int write_queued(SocketBatch* sends) = 0;
+  // Whether bytes written here go to the socket as they are (no TLS, no HTTP/2 stream framing),
+  // so that they may join a SocketBatch.
+  bool writes_raw() const { return !lws_is_ssl(wsi_) && lws_get_network_wsi(wsi_) == wsi_; }
   // The result of a send left in a SocketBatch (SocketBatch::Done).
   static void on_sent(void* session, ssize_t result, const unsigned char* data, size_t len);
   // Writes a batch and asks for a writable callback when frames remain: for writable callbacks.

@@ -8,6 +8,7 @@
 #include "core/channel_name.hpp"
 #include "core/hub_core.hpp"  // the clocks
 #include "transport/http/http_exchange.hpp"
+#include "transport/socket_batch.hpp"
 
 namespace rthub {
 
@@ -151,9 +152,12 @@ int SseSession::on_writable() {
   return 0;
 }
 
-int SseSession::write_queued(SocketBatch*) {
+int SseSession::write_queued(SocketBatch* sends) {
   ServerContext& server = server_of(wsi_);
-  unsigned char* batch = server.scratch.data() + LWS_PRE;
+  // Over HTTP/1.1 libwebsockets writes a stream's body as it is (no chunking: the stream has no
+  // length and is not compressed), so a plain-text stream's batch may join the flush pass's.
+  if (sends && !writes_raw()) sends = nullptr;
+  unsigned char* batch = sends ? sends->space(kWriteBatchBytes) : server.scratch.data() + LWS_PRE;
   size_t used = 0;
   if (!write_retry_.empty()) {
     std::memcpy(batch, write_retry_.data(), write_retry_.size());
@@ -189,6 +193,10 @@ int SseSession::write_queued(SocketBatch*) {
     std::memcpy(batch + used, id.data(), id.size());
     std::memcpy(batch + used + id.size(), item.frame->data(), item.frame->size());
     used += id.size() + item.frame->size();
+  }
+  if (used && sends) {
+    sends->add(lws_get_socket_fd(wsi_), batch, used, &LwsSession::on_sent, this);
+    return 0;
   }
   return used && lws_write(wsi_, batch, used, LWS_WRITE_HTTP) < 0 ? -1 : 0;
 }

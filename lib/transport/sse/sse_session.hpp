@@ -32,7 +32,7 @@ class SseSession final : public LwsSession, public HttpStream {
  private:
   enum class Phase { kAuthorizing, kRefused, kStarting, kStreaming };
   bool streaming() const override { return phase_ == Phase::kStreaming && !ending_; }
-  int write_queued(SocketBatch* sends) override;  // writes at once (lws frames HTTP bodies)
+  int write_queued(SocketBatch* sends) override;
   int write_head();
 
   int retry_ms_;

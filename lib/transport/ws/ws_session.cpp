@@ -91,8 +91,7 @@ int WsSession::write_queued(SocketBatch* sends) {
   auto& queue = this->queue();
   if (queue.empty()) return 0;
   int64_t now = monotonic_us();
-  // Raw bytes go straight to the socket only without TLS or an HTTP/2 stream in between.
-  if (sends && (lws_is_ssl(wsi_) || lws_get_network_wsi(wsi_) != wsi_)) sends = nullptr;
+  if (sends && !writes_raw()) sends = nullptr;
   size_t used = 0;
   // A frame bigger than a batch is written from its shared buffer, uncopied.
   if (queue.front().frame->size() >= kWriteBatchBytes) {
