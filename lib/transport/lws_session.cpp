@@ -8,7 +8,9 @@
 namespace rthub {
 
 LwsSession::LwsSession(const TransportKind& kind, struct lws* wsi, std::string peer)
-    : Session(kind, std::move(peer)), wsi_(wsi) {}
+    : Session(kind, std::move(peer)),
+      wsi_(wsi),
+      writes_raw_(!lws_is_ssl(wsi) && lws_get_network_wsi(wsi) == wsi) {}
 
 LwsSession::~LwsSession() {
   if (!listed_) return;

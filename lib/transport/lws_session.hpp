@@ -43,8 +43,8 @@ class LwsSession : public Session {
   // (and this transport can: then on_sent() ends it); -1 when the connection failed.
   virtual int write_queued(SocketBatch* sends) = 0;
   // Whether bytes written here go to the socket as they are (no TLS, no HTTP/2 stream framing),
-  // so that they may join a SocketBatch.
-  bool writes_raw() const { return !lws_is_ssl(wsi_) && lws_get_network_wsi(wsi_) == wsi_; }
+  // so that they may join a SocketBatch. Known when the session starts, not asked per write.
+  bool writes_raw() const { return writes_raw_; }
   // The result of a send left in a SocketBatch (SocketBatch::Done).
   static void on_sent(void* session, ssize_t result, const unsigned char* data, size_t len);
   // Writes a batch and asks for a writable callback when frames remain: for writable callbacks.
@@ -57,6 +57,7 @@ class LwsSession : public Session {
   void fail_write();
 
   bool listed_ = false;  // on the server's flush list
+  const bool writes_raw_;
 };
 
 }  // namespace rthub

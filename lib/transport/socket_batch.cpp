@@ -51,7 +51,7 @@ bool knows_socket_calls(int ring_fd) {
 
 }  // namespace
 
-SocketBatch::SocketBatch() : arena_(kArenaBytes) {
+SocketBatch::SocketBatch() : arena_(kArenaBytes), entries_max_(kRingEntries) {
   entries_.reserve(kRingEntries);
   // Opened here, used by the service thread alone: a ring has no thread affinity without
   // IORING_SETUP_SINGLE_ISSUER, which is not asked for.
@@ -106,26 +106,23 @@ void SocketBatch::close_ring() {
 
 unsigned char* SocketBatch::space(size_t len) {
   if (len > arena_.size()) arena_.resize(len);
-  size_t limit = ring_fd_ >= 0 ? entries_max_ : kRingEntries;
-  if (arena_used_ + len > arena_.size() || entries_.size() >= limit) run();
+  if (arena_used_ + len > arena_.size() || full()) run();
   return arena_.data() + arena_used_;
 }
 
 void SocketBatch::add(int fd, const unsigned char* data, size_t len, Done done, void* owner) {
-  size_t limit = ring_fd_ >= 0 ? entries_max_ : kRingEntries;
-  if (entries_.size() >= limit) run();  // only for bytes outside the arena (space() made room)
+  if (full()) run();  // only for bytes outside the arena (space() made room)
   if (data >= arena_.data() && data < arena_.data() + arena_.size())
     arena_used_ = static_cast<size_t>(data - arena_.data()) + len;
   entries_.push_back(Entry{false, fd, data, len, done, owner, kPending});
 }
 
 void SocketBatch::add_receive(int fd, unsigned char* buffer, size_t len, Done done, void* owner) {
-  size_t limit = ring_fd_ >= 0 ? entries_max_ : kRingEntries;
-  if (entries_.size() >= limit) run();
+  if (full()) run();
   entries_.push_back(Entry{true, fd, buffer, len, done, owner, kPending});
 }
 
-bool SocketBatch::run_on_ring() {
+void SocketBatch::run_on_ring() {
   auto* sqes = static_cast<io_uring_sqe*>(sqes_map_);
   auto* cqes = static_cast<io_uring_cqe*>(cqes_);
   unsigned tail = *sq_tail_;  // this thread is the ring's only writer
@@ -167,14 +164,13 @@ bool SocketBatch::run_on_ring() {
     __atomic_store_n(cq_head_, head, __ATOMIC_RELEASE);
     if (failed) break;
   }
-  if (!failed) return true;
+  if (!failed) return;
   // Calls the ring took but never reported cannot be told from made ones: their connections are
   // failed rather than risk writing bytes twice. The rest are made by hand, and so is everything
   // after: the ring is closed.
   for (size_t i = 0; i < total - unsubmitted; ++i)
     if (entries_[i].result == kPending) entries_[i].result = -EIO;
   close_ring();
-  return false;
 }
 
 void SocketBatch::run() {

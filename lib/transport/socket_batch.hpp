@@ -61,9 +61,10 @@ class SocketBatch {
   };
   bool open_ring();
   void close_ring();
-  // Submits the entries to the ring and waits for their results; false if the ring failed (it is
-  // closed then and the caller sends the rest itself).
-  bool run_on_ring();
+  bool full() const { return entries_.size() >= entries_max_; }
+  // Submits the entries to the ring and waits for their results; if the ring fails it is closed,
+  // and the entries left without a result are made by hand.
+  void run_on_ring();
 
   std::vector<Entry> entries_;
   std::vector<unsigned char> arena_;
@@ -73,7 +74,7 @@ class SocketBatch {
 
   // The ring (see io_uring_setup(2)); ring_fd_ < 0 without one.
   int ring_fd_ = -1;
-  unsigned entries_max_ = 0;
+  unsigned entries_max_;  // the ring's submission queue, or kRingEntries without one
   void* sq_map_ = nullptr;
   size_t sq_map_bytes_ = 0;
   void* cq_map_ = nullptr;
